@@ -1,0 +1,71 @@
+"""Request accounting: how many requests each service, method and route received.
+
+Counts are cumulative until reset; a bounded log keeps the most recent requests with their
+status and user agent, so a test can ask "which writes did Hearth make to Nova?".
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from starlette.requests import Request
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    seq: int
+    service: str
+    method: str
+    route: str
+    path: str
+    status: int
+    user_agent: str
+
+
+class Accounting:
+    def __init__(self, log_size: int = 20000) -> None:
+        self.counts: Counter[tuple[str, str, str]] = Counter()
+        self._log: deque[RequestRecord] = deque(maxlen=log_size)
+        self._seq = 0
+        self.writes = 0
+
+    def record(self, service: str, method: str, route: str, status: int, request: Request) -> None:
+        self._seq += 1
+        self.counts[(service, method, route)] += 1
+        if method in WRITE_METHODS:
+            self.writes += 1
+        self._log.append(
+            RequestRecord(
+                self._seq, service, method, route, request.url.path, status,
+                request.headers.get("user-agent", ""),
+            )
+        )
+
+    def reset(self) -> None:
+        self.counts.clear()
+        self._log.clear()
+
+    def summary(self, since: int = 0) -> dict[str, Any]:
+        records = [r for r in self._log if r.seq > since]
+        by_service: Counter[str] = Counter(r.service for r in records)
+        return {
+            "seq": self._seq,
+            "total": len(records),
+            "by_service": dict(by_service),
+            "counts": [
+                {"service": s, "method": m, "route": r, "count": c}
+                for (s, m, r), c in sorted(self.counts.items())
+            ]
+            if since == 0
+            else _count(records),
+            "requests": [asdict(r) for r in records],
+        }
+
+
+def _count(records: list[RequestRecord]) -> list[dict[str, Any]]:
+    counter: Counter[tuple[str, str, str]] = Counter((r.service, r.method, r.route) for r in records)
+    return [{"service": s, "method": m, "route": r, "count": c} for (s, m, r), c in sorted(counter.items())]

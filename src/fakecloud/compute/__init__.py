@@ -1,0 +1,1 @@
+"""Nova v2.1: flavors, servers and their actions, volume attachments, quotas and limits."""

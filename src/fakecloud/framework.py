@@ -1,0 +1,241 @@
+"""The wire layer every service shares: routes, request context, microversions, auth, faults, replies.
+
+A service declares its routes with `@service.route(path, "GET", op="server.show")`. The handler gets a
+`RequestContext` and returns a `Reply` (or raises a `CloudError`). Handlers are plain functions that
+run on the event loop thread, so the cloud's state is only ever touched from that one thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from fakecloud.errors import BadRequest, CloudError, ErrorStyle, Forbidden, NotAcceptable, Unauthorized
+from fakecloud.faults import REQUEST_ACTIONS
+
+if TYPE_CHECKING:
+    from fakecloud.identity.backend import Token
+    from fakecloud.state import Cloud
+
+
+Version = tuple[int, int]
+
+
+def parse_version(text: str) -> Version:
+    major, _, minor = text.strip().partition(".")
+    return int(major), int(minor)
+
+
+def format_version(version: Version) -> str:
+    return f"{version[0]}.{version[1]}"
+
+
+@dataclass(frozen=True)
+class Microversions:
+    """How a service negotiates microversions (Nova: `compute`, Cinder: `volume`)."""
+
+    header_service: str
+    minimum: Version
+    legacy_header: str | None = None
+
+    def negotiate(self, request: Request, maximum: Version) -> Version:
+        raw = None
+        header = request.headers.get("openstack-api-version")
+        if header:
+            for part in header.split(","):
+                name, _, value = part.strip().partition(" ")
+                if name.lower() == self.header_service:
+                    raw = value.strip()
+        if raw is None and self.legacy_header:
+            raw = request.headers.get(self.legacy_header)
+        if raw is None:
+            return self.minimum
+        if raw.lower() == "latest":
+            return maximum
+        try:
+            version = parse_version(raw)
+        except ValueError:
+            raise BadRequest(f"Invalid API version request string {raw!r}.") from None
+        if version < self.minimum or version > maximum:
+            raise NotAcceptable(
+                f"Version {raw} is not supported by the API. Minimum is "
+                f"{format_version(self.minimum)} and maximum is {format_version(maximum)}."
+            )
+        return version
+
+
+@dataclass
+class Reply:
+    """What a handler returns: a status, an optional JSON body and extra headers."""
+
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None
+    content_type: str = "application/json"
+
+
+@dataclass
+class RequestContext:
+    request: Request
+    cloud: Cloud
+    token: Token | None
+    path: dict[str, str]
+    body: Any
+    microversion: Version | None
+
+    @property
+    def query(self):  # starlette QueryParams: multi-valued, ordered
+        return self.request.query_params
+
+    @property
+    def project_id(self) -> str:
+        assert self.token is not None and self.token.project_id is not None
+        return self.token.project_id
+
+    @property
+    def is_admin(self) -> bool:
+        return self.token is not None and "admin" in self.token.roles
+
+    def all_projects(self) -> bool:
+        """True when an admin asked to see every project (`all_tenants` / `all_projects`)."""
+        if not self.is_admin:
+            return False
+        for key in ("all_tenants", "all_projects"):
+            value = self.query.get(key)
+            if value is not None and value.lower() not in ("0", "false", "no"):
+                return True
+        return False
+
+    def at_least(self, version: str) -> bool:
+        return self.microversion is not None and self.microversion >= parse_version(version)
+
+    def require_body(self, key: str) -> dict[str, Any]:
+        if not isinstance(self.body, dict) or not isinstance(self.body.get(key), dict):
+            raise BadRequest(f"Missing or malformed '{key}' in the request body.")
+        return self.body[key]
+
+    def url(self, path: str = "") -> str:
+        return self.cloud.base_url + path
+
+
+Handler = Callable[[RequestContext], Reply]
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    content = b"" if body is None else orjson.dumps(body)
+    return Response(content, status_code=status, headers=headers, media_type="application/json")
+
+
+@dataclass
+class _RouteSpec:
+    path: str
+    methods: tuple[str, ...]
+    op: str
+    handler: Handler
+    auth: bool
+
+
+class Service:
+    """One OpenStack service's HTTP surface, mounted under a path prefix."""
+
+    def __init__(
+        self,
+        name: str,
+        prefix: str,
+        error_style: ErrorStyle,
+        microversions: Microversions | None = None,
+        max_version: Callable[[Cloud], Version] | None = None,
+        accounted: bool = True,
+    ) -> None:
+        self.name = name
+        self.prefix = prefix
+        self.error_style = error_style
+        self.microversions = microversions
+        self.max_version = max_version
+        self.accounted = accounted
+        self._specs: list[_RouteSpec] = []
+
+    def route(self, path: str, *methods: str, op: str, auth: bool = True) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self._specs.append(_RouteSpec(path, methods, op, handler, auth))
+            return handler
+
+        return register
+
+    def routes(self, cloud: Cloud) -> list[BaseRoute]:
+        """Starlette routes with the prefix applied (flat, so `/compute/v2.1` and `/compute/v2.1/` both route)."""
+        return [
+            Route(self.prefix + spec.path, self._endpoint(cloud, spec), methods=list(spec.methods))
+            for spec in self._specs
+        ]
+
+    def _endpoint(self, cloud: Cloud, spec: _RouteSpec):
+        service = self
+        route_key = f"{self.prefix}{spec.path}"
+
+        async def endpoint(request: Request) -> Response:
+            request_id = "req-" + str(uuid.uuid4())
+            headers = {"X-OpenStack-Request-ID": request_id}
+            status = 500
+            try:
+                reply, extra = await service._handle(cloud, spec, request)
+                headers.update(extra)
+                headers.update(reply.headers)
+                status = reply.status
+                if reply.raw is not None:
+                    return Response(reply.raw, status_code=status, headers=headers, media_type=reply.content_type)
+                if status == 204 or (reply.body is None and status in (202, 200)):
+                    return Response(b"" if status != 204 else None, status_code=status, headers=headers)
+                return json_response(status, reply.body, headers)
+            except CloudError as err:
+                status = err.status
+                style = "keystone" if isinstance(err, Unauthorized) else service.error_style
+                return json_response(err.status, err.body(style), headers)
+            finally:
+                if service.accounted:
+                    cloud.accounting.record(service.name, request.method, route_key, status, request)
+
+        return endpoint
+
+    async def _handle(self, cloud: Cloud, spec: _RouteSpec, request: Request) -> tuple[Reply, dict[str, str]]:
+        extra: dict[str, str] = {}
+        token = None
+        if spec.auth:
+            token = cloud.identity.validate(request.headers.get("x-auth-token"))
+            url_project = request.path_params.get("project_id")
+            if url_project and url_project != token.project_id and "admin" not in token.roles:
+                raise Forbidden(f"Project {url_project} in the URL does not match the token's project.")
+        project_id = token.project_id if token else None
+        fault = cloud.faults.take(self.name, spec.op, REQUEST_ACTIONS, project_id)
+        if fault is not None:
+            if fault.action == "latency":
+                await asyncio.sleep(fault.latency_ms / 1000.0)
+            else:
+                cloud.raise_fault(self.name, spec.op, fault)
+        version = None
+        if self.microversions is not None and self.max_version is not None:
+            version = self.microversions.negotiate(request, self.max_version(cloud))
+            text = format_version(version)
+            extra["OpenStack-API-Version"] = f"{self.microversions.header_service} {text}"
+            extra["Vary"] = "OpenStack-API-Version"
+            if self.microversions.legacy_header:
+                extra[self.microversions.legacy_header] = text
+        body = None
+        if request.method in ("POST", "PUT", "PATCH"):
+            raw = await request.body()
+            if raw:
+                try:
+                    body = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    raise BadRequest("Malformed request body: it is not valid JSON.") from None
+        ctx = RequestContext(request, cloud, token, dict(request.path_params), body, version)
+        return spec.handler(ctx), extra

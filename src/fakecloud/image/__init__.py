@@ -1,0 +1,1 @@
+"""Glance v2: images seeded from configuration."""

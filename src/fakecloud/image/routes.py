@@ -1,0 +1,3 @@
+from fakecloud.framework import Service
+
+service = Service("image", "/image", error_style="glance")

@@ -1,0 +1,3 @@
+from fakecloud.framework import Service
+
+service = Service("network", "/network", error_style="neutron")

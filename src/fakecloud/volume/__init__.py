@@ -1,0 +1,1 @@
+"""Cinder v3: volumes, extend, attachments as Cinder sees them, quotas."""
