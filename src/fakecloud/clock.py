@@ -8,6 +8,7 @@ an operator can move forward, and it can be frozen: a frozen cloud only moves wh
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import logging
@@ -155,7 +156,5 @@ class Scheduler:
                 await asyncio.sleep(0)
                 continue
             self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
-            except TimeoutError:
-                pass

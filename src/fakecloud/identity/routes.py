@@ -99,10 +99,7 @@ def my_projects(ctx: RequestContext) -> Reply:
 @service.route("/v3/projects", "GET", op="project.list")
 def list_projects(ctx: RequestContext) -> Reply:
     identity = ctx.cloud.identity
-    if ctx.is_admin:
-        projects = list(identity.projects.values())
-    else:
-        projects = [identity.projects[ctx.project_id]]
+    projects = list(identity.projects.values()) if ctx.is_admin else [identity.projects[ctx.project_id]]
     name = ctx.query.get("name")
     if name:
         projects = [p for p in projects if p.name == name]
