@@ -1,0 +1,123 @@
+"""Hearth's settings: one TOML file, every setting overridable by a HEARTH_<SETTING> environment variable.
+
+Precedence: explicit arguments > environment > the TOML file named by HEARTH_CONFIG (or passed in)
+> defaults. `hearth up` keeps all its state under `home`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+EngineName = Literal["natives", "orchestrator", "migration", "auto"]
+
+
+class DatastoreVersion(BaseModel):
+    """One datastore version: the image it boots and the port its clients connect to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    image: str
+    port: int
+    protocol: Literal["tcp", "udp"] = "tcp"
+    active: bool = True
+
+
+class Datastore(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    default_version: str
+    versions: list[DatastoreVersion]
+
+    def version(self, name: str | None) -> DatastoreVersion | None:
+        wanted = name or self.default_version
+        return next((v for v in self.versions if v.name == wanted), None)
+
+
+def _default_datastores() -> list[Datastore]:
+    return [
+        Datastore(name="postgresql", default_version="16",
+                  versions=[DatastoreVersion(name="16", image="postgresql-16", port=5432)]),
+        Datastore(name="mysql", default_version="8.0",
+                  versions=[DatastoreVersion(name="8.0", image="mysql-8.0", port=3306)]),
+    ]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HEARTH_", extra="forbid", env_nested_delimiter="__")
+
+    home: Path = Path(".hearth")
+    engine: EngineName = "natives"
+    db_url: str | None = None  # default: sqlite file under home
+    cloud: str = "fakecloud"  # a cloud name in clouds.yaml
+    clouds_yaml: Path | None = None  # default: the usual openstacksdk search path
+    api_host: str = "127.0.0.1"
+    api_port: int = 8779
+    public_url: str | None = None  # how clients reach the API (links, catalog); default from host/port
+    workers: int = 8  # task manager worker threads per process
+    run_taskmanager_in_api: bool = True
+    network: str | None = None  # network name or id for new instances; default: the project's own
+    datastores: list[Datastore] = Field(default_factory=_default_datastores)
+    token_cache_seconds: float = 60.0
+    poll_initial_seconds: float = 0.02
+    poll_max_seconds: float = 0.25
+    poll_factor: float = 1.5
+    operation_timeout_seconds: float = 1800.0
+    heartbeat_seconds: float = 2.0
+    stale_after_seconds: float = 30.0  # a running operation whose worker is silent this long is resumed
+    log_level: str = "INFO"
+
+    @field_validator("workers")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("workers must be at least 1")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _TomlSource(settings_cls)
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{(self.home / 'hearth.sqlite').resolve()}"
+
+    @property
+    def api_url(self) -> str:
+        return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
+
+    def datastore(self, name: str) -> Datastore | None:
+        return next((d for d in self.datastores if d.name == name), None)
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Reads the file named by HEARTH_CONFIG, if any: top-level keys are settings."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        path = os.environ.get("HEARTH_CONFIG")
+        self._data: dict[str, Any] = tomllib.loads(Path(path).read_text()) if path else {}
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

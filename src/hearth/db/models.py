@@ -1,0 +1,137 @@
+"""What Hearth remembers: instances (desired state + the cloud ids that realise it), their rules,
+the durable operations the task manager executes, and an event log per instance."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Task:
+    """What Hearth is doing to an instance (Trove's task status). NONE means idle."""
+
+    NONE = "NONE"
+    BUILDING = "BUILDING"
+    RESIZING = "RESIZING"
+    RESIZING_VOLUME = "RESIZING_VOLUME"
+    UPDATING_ACCESS = "UPDATING_ACCESS"
+    DELETING = "DELETING"
+    ADOPTING = "ADOPTING"
+    RELEASING = "RELEASING"
+    BUILDING_ERROR = "BUILDING_ERROR"
+    ERROR = "ERROR"  # a later operation failed and left the instance needing attention
+
+    ERRORS = frozenset({BUILDING_ERROR, ERROR})
+
+
+class OperationState:
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    ACTIVE = frozenset({QUEUED, RUNNING})
+
+
+class Instance(Base):
+    __tablename__ = "instances"
+    __table_args__ = (Index("ix_instances_project_live", "project_id", "deleted_at", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(255))
+    engine: Mapped[str] = mapped_column(String(32))  # the engine that owns the instance's resources
+    datastore: Mapped[str] = mapped_column(String(64))
+    datastore_version: Mapped[str] = mapped_column(String(64))
+    flavor_id: Mapped[str] = mapped_column(String(64))
+    volume_size: Mapped[int] = mapped_column(Integer)
+    image_id: Mapped[str | None] = mapped_column(String(64))
+    network_id: Mapped[str | None] = mapped_column(String(64))
+    availability_zone: Mapped[str | None] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer)  # the datastore's port, which the access rules open
+    task: Mapped[str] = mapped_column(String(32), default=Task.NONE)
+    server_status: Mapped[str | None] = mapped_column(String(32))  # the last Nova status the engine saw
+    fault: Mapped[str | None] = mapped_column(Text)
+    fault_at: Mapped[datetime | None] = mapped_column(DateTime)
+    server_id: Mapped[str | None] = mapped_column(String(64))
+    volume_id: Mapped[str | None] = mapped_column(String(64))
+    secgroup_id: Mapped[str | None] = mapped_column(String(64))
+    stack_id: Mapped[str | None] = mapped_column(String(64))
+    stack_status: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    rules: Mapped[list[SecurityGroupRule]] = relationship(
+        back_populates="instance", cascade="all, delete-orphan", order_by="SecurityGroupRule.created_at"
+    )
+
+
+class SecurityGroupRule(Base):
+    """One ingress rule Hearth wants on the instance's group; `cloud_rule_id` is the Neutron rule realising it."""
+
+    __tablename__ = "security_group_rules"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), index=True)
+    protocol: Mapped[str] = mapped_column(String(16), default="tcp")
+    from_port: Mapped[int] = mapped_column(Integer)
+    to_port: Mapped[int] = mapped_column(Integer)
+    cidr: Mapped[str] = mapped_column(String(64))
+    cloud_rule_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    instance: Mapped[Instance] = relationship(back_populates="rules")
+
+
+class Operation(Base):
+    """A durable unit of work: queued by the API, claimed and run by a task manager worker.
+
+    `journal` is where the engine records each cloud resource the moment it exists, so a worker
+    that dies mid-way can be resumed (or cleaned up after) by another.
+    """
+
+    __tablename__ = "operations"
+    __table_args__ = (Index("ix_operations_state_created", "state", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[str] = mapped_column(String(16), default=OperationState.QUEUED)
+    step: Mapped[str | None] = mapped_column(String(64))
+    journal: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str | None] = mapped_column(String(128))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Event(Base):
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    instance_id: Mapped[str] = mapped_column(String(36), index=True)
+    operation_id: Mapped[str | None] = mapped_column(String(36))
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    level: Mapped[str] = mapped_column(String(16), default="info")
+    message: Mapped[str] = mapped_column(Text)

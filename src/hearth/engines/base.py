@@ -1,0 +1,153 @@
+"""The resource engine interface: the only way the task manager changes the cloud.
+
+Every operation takes the instance's *desired* state (`InstanceSpec`) and what Hearth knows the cloud
+holds for it (`Resources`), and returns the new `Resources`. Engines differ in how they get there
+(direct Nova/Cinder/Neutron calls, or Heat stack operations), never in what the cloud ends up holding.
+
+Engines record each cloud resource in the operation's journal the moment it exists (`ctx.record`),
+so a task manager that dies mid-operation can resume it, or clean up after it, from the journal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+
+class EngineError(Exception):
+    """A failure the user should see as the instance's fault: says what failed and why, no secrets."""
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """One ingress rule on the instance's security group. `id` is Hearth's; `cloud_id` is Neutron's."""
+
+    id: str
+    protocol: str
+    from_port: int
+    to_port: int
+    cidr: str
+    cloud_id: str | None = None
+
+    @property
+    def ethertype(self) -> str:
+        return "IPv6" if ":" in self.cidr else "IPv4"
+
+    def same_shape(self, other: RuleSpec) -> bool:
+        """True when both rules open the same thing (ids aside)."""
+        return (self.protocol, self.from_port, self.to_port, self.cidr) == (
+            other.protocol, other.from_port, other.to_port, other.cidr,
+        )
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    """Everything an engine needs to build or converge one instance."""
+
+    instance_id: str
+    name: str
+    project_id: str  # the Hearth project that owns the instance (tagged on every resource)
+    flavor_id: str
+    image_id: str
+    volume_size: int
+    network_id: str | None = None
+    availability_zone: str | None = None
+    rules: tuple[RuleSpec, ...] = ()
+
+    def replace(self, **changes: Any) -> InstanceSpec:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass
+class Resources:
+    """The cloud resources that realise an instance, as Hearth last recorded them."""
+
+    server_id: str | None = None
+    volume_id: str | None = None
+    secgroup_id: str | None = None
+    stack_id: str | None = None
+    rules: dict[str, RuleSpec] = field(default_factory=dict)  # Hearth rule id -> realised rule
+    server_status: str | None = None
+    stack_status: str | None = None
+
+    def with_rules(self, rules: dict[str, RuleSpec]) -> Resources:
+        return dataclasses.replace(self, rules=dict(rules))
+
+
+@dataclass
+class CloudView:
+    """What the cloud really holds for an instance (for `describe`, drift checks and tests)."""
+
+    server: dict[str, Any] | None = None  # id, status, flavor_id, fault
+    volume: dict[str, Any] | None = None  # id, status, size, attached_to
+    security_group: dict[str, Any] | None = None  # id, name, rules: [{id, protocol, from_port, to_port, cidr}]
+    stack: dict[str, Any] | None = None  # id, name, status, reason
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """One step of a dry-run plan: a cloud call the engine would make, or a resource change."""
+
+    action: str  # e.g. "POST /servers", "stack update", "create", "update in place", "replace"
+    target: str  # the resource it concerns
+    detail: str = ""
+
+
+class OperationContext(Protocol):
+    """What the task manager hands an engine for one operation."""
+
+    journal: dict[str, Any]
+
+    def record(self, **values: Any) -> None:
+        """Persist journal entries now (before the engine waits on anything)."""
+
+    def step(self, name: str) -> None:
+        """Name the step the operation is in (shown to users, persisted)."""
+
+    def event(self, message: str, level: str = "info") -> None:
+        """Append to the instance's event log."""
+
+
+class ResourceEngine(ABC):
+    """One way of realising instances in the cloud. Implementations must be safe to call from
+    several worker threads at once (each call gets its own cloud connection)."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def provision(self, spec: InstanceSpec, ctx: OperationContext) -> Resources:
+        """Server + data volume + attachment + the instance's own security group with `spec.rules`."""
+
+    @abstractmethod
+    def resize_flavor(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
+        """Give the server `spec.flavor_id`, keeping its id, volume and addresses."""
+
+    @abstractmethod
+    def resize_volume(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
+        """Grow the data volume to `spec.volume_size`, keeping it attached at the end."""
+
+    @abstractmethod
+    def apply_rules(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
+        """Make the group hold exactly `spec.rules` (creating the group if missing).
+
+        Adds, CIDR changes and removals all go through here; new rules are created before stale
+        ones are removed, so access never drops.
+        """
+
+    @abstractmethod
+    def delete(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> None:
+        """Remove everything the instance owns, including leftovers of failed steps."""
+
+    @abstractmethod
+    def describe(self, spec: InstanceSpec, current: Resources) -> CloudView:
+        """Read what the cloud holds for the instance; changes nothing."""
+
+    def plan(self, kind: str, spec: InstanceSpec, current: Resources) -> list[PlannedStep]:
+        """Dry run: the steps an operation would take, with nothing changed in the cloud."""
+        raise NotImplementedError(f"the {self.name} engine has no dry-run plans yet")
+
+
+EngineFactory = Callable[[], ResourceEngine]
