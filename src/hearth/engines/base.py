@@ -151,3 +151,25 @@ class ResourceEngine(ABC):
 
 
 EngineFactory = Callable[[], ResourceEngine]
+
+
+class LocalContext:
+    """An operation context that keeps its journal in memory.
+
+    The task manager's database-backed context builds on it (persisting each `record`); on its own it
+    serves dry runs and direct engine use, where nothing needs to survive the process.
+    """
+
+    def __init__(self, journal: dict[str, Any] | None = None) -> None:
+        self.journal: dict[str, Any] = dict(journal or {})
+        self.steps: list[str] = []
+        self.events: list[tuple[str, str]] = []
+
+    def record(self, **values: Any) -> None:
+        self.journal.update(values)
+
+    def step(self, name: str) -> None:
+        self.steps.append(name)
+
+    def event(self, message: str, level: str = "info") -> None:
+        self.events.append((level, message))

@@ -1,0 +1,37 @@
+"""Resource engines, registered by name. `natives` talks to Nova/Cinder/Neutron directly; the
+orchestrator (Heat) and migration engines register here as they land."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hearth.cloud import CloudConnections
+from hearth.config import Settings
+from hearth.engines.base import EngineError, ResourceEngine
+
+EngineBuilder = Callable[[Settings, CloudConnections], ResourceEngine]
+
+_REGISTRY: dict[str, EngineBuilder] = {}
+
+
+def register(name: str, builder: EngineBuilder) -> None:
+    _REGISTRY[name] = builder
+
+
+def available() -> list[str]:
+    _load_builtin()
+    return sorted(_REGISTRY)
+
+
+def build_engine(name: str, settings: Settings, connections: CloudConnections) -> ResourceEngine:
+    _load_builtin()
+    try:
+        builder = _REGISTRY[name]
+    except KeyError:
+        raise EngineError(f"unknown engine {name!r}; available: {', '.join(sorted(_REGISTRY))}") from None
+    return builder(settings, connections)
+
+
+def _load_builtin() -> None:
+    if "natives" not in _REGISTRY:
+        from hearth.engines import natives  # noqa: F401  (registers itself)
