@@ -1,3 +1,550 @@
-from fakecloud.framework import Service
+"""Cinder v3 routes: what openstacksdk's block_storage proxy, OSC and Nova-style callers send.
 
-service = Service("volume", "/volume", error_style="nova")
+Every resource route is served both as `/volume/v3/{project_id}/...` (the catalog URL) and as
+`/volume/v3/...` (the project-less form newer clients use).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from fakecloud.errors import BadRequest, Forbidden, NotFound
+from fakecloud.faults import REQUEST_ACTIONS
+from fakecloud.framework import Handler, Microversions, Reply, RequestContext, Service, format_version
+from fakecloud.volume import views
+from fakecloud.volume.backend import DEFAULT_AZ, DEFAULT_TYPE, DEFAULT_TYPE_ID, Volume, VolumeBackend
+
+service = Service(
+    "volume",
+    "/volume",
+    error_style="nova",
+    microversions=Microversions("volume", (3, 0)),
+    max_version=lambda cloud: cloud.volume_max,
+)
+
+# Routes are registered at the bottom: project-less paths first (their first segment is a keyword, so
+# they never swallow a `{project_id}` path), and within each group in file order (`detail` before `{id}`).
+_PENDING: list[tuple[str, tuple[str, ...], str, Handler]] = []
+
+
+def route(path: str, *methods: str, op: str) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        _PENDING.append((path, methods, op, handler))
+        return handler
+
+    return register
+
+
+def _backend(ctx: RequestContext) -> VolumeBackend:
+    return ctx.cloud.volume
+
+
+def _scope(ctx: RequestContext) -> str | None:
+    """The project whose volumes a request may touch by id (admins: any)."""
+    return None if ctx.is_admin else ctx.project_id
+
+
+def _base(ctx: RequestContext, project_id: str) -> str:
+    return ctx.url(f"/volume/v3/{project_id}")
+
+
+def _detail(ctx: RequestContext, volume: Volume) -> dict[str, Any]:
+    version = ctx.microversion or (3, 0)
+    return views.volume_detail(volume, ctx.is_admin, version, _base(ctx, volume.project_id))
+
+
+def _request_fault(ctx: RequestContext, op: str) -> None:
+    """Request-level faults (http_error, quota) for an operation that shares a route (the action URL)."""
+    fault = ctx.cloud.faults.take("volume", op, REQUEST_ACTIONS - {"latency"}, ctx.project_id)
+    if fault is not None:
+        ctx.cloud.raise_fault("volume", op, fault)
+
+
+def _int_field(name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())):
+        raise BadRequest(f"Invalid input for field/attribute {name}. Value: {value}. {value!r} is not of type "
+                         "'integer', 'string'")
+    number = int(value)
+    if number < minimum:
+        raise BadRequest(f"Invalid input for field/attribute {name}. Value: {number}. {number} is less than the "
+                         f"minimum of {minimum}")
+    return number
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "on", "t", "y")
+
+
+def _require_version(ctx: RequestContext, version: str) -> None:
+    """Cinder answers 404 for a resource the negotiated microversion does not have yet."""
+    if not ctx.at_least(version):
+        raise NotFound("The resource could not be found.")
+
+
+# discovery -----------------------------------------------------------------------------------------
+def _version_entry(ctx: RequestContext) -> dict[str, Any]:
+    return {
+        "id": "v3.0",
+        "status": "CURRENT",
+        "version": format_version(ctx.cloud.volume_max),
+        "min_version": "3.0",
+        "updated": "2023-08-31T00:00:00Z",
+        "links": [
+            {"rel": "describedby", "type": "text/html", "href": "https://docs.openstack.org/"},
+            {"rel": "self", "href": ctx.url("/volume/v3/")},
+        ],
+        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.volume+json;version=3"}],
+    }
+
+
+@service.route("", "GET", op="versions", auth=False)
+@service.route("/", "GET", op="versions", auth=False)
+def versions(ctx: RequestContext) -> Reply:
+    return Reply(300, {"versions": [_version_entry(ctx)]})
+
+
+@service.route("/v3", "GET", op="version", auth=False)
+@service.route("/v3/", "GET", op="version", auth=False)
+def version(ctx: RequestContext) -> Reply:
+    return Reply(200, {"versions": [_version_entry(ctx)]})
+
+
+# volumes --------------------------------------------------------------------------------------------
+@route("/volumes", "POST", op="volume.create")
+def create_volume(ctx: RequestContext) -> Reply:
+    spec = ctx.require_body("volume")
+    if spec.get("size") is None and not (spec.get("source_volid") or spec.get("snapshot_id")):
+        raise BadRequest(f"Invalid input for field/attribute volume. Value: {spec}. 'size' is a required property")
+    size = spec.get("size")
+    if size is None and spec.get("source_volid"):
+        size = _backend(ctx).get_volume(spec["source_volid"], ctx.project_id).size
+    metadata = spec.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise BadRequest("Invalid input for field/attribute metadata. Value: metadata. It is not a dict.")
+    volume = _backend(ctx).create_volume(
+        ctx.project_id,
+        ctx.token.user_id,
+        _int_field("size", size) if size is not None else 1,
+        name=spec.get("name", spec.get("display_name")),
+        description=spec.get("description", spec.get("display_description")),
+        volume_type=spec.get("volume_type"),
+        availability_zone=spec.get("availability_zone"),
+        metadata={str(k): str(v) for k, v in metadata.items()},
+        image_ref=spec.get("imageRef") or spec.get("image_id"),
+        snapshot_id=spec.get("snapshot_id"),
+        source_volid=spec.get("source_volid"),
+    )
+    return Reply(202, {"volume": _detail(ctx, volume)})
+
+
+def _sort(volumes: list[Volume], ctx: RequestContext) -> list[Volume]:
+    """`sort=key:dir,...` or `sort_key`/`sort_dir`; default newest first, as Cinder."""
+    spec = ctx.query.get("sort")
+    keys: list[tuple[str, str]] = []
+    if spec:
+        for part in spec.split(","):
+            key, _, direction = part.strip().partition(":")
+            keys.append((key, direction or "desc"))
+    elif ctx.query.get("sort_key"):
+        keys.append((ctx.query["sort_key"], ctx.query.get("sort_dir", "desc")))
+    allowed = {"name", "size", "status", "created_at", "updated_at", "id", "availability_zone", "bootable"}
+    for key, direction in reversed(keys):
+        if key not in allowed or direction not in ("asc", "desc"):
+            raise BadRequest(f"Invalid input received: Invalid sort key or direction {key}:{direction}.")
+        sort_key = "seq" if key == "created_at" else key
+        volumes = sorted(volumes, key=lambda v, k=sort_key: (getattr(v, k) is None, getattr(v, k) or 0),
+                         reverse=direction == "desc")
+    return volumes
+
+
+def _paginate(ctx: RequestContext, volumes: list[Volume], path: str) -> tuple[list[Volume], list[dict[str, str]]]:
+    marker = ctx.query.get("marker")
+    if marker:
+        index = next((i for i, v in enumerate(volumes) if v.id == marker), None)
+        if index is None:
+            raise NotFound(f"Marker {marker} could not be found.")
+        volumes = volumes[index + 1:]
+    limit = ctx.query.get("limit")
+    page_links: list[dict[str, str]] = []
+    if limit is not None:
+        count = _int_field("limit", limit, minimum=0)
+        if len(volumes) > count and count > 0:
+            params = {k: v for k, v in ctx.query.items() if k != "marker"}
+            params["marker"] = volumes[count - 1].id
+            page_links = [{"rel": "next", "href": ctx.url(path) + "?" + urlencode(params)}]
+        volumes = volumes[:count]
+    return volumes, page_links
+
+
+def _list(ctx: RequestContext, detail: bool) -> Reply:
+    scope = None if ctx.all_projects() else ctx.project_id
+    filters = {k: ctx.query[k] for k in ("name", "status", "bootable") if ctx.query.get(k) is not None}
+    if scope is None and ctx.query.get("project_id"):
+        filters["project_id"] = ctx.query["project_id"]
+    volumes = _backend(ctx).list_volumes(scope, filters)
+    metadata = ctx.query.get("metadata")
+    if metadata:
+        try:
+            wanted = ast.literal_eval(metadata)
+        except (ValueError, SyntaxError):
+            raise BadRequest(f"Invalid input received: invalid metadata filter {metadata}.") from None
+        if isinstance(wanted, dict):
+            volumes = [v for v in volumes if all(v.metadata.get(str(k)) == str(x) for k, x in wanted.items())]
+    volumes, page_links = _paginate(ctx, _sort(volumes, ctx), ctx.request.url.path)
+    items = [_detail(ctx, v) if detail else views.volume_summary(v, _base(ctx, v.project_id)) for v in volumes]
+    body: dict[str, Any] = {"volumes": items}
+    if page_links:
+        body["volumes_links"] = page_links
+    return Reply(200, body)
+
+
+@route("/volumes", "GET", op="volume.list")
+def list_volumes(ctx: RequestContext) -> Reply:
+    return _list(ctx, detail=False)
+
+
+@route("/volumes/detail", "GET", op="volume.list")
+def list_volumes_detail(ctx: RequestContext) -> Reply:
+    return _list(ctx, detail=True)
+
+
+@route("/volumes/summary", "GET", op="volume.summary")
+def volume_summary(ctx: RequestContext) -> Reply:
+    _require_version(ctx, "3.12")
+    volumes = _backend(ctx).list_volumes(None if ctx.all_projects() else ctx.project_id)
+    return Reply(200, {"volume-summary": {"total_size": sum(v.size for v in volumes), "total_count": len(volumes),
+                                          "metadata": {}}})
+
+
+@route("/volumes/{id}", "GET", op="volume.show")
+def show_volume(ctx: RequestContext) -> Reply:
+    return Reply(200, {"volume": _detail(ctx, _backend(ctx).get_volume(ctx.path["id"], _scope(ctx)))})
+
+
+@route("/volumes/{id}", "PUT", op="volume.update")
+def update_volume(ctx: RequestContext) -> Reply:
+    spec = ctx.require_body("volume")
+    changes: dict[str, Any] = {}
+    for key, legacy in (("name", "display_name"), ("description", "display_description")):
+        if key in spec or legacy in spec:
+            changes[key] = spec.get(key, spec.get(legacy))
+    if "metadata" in spec:
+        if not isinstance(spec["metadata"], dict):
+            raise BadRequest("Invalid input for field/attribute metadata. It is not a dict.")
+        changes["metadata"] = {str(k): str(v) for k, v in spec["metadata"].items()}
+    if not changes:
+        raise BadRequest("Invalid input for field/attribute volume. Value: {}. {} does not have enough properties")
+    volume = _backend(ctx).update_volume(ctx.path["id"], _scope(ctx), changes)
+    return Reply(200, {"volume": _detail(ctx, volume)})
+
+
+@route("/volumes/{id}", "DELETE", op="volume.delete")
+def delete_volume(ctx: RequestContext) -> Reply:
+    force = _truthy(ctx.query.get("force", "false"))
+    if force and not ctx.is_admin:
+        raise Forbidden("Policy doesn't allow volume:force_delete to be performed.")
+    _backend(ctx).delete_volume(ctx.path["id"], _scope(ctx), force=force)
+    return Reply(202)
+
+
+# metadata -------------------------------------------------------------------------------------------
+def _metadata_body(ctx: RequestContext, key: str = "metadata") -> dict[str, str]:
+    data = ctx.require_body(key)
+    return {str(k): str(v) for k, v in data.items()}
+
+
+@route("/volumes/{id}/metadata", "GET", op="volume.metadata.show")
+def show_metadata(ctx: RequestContext) -> Reply:
+    return Reply(200, {"metadata": dict(_backend(ctx).get_volume(ctx.path["id"], _scope(ctx)).metadata)})
+
+
+@route("/volumes/{id}/metadata", "POST", "PUT", op="volume.metadata.update")
+def set_metadata(ctx: RequestContext) -> Reply:
+    replace = ctx.request.method == "PUT"
+    volume = _backend(ctx).set_metadata(ctx.path["id"], _scope(ctx), _metadata_body(ctx), replace)
+    return Reply(200, {"metadata": dict(volume.metadata)})
+
+
+@route("/volumes/{id}/metadata/{key}", "GET", op="volume.metadata.show")
+def show_metadata_item(ctx: RequestContext) -> Reply:
+    volume = _backend(ctx).get_volume(ctx.path["id"], _scope(ctx))
+    if ctx.path["key"] not in volume.metadata:
+        raise NotFound(f"Metadata item was not found: {ctx.path['key']}")
+    return Reply(200, {"meta": {ctx.path["key"]: volume.metadata[ctx.path["key"]]}})
+
+
+@route("/volumes/{id}/metadata/{key}", "PUT", op="volume.metadata.update")
+def set_metadata_item(ctx: RequestContext) -> Reply:
+    item = _metadata_body(ctx, "meta")
+    if list(item) != [ctx.path["key"]]:
+        raise BadRequest("Request body and URI mismatch")
+    _backend(ctx).set_metadata(ctx.path["id"], _scope(ctx), item, replace=False)
+    return Reply(200, {"meta": item})
+
+
+@route("/volumes/{id}/metadata/{key}", "DELETE", op="volume.metadata.delete")
+def delete_metadata_item(ctx: RequestContext) -> Reply:
+    _backend(ctx).delete_metadata_key(ctx.path["id"], _scope(ctx), ctx.path["key"])
+    return Reply(200)
+
+
+# actions --------------------------------------------------------------------------------------------
+Action = Callable[[RequestContext, str, Any], Reply]
+ACTIONS: dict[str, Action] = {}
+
+
+def action(name: str) -> Callable[[Action], Action]:
+    def register(fn: Action) -> Action:
+        ACTIONS[name] = fn
+        return fn
+
+    return register
+
+
+@route("/volumes/{id}/action", "POST", op="volume.action")
+def volume_action(ctx: RequestContext) -> Reply:
+    if not isinstance(ctx.body, dict) or len(ctx.body) != 1:
+        raise BadRequest("Malformed request body: expected exactly one action.")
+    ((name, args),) = ctx.body.items()
+    handler = ACTIONS.get(name)
+    if handler is None:
+        raise BadRequest(f"There is no such action: {name}")
+    return handler(ctx, ctx.path["id"], args if args is not None else {})
+
+
+def _args(args: Any, name: str) -> dict[str, Any]:
+    if not isinstance(args, dict):
+        raise BadRequest(f"Invalid input for field/attribute {name}. It is not a dict.")
+    return args
+
+
+@action("os-extend")
+def extend(ctx: RequestContext, volume_id: str, args: Any) -> Reply:
+    _request_fault(ctx, "volume.extend")
+    args = _args(args, "os-extend")
+    if "new_size" not in args:
+        raise BadRequest("Invalid input for field/attribute os-extend. 'new_size' is a required property")
+    new_size = _int_field("new_size", args["new_size"])
+    _backend(ctx).extend_volume(volume_id, _scope(ctx), new_size, allow_in_use=ctx.at_least("3.42"))
+    return Reply(202)
+
+
+@action("os-reset_status")
+def reset_status(ctx: RequestContext, volume_id: str, args: Any) -> Reply:
+    _backend(ctx).require_admin(ctx.is_admin, "volume_extension:volume_admin_actions:reset_status")
+    args = _args(args, "os-reset_status")
+    _backend(ctx).reset_status(volume_id, args.get("status"), args.get("attach_status"),
+                               args.get("migration_status"))
+    return Reply(202)
+
+
+@action("os-force_delete")
+def force_delete(ctx: RequestContext, volume_id: str, args: Any) -> Reply:
+    _backend(ctx).require_admin(ctx.is_admin, "volume_extension:volume_admin_actions:force_delete")
+    _backend(ctx).delete_volume(volume_id, None, force=True)
+    return Reply(202)
+
+
+@action("os-reserve")
+def reserve(ctx: RequestContext, volume_id: str, args: Any) -> Reply:
+    _backend(ctx).os_reserve(volume_id, _scope(ctx))
+    return Reply(202)
+
+
+@action("os-unreserve")
+def unreserve(ctx: RequestContext, volume_id: str, args: Any) -> Reply:
+    _backend(ctx).os_unreserve(volume_id, _scope(ctx))
+    return Reply(202)
+
+
+@action("os-attach")
+def attach(ctx: RequestContext, volume_id: str, args: Any) -> Reply:
+    _request_fault(ctx, "volume.attach")
+    args = _args(args, "os-attach")
+    server_id, host_name = args.get("instance_uuid"), args.get("host_name")
+    if not args.get("mountpoint"):
+        raise BadRequest("Invalid input for field/attribute os-attach. 'mountpoint' is a required property")
+    if bool(server_id) == bool(host_name):
+        raise BadRequest("Invalid request to attach volume to an invalid target")
+    _backend(ctx).os_attach(volume_id, _scope(ctx), server_id, host_name, args["mountpoint"],
+                            args.get("mode", "rw"))
+    return Reply(202)
+
+
+@action("os-begin_detaching")
+def begin_detaching(ctx: RequestContext, volume_id: str, args: Any) -> Reply:
+    _backend(ctx).os_begin_detaching(volume_id, _scope(ctx))
+    return Reply(202)
+
+
+@action("os-roll_detaching")
+def roll_detaching(ctx: RequestContext, volume_id: str, args: Any) -> Reply:
+    _backend(ctx).os_roll_detaching(volume_id, _scope(ctx))
+    return Reply(202)
+
+
+@action("os-detach")
+def detach(ctx: RequestContext, volume_id: str, args: Any) -> Reply:
+    _request_fault(ctx, "volume.detach")
+    args = _args(args, "os-detach")
+    _backend(ctx).os_detach(volume_id, _scope(ctx), args.get("attachment_id"))
+    return Reply(202)
+
+
+@action("os-set_bootable")
+def set_bootable(ctx: RequestContext, volume_id: str, args: Any) -> Reply:
+    args = _args(args, "os-set_bootable")
+    if "bootable" not in args:
+        raise BadRequest("Invalid input for field/attribute os-set_bootable. 'bootable' is a required property")
+    _backend(ctx).set_bootable(volume_id, _scope(ctx), _truthy(args["bootable"]))
+    return Reply(200)
+
+
+@action("os-update_readonly_flag")
+def update_readonly(ctx: RequestContext, volume_id: str, args: Any) -> Reply:
+    args = _args(args, "os-update_readonly_flag")
+    if "readonly" not in args:
+        raise BadRequest("Invalid input for field/attribute os-update_readonly_flag. 'readonly' is a required "
+                         "property")
+    _backend(ctx).set_readonly(volume_id, _scope(ctx), _truthy(args["readonly"]))
+    return Reply(202)
+
+
+# attachments (3.27+) -------------------------------------------------------------------------------
+def _attachments(ctx: RequestContext, detail: bool) -> Reply:
+    _require_version(ctx, "3.27")
+    scope = None if ctx.all_projects() else ctx.project_id
+    wanted = {k: ctx.query.get(k) for k in ("volume_id", "instance_id", "status", "id") if ctx.query.get(k)}
+    items = []
+    for attachment in _backend(ctx).list_attachments(scope):
+        fields = {"volume_id": attachment.volume_id, "instance_id": attachment.server_id,
+                  "status": attachment.status, "id": attachment.id}
+        if all(fields[k] == v for k, v in wanted.items()):
+            items.append(views.attachment_detail(attachment) if detail else views.attachment_summary(attachment))
+    return Reply(200, {"attachments": items})
+
+
+@route("/attachments", "GET", op="attachment.list")
+def list_attachments(ctx: RequestContext) -> Reply:
+    return _attachments(ctx, detail=False)
+
+
+@route("/attachments/detail", "GET", op="attachment.list")
+def list_attachments_detail(ctx: RequestContext) -> Reply:
+    return _attachments(ctx, detail=True)
+
+
+@route("/attachments/{id}", "GET", op="attachment.show")
+def show_attachment(ctx: RequestContext) -> Reply:
+    _require_version(ctx, "3.27")
+    _, attachment = _backend(ctx).get_attachment(ctx.path["id"], _scope(ctx))
+    return Reply(200, {"attachment": views.attachment_detail(attachment)})
+
+
+@route("/attachments", "POST", op="attachment.create")
+def create_attachment(ctx: RequestContext) -> Reply:
+    """Reserve-and-attach in one step (Cinder's new attach flow, collapsed)."""
+    _require_version(ctx, "3.27")
+    spec = ctx.require_body("attachment")
+    volume_id, server_id = spec.get("volume_uuid"), spec.get("instance_uuid")
+    if not volume_id:
+        raise BadRequest("Invalid input for field/attribute attachment. 'volume_uuid' is a required property")
+    backend = _backend(ctx)
+    volume = backend.get_volume(volume_id, _scope(ctx))
+    attachment = backend.reserve_attachment(volume.id, server_id or "", volume.project_id, None)
+    return Reply(200, {"attachment": views.attachment_detail(attachment)})
+
+
+@route("/attachments/{id}", "DELETE", op="attachment.delete")
+def delete_attachment(ctx: RequestContext) -> Reply:
+    _require_version(ctx, "3.27")
+    volume = _backend(ctx).delete_attachment(ctx.path["id"], _scope(ctx))
+    return Reply(200, {"attachments": [views.attachment_summary(a) for a in volume.attachments]})
+
+
+# types, zones, limits, quotas ----------------------------------------------------------------------
+@route("/types", "GET", op="type.list")
+def list_types(ctx: RequestContext) -> Reply:
+    return Reply(200, {"volume_types": [views.volume_type()]})
+
+
+@route("/types/{id}", "GET", op="type.show")
+def show_type(ctx: RequestContext) -> Reply:
+    if ctx.path["id"] not in (DEFAULT_TYPE_ID, DEFAULT_TYPE, "default"):
+        raise NotFound(f"Volume type {ctx.path['id']} could not be found.")
+    return Reply(200, {"volume_type": views.volume_type()})
+
+
+@route("/os-availability-zone", "GET", op="availability_zone.list")
+def list_zones(ctx: RequestContext) -> Reply:
+    return Reply(200, {"availabilityZoneInfo": [{"zoneName": DEFAULT_AZ, "zoneState": {"available": True}}]})
+
+
+@route("/extensions", "GET", op="extension.list")
+def list_extensions(ctx: RequestContext) -> Reply:
+    return Reply(200, {"extensions": []})
+
+
+@route("/limits", "GET", op="limits.show")
+def show_limits(ctx: RequestContext) -> Reply:
+    backend = _backend(ctx)
+    absolute = views.absolute_limits(backend.quota_limits(ctx.project_id), backend.quota_usage(ctx.project_id))
+    return Reply(200, {"limits": {"rate": [], "absolute": absolute}})
+
+
+def _quota_target(ctx: RequestContext, action_name: str) -> str:
+    target = ctx.path["target"]
+    if target != ctx.project_id and not ctx.is_admin:
+        raise Forbidden(f"Policy doesn't allow volume_extension:quotas:{action_name} to be performed.")
+    return target
+
+
+@route("/os-quota-sets/{target}", "GET", op="quota.show")
+def show_quotas(ctx: RequestContext) -> Reply:
+    target = _quota_target(ctx, "show")
+    backend = _backend(ctx)
+    usage = backend.quota_usage(target) if _truthy(ctx.query.get("usage", "false")) else None
+    return Reply(200, {"quota_set": views.quota_set(target, backend.quota_limits(target), usage)})
+
+
+@route("/os-quota-sets/{target}/defaults", "GET", op="quota.defaults")
+def show_default_quotas(ctx: RequestContext) -> Reply:
+    quotas = ctx.cloud.config.quotas
+    limits = {**_backend(ctx).quota_limits(""), "volumes": quotas.volumes, "gigabytes": quotas.gigabytes}
+    return Reply(200, {"quota_set": views.quota_set(ctx.path["target"], limits, None)})
+
+
+def _quota_value(name: str, value: Any) -> int:
+    try:
+        number = int(value) if not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None or number < -1:
+        raise BadRequest(f"Invalid input received: Quota limit {value} for {name} must be -1 or greater.")
+    return number
+
+
+@route("/os-quota-sets/{target}", "PUT", op="quota.update")
+def update_quotas(ctx: RequestContext) -> Reply:
+    if not ctx.is_admin:
+        raise Forbidden("Policy doesn't allow volume_extension:quotas:update to be performed.")
+    spec = ctx.require_body("quota_set")
+    values = {k: _quota_value(k, v) for k, v in spec.items() if k in ("volumes", "gigabytes")}
+    ignored = set(spec) - {"volumes", "gigabytes", "snapshots", "backups", "backup_gigabytes", "groups",
+                           "per_volume_gigabytes", "tenant_id", "id"}
+    if ignored and not all(k.endswith(DEFAULT_TYPE) for k in ignored):
+        raise BadRequest(f"Bad key(s) in quota set: {', '.join(sorted(ignored))}")
+    limits = _backend(ctx).set_quotas(ctx.path["target"], values)
+    return Reply(200, {"quota_set": views.quota_set(ctx.path["target"], limits, None)})
+
+
+# registration ---------------------------------------------------------------------------------------
+for _path, _methods, _op, _handler in _PENDING:
+    service.route("/v3" + _path, *_methods, op=_op)(_handler)
+for _path, _methods, _op, _handler in _PENDING:
+    service.route("/v3/{project_id}" + _path, *_methods, op=_op)(_handler)

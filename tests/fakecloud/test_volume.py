@@ -1,0 +1,418 @@
+"""Cinder v3 over real HTTP with openstacksdk (and `requests` for raw wire checks)."""
+
+from __future__ import annotations
+
+import openstack.exceptions
+import pytest
+import requests
+
+from fakecloud.testing import running_cloud
+
+FAST = {"interval": 0.05, "wait": 10}
+
+
+def _available(conn, **attrs):
+    volume = conn.block_storage.create_volume(**{"size": 1, **attrs})
+    return conn.block_storage.wait_for_status(volume, "available", failures=["error"], **FAST)
+
+
+def _volume_url(fakecloud, conn, path: str = "", with_project: bool = True) -> str:
+    project = f"/{conn.current_project_id}" if with_project else ""
+    return f"{fakecloud.url}/volume/v3{project}{path}"
+
+
+def _headers(conn, version: str | None = None) -> dict[str, str]:
+    headers = {"X-Auth-Token": conn.session.get_token()}
+    if version:
+        headers["OpenStack-API-Version"] = f"volume {version}"
+    return headers
+
+
+def _server(conn, name: str = "vm"):
+    image = conn.image.find_image("cirros-0.6.2", ignore_missing=False)
+    server = conn.compute.create_server(name=name, image_id=image.id, flavor_id="1", networks="none")
+    return conn.compute.wait_for_server(server, **FAST)
+
+
+def _attach(conn, volume, server=None) -> str:
+    """Attach through Nova (Cinder records the attachment); returns the server id."""
+    server = server or _server(conn)
+    conn.compute.create_volume_attachment(server, volume_id=volume.id)
+    conn.block_storage.wait_for_status(volume, "in-use", failures=["error_attaching"], **FAST)
+    return server.id
+
+
+# lifecycle ------------------------------------------------------------------------------------------
+def test_volume_life(os_conn):
+    storage = os_conn.block_storage
+    created = storage.create_volume(size=1, name="data", description="pg data", metadata={"role": "db"})
+    assert created.status == "creating"
+    volume = storage.wait_for_status(created, "available", failures=["error"], **FAST)
+    assert (volume.size, volume.name, volume.description) == (1, "data", "pg data")
+    assert volume.metadata == {"role": "db"}
+    assert volume.volume_type == "__DEFAULT__" and volume.availability_zone == "nova"
+    assert volume.is_bootable is False and volume.attachments == []
+    assert volume.project_id == os_conn.current_project_id
+
+    storage.extend_volume(volume, 3)
+    grown = storage.wait_for_status(storage.get_volume(volume.id), "available", failures=["error_extending"], **FAST)
+    assert grown.size == 3
+
+    storage.delete_volume(volume)
+    storage.wait_for_delete(volume, **FAST)
+    with pytest.raises(openstack.exceptions.NotFoundException) as err:
+        storage.get_volume(volume.id)
+    assert f"Volume {volume.id} could not be found." in str(err.value)
+
+
+def test_create_is_202_creating_then_available_on_the_clock(fakecloud, os_conn):
+    fakecloud.control.set_delays(volume_create=30)
+    fakecloud.control.freeze()
+    try:
+        volume = os_conn.block_storage.create_volume(size=2, name="slow")
+        assert os_conn.block_storage.get_volume(volume.id).status == "creating"
+        fakecloud.control.advance(31)
+        assert os_conn.block_storage.get_volume(volume.id).status == "available"
+    finally:
+        fakecloud.control.freeze(False)
+
+
+def test_update_and_metadata(os_conn):
+    storage = os_conn.block_storage
+    volume = _available(os_conn, name="before")
+    updated = storage.update_volume(volume, name="after", description="new")
+    assert (updated.name, updated.description) == ("after", "new")
+    storage.set_volume_metadata(volume, tier="gold")
+    assert storage.get_volume(volume.id).metadata == {"tier": "gold"}
+    storage.delete_volume_metadata(volume, keys=["tier"])
+    assert storage.get_volume(volume.id).metadata == {}
+
+
+def test_find_by_name_and_list_filters(fakecloud, os_conn):
+    storage = os_conn.block_storage
+    first = _available(os_conn, name="one")
+    second = _available(os_conn, name="two")
+    response = requests.get(_volume_url(fakecloud, os_conn, "/volumes/one"), headers=_headers(os_conn))
+    assert response.status_code == 404
+    assert response.json() == {"itemNotFound": {"code": 404, "message": "Volume one could not be found."}}
+    assert storage.find_volume("one").id == first.id
+    assert [v.id for v in storage.volumes(name="two")] == [second.id]
+    assert [v.id for v in storage.volumes()] == [second.id, first.id], "newest first"
+    assert [v.id for v in storage.volumes(status="available")] == [second.id, first.id]
+    assert list(storage.volumes(status="in-use")) == []
+
+
+def test_limit_and_marker_give_volumes_links(fakecloud, os_conn):
+    ids = [_available(os_conn, name=f"v{i}").id for i in range(3)]
+    url = _volume_url(fakecloud, os_conn, "/volumes/detail")
+    page = requests.get(url, params={"limit": 2}, headers=_headers(os_conn)).json()
+    assert [v["id"] for v in page["volumes"]] == [ids[2], ids[1]]
+    next_url = page["volumes_links"][0]["href"]
+    rest = requests.get(next_url, headers=_headers(os_conn)).json()
+    assert [v["id"] for v in rest["volumes"]] == [ids[0]]
+    assert "volumes_links" not in rest
+    assert [v.id for v in os_conn.block_storage.volumes(limit=1)] == ids[::-1], "the SDK follows the links"
+
+
+def test_bad_size_is_400(fakecloud, os_conn):
+    for size in (0, -1, "big"):
+        response = requests.post(_volume_url(fakecloud, os_conn, "/volumes"), json={"volume": {"size": size}},
+                                 headers=_headers(os_conn))
+        assert response.status_code == 400
+        assert "size" in response.json()["badRequest"]["message"]
+
+
+# extend ---------------------------------------------------------------------------------------------
+def test_shrink_or_same_size_refused(os_conn):
+    volume = _available(os_conn, size=2)
+    for size in (2, 1):
+        with pytest.raises(openstack.exceptions.BadRequestException) as err:
+            os_conn.block_storage.extend_volume(volume, size)
+        assert ("Invalid input received: New size for extend must be greater than current size. "
+                f"(current: 2, extend: {size}).") in str(err.value)
+    assert os_conn.block_storage.get_volume(volume.id).size == 2
+
+
+def test_extend_in_use_at_default_microversion(os_conn):
+    storage = os_conn.block_storage
+    volume = _available(os_conn)
+    server_id = _attach(os_conn, volume)
+    storage.extend_volume(volume, 2)
+    grown = storage.wait_for_status(storage.get_volume(volume.id), "in-use", failures=["error_extending"], **FAST)
+    assert grown.size == 2
+    assert [a["server_id"] for a in grown.attachments] == [server_id]
+
+
+IN_USE_REFUSED = "Invalid volume: Volume status must be 'available' to extend, but current status is: in-use."
+
+
+def test_extend_in_use_refused_when_the_cloud_caps_at_3_41(fakecloud, os_conn):
+    volume = _available(os_conn)
+    _attach(os_conn, volume)
+    fakecloud.control.set_microversions(volume="3.41")
+    conn = fakecloud.connect()  # a fresh Connection negotiates against the new cap
+    with pytest.raises(openstack.exceptions.BadRequestException) as err:
+        conn.block_storage.extend_volume(volume.id, 2)
+    assert IN_USE_REFUSED in str(err.value)
+    shown = conn.block_storage.get_volume(volume.id)
+    assert (shown.status, shown.size) == ("in-use", 1)
+
+
+def test_extend_in_use_refused_when_the_client_asks_for_3_41(fakecloud, os_conn):
+    volume = _available(os_conn)
+    _attach(os_conn, volume)
+    url = _volume_url(fakecloud, os_conn, f"/volumes/{volume.id}/action")
+    response = requests.post(url, json={"os-extend": {"new_size": 2}}, headers=_headers(os_conn, "3.41"))
+    assert response.status_code == 400
+    assert response.json() == {"badRequest": {"code": 400, "message": IN_USE_REFUSED}}
+    response = requests.post(url, json={"os-extend": {"new_size": 2}}, headers=_headers(os_conn, "3.42"))
+    assert response.status_code == 202 and response.content == b""
+
+
+def test_extend_fault_leaves_error_extending(fakecloud, os_conn):
+    volume = _available(os_conn)
+    fakecloud.control.add_fault(service="volume", operation="volume.extend", action="error_status", count=1)
+    os_conn.block_storage.extend_volume(volume, 2)
+    shown = os_conn.block_storage.get_volume(volume.id)
+    assert (shown.status, shown.size) == ("error_extending", 1)
+
+
+# faults and quotas ----------------------------------------------------------------------------------
+def test_http_500_on_create(fakecloud, os_conn):
+    fakecloud.control.add_fault(service="volume", operation="volume.create", action="http_error", status=500,
+                                count=1)
+    with pytest.raises(openstack.exceptions.HttpException) as err:
+        os_conn.block_storage.create_volume(size=1, name="doomed")
+    assert err.value.status_code == 500
+    assert list(os_conn.block_storage.volumes()) == []
+    assert _available(os_conn, name="next").status == "available", "the fault fired once"
+
+
+def test_error_status_on_create(fakecloud, os_conn):
+    fakecloud.control.add_fault(service="volume", operation="volume.create", action="error_status", count=1)
+    volume = os_conn.block_storage.create_volume(size=1)
+    with pytest.raises(openstack.exceptions.ResourceFailure):
+        os_conn.block_storage.wait_for_status(volume, "available", failures=["error"], **FAST)
+    assert os_conn.block_storage.get_volume(volume.id).status == "error"
+    os_conn.block_storage.delete_volume(volume)
+    os_conn.block_storage.wait_for_delete(volume, **FAST)
+
+
+def test_stuck_create_stays_creating(fakecloud, os_conn):
+    fakecloud.control.add_fault(service="volume", operation="volume.create", action="stuck", count=1)
+    volume = os_conn.block_storage.create_volume(size=1)
+    assert os_conn.block_storage.get_volume(volume.id).status == "creating"
+
+
+def test_gigabytes_quota_is_413(fakecloud, os_conn):
+    limit = fakecloud.cloud.config.quotas.gigabytes
+    _available(os_conn, size=2)
+    with pytest.raises(openstack.exceptions.HttpException) as err:
+        os_conn.block_storage.create_volume(size=limit)
+    assert err.value.status_code == 413
+    assert (f"VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed gigabytes quota. "
+            f"Requested {limit}G, quota is {limit}G and 2G has been consumed.") in str(err.value)
+
+
+def test_volumes_quota_set_by_admin_is_413(fakecloud, os_conn, os_admin):
+    demo = os_conn.current_project_id
+    os_admin.block_storage.update_quota_set(demo, volumes=1, gigabytes=10)
+    quotas = os_conn.block_storage.get_quota_set(demo)
+    assert (quotas.volumes, quotas.gigabytes) == (1, 10)
+    volume = _available(os_conn, size=4)
+    with pytest.raises(openstack.exceptions.HttpException) as err:
+        os_conn.block_storage.create_volume(size=1)
+    assert err.value.status_code == 413
+    assert "VolumeLimitExceeded: Maximum number of volumes allowed (1) exceeded for quota 'volumes'." in str(err.value)
+    with pytest.raises(openstack.exceptions.HttpException) as err:
+        os_conn.block_storage.extend_volume(volume, 11)
+    assert err.value.status_code == 413
+    assert "Requested 7G, quota is 10G and 4G has been consumed." in str(err.value)
+    raw = requests.post(_volume_url(fakecloud, os_conn, "/volumes"), json={"volume": {"size": 1}},
+                        headers=_headers(os_conn))
+    assert raw.status_code == 413 and raw.json()["overLimit"]["code"] == 413
+
+
+def test_limits_and_quota_usage(os_conn):
+    _available(os_conn, size=3)
+    absolute = os_conn.block_storage.get_limits().absolute
+    assert (absolute.total_volumes_used, absolute.total_gigabytes_used) == (1, 3)
+    assert absolute.max_total_volumes == 50
+    usage = os_conn.block_storage.get_quota_set(os_conn.current_project_id, usage=True).usage
+    assert (usage["volumes"], usage["gigabytes"]) == (1, 3)
+
+
+def test_quota_of_another_project_is_forbidden(fakecloud, os_conn, os_admin):
+    response = requests.get(_volume_url(fakecloud, os_conn, f"/os-quota-sets/{os_admin.current_project_id}"),
+                            headers=_headers(os_conn))
+    assert response.status_code == 403
+
+
+# delete guards, isolation ---------------------------------------------------------------------------
+DELETE_REFUSED = (
+    "Invalid volume: Volume status must be available or error or error_restoring or error_extending or "
+    "error_managing and must not be migrating, attached, belong to a group, have snapshots or be "
+    "disassociated from snapshots after volume transfer."
+)
+
+
+def test_delete_attached_volume_refused(os_conn):
+    volume = _available(os_conn)
+    _attach(os_conn, volume)
+    with pytest.raises(openstack.exceptions.BadRequestException) as err:
+        os_conn.block_storage.delete_volume(volume, ignore_missing=False)
+    assert DELETE_REFUSED in str(err.value)
+    assert os_conn.block_storage.get_volume(volume.id).status == "in-use"
+
+
+def test_projects_are_isolated(fakecloud, os_conn, os_admin):
+    mine = _available(os_conn, name="demo-vol")
+    theirs = _available(os_admin, name="admin-vol")
+    assert [v.id for v in os_conn.block_storage.volumes()] == [mine.id]
+    assert [v.id for v in os_admin.block_storage.volumes()] == [theirs.id]
+    assert {v.id for v in os_admin.block_storage.volumes(all_projects=True)} == {mine.id, theirs.id}
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        os_conn.block_storage.get_volume(theirs.id)
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        os_conn.block_storage.extend_volume(theirs.id, 5)
+    os_conn.block_storage.delete_volume(theirs.id)  # ignore_missing: a silent no-op for another project's volume
+    assert os_admin.block_storage.get_volume(theirs.id).status == "available"
+    assert os_admin.block_storage.get_volume(mine.id).host, "admins see any volume by id, with the host"
+    other = requests.get(_volume_url(fakecloud, os_admin, "/volumes/detail"), headers=_headers(os_conn))
+    assert other.status_code == 403, "another project's id in the URL"
+
+
+def test_admin_reset_status(fakecloud, os_conn, os_admin):
+    volume = _available(os_conn)
+    with pytest.raises(openstack.exceptions.ForbiddenException):
+        os_conn.block_storage.reset_volume_status(volume, status="error")
+    os_admin.block_storage.reset_volume_status(volume.id, status="error", attach_status="detached")
+    assert os_conn.block_storage.get_volume(volume.id).status == "error"
+
+
+# attachments ----------------------------------------------------------------------------------------
+def test_old_style_attach_and_detach_actions(os_conn):
+    storage = os_conn.block_storage
+    volume = _available(os_conn)
+    server_id = "3f4c6a1e-9b2d-4e8f-a7c5-0d1e2f3a4b5c"
+    storage.reserve_volume(volume)
+    assert storage.get_volume(volume.id).status == "attaching"
+    storage.unreserve_volume(volume)
+    assert storage.get_volume(volume.id).status == "available"
+    storage.reserve_volume(volume)
+    storage.attach_volume(volume, "/dev/vdb", instance=server_id)
+    attached = storage.wait_for_status(storage.get_volume(volume.id), "in-use", **FAST)
+    (entry,) = attached.attachments
+    assert (entry["server_id"], entry["device"], entry["volume_id"]) == (server_id, "/dev/vdb", volume.id)
+    storage.begin_volume_detaching(volume)
+    assert storage.get_volume(volume.id).status == "detaching"
+    storage.abort_volume_detaching(volume)
+    assert storage.get_volume(volume.id).status == "in-use"
+    storage.begin_volume_detaching(volume)
+    storage.detach_volume(volume, entry["attachment_id"])
+    detached = storage.wait_for_status(storage.get_volume(volume.id), "available", **FAST)
+    assert detached.attachments == []
+
+
+def test_nova_attachments_show_in_cinder(os_conn):
+    storage, compute = os_conn.block_storage, os_conn.compute
+    server = _server(os_conn)
+    first, second = _available(os_conn, name="a"), _available(os_conn, name="b")
+    _attach(os_conn, first, server)
+    _attach(os_conn, second, server)
+    devices = {}
+    for volume in (first, second):
+        (entry,) = storage.get_volume(volume.id).attachments
+        assert (entry["server_id"], entry["volume_id"], entry["id"]) == (server.id, volume.id, volume.id)
+        devices[volume.id] = entry["device"]
+    assert sorted(devices.values()) == ["/dev/vdb", "/dev/vdc"]
+    assert {a.volume_id for a in compute.volume_attachments(server)} == {first.id, second.id}
+    with pytest.raises(openstack.exceptions.HttpException) as err:
+        compute.create_volume_attachment(server, volume_id=first.id)
+    assert err.value.status_code == 409, "already attached to this server"
+    other = _server(os_conn, "other")
+    with pytest.raises(openstack.exceptions.BadRequestException) as err:
+        compute.create_volume_attachment(other, volume_id=first.id)
+    assert f"volume {first.id} status must be available, but current status is: in-use." in str(err.value)
+
+    compute.delete_volume_attachment(server, first.id)
+    freed = storage.wait_for_status(storage.get_volume(first.id), "available", **FAST)
+    assert freed.attachments == []
+    compute.delete_server(server)
+    compute.wait_for_delete(server, **FAST)
+    released = storage.get_volume(second.id)
+    assert (released.status, released.attachments) == ("available", [])
+
+
+def test_attachments_api_reads_the_same_records(fakecloud, os_conn):
+    volume = _available(os_conn)
+    server_id = _attach(os_conn, volume)
+    (attachment,) = os_conn.block_storage.attachments()
+    assert (attachment.volume_id, attachment.instance, attachment.status) == (volume.id, server_id, "attached")
+    shown = os_conn.block_storage.get_attachment(attachment.id)
+    assert shown.instance == server_id
+    old = requests.get(_volume_url(fakecloud, os_conn, "/attachments"), headers=_headers(os_conn, "3.26"))
+    assert old.status_code == 404, "the attachments API starts at 3.27"
+
+
+def test_state_survives_restart_and_settles_transitions(tmp_path):
+    state = tmp_path / "state.json"
+    with running_cloud(state_file=state) as first:
+        conn = first.connect()
+        settled = _available(conn, name="settled", size=2)
+        first.control.set_delays(volume_create=100, volume_extend=100)
+        conn.block_storage.extend_volume(settled, 5)
+        creating = conn.block_storage.create_volume(size=1, name="creating")
+        assert conn.block_storage.get_volume(settled.id).status == "extending"
+        conn.close()
+    with running_cloud(state_file=state) as second:
+        conn = second.connect()
+        grown = conn.block_storage.get_volume(settled.id)
+        assert (grown.status, grown.size) == ("available", 5)
+        assert conn.block_storage.get_volume(creating.id).status == "available"
+        assert {v["name"] for v in second.control.inventory("demo")["volumes"]} == {"settled", "creating"}
+        conn.close()
+
+
+# wire: discovery, project-less paths, microversions --------------------------------------------------
+@pytest.mark.parametrize("path", ["/volume", "/volume/", "/volume/v3", "/volume/v3/"])
+def test_discovery_paths(fakecloud, path):
+    response = requests.get(fakecloud.url + path)
+    assert response.status_code in (200, 300)
+    (version,) = response.json()["versions"]
+    assert (version["id"], version["status"], version["version"], version["min_version"]) == (
+        "v3.0", "CURRENT", "3.70", "3.0")
+
+
+def test_discovery_follows_the_configured_cap(fakecloud):
+    fakecloud.control.set_microversions(volume="3.41")
+    assert requests.get(fakecloud.url + "/volume/v3/").json()["versions"][0]["version"] == "3.41"
+    conn = fakecloud.connect()
+    volume = _available(conn)
+    request = fakecloud.control.requests()["requests"]
+    assert any(r["path"] == "/volume/v3/" for r in request)
+    assert conn.block_storage.get_volume(volume.id).id == volume.id
+
+
+def test_routes_without_project_id(fakecloud, os_conn):
+    volume = _available(os_conn, name="plain")
+    headers = _headers(os_conn, "3.70")
+    shown = requests.get(_volume_url(fakecloud, os_conn, f"/volumes/{volume.id}", with_project=False),
+                         headers=headers)
+    assert shown.status_code == 200
+    body = shown.json()["volume"]
+    assert body["name"] == "plain" and body["consumes_quota"] is True and "group_id" in body
+    assert "os-vol-host-attr:host" not in body, "host is admin-only"
+    assert shown.headers["OpenStack-API-Version"] == "volume 3.70"
+    listed = requests.get(_volume_url(fakecloud, os_conn, "/volumes", with_project=False), headers=headers)
+    assert listed.json()["volumes"][0]["id"] == volume.id
+    old = requests.get(_volume_url(fakecloud, os_conn, f"/volumes/{volume.id}"), headers=_headers(os_conn, "3.0"))
+    assert "consumes_quota" not in old.json()["volume"]
+    too_new = requests.get(_volume_url(fakecloud, os_conn, "/volumes"), headers=_headers(os_conn, "3.71"))
+    assert too_new.status_code == 406
+
+
+def test_types_zones(os_conn):
+    (volume_type,) = os_conn.block_storage.types()
+    assert volume_type.name == "__DEFAULT__"
+    assert [z.name for z in os_conn.block_storage.availability_zones()] == ["nova"]
