@@ -1,12 +1,781 @@
-"""Compute state (placeholder until the service lands)."""
+"""Nova's state: flavors, servers and their lifecycle, quota usage, keypairs.
+
+Servers move through Nova's (vm_state, task_state) pairs; the API `status` is derived from them
+exactly as Nova's state map does. Every asynchronous step is a timer on the cloud scheduler that
+carries the server's `generation`: a later operation (or a delete) bumps it, so a stale timer is a no-op.
+Ports live in Neutron and volume attachments in Cinder; this backend only asks them through the
+cross-service contract.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import re
+import secrets
+import uuid
+from bisect import bisect_left, insort
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from fakecloud.errors import BadRequest, CloudError, Conflict, Forbidden, NotFound, QuotaExceeded
 from fakecloud.state import Backend
+
+HOST = "fakecloud-compute-1"
+AVAILABILITY_ZONE = "nova"
+MAX_LIMIT = 1000  # Nova's osapi_max_limit
+
+# Nova's power states.
+NOSTATE, RUNNING, SHUTDOWN = 0, 1, 4
+
+# (vm_state -> {task_state: status}); the None key is the vm_state's default (nova/api/openstack/common.py).
+_RESIZING = {"resize_prep": "RESIZE", "resize_migrating": "RESIZE", "resize_migrated": "RESIZE",
+             "resize_finish": "RESIZE"}
+_STATUS: dict[str, dict[str | None, str]] = {
+    "building": {None: "BUILD"},
+    "active": {None: "ACTIVE", "rebooting": "REBOOT", "rebooting_hard": "HARD_REBOOT", **_RESIZING},
+    "stopped": {None: "SHUTOFF", "rebooting_hard": "HARD_REBOOT", **_RESIZING},
+    "resized": {None: "VERIFY_RESIZE", "resize_reverting": "REVERT_RESIZE"},
+    "error": {None: "ERROR", "rebooting_hard": "HARD_REBOOT"},
+    "deleted": {None: "DELETED"},
+}
+STATUSES = frozenset({"BUILD", "ACTIVE", "REBOOT", "HARD_REBOOT", "RESIZE", "SHUTOFF", "VERIFY_RESIZE",
+                      "REVERT_RESIZE", "ERROR", "DELETED", "MIGRATING", "PAUSED", "SUSPENDED", "SHELVED",
+                      "SHELVED_OFFLOADED", "RESCUE", "REBUILD", "PASSWORD", "SOFT_DELETED", "UNKNOWN"})
+
+
+def status_of(vm_state: str, task_state: str | None) -> str:
+    states = _STATUS.get(vm_state, {None: "UNKNOWN"})
+    return states.get(task_state, states[None])
+
+
+@dataclass(slots=True)
+class Flavor:
+    id: str
+    name: str
+    ram: int
+    vcpus: int
+    disk: int
+    ephemeral: int = 0
+    swap: int = 0
+    is_public: bool = True
+    description: str | None = None
+    rxtx_factor: float = 1.0
+    extra_specs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Keypair:
+    name: str
+    user_id: str
+    public_key: str
+    fingerprint: str
+    type: str
+    created_at: str
+
+
+@dataclass(slots=True)
+class Server:
+    id: str
+    seq: int  # Nova's integer instance id: creation order, the default sort's tie-breaker
+    name: str
+    project_id: str
+    user_id: str
+    flavor: Flavor
+    image_id: str  # "" when booted from a volume
+    created: str
+    updated: str
+    host_id: str
+    vm_state: str = "building"
+    task_state: str | None = "scheduling"
+    power_state: int = NOSTATE
+    metadata: dict[str, str] = field(default_factory=dict)
+    security_groups: list[dict[str, str]] = field(default_factory=list)  # [{"id", "name"}]
+    key_name: str | None = None
+    availability_zone: str = AVAILABILITY_ZONE
+    user_data: str | None = None
+    access_ipv4: str = ""
+    access_ipv6: str = ""
+    description: str | None = None
+    tags: list[str] = field(default_factory=list)
+    config_drive: str = ""
+    locked: bool = False
+    launched_at: str | None = None
+    fault: dict[str, Any] | None = None
+    old_flavor: Flavor | None = None  # kept from resize until confirm/revert
+    new_flavor: Flavor | None = None  # the target while a resize is in flight
+    resume_state: str = "active"  # vm_state to return to after confirm/revert (a stopped server stays off)
+    block_device_mapping: list[dict[str, Any]] = field(default_factory=list)
+    volume_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # volume id -> tag, delete_on_term.
+    generation: int = 0
+
+    @property
+    def status(self) -> str:
+        return status_of(self.vm_state, self.task_state)
+
+
+@dataclass(slots=True)
+class NetworkRequest:
+    """One entry of `networks`: a network (optionally with a fixed IP) or an existing port."""
+
+    uuid: str | None = None
+    port: str | None = None
+    fixed_ip: str | None = None
+    tag: str | None = None
+
+
+@dataclass(slots=True)
+class ServerCreate:
+    """A parsed create request; the routes check shapes, the backend checks meaning."""
+
+    name: str
+    flavor_ref: str
+    image_ref: str | None
+    networks: str | list[NetworkRequest] | None  # "auto", "none", a list, or None (pre-2.37 default)
+    security_groups: list[str] = field(default_factory=list)
+    metadata: dict[str, str] = field(default_factory=dict)
+    key_name: str | None = None
+    availability_zone: str | None = None
+    user_data: str | None = None
+    access_ipv4: str = ""
+    access_ipv6: str = ""
+    description: str | None = None
+    tags: list[str] = field(default_factory=list)
+    config_drive: bool = False
+    block_device_mapping: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ServerQuery:
+    """List filters, already parsed."""
+
+    name: re.Pattern[str] | None = None
+    statuses: frozenset[str] | None = None
+    flavor: str | None = None
+    image: str | None = None
+    project_id: str | None = None
+    ids: frozenset[str] | None = None
+    deleted: bool = False
+
+    def matches(self, server: Server) -> bool:
+        if self.deleted:
+            return False  # deleted servers are purged here, so only an empty list is honest
+        if self.name is not None and not self.name.search(server.name):
+            return False
+        if self.statuses is not None and server.status not in self.statuses:
+            return False
+        if self.flavor is not None and server.flavor.id != self.flavor:
+            return False
+        if self.image is not None and server.image_id != self.image:
+            return False
+        if self.project_id is not None and server.project_id != self.project_id:
+            return False
+        return self.ids is None or server.id in self.ids
+
+
+def _last_segment(ref: str) -> str:
+    """Nova accepts an id or a URL ending in one for imageRef/flavorRef."""
+    return ref.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _invalid_state(action: str, server: Server, attr: str) -> Conflict:
+    state = server.vm_state if attr == "vm_state" else server.task_state
+    return Conflict(f"Cannot '{action}' instance {server.id} while it is in {attr} {state}")
 
 
 class ComputeBackend(Backend):
     name = "compute"
 
     def reset(self) -> None:
-        pass
+        self.flavors: dict[str, Flavor] = {
+            spec.id: Flavor(spec.id, spec.name, spec.ram, spec.vcpus, spec.disk, spec.ephemeral, spec.swap,
+                            spec.is_public)
+            for spec in self.cloud.config.flavors
+        }
+        self.servers: dict[str, Server] = {}
+        self.keypairs: dict[tuple[str, str], Keypair] = {}
+        self.quota_overrides: dict[str, dict[str, int]] = {}
+        self._seq = 0
+        self._ids: dict[int, str] = {}  # seq -> server id
+        self._all: list[int] = []  # every live server's seq, ascending
+        self._by_project: dict[str, list[int]] = {}
+        self._usage: dict[str, list[int]] = {}  # project -> [instances, cores, ram]
+
+    # flavors --------------------------------------------------------------------------------
+    def get_flavor(self, flavor_id: str) -> Flavor:
+        flavor = self.flavors.get(flavor_id)
+        if flavor is None:
+            raise NotFound(f"Flavor {flavor_id} could not be found.")
+        return flavor
+
+    def list_flavors(self, is_admin: bool, is_public: str | None, min_ram: int, min_disk: int,
+                     limit: int | None, marker: str | None) -> list[Flavor]:
+        """Nova's rules: non-admins see public flavors; admins choose with is_public (the string None = all)."""
+        flavors = sorted(self.flavors.values(), key=lambda f: f.id)
+        visibility: bool | None = True
+        if is_admin and is_public is not None:
+            lowered = is_public.strip().lower()
+            visibility = None if lowered == "none" else lowered in ("1", "true", "t", "yes", "y", "on")
+        selected = [f for f in flavors
+                    if (visibility is None or f.is_public == visibility) and f.ram >= min_ram and f.disk >= min_disk]
+        if marker is not None:
+            ids = [f.id for f in selected]
+            if marker not in ids:
+                raise BadRequest(f"marker [{marker}] not found")
+            selected = selected[ids.index(marker) + 1:]
+        return selected[:limit] if limit is not None else selected
+
+    def create_flavor(self, is_admin: bool, spec: dict[str, Any]) -> Flavor:
+        if not is_admin:
+            raise Forbidden("Policy doesn't allow os_compute_api:os-flavor-manage:create to be performed.")
+        flavor_id = spec.get("id") or str(uuid.uuid4())
+        if flavor_id in self.flavors:
+            raise Conflict(f"Flavor with ID {flavor_id} already exists.")
+        if any(f.name == spec["name"] for f in self.flavors.values()):
+            raise Conflict(f"Flavor with name {spec['name']} already exists.")
+        flavor = Flavor(str(flavor_id), spec["name"], spec["ram"], spec["vcpus"], spec["disk"],
+                        spec.get("ephemeral", 0), spec.get("swap", 0), spec.get("is_public", True),
+                        spec.get("description"), spec.get("rxtx_factor", 1.0))
+        self.flavors[flavor.id] = flavor
+        return flavor
+
+    def delete_flavor(self, is_admin: bool, flavor_id: str) -> None:
+        if not is_admin:
+            raise Forbidden("Policy doesn't allow os_compute_api:os-flavor-manage:delete to be performed.")
+        self.get_flavor(flavor_id)
+        del self.flavors[flavor_id]
+
+    # quotas ---------------------------------------------------------------------------------
+    def quota_limits(self, project_id: str) -> dict[str, int]:
+        quotas = self.cloud.config.quotas
+        limits = {"instances": quotas.instances, "cores": quotas.cores, "ram": quotas.ram,
+                  "security_groups": quotas.security_groups, "security_group_rules": quotas.security_group_rules}
+        limits.update(self.quota_overrides.get(project_id, {}))
+        return limits
+
+    def usage(self, project_id: str) -> dict[str, int]:
+        instances, cores, ram = self._usage.get(project_id, (0, 0, 0))
+        return {"instances": instances, "cores": cores, "ram": ram}
+
+    def update_quotas(self, is_admin: bool, project_id: str, values: dict[str, int]) -> None:
+        if not is_admin:
+            raise Forbidden("Policy doesn't allow os_compute_api:os-quota-sets:update to be performed.")
+        self.quota_overrides.setdefault(project_id, {}).update(values)
+
+    def _check_quota(self, project_id: str, wanted: dict[str, int]) -> None:
+        """Nova's TooManyInstances check (403): every resource whose use would pass its limit."""
+        limits, used = self.quota_limits(project_id), self.usage(project_id)
+        overs = [r for r in ("instances", "cores", "ram")
+                 if wanted.get(r, 0) > 0 and limits[r] >= 0 and used[r] + wanted[r] > limits[r]]
+        if overs:
+            raise QuotaExceeded(
+                f"Quota exceeded for {', '.join(overs)}: Requested "
+                f"{', '.join(str(wanted[r]) for r in overs)}, but already used "
+                f"{', '.join(str(used[r]) for r in overs)} of {', '.join(str(limits[r]) for r in overs)} "
+                f"{', '.join(overs)}",
+                status=403,
+            )
+
+    @staticmethod
+    def _charge_of(server: Server) -> tuple[int, int]:
+        """Cores and RAM a server holds: both flavors' maximum while a resize is unresolved."""
+        other = server.new_flavor or server.old_flavor
+        if other is None:
+            return server.flavor.vcpus, server.flavor.ram
+        return max(server.flavor.vcpus, other.vcpus), max(server.flavor.ram, other.ram)
+
+    def _charge(self, server: Server, sign: int) -> None:
+        usage = self._usage.setdefault(server.project_id, [0, 0, 0])
+        cores, ram = self._charge_of(server)
+        usage[0] += sign
+        usage[1] += sign * cores
+        usage[2] += sign * ram
+
+    def _recharged(self, server: Server, change: Callable[[], None]) -> None:
+        self._charge(server, -1)
+        change()
+        self._charge(server, +1)
+
+    # index ----------------------------------------------------------------------------------
+    def _insert(self, server: Server) -> None:
+        self.servers[server.id] = server
+        self._ids[server.seq] = server.id
+        insort(self._all, server.seq)
+        insort(self._by_project.setdefault(server.project_id, []), server.seq)
+        self._charge(server, +1)
+
+    def _remove(self, server: Server) -> None:
+        self.servers.pop(server.id, None)
+        self._ids.pop(server.seq, None)
+        for seqs in (self._all, self._by_project.get(server.project_id, [])):
+            index = bisect_left(seqs, server.seq)
+            if index < len(seqs) and seqs[index] == server.seq:
+                del seqs[index]
+        self._charge(server, -1)
+
+    # servers: reads -------------------------------------------------------------------------
+    def get_server(self, server_id: str, project_id: str, is_admin: bool = False) -> Server:
+        """Admins reach any server by id (as in Nova); others only their project's."""
+        server = self.servers.get(server_id)
+        if server is None or (server.project_id != project_id and not is_admin):
+            raise NotFound(f"Instance {server_id} could not be found.")
+        return server
+
+    def list_servers(self, project_id: str, all_projects: bool, query: ServerQuery, limit: int,
+                     marker: str | None) -> list[Server]:
+        """Newest first (created_at desc, then Nova's integer id desc); walks only as far as the page needs."""
+        seqs = self._all if all_projects else self._by_project.get(project_id, [])
+        start = len(seqs)
+        if marker is not None:
+            anchor = self.servers.get(marker)
+            if anchor is None or (not all_projects and anchor.project_id != project_id):
+                raise BadRequest(f"marker [{marker}] not found")
+            start = bisect_left(seqs, anchor.seq)
+        page: list[Server] = []
+        servers, ids = self.servers, self._ids
+        for index in range(start - 1, -1, -1):
+            if len(page) >= limit:
+                break
+            server = servers[ids[seqs[index]]]
+            if query.matches(server):
+                page.append(server)
+        return page
+
+    # servers: create ------------------------------------------------------------------------
+    def create_server(self, project_id: str, user_id: str, req: ServerCreate) -> tuple[Server, str]:
+        """Validate everything first, then make ports, then the server; returns it with its admin password."""
+        flavor = self.flavors.get(_last_segment(req.flavor_ref))
+        if flavor is None:
+            raise BadRequest("Invalid flavorRef provided.")
+        image_id = self._check_image(req, flavor)
+        zone = req.availability_zone
+        if zone and zone.split(":", 1)[0] != AVAILABILITY_ZONE:
+            raise BadRequest("The requested availability zone is not available")
+        if req.user_data is not None:
+            try:
+                base64.b64decode(req.user_data, validate=True)
+            except (binascii.Error, ValueError):
+                raise BadRequest("User data needs to be valid base 64.") from None
+        groups = self._resolve_security_groups(project_id, req.security_groups)
+        networks = self._resolve_networks(project_id, req.networks)
+        self._check_quota(project_id, {"instances": 1, "cores": flavor.vcpus, "ram": flavor.ram})
+
+        now = self.now()
+        self._seq += 1
+        server = Server(
+            id=str(uuid.uuid4()), seq=self._seq, name=req.name, project_id=project_id, user_id=user_id,
+            flavor=replace(flavor, extra_specs=dict(flavor.extra_specs)), image_id=image_id, created=now,
+            updated=now, host_id=hashlib.sha224((project_id + HOST).encode()).hexdigest(),
+            metadata=dict(req.metadata), security_groups=groups, key_name=req.key_name,
+            user_data=req.user_data, access_ipv4=req.access_ipv4, access_ipv6=req.access_ipv6,
+            description=req.description, tags=list(req.tags), config_drive="True" if req.config_drive else "",
+            block_device_mapping=list(req.block_device_mapping),
+        )
+        self._plug_ports(server, networks)
+        self._insert(server)
+        fault = self.resource_fault("server.create", project_id)
+        if fault is not None and fault.action == "stuck":
+            server.task_state = "spawning"
+        else:
+            message = fault.message if fault is not None else None
+            self.after("server_boot", self._finish_boot, server.id, server.generation,
+                       fault is not None, message)
+        return server, secrets.token_urlsafe(9)
+
+    def _check_image(self, req: ServerCreate, flavor: Flavor) -> str:
+        if not req.image_ref:
+            if req.block_device_mapping:
+                return ""
+            raise BadRequest("Can not find requested image")
+        try:
+            image = self.cloud.image.get_image(_last_segment(req.image_ref))
+        except NotFound:
+            raise BadRequest("Can not find requested image") from None
+        min_disk = getattr(image, "min_disk", 0) or 0
+        if flavor.disk and min_disk > flavor.disk:
+            raise BadRequest(f"Flavor's disk is too small for requested image. Flavor disk is "
+                             f"{flavor.disk * 1024 ** 3} bytes, image is {min_disk * 1024 ** 3} bytes.")
+        if (getattr(image, "min_ram", 0) or 0) > flavor.ram:
+            raise BadRequest("Flavor's memory is too small for requested image.")
+        return image.id
+
+    def _resolve_security_groups(self, project_id: str, names: list[str]) -> list[dict[str, str]]:
+        network = self.cloud.network
+        if not names:
+            group = network.default_security_group(project_id)
+            return [{"id": group.id, "name": group.name}]
+        resolved: list[dict[str, str]] = []
+        for name in names:
+            try:
+                group = network.find_security_group(project_id, name)
+            except NotFound:
+                raise BadRequest(f"Security group {name} not found.") from None
+            if all(g["id"] != group.id for g in resolved):
+                resolved.append({"id": group.id, "name": group.name})
+        return resolved
+
+    def _resolve_networks(self, project_id: str, networks: str | list[NetworkRequest] | None) -> list[NetworkRequest]:
+        """Turn the request into concrete network ids / ports, checking each exists and is usable."""
+        network = self.cloud.network
+        if networks == "none":
+            return []
+        if networks is None or networks == "auto":
+            return [NetworkRequest(uuid=network.default_network(project_id).id)]
+        resolved = []
+        for item in networks:
+            if item.port:
+                try:
+                    port = network.get_port(item.port, project_id)
+                except NotFound:
+                    raise BadRequest(f"Port id {item.port} could not be found.") from None
+                if port.device_id:
+                    raise Conflict(f"Port {item.port} is still in use.")
+                resolved.append(item)
+                continue
+            if item.uuid:
+                try:
+                    network.get_network(item.uuid, project_id)
+                except NotFound:
+                    raise BadRequest(f"Network {item.uuid} could not be found.") from None
+                resolved.append(item)
+            else:  # a bare fixed_ip: Nova needs a network; use the project's own
+                resolved.append(replace(item, uuid=network.default_network(project_id).id))
+        return resolved
+
+    def _plug_ports(self, server: Server, networks: list[NetworkRequest]) -> None:
+        """Create or bind one port per request; on any failure undo the ports already made."""
+        network = self.cloud.network
+        group_ids = [g["id"] for g in server.security_groups]
+        try:
+            for item in networks:
+                if item.port:
+                    network.bind_port(item.port, server.id)
+                else:
+                    network.create_port(server.project_id, item.uuid, server.id, "compute:nova", group_ids,
+                                        item.fixed_ip)
+        except CloudError:
+            network.delete_ports_of_device(server.id)
+            raise
+
+    def _live(self, server_id: str, generation: int) -> Server | None:
+        server = self.servers.get(server_id)
+        return server if server is not None and server.generation == generation else None
+
+    def _fail(self, server: Server, message: str) -> None:
+        server.vm_state, server.task_state = "error", None
+        server.fault = {"code": 500, "message": message, "created": self.now()}
+        server.updated = self.now()
+
+    def _finish_boot(self, server_id: str, generation: int, failed: bool, message: str | None) -> None:
+        server = self._live(server_id, generation)
+        if server is None:
+            return
+        if failed:
+            self._fail(server, message or "No valid host was found. There are not enough hosts available.")
+            server.power_state = NOSTATE
+            return
+        server.vm_state, server.task_state, server.power_state = "active", None, RUNNING
+        server.launched_at = server.updated = self.now()
+
+    # servers: update and delete -------------------------------------------------------------
+    def update_server(self, server: Server, changes: dict[str, Any]) -> Server:
+        for key in ("name", "access_ipv4", "access_ipv6", "description"):
+            if key in changes:
+                setattr(server, key, changes[key])
+        if "metadata" in changes:
+            server.metadata = dict(changes["metadata"])
+        server.updated = self.now()
+        return server
+
+    def set_metadata(self, server: Server, metadata: dict[str, str], replace_all: bool) -> dict[str, str]:
+        server.metadata = dict(metadata) if replace_all else {**server.metadata, **metadata}
+        server.updated = self.now()
+        return server.metadata
+
+    def delete_metadata_item(self, server: Server, key: str) -> None:
+        if key not in server.metadata:
+            raise NotFound("Metadata item was not found")
+        del server.metadata[key]
+
+    def delete_server(self, server: Server) -> None:
+        """Status stays, task_state `deleting`; the server is gone after the `server_delete` delay."""
+        if server.task_state == "deleting":
+            return
+        server.generation += 1
+        server.task_state = "deleting"
+        server.updated = self.now()
+        fault = self.resource_fault("server.delete", server.project_id)
+        if fault is not None and fault.action == "stuck":
+            return
+        message = fault.message if fault is not None else None
+        self.after("server_delete", self._finish_delete, server.id, server.generation, fault is not None, message)
+
+    def _finish_delete(self, server_id: str, generation: int, failed: bool, message: str | None) -> None:
+        server = self._live(server_id, generation)
+        if server is None:
+            return
+        if failed:
+            self._fail(server, message or "Failed to delete the instance.")
+            return
+        self._purge(server)
+
+    def _purge(self, server: Server) -> None:
+        self._remove(server)
+        self.cloud.network.delete_ports_of_device(server.id)
+        self.cloud.volume.server_deleted(server.id)
+
+    # servers: actions -----------------------------------------------------------------------
+    @staticmethod
+    def _require(server: Server, action: str, vm_states: tuple[str, ...],
+                 task_states: tuple[str | None, ...] = (None,)) -> None:
+        if server.vm_state not in vm_states:
+            raise _invalid_state(action, server, "vm_state")
+        if server.task_state not in task_states:
+            raise _invalid_state(action, server, "task_state")
+
+    def _start_step(self, server: Server, task_state: str | None) -> None:
+        server.generation += 1
+        server.task_state = task_state
+        server.updated = self.now()
+
+    def resize(self, server: Server, flavor_ref: str) -> None:
+        self._require(server, "resize", ("active", "stopped"))
+        target = self.flavors.get(_last_segment(str(flavor_ref)))
+        if target is None:
+            raise BadRequest("Unable to locate requested flavor.")
+        if target.id == server.flavor.id:
+            raise BadRequest("When resizing, instances must change flavor!")
+        self._check_quota(server.project_id, {"cores": target.vcpus - server.flavor.vcpus,
+                                              "ram": target.ram - server.flavor.ram})
+        self._recharged(server, lambda: setattr(server, "new_flavor", replace(target)))
+        server.resume_state = server.vm_state
+        self._start_step(server, "resize_prep")
+        fault = self.resource_fault("server.resize", server.project_id)
+        if fault is not None and fault.action == "stuck":
+            server.task_state = "resize_migrating"
+            return
+        message = fault.message if fault is not None else None
+        self.after("server_resize", self._finish_resize, server.id, server.generation, fault is not None, message)
+
+    def _finish_resize(self, server_id: str, generation: int, failed: bool, message: str | None) -> None:
+        server = self._live(server_id, generation)
+        if server is None:
+            return
+        if failed:
+            self._recharged(server, lambda: setattr(server, "new_flavor", None))
+            self._fail(server, message or "Resize failed: no valid host was found.")
+            return
+        target = server.new_flavor
+        assert target is not None
+
+        def apply() -> None:
+            server.old_flavor, server.flavor, server.new_flavor = server.flavor, target, None
+
+        self._recharged(server, apply)
+        server.vm_state, server.task_state = "resized", None
+        server.power_state = RUNNING if server.resume_state == "active" else SHUTDOWN
+        server.updated = self.now()
+
+    def confirm_resize(self, server: Server) -> None:
+        self._require(server, "confirmResize", ("resized",))
+        server.generation += 1
+        self.after("server_confirm_resize", self._finish_confirm, server.id, server.generation)
+
+    def _finish_confirm(self, server_id: str, generation: int) -> None:
+        server = self._live(server_id, generation)
+        if server is None:
+            return
+        self._recharged(server, lambda: setattr(server, "old_flavor", None))
+        self._settle(server, server.resume_state)
+
+    def revert_resize(self, server: Server) -> None:
+        self._require(server, "revertResize", ("resized",))
+        self._start_step(server, "resize_reverting")
+        self.after("server_revert_resize", self._finish_revert, server.id, server.generation)
+
+    def _finish_revert(self, server_id: str, generation: int) -> None:
+        server = self._live(server_id, generation)
+        if server is None:
+            return
+        old = server.old_flavor
+        assert old is not None
+
+        def apply() -> None:
+            server.flavor, server.old_flavor = old, None
+
+        self._recharged(server, apply)
+        self._settle(server, server.resume_state)
+
+    def _settle(self, server: Server, vm_state: str) -> None:
+        server.vm_state, server.task_state = vm_state, None
+        server.power_state = RUNNING if vm_state == "active" else SHUTDOWN
+        server.updated = self.now()
+
+    def reboot(self, server: Server, kind: str) -> None:
+        if kind not in ("SOFT", "HARD"):
+            raise BadRequest(f"Invalid input for field/attribute type. Value: {kind}. "
+                             f"'{kind}' is not one of ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']")
+        if kind == "SOFT":
+            self._require(server, "reboot", ("active",))
+        else:
+            self._require(server, "reboot", ("active", "stopped", "error"), (None, "rebooting", "rebooting_hard"))
+        self._start_step(server, "rebooting" if kind == "SOFT" else "rebooting_hard")
+        self.after("server_reboot", self._finish_power, server.id, server.generation, "active")
+
+    def stop(self, server: Server) -> None:
+        self._require(server, "stop", ("active", "error"))
+        self._start_step(server, "powering-off")
+        self.after("server_reboot", self._finish_power, server.id, server.generation, "stopped")
+
+    def start(self, server: Server) -> None:
+        self._require(server, "start", ("stopped",))
+        self._start_step(server, "powering-on")
+        self.after("server_reboot", self._finish_power, server.id, server.generation, "active")
+
+    def _finish_power(self, server_id: str, generation: int, vm_state: str) -> None:
+        server = self._live(server_id, generation)
+        if server is not None:
+            if vm_state == "active":
+                server.fault = None
+            self._settle(server, vm_state)
+
+    def add_security_group(self, server: Server, name: str) -> None:
+        group = self._find_group(server, name)
+        if any(g["id"] == group.id for g in server.security_groups):
+            raise BadRequest(f"Security group {group.name} is already associated with the instance {server.id}")
+        server.security_groups.append({"id": group.id, "name": group.name})
+        self._sync_port_groups(server)
+
+    def remove_security_group(self, server: Server, name: str) -> None:
+        group = self._find_group(server, name)
+        if all(g["id"] != group.id for g in server.security_groups):
+            raise BadRequest(f"Security group {name} not associated with the instance {server.id}")
+        server.security_groups = [g for g in server.security_groups if g["id"] != group.id]
+        self._sync_port_groups(server)
+
+    def _find_group(self, server: Server, name: str) -> Any:
+        try:
+            return self.cloud.network.find_security_group(server.project_id, name)
+        except NotFound:
+            raise NotFound(f"Security group {name} not found.") from None
+
+    def _sync_port_groups(self, server: Server) -> None:
+        network = self.cloud.network
+        ids = [g["id"] for g in server.security_groups]
+        for port in network.ports_of_device(server.id):
+            network.set_port_security_groups(port.id, ids)
+        server.updated = self.now()
+
+    # volume attachments ---------------------------------------------------------------------
+    def attach_volume(self, server: Server, volume_id: str, device: str | None, tag: str | None,
+                      delete_on_termination: bool) -> Any:
+        """Cinder records the attachment; Nova keeps only its own BDM extras (tag, delete_on_termination)."""
+        self._require(server, "attach_volume", ("active", "stopped"))
+        volume = self.cloud.volume
+        volume.get_volume(volume_id, server.project_id)
+        attachment = volume.reserve_attachment(volume_id, server.id, server.project_id, device)
+        server.volume_options[volume_id] = {"tag": tag, "delete_on_termination": delete_on_termination,
+                                            "bdm_uuid": str(uuid.uuid4())}
+        return attachment
+
+    def attachments(self, server: Server) -> list[Any]:
+        return list(self.cloud.volume.attachments_of_server(server.id))
+
+    def attachment(self, server: Server, volume_id: str) -> Any:
+        for attachment in self.cloud.volume.attachments_of_server(server.id):
+            if attachment.volume_id == volume_id:
+                return attachment
+        raise NotFound(f"Instance {server.id} is not attached to volume {volume_id}.")
+
+    def detach_volume(self, server: Server, volume_id: str) -> None:
+        self._require(server, "detach_volume", ("active", "stopped", "resized", "error"))
+        self.attachment(server, volume_id)
+        self.cloud.volume.begin_detach(volume_id, server.id)
+        server.volume_options.pop(volume_id, None)
+
+    # keypairs -------------------------------------------------------------------------------
+    def list_keypairs(self, user_id: str) -> list[Keypair]:
+        return [k for (owner, _), k in self.keypairs.items() if owner == user_id]
+
+    def get_keypair(self, user_id: str, name: str) -> Keypair:
+        keypair = self.keypairs.get((user_id, name))
+        if keypair is None:
+            raise NotFound(f"Keypair {name} not found for user {user_id}")
+        return keypair
+
+    def create_keypair(self, user_id: str, name: str, public_key: str | None,
+                       key_type: str) -> tuple[Keypair, str | None]:
+        """Import a public key, or make up a key pair (the private half is returned once, as Nova does)."""
+        if (user_id, name) in self.keypairs:
+            raise Conflict(f"Key pair '{name}' already exists.")
+        private_key = None
+        if not public_key:
+            blob = base64.b64encode(secrets.token_bytes(64)).decode()
+            public_key = f"ssh-ed25519 {blob} Generated-by-Nova"
+            private_key = ("-----BEGIN OPENSSH PRIVATE KEY-----\n"
+                           f"{base64.b64encode(secrets.token_bytes(96)).decode()}\n"
+                           "-----END OPENSSH PRIVATE KEY-----\n")
+        parts = public_key.split()
+        if len(parts) < 2:
+            raise BadRequest("Keypair data is invalid: failed to generate fingerprint")
+        digest = hashlib.md5(parts[1].encode(), usedforsecurity=False).hexdigest()
+        fingerprint = ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+        keypair = Keypair(name, user_id, public_key, fingerprint, key_type, self.now())
+        self.keypairs[(user_id, name)] = keypair
+        return keypair, private_key
+
+    def delete_keypair(self, user_id: str, name: str) -> None:
+        self.get_keypair(user_id, name)
+        del self.keypairs[(user_id, name)]
+
+    # persistence ----------------------------------------------------------------------------
+    def dump(self) -> dict[str, Any]:
+        return {
+            "flavors": [asdict(f) for f in self.flavors.values()],
+            "servers": [asdict(s) for s in self.servers.values()],
+            "keypairs": [asdict(k) for k in self.keypairs.values()],
+            "quota_overrides": self.quota_overrides,
+            "seq": self._seq,
+        }
+
+    def load(self, data: dict[str, Any]) -> None:
+        """Restore, settling every in-flight transition to where it would have ended."""
+        self.reset()
+        if "flavors" in data:
+            self.flavors = {f["id"]: Flavor(**f) for f in data["flavors"]}
+        self.keypairs = {(k["user_id"], k["name"]): Keypair(**k) for k in data.get("keypairs", [])}
+        self.quota_overrides = dict(data.get("quota_overrides", {}))
+        self._seq = int(data.get("seq", 0))
+        for raw in data.get("servers", []):
+            for key in ("flavor", "old_flavor", "new_flavor"):
+                if raw.get(key) is not None:
+                    raw[key] = Flavor(**raw[key])
+            server = Server(**raw)
+            self._seq = max(self._seq, server.seq)
+            self._insert(server)
+            self._settle_loaded(server)
+
+    def _settle_loaded(self, server: Server) -> None:
+        task = server.task_state
+        if task == "deleting":
+            self._purge(server)
+        elif server.vm_state == "building":
+            server.vm_state, server.task_state, server.power_state = "active", None, RUNNING
+            server.launched_at = server.launched_at or server.updated
+        elif task in _RESIZING and server.new_flavor is not None:
+            self._finish_resize(server.id, server.generation, False, None)
+        elif task == "resize_reverting":
+            self._finish_revert(server.id, server.generation)
+        elif task in ("rebooting", "rebooting_hard", "powering-on"):
+            self._settle(server, "active")
+        elif task == "powering-off":
+            self._settle(server, "stopped")
+
+    def inventory(self, project_id: str | None) -> dict[str, list[dict[str, Any]]]:
+        from fakecloud.compute.views import server_detail
+
+        version = self.cloud.compute_max
+        servers = [s for s in self.servers.values() if project_id is None or s.project_id == project_id]
+        return {"servers": [server_detail(self.cloud, s, version, True) for s in servers]}
