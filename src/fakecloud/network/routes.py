@@ -1,3 +1,301 @@
-from fakecloud.framework import Service
+"""Neutron v2.0 routes: what openstacksdk, the OpenStack CLI and Heat call.
+
+openstacksdk does no discovery for the network service: it appends /v2.0 to the catalog URL. The
+versions document and the resource list are served anyway, for clients that do look.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fakecloud.errors import BadRequest, NotFound
+from fakecloud.framework import Reply, RequestContext, Service
+from fakecloud.network import views
+from fakecloud.network.backend import NetworkBackend
 
 service = Service("network", "/network", error_style="neutron")
+
+V2 = "/v2.0"
+
+# (alias, name, description): what `GET /v2.0/extensions` advertises; clients probe these.
+EXTENSIONS: list[tuple[str, str, str]] = [
+    ("security-group", "security-group", "The security groups extension."),
+    ("stateful-security-group", "Stateful security group", "Indicates if the security group is stateful."),
+    ("standard-attr-description", "standard-attr-description", "Extension to add descriptions to resources."),
+    ("standard-attr-revisions", "Resource revision numbers", "Exposes revision_number on resources."),
+    ("standard-attr-timestamp", "Resource timestamps", "Adds created_at and updated_at fields."),
+    ("standard-attr-tag", "Tag support for resources with standard attribute", "Enables tagging of resources."),
+    ("quotas", "Quota management support", "Expose functions for quotas management per project."),
+    ("quota_details", "Quota details management support", "Expose functions for quotas usage statistics."),
+    ("project-id", "project_id field enabled", "Extension that indicates that project_id field is enabled."),
+    ("port-security", "Port Security", "Provides port security."),
+    ("external-net", "Neutron external network", "Adds external network attribute to network resource."),
+    ("binding", "Port Binding", "Expose port bindings of a virtual port to external application."),
+    ("network-mtu", "Network MTU", "Provides MTU attribute for a network resource."),
+    ("sorting", "Sorting support", "Enables sorting of resources."),
+    ("pagination", "Pagination support", "Enables pagination of resources."),
+    ("filter-validation", "Filter parameters validation", "Provides validation on filtering parameters."),
+]
+
+RESOURCES = ["network", "subnet", "port", "security_group", "security_group_rule", "quota", "extension"]
+
+
+def _net(ctx: RequestContext) -> NetworkBackend:
+    return ctx.cloud.network
+
+
+def _body(ctx: RequestContext, key: str) -> dict[str, Any]:
+    if not isinstance(ctx.body, dict) or not isinstance(ctx.body.get(key), dict):
+        raise BadRequest("Resource body required", error_type="HTTPBadRequest")
+    return ctx.body[key]
+
+
+def _one(ctx: RequestContext, key: str, view: dict[str, Any], status: int = 200) -> Reply:
+    return Reply(status, {key: views.select(view, ctx.query)})
+
+
+def _list(ctx: RequestContext, records, render, key: str) -> Reply:
+    url = ctx.url(f"/network{V2}/{key.replace('_', '-')}")
+    return Reply(200, views.collection(records, render, ctx.query, key, url))
+
+
+# discovery ------------------------------------------------------------------------------------
+@service.route("", "GET", op="versions", auth=False)
+@service.route("/", "GET", op="versions", auth=False)
+def versions(ctx: RequestContext) -> Reply:
+    href = ctx.url(f"/network{V2}/")
+    return Reply(200, {"versions": [{"id": "v2.0", "status": "CURRENT", "links": [{"rel": "self", "href": href}]}]})
+
+
+@service.route(V2, "GET", op="resources", auth=False)
+@service.route(V2 + "/", "GET", op="resources", auth=False)
+def resources(ctx: RequestContext) -> Reply:
+    def entry(name: str) -> dict[str, Any]:
+        collection = name.replace("_", "-") + "s"
+        return {"name": name, "collection": collection,
+                "links": [{"rel": "self", "href": ctx.url(f"/network{V2}/{collection}")}]}
+
+    return Reply(200, {"resources": [entry(name) for name in RESOURCES]})
+
+
+def _extension(alias: str, name: str, description: str) -> dict[str, Any]:
+    return {"alias": alias, "name": name, "description": description, "links": [],
+            "updated": "2013-01-20T00:00:00-00:00"}
+
+
+@service.route(V2 + "/extensions", "GET", op="extension.list")
+def list_extensions(ctx: RequestContext) -> Reply:
+    return Reply(200, {"extensions": [_extension(*e) for e in EXTENSIONS]})
+
+
+@service.route(V2 + "/extensions/{alias}", "GET", op="extension.show")
+def show_extension(ctx: RequestContext) -> Reply:
+    for extension in EXTENSIONS:
+        if extension[0] == ctx.path["alias"]:
+            return Reply(200, {"extension": _extension(*extension)})
+    raise NotFound(f"Extension with alias {ctx.path['alias']} does not exist", error_type="ExtensionNotFound")
+
+
+# networks and subnets -------------------------------------------------------------------------
+@service.route(V2 + "/networks", "GET", op="network.list")
+def list_networks(ctx: RequestContext) -> Reply:
+    return _list(ctx, _net(ctx).list_networks(ctx.project_id, ctx.is_admin), views.network, "networks")
+
+
+@service.route(V2 + "/networks/{id}", "GET", op="network.show")
+def show_network(ctx: RequestContext) -> Reply:
+    network = _net(ctx).get_network(ctx.path["id"], ctx.project_id, ctx.is_admin)
+    return _one(ctx, "network", views.network(network))
+
+
+@service.route(V2 + "/networks", "POST", op="network.create")
+def create_network(ctx: RequestContext) -> Reply:
+    network = _net(ctx).create_network(ctx.project_id, ctx.is_admin, _body(ctx, "network"))
+    return _one(ctx, "network", views.network(network), 201)
+
+
+@service.route(V2 + "/networks/{id}", "DELETE", op="network.delete")
+def delete_network(ctx: RequestContext) -> Reply:
+    _net(ctx).delete_network(ctx.path["id"], ctx.project_id, ctx.is_admin)
+    return Reply(204)
+
+
+@service.route(V2 + "/subnets", "GET", op="subnet.list")
+def list_subnets(ctx: RequestContext) -> Reply:
+    return _list(ctx, _net(ctx).list_subnets(ctx.project_id, ctx.is_admin), views.subnet, "subnets")
+
+
+@service.route(V2 + "/subnets", "POST", op="subnet.create")
+def create_subnet(ctx: RequestContext) -> Reply:
+    subnet = _net(ctx).create_subnet(ctx.project_id, ctx.is_admin, _body(ctx, "subnet"))
+    return _one(ctx, "subnet", views.subnet(subnet), 201)
+
+
+@service.route(V2 + "/subnets/{id}", "GET", op="subnet.show")
+def show_subnet(ctx: RequestContext) -> Reply:
+    return _one(ctx, "subnet", views.subnet(_net(ctx).get_subnet(ctx.path["id"], ctx.project_id, ctx.is_admin)))
+
+
+# ports ----------------------------------------------------------------------------------------
+@service.route(V2 + "/ports", "GET", op="port.list")
+def list_ports(ctx: RequestContext) -> Reply:
+    return _list(ctx, _net(ctx).list_ports(ctx.project_id, ctx.is_admin), views.port, "ports")
+
+
+@service.route(V2 + "/ports/{id}", "GET", op="port.show")
+def show_port(ctx: RequestContext) -> Reply:
+    return _one(ctx, "port", views.port(_net(ctx).get_port(ctx.path["id"], ctx.project_id, ctx.is_admin)))
+
+
+@service.route(V2 + "/ports", "POST", op="port.create")
+def create_port(ctx: RequestContext) -> Reply:
+    port = _net(ctx).create_port_from_body(ctx.project_id, ctx.is_admin, _body(ctx, "port"))
+    return _one(ctx, "port", views.port(port), 201)
+
+
+@service.route(V2 + "/ports/{id}", "PUT", op="port.update")
+def update_port(ctx: RequestContext) -> Reply:
+    port = _net(ctx).update_port(ctx.path["id"], ctx.project_id, ctx.is_admin, _body(ctx, "port"))
+    return _one(ctx, "port", views.port(port))
+
+
+@service.route(V2 + "/ports/{id}", "DELETE", op="port.delete")
+def delete_port(ctx: RequestContext) -> Reply:
+    _net(ctx).delete_port(ctx.path["id"], ctx.project_id, ctx.is_admin)
+    return Reply(204)
+
+
+# security groups ------------------------------------------------------------------------------
+def _group_view(net: NetworkBackend, group) -> dict[str, Any]:
+    return views.security_group(group, net.rules_of_group(group.id), net.is_default_group(group.id))
+
+
+@service.route(V2 + "/security-groups", "GET", op="security_group.list")
+def list_security_groups(ctx: RequestContext) -> Reply:
+    net = _net(ctx)
+    groups = net.list_security_groups(ctx.project_id, ctx.is_admin)
+    return _list(ctx, groups, lambda g: _group_view(net, g), "security_groups")
+
+
+@service.route(V2 + "/security-groups/{id}", "GET", op="security_group.show")
+def show_security_group(ctx: RequestContext) -> Reply:
+    net = _net(ctx)
+    group = net.get_security_group(ctx.path["id"], ctx.project_id, ctx.is_admin)
+    return _one(ctx, "security_group", _group_view(net, group))
+
+
+@service.route(V2 + "/security-groups", "POST", op="security_group.create")
+def create_security_group(ctx: RequestContext) -> Reply:
+    net = _net(ctx)
+    group = net.create_security_group(ctx.project_id, ctx.is_admin, _body(ctx, "security_group"))
+    return _one(ctx, "security_group", _group_view(net, group), 201)
+
+
+@service.route(V2 + "/security-groups/{id}", "PUT", op="security_group.update")
+def update_security_group(ctx: RequestContext) -> Reply:
+    net = _net(ctx)
+    group = net.update_security_group(ctx.path["id"], ctx.project_id, ctx.is_admin, _body(ctx, "security_group"))
+    return _one(ctx, "security_group", _group_view(net, group))
+
+
+@service.route(V2 + "/security-groups/{id}", "DELETE", op="security_group.delete")
+def delete_security_group(ctx: RequestContext) -> Reply:
+    _net(ctx).delete_security_group(ctx.path["id"], ctx.project_id, ctx.is_admin)
+    return Reply(204)
+
+
+# security group rules -------------------------------------------------------------------------
+def _rule_view(net: NetworkBackend, rule) -> dict[str, Any]:
+    return views.security_group_rule(rule, net.is_default_group(rule.security_group_id))
+
+
+@service.route(V2 + "/security-group-rules", "GET", op="security_group_rule.list")
+def list_security_group_rules(ctx: RequestContext) -> Reply:
+    net = _net(ctx)
+    group_ids = ctx.query.getlist("security_group_id") or None
+    rules = net.list_security_group_rules(ctx.project_id, ctx.is_admin, group_ids)
+    return _list(ctx, rules, lambda r: _rule_view(net, r), "security_group_rules")
+
+
+@service.route(V2 + "/security-group-rules/{id}", "GET", op="security_group_rule.show")
+def show_security_group_rule(ctx: RequestContext) -> Reply:
+    net = _net(ctx)
+    rule = net.get_security_group_rule(ctx.path["id"], ctx.project_id, ctx.is_admin)
+    return _one(ctx, "security_group_rule", _rule_view(net, rule))
+
+
+@service.route(V2 + "/security-group-rules", "POST", op="security_group_rule.create")
+def create_security_group_rules(ctx: RequestContext) -> Reply:
+    """One rule (`security_group_rule`) or Neutron's bulk form (`security_group_rules`, as Heat sends)."""
+    net = _net(ctx)
+    body = ctx.body if isinstance(ctx.body, dict) else {}
+    if isinstance(body.get("security_group_rules"), list):
+        rules = net.create_security_group_rules(ctx.project_id, ctx.is_admin, body["security_group_rules"])
+        return Reply(201, {"security_group_rules": [_rule_view(net, r) for r in rules]})
+    (rule,) = net.create_security_group_rules(ctx.project_id, ctx.is_admin, [_body(ctx, "security_group_rule")])
+    return _one(ctx, "security_group_rule", _rule_view(net, rule), 201)
+
+
+@service.route(V2 + "/security-group-rules/{id}", "PUT", op="security_group_rule.update")
+def update_security_group_rule(ctx: RequestContext) -> Reply:
+    net = _net(ctx)
+    rule = net.update_security_group_rule(ctx.path["id"], ctx.project_id, ctx.is_admin,
+                                          _body(ctx, "security_group_rule"))
+    return _one(ctx, "security_group_rule", _rule_view(net, rule))
+
+
+@service.route(V2 + "/security-group-rules/{id}", "DELETE", op="security_group_rule.delete")
+def delete_security_group_rule(ctx: RequestContext) -> Reply:
+    _net(ctx).delete_security_group_rule(ctx.path["id"], ctx.project_id, ctx.is_admin)
+    return Reply(204)
+
+
+# quotas ---------------------------------------------------------------------------------------
+def _quota(limits: dict[str, int], project_id: str) -> dict[str, Any]:
+    return {**limits, "project_id": project_id, "tenant_id": project_id}
+
+
+@service.route(V2 + "/quotas", "GET", op="quota.list")
+def list_quotas(ctx: RequestContext) -> Reply:
+    net = _net(ctx)
+    projects = sorted(net.quota_overrides) if ctx.is_admin else []
+    return Reply(200, {"quotas": [_quota(net.quota_limits(p), p) for p in projects]})
+
+
+@service.route(V2 + "/quotas/{project_id}", "GET", op="quota.show")
+def show_quota(ctx: RequestContext) -> Reply:
+    project_id = ctx.path["project_id"]
+    return Reply(200, {"quota": _quota(_net(ctx).quota_limits(project_id), project_id)})
+
+
+@service.route(V2 + "/quotas/{project_id}/default", "GET", op="quota.default")
+def show_default_quota(ctx: RequestContext) -> Reply:
+    net = _net(ctx)
+    project_id = ctx.path["project_id"]
+    return Reply(200, {"quota": _quota(net.quota_defaults(), project_id)})
+
+
+@service.route(V2 + "/quotas/{project_id}/details", "GET", op="quota.details")
+def show_quota_details(ctx: RequestContext) -> Reply:
+    net = _net(ctx)
+    project_id = ctx.path["project_id"]
+    limits, usage = net.quota_limits(project_id), net.quota_usage(project_id)
+    details: dict[str, Any] = {name: {"limit": limits[name], "used": usage[name], "reserved": 0} for name in limits}
+    return Reply(200, {"quota": {**details, "project_id": project_id, "tenant_id": project_id}})
+
+
+@service.route(V2 + "/quotas/{project_id}", "PUT", op="quota.update")
+def update_quota(ctx: RequestContext) -> Reply:
+    body = ctx.body.get("quota") if isinstance(ctx.body, dict) and isinstance(ctx.body.get("quota"), dict) else None
+    if body is None:
+        raise BadRequest("Resource body required", error_type="HTTPBadRequest")
+    body = {k: v for k, v in body.items() if k not in ("project_id", "tenant_id", "id")}
+    project_id = ctx.path["project_id"]
+    limits = _net(ctx).update_quota(project_id, ctx.is_admin, body)
+    return Reply(200, {"quota": limits})
+
+
+@service.route(V2 + "/quotas/{project_id}", "DELETE", op="quota.delete")
+def delete_quota(ctx: RequestContext) -> Reply:
+    _net(ctx).reset_quota(ctx.path["project_id"], ctx.is_admin)
+    return Reply(204)

@@ -1,0 +1,290 @@
+"""Neutron v2.0 over real HTTP: security groups and rules (with Neutron's validation), ports, quotas."""
+
+import ipaddress
+import json
+
+import openstack.exceptions
+import pytest
+import requests
+
+
+def _raw(conn, fakecloud, method, path, **kwargs):
+    headers = {"X-Auth-Token": conn.session.get_token()}
+    return requests.request(method, fakecloud.url + "/network/v2.0" + path, headers=headers, timeout=10, **kwargs)
+
+
+def _rule(conn, group, **attrs):
+    attrs.setdefault("direction", "ingress")
+    return conn.network.create_security_group_rule(security_group_id=group.id, **attrs)
+
+
+def test_discovery_documents(fakecloud):
+    for path in ("/network", "/network/"):
+        body = requests.get(fakecloud.url + path, timeout=10).json()
+        assert body["versions"][0]["id"] == "v2.0"
+        assert body["versions"][0]["links"][0]["href"].endswith("/network/v2.0/")
+    resources = requests.get(fakecloud.url + "/network/v2.0", timeout=10).json()["resources"]
+    assert {"security_groups", "security_group_rules", "ports"} <= {r["collection"].replace("-", "_")
+                                                                    for r in resources}
+
+
+def test_extensions(os_conn, fakecloud):
+    aliases = {e.alias for e in os_conn.network.extensions()}
+    assert {"security-group", "stateful-security-group", "standard-attr-description", "quotas", "project-id",
+            "port-security", "standard-attr-tag"} <= aliases
+    assert os_conn.network.find_extension("security-group", ignore_missing=False).alias == "security-group"
+    assert _raw(os_conn, fakecloud, "GET", "/extensions/no-such-thing").status_code == 404
+
+
+def test_new_group_has_two_default_egress_rules(os_conn):
+    group = os_conn.network.create_security_group(name="db", description="database access")
+    assert group.name == "db" and group.description == "database access" and group.stateful is True
+    rules = group.security_group_rules
+    assert len(rules) == 2
+    assert {(r["direction"], r["ethertype"], r["protocol"], r["remote_ip_prefix"]) for r in rules} == {
+        ("egress", "IPv4", None, None), ("egress", "IPv6", None, None)}
+    fetched = os_conn.network.get_security_group(group.id)
+    assert {r["id"] for r in fetched.security_group_rules} == {r["id"] for r in rules}
+
+
+def test_every_project_has_a_default_group(os_conn):
+    group = os_conn.network.find_security_group("default", ignore_missing=False)
+    assert group.project_id == os_conn.current_project_id
+    rules = group.security_group_rules
+    assert sorted((r["direction"], r["ethertype"]) for r in rules) == [
+        ("egress", "IPv4"), ("egress", "IPv6"), ("ingress", "IPv4"), ("ingress", "IPv6")]
+    ingress = [r for r in rules if r["direction"] == "ingress"]
+    assert all(r["remote_group_id"] == group.id and r["belongs_to_default_sg"] for r in ingress)
+
+
+def test_rule_ports_as_strings_are_stored_as_ints(os_conn, fakecloud):
+    group = os_conn.network.create_security_group(name="pg")
+    rule = _rule(os_conn, group, ether_type="IPv4", protocol="tcp", port_range_min="5432",
+                 port_range_max="5432", remote_ip_prefix="10.0.0.5/24")
+    raw = _raw(os_conn, fakecloud, "GET", f"/security-group-rules/{rule.id}").json()["security_group_rule"]
+    assert raw["port_range_min"] == 5432 and raw["port_range_max"] == 5432
+    assert raw["remote_ip_prefix"] == "10.0.0.0/24" and raw["normalized_cidr"] == "10.0.0.0/24"
+    assert raw["protocol"] == "tcp" and raw["belongs_to_default_sg"] is False
+    group = os_conn.network.get_security_group(group.id)
+    assert rule.id in {r["id"] for r in group.security_group_rules}
+    listed = list(os_conn.network.security_group_rules(security_group_id=group.id, direction="ingress"))
+    assert [r.id for r in listed] == [rule.id]
+
+
+def test_duplicate_rule_is_409_with_neutrons_message(os_conn):
+    group = os_conn.network.create_security_group(name="dup")
+    first = _rule(os_conn, group, protocol="tcp", port_range_min=22, port_range_max=22,
+                  remote_ip_prefix="192.168.0.0/16")
+    with pytest.raises(openstack.exceptions.ConflictException) as err:
+        # Protocol 6 is tcp, and host bits do not make it a different rule.
+        _rule(os_conn, group, protocol="6", port_range_min="22", port_range_max=22, remote_ip_prefix="192.168.1.1/16")
+    assert err.value.status_code == 409
+    assert f"Security group rule already exists. Rule id is {first.id}." in str(err.value)
+
+
+def test_bad_cidr_is_400(os_conn, fakecloud):
+    group = os_conn.network.create_security_group(name="cidr")
+    with pytest.raises(openstack.exceptions.BadRequestException) as err:
+        _rule(os_conn, group, protocol="tcp", port_range_min=80, port_range_max=80, remote_ip_prefix="10.0.0.300/24")
+    assert "Invalid input for remote_ip_prefix. Reason: '10.0.0.300/24' is not a valid IP subnet." in str(err.value)
+    response = _raw(os_conn, fakecloud, "POST", "/security-group-rules", json={"security_group_rule": {
+        "security_group_id": group.id, "direction": "ingress", "remote_ip_prefix": "nonsense"}})
+    assert response.status_code == 400
+    assert set(response.json()["NeutronError"]) >= {"type", "message", "detail"}
+
+
+def test_ethertype_must_match_cidr_family(os_conn):
+    group = os_conn.network.create_security_group(name="family")
+    with pytest.raises(openstack.exceptions.BadRequestException) as err:
+        _rule(os_conn, group, ether_type="IPv4", remote_ip_prefix="2001:db8::/32")
+    assert "Conflicting value ethertype IPv4 for CIDR 2001:db8::/32" in str(err.value)
+    rule = _rule(os_conn, group, ether_type="IPv6", remote_ip_prefix="2001:db8::/32")
+    assert rule.ether_type == "IPv6"
+
+
+@pytest.mark.parametrize(
+    ("attrs", "message"),
+    [
+        ({"protocol": "icmp", "port_range_min": 5432, "port_range_max": 5432}, "Invalid value for ICMP type"),
+        ({"port_range_min": 22, "port_range_max": 22}, "Must also specify protocol if port range is given."),
+        ({"protocol": "gre", "port_range_min": 22, "port_range_max": 22}, "Invalid protocol 47 for port range"),
+        ({"protocol": "udp", "port_range_min": 100, "port_range_max": 10},
+         "For TCP/UDP protocols, port_range_min must be <= port_range_max"),
+        ({"protocol": "tcp", "port_range_min": 70000, "port_range_max": 70000}, "Invalid value for port 70000."),
+        ({"protocol": "bogus"}, "Security group rule protocol bogus not supported."),
+        ({"direction": "sideways"}, "Invalid input for direction."),
+        ({"ether_type": "IPv5"}, "ethertype 'IPv5' not supported"),
+        ({"remote_ip_prefix": "10.0.0.0/8", "remote_group_id": "x"}, "Only remote_ip_prefix or remote_group_id"),
+    ],
+)
+def test_rule_validation_is_400(os_conn, attrs, message):
+    group = os_conn.network.create_security_group(name="invalid")
+    with pytest.raises(openstack.exceptions.BadRequestException) as err:
+        _rule(os_conn, group, **attrs)
+    assert message in str(err.value)
+    assert len(os_conn.network.get_security_group(group.id).security_group_rules) == 2
+
+
+def test_icmp_type_and_code_are_allowed(os_conn):
+    group = os_conn.network.create_security_group(name="ping")
+    rule = _rule(os_conn, group, protocol="icmp", port_range_min=8, port_range_max=0)
+    assert (rule.protocol, rule.port_range_min, rule.port_range_max) == ("icmp", 8, 0)
+
+
+def test_rule_in_unknown_group_is_404(os_conn):
+    with pytest.raises(openstack.exceptions.NotFoundException) as err:
+        os_conn.network.create_security_group_rule(security_group_id="no-such-group", direction="ingress")
+    assert "Security group no-such-group does not exist" in str(err.value)
+
+
+def test_bulk_rule_create_is_atomic(os_conn, fakecloud):
+    group = os_conn.network.create_security_group(name="bulk")
+    rules = [{"security_group_id": group.id, "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
+              "port_range_min": str(port), "port_range_max": str(port), "remote_ip_prefix": "0.0.0.0/0"}
+             for port in (80, 443, 8080)]
+    created = _raw(os_conn, fakecloud, "POST", "/security-group-rules", json={"security_group_rules": rules})
+    assert created.status_code == 201
+    body = created.json()["security_group_rules"]
+    assert [r["port_range_min"] for r in body] == [80, 443, 8080]
+    bad = [dict(rules[0], port_range_min=9000, port_range_max=9000), dict(rules[1], remote_ip_prefix="300.0.0.0/8")]
+    refused = _raw(os_conn, fakecloud, "POST", "/security-group-rules", json={"security_group_rules": bad})
+    assert refused.status_code == 400
+    assert len(os_conn.network.get_security_group(group.id).security_group_rules) == 5
+    again = _raw(os_conn, fakecloud, "POST", "/security-group-rules", json={"security_group_rules": rules[:1]})
+    assert again.status_code == 409 and again.json()["NeutronError"]["type"] == "SecurityGroupRuleExists"
+
+
+def test_rule_delete(os_conn):
+    group = os_conn.network.create_security_group(name="del-rule")
+    rule = _rule(os_conn, group, protocol="tcp", port_range_min=3306, port_range_max=3306)
+    os_conn.network.delete_security_group_rule(rule, ignore_missing=False)
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        os_conn.network.get_security_group_rule(rule.id)
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        os_conn.network.delete_security_group_rule(rule, ignore_missing=False)
+    assert rule.id not in {r["id"] for r in os_conn.network.get_security_group(group.id).security_group_rules}
+
+
+def test_group_update_and_delete(os_conn):
+    group = os_conn.network.create_security_group(name="old")
+    rule = _rule(os_conn, group, protocol="udp", port_range_min=53, port_range_max=53)
+    updated = os_conn.network.update_security_group(group, name="new", description="renamed")
+    assert (updated.name, updated.description) == ("new", "renamed")
+    os_conn.network.delete_security_group(group, ignore_missing=False)
+    with pytest.raises(openstack.exceptions.NotFoundException) as err:
+        os_conn.network.get_security_group(group.id)
+    assert f"Security group {group.id} does not exist" in str(err.value)
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        os_conn.network.get_security_group_rule(rule.id)
+
+
+def test_default_group_is_protected(os_conn):
+    default = os_conn.network.find_security_group("default", ignore_missing=False)
+    with pytest.raises(openstack.exceptions.ConflictException):
+        os_conn.network.delete_security_group(default)
+    with pytest.raises(openstack.exceptions.ConflictException):
+        os_conn.network.create_security_group(name="default")
+    assert os_conn.network.get_security_group(default.id).name == "default"
+
+
+def test_group_in_use_by_a_port_cannot_be_deleted(os_conn):
+    group = os_conn.network.create_security_group(name="in-use")
+    network = os_conn.network.find_network("private", ignore_missing=False)
+    port = os_conn.network.create_port(network_id=network.id, security_group_ids=[group.id], name="p1")
+    assert port.security_group_ids == [group.id]
+    with pytest.raises(openstack.exceptions.ConflictException) as err:
+        os_conn.network.delete_security_group(group)
+    assert f"Security Group {group.id} in use." in str(err.value)
+    os_conn.network.update_port(port, security_group_ids=[])
+    os_conn.network.delete_security_group(group, ignore_missing=False)
+    assert os_conn.network.find_security_group(group.id) is None
+
+
+def test_rule_quota_is_409_overquota(os_conn, os_admin, fakecloud):
+    project = os_conn.current_project_id
+    group = os_conn.network.create_security_group(name="quota")
+    used = os_conn.network.get_quota(project, details=True).security_group_rules["used"]
+    assert used == 6  # default group's 4 and this group's 2
+    os_admin.network.update_quota(project, security_group_rules=used + 1)
+    assert os_conn.network.get_quota(project).security_group_rules == used + 1
+    _rule(os_conn, group, protocol="tcp", port_range_min=1, port_range_max=1)
+    with pytest.raises(openstack.exceptions.ConflictException) as err:
+        _rule(os_conn, group, protocol="tcp", port_range_min=2, port_range_max=2)
+    assert "Quota exceeded for resources: ['security_group_rule']." in str(err.value)
+    refused = _raw(os_conn, fakecloud, "POST", "/security-group-rules", json={"security_group_rule": {
+        "security_group_id": group.id, "direction": "egress", "protocol": "udp"}})
+    assert refused.json()["NeutronError"]["type"] == "OverQuota"
+    with pytest.raises(openstack.exceptions.ForbiddenException):
+        os_conn.network.update_quota(project, security_group_rules=1000)
+
+
+def test_default_network_and_subnet(os_conn, fakecloud):
+    networks = {n.name: n for n in os_conn.network.networks()}
+    assert {"private", "public"} <= set(networks)
+    private, public = networks["private"], networks["public"]
+    assert private.project_id == os_conn.current_project_id and private.status == "ACTIVE"
+    assert public.is_shared and public.is_router_external
+    subnet = os_conn.network.get_subnet(private.subnet_ids[0])
+    assert (subnet.name, subnet.cidr, subnet.gateway_ip) == ("private-subnet", "10.0.0.0/24", "10.0.0.1")
+    external = list(os_conn.network.networks(is_router_external=True))
+    assert [n.name for n in external] == ["public"]
+    only_ids = _raw(os_conn, fakecloud, "GET", "/networks", params={"fields": "id", "name": "private"}).json()
+    assert only_ids == {"networks": [{"id": private.id}]}
+
+
+def test_ports_get_distinct_addresses(os_conn, fakecloud):
+    network = os_conn.network.find_network("private", ignore_missing=False)
+    ports = [os_conn.network.create_port(network_id=network.id, device_id=f"dev-{i}", device_owner="compute:nova")
+             for i in range(3)]
+    addresses = [p.fixed_ips[0]["ip_address"] for p in ports]
+    assert len(set(addresses)) == 3 and len({p.mac_address for p in ports}) == 3
+    assert all(ipaddress.ip_address(a) in ipaddress.ip_network("10.0.0.0/24") for a in addresses)
+    default = os_conn.network.find_security_group("default", ignore_missing=False)
+    assert all(p.security_group_ids == [default.id] for p in ports)
+    listed = list(os_conn.network.ports(device_id="dev-1"))
+    assert [p.id for p in listed] == [ports[1].id]
+    assert fakecloud.cloud.network.server_addresses("dev-1") == {"private": [{
+        "addr": addresses[1], "version": 4, "OS-EXT-IPS:type": "fixed",
+        "OS-EXT-IPS-MAC:mac_addr": ports[1].mac_address}]}
+    os_conn.network.delete_port(ports[0], ignore_missing=False)
+    again = os_conn.network.create_port(network_id=network.id, name="reuse")
+    assert again.fixed_ips[0]["ip_address"] == addresses[0]
+    with pytest.raises(openstack.exceptions.ConflictException):
+        os_conn.network.create_port(network_id=network.id, fixed_ips=[{"ip_address": addresses[1]}])
+
+
+def test_projects_are_isolated_and_admin_sees_all(os_conn, os_admin):
+    admin_group = os_admin.network.create_security_group(name="admin-only")
+    demo_group = os_conn.network.create_security_group(name="demo-only")
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        os_conn.network.get_security_group(admin_group.id)
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        os_conn.network.delete_security_group(admin_group.id, ignore_missing=False)
+    assert admin_group.id not in {g.id for g in os_conn.network.security_groups()}
+    everything = {g.id for g in os_admin.network.security_groups()}
+    assert {admin_group.id, demo_group.id} <= everything
+    only_demo = list(os_admin.network.security_groups(project_id=os_conn.current_project_id))
+    assert {g.name for g in only_demo} == {"default", "demo-only"}
+    assert os_admin.network.get_security_group(demo_group.id).project_id == os_conn.current_project_id
+
+
+def test_request_faults_apply_by_op(os_conn, fakecloud):
+    fakecloud.control.add_fault(service="network", operation="security_group.create", action="http_error",
+                                status=503, count=1)
+    with pytest.raises(openstack.exceptions.HttpException) as err:
+        os_conn.network.create_security_group(name="flaky")
+    assert err.value.status_code == 503
+    assert os_conn.network.create_security_group(name="flaky").name == "flaky"
+
+
+def test_state_is_saved_and_inventoried(os_conn, fakecloud, tmp_path):
+    group = os_conn.network.create_security_group(name="kept")
+    rule = _rule(os_conn, group, protocol="tcp", port_range_min=5432, port_range_max=5432)
+    inventory = fakecloud.control.inventory("demo")
+    kept = [g for g in inventory["security_groups"] if g["id"] == group.id]
+    assert rule.id in {r["id"] for r in kept[0]["security_group_rules"]}
+    assert "private" in {n["name"] for n in inventory["networks"]}
+    path = tmp_path / "state.json"
+    fakecloud.control.save(str(path))
+    saved = json.loads(path.read_text())["backends"]["network"]
+    assert rule.id in {r["id"] for r in saved["security_group_rules"]}
