@@ -25,9 +25,10 @@ def service_modules():
     from fakecloud.identity import routes as identity
     from fakecloud.image import routes as image
     from fakecloud.network import routes as network
+    from fakecloud.orchestration import routes as orchestration
     from fakecloud.volume import routes as volume
 
-    return [admin, compute, volume, network, image, identity]
+    return [admin, compute, volume, network, image, orchestration, identity]
 
 
 def build_app(cloud: Cloud, state_file: str | Path | None = None, autosave_seconds: float = 5.0) -> Starlette:

@@ -37,6 +37,7 @@ BUILTIN_CATALOG: list[tuple[str, str, str, str]] = [
     ("volume", "block-storage", "cinder", "/volume/v3/{project_id}"),
     ("network", "network", "neutron", "/network"),
     ("image", "image", "glance", "/image"),
+    ("orchestration", "orchestration", "heat", "/heat-api/v1/{project_id}"),
 ]
 
 
@@ -80,6 +81,7 @@ class Cloud:
         from fakecloud.identity.backend import IdentityBackend
         from fakecloud.image.backend import ImageBackend
         from fakecloud.network.backend import NetworkBackend
+        from fakecloud.orchestration.backend import OrchestrationBackend
         from fakecloud.volume.backend import VolumeBackend
 
         self.config = config or CloudConfig()
@@ -99,10 +101,11 @@ class Cloud:
         self.network = NetworkBackend(self)
         self.volume = VolumeBackend(self)
         self.compute = ComputeBackend(self)
+        self.orchestration = OrchestrationBackend(self)
 
     @property
     def backends(self) -> list[Backend]:
-        return [self.identity, self.image, self.network, self.volume, self.compute]
+        return [self.identity, self.image, self.network, self.volume, self.compute, self.orchestration]
 
     # time -----------------------------------------------------------------------------------
     def after(self, delay_name: str, fn: Any, *args: Any) -> Timer:

@@ -1,0 +1,1 @@
+"""Heat (orchestration): a HOT engine whose resources are real fakecloud servers, volumes and groups."""
