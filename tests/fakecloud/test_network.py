@@ -225,7 +225,8 @@ def test_default_network_and_subnet(os_conn, fakecloud):
     assert private.project_id == os_conn.current_project_id and private.status == "ACTIVE"
     assert public.is_shared and public.is_router_external
     subnet = os_conn.network.get_subnet(private.subnet_ids[0])
-    assert (subnet.name, subnet.cidr, subnet.gateway_ip) == ("private-subnet", "10.0.0.0/24", "10.0.0.1")
+    assert (subnet.name, subnet.cidr, subnet.gateway_ip) == ("private-subnet", "10.0.0.0/16", "10.0.0.1")
+    assert subnet.allocation_pools == [{"start": "10.0.0.2", "end": "10.0.255.254"}]
     external = list(os_conn.network.networks(is_router_external=True))
     assert [n.name for n in external] == ["public"]
     only_ids = _raw(os_conn, fakecloud, "GET", "/networks", params={"fields": "id", "name": "private"}).json()
@@ -238,7 +239,7 @@ def test_ports_get_distinct_addresses(os_conn, fakecloud):
              for i in range(3)]
     addresses = [p.fixed_ips[0]["ip_address"] for p in ports]
     assert len(set(addresses)) == 3 and len({p.mac_address for p in ports}) == 3
-    assert all(ipaddress.ip_address(a) in ipaddress.ip_network("10.0.0.0/24") for a in addresses)
+    assert all(ipaddress.ip_address(a) in ipaddress.ip_network("10.0.0.0/16") for a in addresses)
     default = os_conn.network.find_security_group("default", ignore_missing=False)
     assert all(p.security_group_ids == [default.id] for p in ports)
     listed = list(os_conn.network.ports(device_id="dev-1"))
@@ -251,6 +252,54 @@ def test_ports_get_distinct_addresses(os_conn, fakecloud):
     assert again.fixed_ips[0]["ip_address"] == addresses[0]
     with pytest.raises(openstack.exceptions.ConflictException):
         os_conn.network.create_port(network_id=network.id, fixed_ips=[{"ip_address": addresses[1]}])
+
+
+def test_addresses_are_handed_out_in_order_and_released_ones_reused(os_conn):
+    network = os_conn.network.find_network("private", ignore_missing=False)
+
+    def port(**attrs):
+        return os_conn.network.create_port(network_id=network.id, **attrs)
+
+    def address(p):
+        return p.fixed_ips[0]["ip_address"]
+
+    first, second, third = port(), port(), port()
+    assert [address(p) for p in (first, second, third)] == ["10.0.0.2", "10.0.0.3", "10.0.0.4"]
+    pinned = port(fixed_ips=[{"ip_address": "10.0.1.7"}])  # outside the old /24, inside the /16
+    assert address(pinned) == "10.0.1.7"
+    os_conn.network.delete_port(second, ignore_missing=False)
+    assert address(port()) == "10.0.0.3", "the released address is handed out again first"
+    assert address(port()) == "10.0.0.5", "then the cursor carries on"
+    # A request refused halfway (its second address is taken) gives back the address it had picked.
+    subnet_id = network.subnet_ids[0]
+    with pytest.raises(openstack.exceptions.ConflictException):
+        port(fixed_ips=[{"subnet_id": subnet_id}, {"subnet_id": subnet_id, "ip_address": "10.0.0.2"}])
+    assert address(port()) == "10.0.0.6"
+    os_conn.network.delete_port(pinned, ignore_missing=False)
+    assert address(port(fixed_ips=[{"ip_address": "10.0.1.7"}])) == "10.0.1.7"
+
+
+def test_server_deletion_keeps_a_port_the_user_made(os_conn):
+    network = os_conn.network.find_network("private", ignore_missing=False)
+    mine = os_conn.network.create_port(network_id=network.id, name="mine")
+    image = os_conn.image.find_image("cirros-0.6.2", ignore_missing=False)
+    server = os_conn.compute.create_server(name="on-my-port", image_id=image.id, flavor_id="1",
+                                           networks=[{"port": mine.id}, {"uuid": network.id}])
+    server = os_conn.compute.wait_for_server(server, interval=0.05, wait=10)
+    ports = {p.id: p for p in os_conn.network.ports(device_id=server.id)}
+    assert mine.id in ports and len(ports) == 2
+    (made,) = [p for p in ports.values() if p.id != mine.id]
+    assert ports[mine.id].device_owner == "compute:nova"
+    shown = os_conn.compute.get_server(server.id)
+    assert [a["addr"] for a in shown.addresses["private"]] == [
+        mine.fixed_ips[0]["ip_address"], made.fixed_ips[0]["ip_address"]]
+    os_conn.compute.delete_server(server)
+    os_conn.compute.wait_for_delete(server, interval=0.05, wait=10)
+    kept = os_conn.network.get_port(mine.id)
+    assert (kept.device_id, kept.device_owner, kept.status) == ("", "", "DOWN")
+    assert kept.fixed_ips == mine.fixed_ips
+    assert os_conn.network.find_port(made.id) is None, "the port Nova made went with the server"
+    assert list(os_conn.network.ports(device_id=server.id)) == []
 
 
 def test_projects_are_isolated_and_admin_sees_all(os_conn, os_admin):

@@ -355,6 +355,51 @@ def test_attachments_api_reads_the_same_records(fakecloud, os_conn):
     assert old.status_code == 404, "the attachments API starts at 3.27"
 
 
+def test_every_way_of_attaching_and_detaching_shows_in_novas_view(os_conn, os_admin):
+    storage, compute = os_conn.block_storage, os_conn.compute
+    server = _server(os_conn)
+    old_style, by_nova, reset = _available(os_conn, name="old"), _available(os_conn, name="nova"), \
+        _available(os_conn, name="reset")
+    storage.reserve_volume(old_style)
+    storage.attach_volume(old_style, "/dev/vdd", instance=server.id)  # the reserved record gets the server
+    storage.wait_for_status(storage.get_volume(old_style.id), "in-use", **FAST)
+    _attach(os_conn, by_nova, server)
+    _attach(os_conn, reset, server)
+    assert {a.volume_id for a in compute.volume_attachments(server)} == {old_style.id, by_nova.id, reset.id}
+    os_admin.block_storage.reset_volume_status(reset.id, status="available", attach_status="detached")
+    assert {a.volume_id for a in compute.volume_attachments(server)} == {old_style.id, by_nova.id}
+    (record,) = [a for a in storage.attachments() if a.volume_id == by_nova.id]
+    assert storage.get_attachment(record.id).instance == server.id
+    shown = compute.get_server(server.id)
+    assert {v["id"] for v in shown.attached_volumes} == {old_style.id, by_nova.id}
+    compute.delete_server(server)
+    compute.wait_for_delete(server, **FAST)
+    for volume in (old_style, by_nova):
+        assert (storage.get_volume(volume.id).status, storage.get_volume(volume.id).attachments) == ("available", [])
+    assert list(storage.attachments()) == []
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        storage.get_attachment(record.id)
+
+
+def test_attachments_survive_restart(tmp_path):
+    state = tmp_path / "state.json"
+    with running_cloud(state_file=state) as first:
+        conn = first.connect()
+        volume = _available(conn, name="kept")
+        server_id = _attach(conn, volume)
+        conn.close()
+    with running_cloud(state_file=state) as second:
+        conn = second.connect()
+        assert [a.volume_id for a in conn.compute.volume_attachments(server_id)] == [volume.id]
+        (record,) = conn.block_storage.attachments()
+        assert conn.block_storage.get_attachment(record.id).instance == server_id
+        server = conn.compute.get_server(server_id)
+        conn.compute.delete_server(server)
+        conn.compute.wait_for_delete(server, **FAST)
+        assert conn.block_storage.get_volume(volume.id).status == "available"
+        conn.close()
+
+
 def test_state_survives_restart_and_settles_transitions(tmp_path):
     state = tmp_path / "state.json"
     with running_cloud(state_file=state) as first:

@@ -2,16 +2,21 @@
 
 Every project gets, on its first use of the network service, a `default` security group (with
 Neutron's four default rules) and a private network `private` with subnet `private-subnet`
-(10.0.0.0/24). One shared external network `public`, owned by admin, exists from the start.
+(10.0.0.0/16, room for a benchmark's 10,000 servers). One shared external network `public`, owned by
+admin, exists from the start.
 
 Rules are the bulk of the state (a benchmark holds 10,000), so they are slotted records indexed by
-group, and each group keeps a fingerprint table so duplicate detection never scans its rules.
+group, and each group keeps a fingerprint table so duplicate detection never scans its rules. Ports
+are indexed by device (every server GET reads a server's ports), and each subnet hands out addresses
+from a cursor plus a heap of released ones, so neither a read nor an allocation scans every port.
 """
 
 from __future__ import annotations
 
 import functools
+import heapq
 import ipaddress
+import itertools
 import random
 import uuid
 from collections import Counter
@@ -123,6 +128,8 @@ class Port:
     description: str = ""
     port_security_enabled: bool = True
     revision_number: int = 1
+    # Nova made this port for a server (deleted with it); a port the user made and Nova bound is only unbound.
+    created_by_nova: bool = False
 
 
 @dataclass(slots=True)
@@ -287,11 +294,37 @@ class NetworkBackend(Backend):
             n.project_id: n.id for n in self.networks.values() if n.name == "private" and not n.shared
         }
         self._allocated: dict[str, set[str]] = {s: set() for s in self.subnets}
+        self._cursor: dict[str, int] = {s.id: int(ipaddress.ip_address(s.pool_start)) for s in self.subnets.values()}
+        self._released: dict[str, list[int]] = {s: [] for s in self.subnets}
         self._macs: set[str] = set()
+        self._port_order = itertools.count()
+        self._port_seq: dict[str, int] = {}
+        self._ports_by_device: dict[str, dict[str, Port]] = {}
         for port in self.ports.values():
+            self._index_port(port)
             self._macs.add(port.mac_address)
             for ip in port.fixed_ips:
                 self._allocated.setdefault(ip["subnet_id"], set()).add(ip["ip_address"])
+
+    def _index_port(self, port: Port) -> None:
+        """Record the port under its device; the sequence keeps `ports_of_device` in creation order."""
+        if port.id not in self._port_seq:
+            self._port_seq[port.id] = next(self._port_order)
+        self._ports_by_device.setdefault(port.device_id, {})[port.id] = port
+
+    def _unindex_port(self, port: Port) -> None:
+        ports = self._ports_by_device.get(port.device_id)
+        if ports is not None:
+            ports.pop(port.id, None)
+            if not ports:
+                del self._ports_by_device[port.device_id]
+
+    def _set_device(self, port: Port, device_id: str) -> None:
+        """The one place a stored port changes device, so the device index follows."""
+        if port.device_id != device_id:
+            self._unindex_port(port)
+            port.device_id = device_id
+            self._index_port(port)
 
     def _index_rule(self, rule: SecurityGroupRule) -> None:
         self._rules_by_group.setdefault(rule.security_group_id, {})[rule.id] = rule
@@ -312,7 +345,7 @@ class NetworkBackend(Backend):
             self.default_network(project_id)
 
     def default_network(self, project_id: str) -> Network:
-        """The project's own `private` network (10.0.0.0/24), created on first use."""
+        """The project's own `private` network (10.0.0.0/16), created on first use."""
         network_id = self._private.get(project_id)
         if network_id in self.networks:
             return self.networks[network_id]
@@ -321,7 +354,7 @@ class NetworkBackend(Backend):
         self.networks[network.id] = network
         self._private[project_id] = network.id
         self._add_subnet(network, dashed_stable_id("subnet", f"private:{project_id}"), "private-subnet",
-                         "10.0.0.0/24")
+                         "10.0.0.0/16")
         return network
 
     def default_security_group(self, project_id: str) -> SecurityGroup:
@@ -375,6 +408,8 @@ class NetworkBackend(Backend):
         for subnet_id in network.subnets:
             self.subnets.pop(subnet_id, None)
             self._allocated.pop(subnet_id, None)
+            self._cursor.pop(subnet_id, None)
+            self._released.pop(subnet_id, None)
         del self.networks[network.id]
         if self._private.get(network.project_id) == network.id:
             del self._private[network.project_id]
@@ -390,6 +425,8 @@ class NetworkBackend(Backend):
                         str(hosts[1]), now, now, ip_version=net.version)
         self.subnets[subnet.id] = subnet
         self._allocated[subnet.id] = set()
+        self._cursor[subnet.id] = int(start)
+        self._released[subnet.id] = []
         network.subnets.append(subnet.id)
         return subnet
 
@@ -421,18 +458,65 @@ class NetworkBackend(Backend):
                 if admin or s.project_id == project_id or self.networks[s.network_id].shared]
 
     # ports ----------------------------------------------------------------------------------
+    def _next_free(self, subnet: Subnet) -> str | None:
+        """The lowest free pool address without scanning the ports: below the cursor every address is taken
+        or on the released heap (entries taken again since are dropped here lazily); from the cursor up, the
+        cursor only moves forward past taken addresses. Amortised O(1) plus O(log released) for the heap."""
+        taken = self._allocated.setdefault(subnet.id, set())
+        released = self._released.setdefault(subnet.id, [])
+        make = ipaddress.IPv4Address if subnet.ip_version == 4 else ipaddress.IPv6Address
+        while released:
+            text = str(make(released[0]))
+            if text not in taken:
+                return text
+            heapq.heappop(released)
+        end = int(ipaddress.ip_address(subnet.pool_end))
+        cursor = self._cursor.get(subnet.id, int(ipaddress.ip_address(subnet.pool_start)))
+        while cursor <= end and str(make(cursor)) in taken:
+            cursor += 1
+        self._cursor[subnet.id] = cursor
+        return str(make(cursor)) if cursor <= end else None
+
+    def _take_ip(self, subnet_id: str, address: str) -> None:
+        self._allocated.setdefault(subnet_id, set()).add(address)
+
+    def _release_ip(self, subnet_id: str, address: str) -> None:
+        """Free an address; one the cursor has passed goes on the heap so it is handed out again first."""
+        taken = self._allocated.get(subnet_id)
+        subnet = self.subnets.get(subnet_id)
+        if taken is None or address not in taken:
+            return
+        taken.discard(address)
+        if subnet is None:
+            return
+        number = int(ipaddress.ip_address(address))
+        if int(ipaddress.ip_address(subnet.pool_start)) <= number < self._cursor.get(subnet_id, 0):
+            heapq.heappush(self._released.setdefault(subnet_id, []), number)
+
     def _allocate(self, network: Network, requests: list[dict[str, Any]] | None) -> list[dict[str, str]]:
-        if not network.subnets:
-            return []
-        wanted = requests if requests else [{"subnet_id": network.subnets[0]}]
+        """Choose and take the port's addresses; on any refusal the ones already taken are given back."""
         chosen: list[dict[str, str]] = []
+        try:
+            self._choose_ips(network, requests, chosen)
+        except Exception:
+            for ip in chosen:
+                self._release_ip(ip["subnet_id"], ip["ip_address"])
+            raise
+        return chosen
+
+    def _choose_ips(self, network: Network, requests: list[dict[str, Any]] | None,
+                    chosen: list[dict[str, str]]) -> None:
+        """Fill `chosen`, taking each address as it is picked (so a second request cannot pick it again)."""
+        if not network.subnets:
+            return
+        wanted = requests if requests else [{"subnet_id": network.subnets[0]}]
         for item in wanted:
             subnet_id = item.get("subnet_id") or network.subnets[0]
             subnet = self.subnets.get(subnet_id)
             if subnet is None or subnet.network_id != network.id:
                 raise BadRequest(f"Invalid input for operation: Failed to create port on network {network.id}, "
                                  f"because fixed_ips included invalid subnet {subnet_id}.", error_type="InvalidInput")
-            taken = self._allocated.setdefault(subnet.id, set()) | {i["ip_address"] for i in chosen}
+            taken = self._allocated.setdefault(subnet.id, set())
             address = item.get("ip_address")
             if address:
                 try:
@@ -446,17 +530,14 @@ class NetworkBackend(Backend):
                 if str(ip) in taken:
                     raise Conflict(f"IP address {address} already allocated in subnet {subnet.id}",
                                    error_type="IpAddressAlreadyAllocated")
-                chosen.append({"subnet_id": subnet.id, "ip_address": str(ip)})
-                continue
-            ip = ipaddress.ip_address(subnet.pool_start)
-            end = ipaddress.ip_address(subnet.pool_end)
-            while ip <= end and str(ip) in taken:
-                ip += 1
-            if ip > end:
-                raise Conflict(f"No more IP addresses available on network {network.id}.",
-                               error_type="IpAddressGenerationFailure")
-            chosen.append({"subnet_id": subnet.id, "ip_address": str(ip)})
-        return chosen
+                free = str(ip)
+            else:
+                free = self._next_free(subnet)
+                if free is None:
+                    raise Conflict(f"No more IP addresses available on network {network.id}.",
+                                   error_type="IpAddressGenerationFailure")
+            self._take_ip(subnet.id, free)
+            chosen.append({"subnet_id": subnet.id, "ip_address": free})
 
     def _mac(self) -> str:
         while True:
@@ -485,8 +566,11 @@ class NetworkBackend(Backend):
         fixed_ips: list[dict[str, Any]] | None = None,
         mac_address: str | None = None,
         admin: bool = False,
+        created_by_nova: bool = True,
     ) -> Port:
-        """Allocate a port: next free IP of the network's first subnet, a fresh MAC, the default group."""
+        """Allocate a port: next free IP of the network's first subnet, a fresh MAC, the default group.
+
+        Nova calls this for the ports it makes for a server; POST /ports passes `created_by_nova=False`."""
         self.touch(project_id)
         network = self.get_network(network_id, project_id, admin)
         self._check_quota(project_id, "port", 1)
@@ -503,11 +587,10 @@ class NetworkBackend(Backend):
         now = self.now()
         port = Port(new_id(), name, network.id, project_id, device_id, device_owner, mac_address or self._mac(),
                     ips, groups, now, now, status="ACTIVE" if device_id else "DOWN",
-                    admin_state_up=admin_state_up, description=description)
+                    admin_state_up=admin_state_up, description=description, created_by_nova=created_by_nova)
         self.ports[port.id] = port
+        self._index_port(port)
         self._macs.add(port.mac_address)
-        for ip in ips:
-            self._allocated[ip["subnet_id"]].add(ip["ip_address"])
         return port
 
     def create_port_from_body(self, project_id: str, admin: bool, body: dict[str, Any]) -> Port:
@@ -525,7 +608,7 @@ class NetworkBackend(Backend):
             list(groups) if groups is not None else None, name=str(body.get("name") or ""),
             description=str(body.get("description") or ""),
             admin_state_up=_bool("admin_state_up", body.get("admin_state_up", True)),
-            fixed_ips=fixed_ips, mac_address=body.get("mac_address"), admin=admin,
+            fixed_ips=fixed_ips, mac_address=body.get("mac_address"), admin=admin, created_by_nova=False,
         )
 
     def get_port(self, port_id: str, project_id: str | None, admin: bool = False) -> Port:
@@ -543,9 +626,11 @@ class NetworkBackend(Backend):
         _check_attrs(body, PORT_ATTRS - {"network_id", "fixed_ips", "mac_address", "project_id", "tenant_id"})
         if "security_groups" in body:
             port.security_groups = self._port_groups(port.project_id, list(body["security_groups"] or []))
-        for key in ("name", "description", "device_id", "device_owner"):
+        for key in ("name", "description", "device_owner"):
             if key in body:
                 setattr(port, key, str(body[key] or ""))
+        if "device_id" in body:
+            self._set_device(port, str(body["device_id"] or ""))
         if "admin_state_up" in body:
             port.admin_state_up = _bool("admin_state_up", body["admin_state_up"])
         if "port_security_enabled" in body:
@@ -559,24 +644,38 @@ class NetworkBackend(Backend):
 
     def _drop_port(self, port: Port) -> None:
         del self.ports[port.id]
+        self._unindex_port(port)
+        self._port_seq.pop(port.id, None)
         self._macs.discard(port.mac_address)
         for ip in port.fixed_ips:
-            self._allocated.get(ip["subnet_id"], set()).discard(ip["ip_address"])
+            self._release_ip(ip["subnet_id"], ip["ip_address"])
 
     def ports_of_device(self, device_id: str) -> list[Port]:
-        return [p for p in self.ports.values() if p.device_id == device_id]
+        """The device's ports in creation order, read from the device index."""
+        ports = self._ports_by_device.get(device_id)
+        if not ports:
+            return []
+        return sorted(ports.values(), key=lambda p: self._port_seq[p.id])
 
     def delete_ports_of_device(self, device_id: str) -> None:
-        """Nova deleting a server: its compute ports go, ports the user made and attached stay (unbound)."""
+        """Nova deleting a server: the ports Nova made go; ports the user made and Nova bound stay, unbound."""
         for port in self.ports_of_device(device_id):
-            if port.device_owner.startswith("compute:"):
+            if not port.device_owner.startswith("compute:"):
+                continue
+            if port.created_by_nova:
                 self._drop_port(port)
+            else:
+                self._set_device(port, "")
+                port.device_owner = ""
+                port.status = "DOWN"
+                port.updated_at = self.now()
+                port.revision_number += 1
 
     def bind_port(self, port_id: str, device_id: str) -> Port:
         port = self.get_port(port_id, None)
         if port.device_id and port.device_id != device_id:
             raise Conflict(f"Port {port.id} is still in use.", error_type="PortInUse")
-        port.device_id = device_id
+        self._set_device(port, device_id)
         port.device_owner = "compute:nova"
         port.status = "ACTIVE"
         port.updated_at = self.now()
@@ -931,7 +1030,9 @@ class NetworkBackend(Backend):
     def load(self, data: dict[str, Any]) -> None:
         self.networks = {n["id"]: Network(**n) for n in data.get("networks", [])}
         self.subnets = {s["id"]: Subnet(**s) for s in data.get("subnets", [])}
-        self.ports = {p["id"]: Port(**p) for p in data.get("ports", [])}
+        # Dumps from before `created_by_nova`: a compute-owned port is taken to be one Nova made.
+        self.ports = {p["id"]: Port(**{"created_by_nova": p.get("device_owner", "").startswith("compute:"), **p})
+                      for p in data.get("ports", [])}
         self.groups = {g["id"]: SecurityGroup(**g) for g in data.get("security_groups", [])}
         self.rules = {r["id"]: SecurityGroupRule(**r) for r in data.get("security_group_rules", [])}
         self.quota_overrides = dict(data.get("quota_overrides", {}))

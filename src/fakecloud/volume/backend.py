@@ -2,6 +2,10 @@
 
 Cinder owns volume attachments: Nova's os-volume_attachments views read the same `Attachment` records
 through `reserve_attachment`, `begin_detach`, `attachments_of_server` and `server_deleted`.
+
+Every server GET reads its attachments, so attachments are indexed by server and by id. A volume's
+`attachments` list is only ever changed through `_add_attachment`, `_remove_attachment` and
+`_rekey_attachment`, which keep both indexes in step.
 """
 
 from __future__ import annotations
@@ -84,6 +88,53 @@ class VolumeBackend(Backend):
         self.volumes: dict[str, Volume] = {}
         self.quota_overrides: dict[str, dict[str, int]] = {}
         self._seq = itertools.count(1)
+        self._reindex()
+
+    # attachment indexes -----------------------------------------------------------------------
+    def _reindex(self) -> None:
+        """Rebuild the attachment indexes from the volumes (after reset or load)."""
+        self._by_server: dict[str, dict[str, Attachment]] = {}
+        self._by_id: dict[str, Attachment] = {}
+        for volume in self.volumes.values():
+            for attachment in volume.attachments:
+                self._index_attachment(attachment)
+
+    def _index_attachment(self, attachment: Attachment) -> None:
+        self._by_server.setdefault(attachment.server_id, {})[attachment.id] = attachment
+        self._by_id[attachment.id] = attachment
+
+    def _unindex_attachment(self, attachment: Attachment) -> None:
+        self._by_id.pop(attachment.id, None)
+        mine = self._by_server.get(attachment.server_id)
+        if mine is not None:
+            mine.pop(attachment.id, None)
+            if not mine:
+                del self._by_server[attachment.server_id]
+
+    def _add_attachment(self, volume: Volume, attachment: Attachment) -> None:
+        volume.attachments.append(attachment)
+        self._index_attachment(attachment)
+
+    def _remove_attachment(self, volume: Volume, attachment: Attachment) -> None:
+        volume.attachments = [a for a in volume.attachments if a.id != attachment.id]
+        self._unindex_attachment(attachment)
+
+    def _remove_attachments(self, volume: Volume, doomed: list[Attachment]) -> None:
+        for attachment in doomed:
+            self._remove_attachment(volume, attachment)
+
+    def _rekey_attachment(self, attachment: Attachment, server_id: str) -> None:
+        """os-attach names the server of a reserved attachment: move it in the server index."""
+        self._unindex_attachment(attachment)
+        attachment.server_id = server_id
+        self._index_attachment(attachment)
+
+    def _in_volume_order(self, attachments: list[Attachment]) -> list[Attachment]:
+        """Order as a scan of the volumes would: by volume creation, then the volume's own list order."""
+        volumes = sorted({a.volume_id for a in attachments if a.volume_id in self.volumes},
+                         key=lambda v: self.volumes[v].seq)
+        wanted = {a.id for a in attachments}
+        return [a for v in volumes for a in self.volumes[v].attachments if a.id in wanted]
 
     # lookups ----------------------------------------------------------------------------------
     def get_volume(self, volume_id: str, project_id: str | None) -> Volume:
@@ -113,19 +164,25 @@ class VolumeBackend(Backend):
         return result
 
     def attachments_of_server(self, server_id: str) -> list[Attachment]:
-        return [a for v in self.volumes.values() for a in v.attachments if a.server_id == server_id]
+        mine = self._by_server.get(server_id)
+        if not mine:
+            return []
+        if len(mine) == 1:
+            return list(mine.values())
+        return self._in_volume_order(list(mine.values()))
 
     def list_attachments(self, project_id: str | None) -> list[Attachment]:
-        return [a for v in self.volumes.values() if project_id in (None, v.project_id) for a in v.attachments]
+        """Every attachment (of the project's volumes), read from the index rather than every volume."""
+        found = [a for a in self._by_id.values()
+                 if a.volume_id in self.volumes and project_id in (None, self.volumes[a.volume_id].project_id)]
+        return self._in_volume_order(found)
 
     def get_attachment(self, attachment_id: str, project_id: str | None) -> tuple[Volume, Attachment]:
-        for volume in self.volumes.values():
-            if project_id is not None and volume.project_id != project_id:
-                continue
-            for attachment in volume.attachments:
-                if attachment.id == attachment_id:
-                    return volume, attachment
-        raise NotFound(f"Volume attachment {attachment_id} could not be found.")
+        attachment = self._by_id.get(attachment_id)
+        volume = self.volumes.get(attachment.volume_id) if attachment is not None else None
+        if attachment is None or volume is None or (project_id is not None and volume.project_id != project_id):
+            raise NotFound(f"Volume attachment {attachment_id} could not be found.")
+        return volume, attachment
 
     # quotas -----------------------------------------------------------------------------------
     def quota_limits(self, project_id: str) -> dict[str, int]:
@@ -261,6 +318,7 @@ class VolumeBackend(Backend):
     def _finish_delete(self, volume_id: str) -> None:
         volume = self.volumes.get(volume_id)
         if volume is not None and volume.status == "deleting":
+            self._remove_attachments(volume, list(volume.attachments))
             del self.volumes[volume_id]
 
     def extend_volume(self, volume_id: str, project_id: str | None, new_size: int, allow_in_use: bool) -> Volume:
@@ -304,7 +362,7 @@ class VolumeBackend(Backend):
         """Admin's os-reset_status: force the record, dropping attachments when told it is detached."""
         volume = self.get_volume(volume_id, None)
         if attach_status == "detached":
-            volume.attachments.clear()
+            self._remove_attachments(volume, list(volume.attachments))
         if status:
             self._set(volume, status)
         if migration_status is not None:
@@ -334,7 +392,7 @@ class VolumeBackend(Backend):
             id=str(uuid.uuid4()), volume_id=volume.id, server_id=server_id,
             device=device or self._next_device(server_id), attached_at=self.now(),
         )
-        volume.attachments.append(attachment)
+        self._add_attachment(volume, attachment)
         self._start_attach(volume, attachment)
         return attachment
 
@@ -393,20 +451,22 @@ class VolumeBackend(Backend):
         volume = self.volumes.get(volume_id)
         if volume is None or volume.status != "detaching":
             return
-        before = len(volume.attachments)
-        volume.attachments = [a for a in volume.attachments if a.id != attachment_id]
-        if len(volume.attachments) != before:
+        attachment = next((a for a in volume.attachments if a.id == attachment_id), None)
+        if attachment is not None:
+            self._remove_attachment(volume, attachment)
             self._set(volume, "in-use" if volume.attachments else "available")
 
     def server_deleted(self, server_id: str) -> None:
         """The server is gone: its attachments vanish at once and those volumes are free again."""
-        for volume in self.volumes.values():
-            kept = [a for a in volume.attachments if a.server_id != server_id]
-            if len(kept) != len(volume.attachments):
-                volume.attachments = kept
-                if not kept and volume.status in ("in-use", "attaching", "detaching", "error_attaching",
-                                                  "error_detaching"):
-                    self._set(volume, "available")
+        for attachment in self.attachments_of_server(server_id):
+            volume = self.volumes.get(attachment.volume_id)
+            if volume is None:
+                self._unindex_attachment(attachment)
+                continue
+            self._remove_attachment(volume, attachment)
+            if not volume.attachments and volume.status in ("in-use", "attaching", "detaching", "error_attaching",
+                                                            "error_detaching"):
+                self._set(volume, "available")
 
     # Cinder's own attach actions (old clients: os-reserve / os-attach / os-begin_detaching / os-detach) ------
     def os_reserve(self, volume_id: str, project_id: str | None) -> None:
@@ -414,14 +474,14 @@ class VolumeBackend(Backend):
         if volume.status != "available":
             raise BadRequest(f"Invalid volume: Volume status must be available to reserve, but the status is "
                              f"{volume.status}.")
-        volume.attachments.append(Attachment(str(uuid.uuid4()), volume.id, "", "", self.now(), status="reserved"))
+        self._add_attachment(volume, Attachment(str(uuid.uuid4()), volume.id, "", "", self.now(), status="reserved"))
         self._set(volume, "attaching")
 
     def os_unreserve(self, volume_id: str, project_id: str | None) -> None:
         volume = self.get_volume(volume_id, project_id)
         if volume.status != "attaching":
             return
-        volume.attachments = [a for a in volume.attachments if a.status != "reserved"]
+        self._remove_attachments(volume, [a for a in volume.attachments if a.status == "reserved"])
         self._set(volume, "in-use" if volume.attachments else "available")
 
     def os_attach(self, volume_id: str, project_id: str | None, server_id: str | None, host_name: str | None,
@@ -439,8 +499,8 @@ class VolumeBackend(Backend):
                 raise BadRequest(f"Invalid volume: volume {volume_id} status must be available or attaching, but "
                                  f"current status is: {volume.status}.")
             attachment = Attachment(str(uuid.uuid4()), volume.id, "", "", self.now())
-            volume.attachments.append(attachment)
-        attachment.server_id = server_id or ""
+            self._add_attachment(volume, attachment)
+        self._rekey_attachment(attachment, server_id or "")
         attachment.host_name = host_name
         attachment.device = mountpoint
         attachment.mode = mode
@@ -474,7 +534,7 @@ class VolumeBackend(Backend):
     def delete_attachment(self, attachment_id: str, project_id: str | None) -> Volume:
         volume, attachment = self.get_attachment(attachment_id, project_id)
         if attachment.status == "reserved":
-            volume.attachments.remove(attachment)
+            self._remove_attachment(volume, attachment)
             self._set(volume, "in-use" if volume.attachments else "available")
         else:
             self._start_detach(volume, attachment)
@@ -511,6 +571,7 @@ class VolumeBackend(Backend):
             self.volumes[volume.id] = volume
         self.quota_overrides = {k: dict(v) for k, v in data.get("quota_overrides", {}).items()}
         self._seq = itertools.count(max((v.seq for v in self.volumes.values()), default=0) + 1)
+        self._reindex()  # `_settle` filtered attachment lists directly, before the volumes were stored
 
     def _settle(self, volume: Volume) -> None:
         if volume.status == "deleting":
