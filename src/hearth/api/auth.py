@@ -1,0 +1,124 @@
+"""Who is calling, for which project.
+
+A request's `X-Auth-Token` is validated against the cloud's Keystone (GET /v3/auth/tokens with the token
+as X-Subject-Token), authenticated as Hearth's own cloud user through keystoneauth; the answer is
+parsed by `keystoneauth1.access` and cached (keyed by a hash of the token) for
+`settings.token_cache_seconds`, never past the token's expiry. The project in the URL must be the
+token's project, unless the token carries the admin role. Tokens are never logged or echoed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from fastapi import Request
+from keystoneauth1 import access
+from keystoneauth1 import exceptions as ks_exceptions
+
+from hearth.api.errors import ApiError
+from hearth.runtime import Runtime
+from hearth.views import Links
+
+ADMIN_ROLE = "admin"
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    project_id: str
+    roles: frozenset[str]
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN_ROLE in self.roles
+
+
+class TokenValidator:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._cache: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def validate(self, token: str) -> Principal:
+        key = hashlib.sha256(token.encode()).hexdigest()
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached and cached[0] > now:
+            return cached[1]
+        principal, expires_in = self._ask_keystone(token)
+        ttl = min(self.runtime.settings.token_cache_seconds, expires_in)
+        if ttl > 0:
+            with self._lock:
+                if len(self._cache) > 10000:
+                    self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
+                self._cache[key] = (now + ttl, principal)
+        return principal
+
+    def _ask_keystone(self, token: str) -> tuple[Principal, float]:
+        try:
+            session = self.runtime.connections.get().session
+            response = session.get(
+                "/auth/tokens",
+                endpoint_filter={"service_type": "identity", "interface": "public"},
+                headers={"X-Subject-Token": token},
+                raise_exc=False,
+            )
+        except ks_exceptions.ClientException as exc:
+            raise ApiError(503, f"The identity service could not be reached ({exc.__class__.__name__}).") from None
+        if response.status_code in (401, 403, 404):
+            raise ApiError(401, "The token in X-Auth-Token is invalid or expired.")
+        if response.status_code != 200:
+            raise ApiError(503, f"The identity service answered {response.status_code} while validating the token.")
+        info = access.create(body=response.json(), auth_token=token)
+        if not info.project_id:
+            raise ApiError(401, "The token in X-Auth-Token is not scoped to a project.")
+        expires_in = 3600.0
+        if info.expires is not None:
+            expires_in = (info.expires - datetime.now(UTC)).total_seconds()
+            if expires_in <= 0:
+                raise ApiError(401, "The token in X-Auth-Token is invalid or expired.")
+        principal = Principal(user_id=info.user_id or "", project_id=info.project_id,
+                              roles=frozenset(r.lower() for r in info.role_names or ()))
+        return principal, expires_in
+
+
+@dataclass
+class Scope:
+    """One authorised request: the runtime, the caller, the project it acts on, and link bases."""
+
+    runtime: Runtime
+    principal: Principal
+    project_id: str
+    links: Links
+    region: str
+
+
+def _region(request: Request, runtime: Runtime) -> str:
+    region = getattr(request.app.state, "region", None)
+    if region is None:
+        try:
+            region = runtime.connections.get().config.region_name or ""
+        except Exception:
+            region = ""
+        request.app.state.region = region
+    return region
+
+
+def project_scope(request: Request, project_id: str) -> Scope:
+    """FastAPI dependency for every `/v1.0/{project_id}/...` route: 401 without a valid token, 403 when
+    the token's project is another one (and the caller is no admin)."""
+    runtime: Runtime = request.app.state.runtime
+    token = request.headers.get("x-auth-token")
+    if not token:
+        raise ApiError(401, "Authentication required: send a Keystone token in the X-Auth-Token header.")
+    principal = request.app.state.tokens.validate(token)
+    if principal.project_id != project_id and not principal.is_admin:
+        raise ApiError(403, f"The token is not authorized for project {project_id}.")
+    root = runtime.settings.public_url or str(request.base_url)
+    return Scope(runtime=runtime, principal=principal, project_id=project_id, links=Links(root, project_id),
+                 region=_region(request, runtime))

@@ -1,0 +1,246 @@
+"""A small client for Hearth's own REST API, used by the `hearth` CLI (and tests).
+
+Authentication is keystoneauth's, through openstacksdk and a clouds.yaml cloud; the API's address is
+the `database` endpoint of the Keystone catalog. Nothing here speaks HTTP to OpenStack by hand.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from keystoneauth1 import exceptions as ksa_exc
+from openstack import exceptions as sdk_exc
+from openstack.connection import Connection
+
+from hearth.cloud import CloudConnections
+
+OPERATION_DONE = frozenset({"succeeded", "failed"})
+
+
+class ApiError(Exception):
+    """The API refused a request, or could not be reached; `str()` is the message to show users."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def error_message(body: Any, fallback: str) -> str:
+    """Trove-style error bodies are `{"badRequest": {"code": 400, "message": "..."}}`."""
+    if isinstance(body, dict):
+        for value in body.values():
+            if isinstance(value, dict) and value.get("message"):
+                return str(value["message"])
+        for key in ("message", "detail", "error"):
+            if isinstance(body.get(key), str):
+                return body[key]
+            if isinstance(body.get(key), list):  # pydantic/FastAPI validation errors
+                return "; ".join(str(item.get("msg", item)) if isinstance(item, dict) else str(item)
+                                 for item in body[key])
+    return fallback
+
+
+class HearthClient:
+    """Calls Hearth's v1.0 API as the user of a clouds.yaml cloud."""
+
+    def __init__(self, cloud: str = "fakecloud", clouds_yaml: Path | None = None,
+                 connection: Connection | None = None) -> None:
+        self.cloud = cloud
+        if connection is None:
+            try:
+                connection = CloudConnections(cloud, clouds_yaml).new()
+            except sdk_exc.ConfigException as err:
+                where = f" in {clouds_yaml}" if clouds_yaml else ""
+                raise ApiError(f"cloud {cloud!r} not found{where}: {err}") from None
+        self.conn = connection
+        self._filter: dict[str, Any] = {"service_type": "database", "interface": "public"}
+        region = connection.config.get_region_name()
+        if region:
+            self._filter["region_name"] = region
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> HearthClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # transport -------------------------------------------------------------------------------
+    def request(self, method: str, path: str, body: Any = None, ok: tuple[int, ...] = (200, 201, 202, 204)) -> Any:
+        try:
+            response = self.conn.session.request(
+                path, method, json=body, endpoint_filter=self._filter, raise_exc=False,
+                headers={"Accept": "application/json"},
+            )
+        except ksa_exc.EndpointNotFound:
+            raise ApiError(f"cloud {self.cloud!r} has no 'database' service in its catalog; "
+                           "is Hearth running (`hearth up`)?") from None
+        except ksa_exc.ConnectFailure as err:
+            raise ApiError(f"could not reach the Hearth API: {err}") from None
+        except ksa_exc.Unauthorized:
+            raise ApiError(f"cloud {self.cloud!r} refused the credentials in clouds.yaml", 401) from None
+        except ksa_exc.ClientException as err:
+            raise ApiError(f"{method} {path} failed: {err}") from None
+        try:
+            data = response.json() if response.content else None
+        except ValueError:
+            data = None
+        if response.status_code not in ok:
+            fallback = f"{method} {path} failed with HTTP {response.status_code}"
+            raise ApiError(error_message(data, fallback), response.status_code)
+        return data
+
+    def get(self, path: str) -> Any:
+        return self.request("GET", path)
+
+    # flavors ---------------------------------------------------------------------------------
+    def flavors(self) -> list[dict[str, Any]]:
+        return self.get("/flavors")["flavors"]
+
+    def resolve_flavor(self, name_or_id: str) -> str:
+        """A flavor id from an id or a name (names resolved through `GET /flavors`)."""
+        flavors = self.flavors()
+        for flavor in flavors:
+            if name_or_id in (str(flavor.get("str_id", "")), str(flavor.get("id", ""))):
+                return str(flavor.get("str_id") or flavor["id"])
+        named = [f for f in flavors if f.get("name") == name_or_id]
+        if len(named) == 1:
+            return str(named[0].get("str_id") or named[0]["id"])
+        if named:
+            raise ApiError(f"more than one flavor is named {name_or_id!r}; give its id")
+        known = ", ".join(sorted(str(f.get("name")) for f in flavors))
+        raise ApiError(f"no flavor {name_or_id!r}; known flavors: {known}")
+
+    # instances -------------------------------------------------------------------------------
+    def list_instances(self) -> list[dict[str, Any]]:
+        return self.get("/instances")["instances"]
+
+    def get_instance(self, instance_id: str) -> dict[str, Any]:
+        return self.get(f"/instances/{instance_id}")["instance"]
+
+    def create_instance(self, name: str, flavor: str, size: int, datastore: str | None = None,
+                        version: str | None = None, allowed_cidrs: list[str] | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": name, "flavorRef": self.resolve_flavor(flavor), "volume": {"size": size}}
+        if datastore or version:
+            body["datastore"] = {k: v for k, v in (("type", datastore), ("version", version)) if v}
+        if allowed_cidrs:
+            body["access"] = {"allowed_cidrs": list(allowed_cidrs)}
+        return self.request("POST", "/instances", {"instance": body})["instance"]
+
+    def resize_flavor(self, instance_id: str, flavor: str) -> None:
+        self.request("POST", f"/instances/{instance_id}/action", {"resize": {"flavorRef": self.resolve_flavor(flavor)}})
+
+    def resize_volume(self, instance_id: str, size: int) -> None:
+        self.request("POST", f"/instances/{instance_id}/action", {"resize": {"volume": {"size": size}}})
+
+    def update_access(self, instance_id: str, allowed_cidrs: list[str]) -> None:
+        self.request("PUT", f"/instances/{instance_id}", {"instance": {"access": {"allowed_cidrs": allowed_cidrs}}})
+
+    def delete_instance(self, instance_id: str) -> None:
+        self.request("DELETE", f"/instances/{instance_id}")
+
+    def events(self, instance_id: str) -> list[dict[str, Any]]:
+        return self.get(f"/instances/{instance_id}/events")["events"]
+
+    def operations(self, instance_id: str) -> list[dict[str, Any]]:
+        return self.get(f"/instances/{instance_id}/operations")["operations"]
+
+    def find_instance(self, name_or_id: str) -> dict[str, Any]:
+        """An instance by id, or by name when exactly one has it."""
+        try:
+            return self.get_instance(name_or_id)
+        except ApiError as err:
+            if err.status != 404:
+                raise
+        named = [i for i in self.list_instances() if i.get("name") == name_or_id]
+        if len(named) == 1:
+            return self.get_instance(named[0]["id"])
+        if named:
+            raise ApiError(f"more than one instance is named {name_or_id!r}; give its id", 409)
+        raise ApiError(f"no instance {name_or_id!r}", 404)
+
+    # security groups (Hearth's revival of Trove's security-group extension) ------------------
+    def security_group(self, ref: str) -> dict[str, Any]:
+        """An instance's group, by group id, instance id or (when unique) instance name."""
+        try:
+            return self.get(f"/security-groups/{ref}")["security_group"]
+        except ApiError as err:
+            if err.status != 404 or not any(i.get("name") == ref for i in self.list_instances()):
+                raise
+        return self.get(f"/security-groups/{self.find_instance(ref)['id']}")["security_group"]
+
+    def add_rule(self, group_id: str, cidr: str) -> list[dict[str, Any]]:
+        body = {"security_group_rule": {"group_id": group_id, "cidr": cidr}}
+        rules = self.request("POST", "/security-group-rules", body)["security_group_rule"]
+        return rules if isinstance(rules, list) else [rules]
+
+    def update_rule(self, rule_id: str, cidr: str) -> dict[str, Any]:
+        body = {"security_group_rule": {"cidr": cidr}}
+        data = self.request("PUT", f"/security-group-rules/{rule_id}", body)
+        return (data or {}).get("security_group_rule", {})
+
+    def delete_rule(self, rule_id: str) -> None:
+        self.request("DELETE", f"/security-group-rules/{rule_id}")
+
+    # waiting ---------------------------------------------------------------------------------
+    def operation_ids(self, instance_id: str) -> set[str]:
+        """The ids of the instance's operations so far (to tell a new one from older ones)."""
+        return {op["id"] for op in self.operations(instance_id)}
+
+    def watch(self, instance_id: str, known: set[str] | None = None, gone_ok: bool = False,
+              interval: float = 0.25, timeout: float = 3600.0,
+              ) -> Iterator[tuple[dict[str, Any] | None, list[dict[str, Any]]]]:
+        """Yield (instance, its operations started after `known`) until none of them is running.
+
+        The instance is None once it is gone (expected only with `gone_ok`, i.e. after a delete, which
+        ends when the instance disappears, or when the delete operation fails).
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                instance = self.get_instance(instance_id)
+                operations = [op for op in self.operations(instance_id) if known is None or op["id"] not in known]
+            except ApiError as err:
+                if err.status == 404 and gone_ok:
+                    yield None, []
+                    return
+                raise
+            yield instance, operations
+            running = [op for op in operations if op.get("state") not in OPERATION_DONE]
+            failed = [op for op in operations if op.get("state") == "failed"]
+            if not running and (not gone_ok or failed or not operations):
+                return
+            if time.monotonic() > deadline:
+                raise ApiError(f"gave up waiting for instance {instance_id} after {timeout:.0f} s")
+            time.sleep(interval)
+
+    def wait(self, instance_id: str, known: set[str] | None = None, gone_ok: bool = False,
+             progress: Callable[[dict[str, Any] | None, dict[str, Any] | None], None] | None = None,
+             timeout: float = 3600.0) -> dict[str, Any] | None:
+        """Wait for the operations started after `known` (all, if None); raise ApiError if one failed.
+
+        `progress(instance, running operation)` is called after every poll."""
+        instance: dict[str, Any] | None = None
+        operations: list[dict[str, Any]] = []
+        for instance, operations in self.watch(instance_id, known, gone_ok=gone_ok, timeout=timeout):
+            if progress:
+                running = [op for op in operations if op.get("state") not in OPERATION_DONE]
+                progress(instance, running[0] if running else None)
+        failed = [op for op in operations if op.get("state") == "failed"]
+        if instance is not None and failed:
+            reason = failed[-1].get("error") or fault_message(instance) or "no reason recorded"
+            raise ApiError(f"{failed[-1].get('kind', 'operation')} of instance {instance_id} failed "
+                           f"({instance.get('status')}): {reason}")
+        return instance
+
+
+def fault_message(instance: dict[str, Any]) -> str | None:
+    fault = instance.get("fault")
+    if isinstance(fault, dict):
+        return fault.get("message")
+    return fault or None

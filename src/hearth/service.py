@@ -1,0 +1,540 @@
+"""The service layer: one function per user command.
+
+Each command validates its input against the cloud and the settings, then records the change in ONE
+transaction: the desired state plus a queued `Operation` row. Two concurrent commands on one instance
+cannot both start an operation: the instance's `task` moves away from NONE through a conditional UPDATE
+whose row count decides the winner. The task manager is woken after the commit.
+
+Desired-state rules: an instance's flavor and volume size change only when the operation succeeds (the
+operation's params carry the target); new access rules are inserted at once with `cloud_rule_id` NULL
+(pending) and removed again if the operation fails; removed or re-pointed rules change on success.
+
+Default access (no `access.allowed_cidrs` on create): the datastore port is opened to 0.0.0.0/0, as
+Trove does. An explicit empty list means no access rule at all.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from hearth.config import Datastore, DatastoreVersion
+from hearth.db.models import Event, Instance, Operation, SecurityGroupRule, Task, new_id, utcnow
+from hearth.engines.base import EngineError, InstanceSpec
+from hearth.runtime import Runtime
+from hearth.views import datastore_id, datastore_version_id, instance_status, security_group_id
+
+DEFAULT_CIDR = "0.0.0.0/0"
+FLAVOR_CACHE_SECONDS = 30.0
+DELETABLE = (Task.NONE, Task.ERROR, Task.BUILDING_ERROR)
+
+# Operation kinds and the task each puts the instance in.
+PROVISION = "provision"
+RESIZE_FLAVOR = "resize_flavor"
+RESIZE_VOLUME = "resize_volume"
+APPLY_RULES = "apply_rules"
+DELETE = "delete"
+TASK_OF = {
+    PROVISION: Task.BUILDING,
+    RESIZE_FLAVOR: Task.RESIZING,
+    RESIZE_VOLUME: Task.RESIZING_VOLUME,
+    APPLY_RULES: Task.UPDATING_ACCESS,
+    DELETE: Task.DELETING,
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# Errors: what the user did wrong (or what is not possible now), with the HTTP status the API uses.
+
+
+class ServiceError(Exception):
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(ServiceError):
+    status = 400
+
+
+class Forbidden(ServiceError):
+    status = 403
+
+
+class NotFound(ServiceError):
+    status = 404
+
+
+class OverLimit(ServiceError):
+    status = 413
+
+
+class NotReady(ServiceError):
+    status = 422
+
+
+class Unavailable(ServiceError):
+    status = 503
+
+
+# --------------------------------------------------------------------------------------------------
+# Flavors: read from the cloud, cached briefly (every create and flavor resize needs the list).
+
+
+@dataclass(frozen=True)
+class Flavor:
+    id: str
+    name: str
+    ram: int
+    vcpus: int
+    disk: int
+    ephemeral: int = 0
+
+
+_flavor_cache: dict[str, tuple[float, list[Flavor]]] = {}
+_flavor_lock = threading.Lock()
+
+
+def _cloud_key(runtime: Runtime) -> str:
+    return f"{runtime.connections.cloud}|{runtime.connections.clouds_yaml}"
+
+
+def list_flavors(runtime: Runtime, refresh: bool = False) -> list[Flavor]:
+    key = _cloud_key(runtime)
+    now = time.monotonic()
+    with _flavor_lock:
+        cached = _flavor_cache.get(key)
+    if cached and not refresh and cached[0] > now:
+        return cached[1]
+    try:
+        conn = runtime.connections.get()
+        found = [
+            Flavor(id=str(f.id), name=f.name, ram=int(f.ram or 0), vcpus=int(f.vcpus or 0), disk=int(f.disk or 0),
+                   ephemeral=int(getattr(f, "ephemeral", 0) or 0))
+            for f in conn.compute.flavors(details=True)
+        ]
+    except Exception as exc:  # the cloud is unreachable or refused us: not the user's fault
+        raise Unavailable(f"Could not list flavors from the cloud: {exc.__class__.__name__}") from None
+    with _flavor_lock:
+        _flavor_cache[key] = (now + FLAVOR_CACHE_SECONDS, found)
+    return found
+
+
+def get_flavor(runtime: Runtime, ref: str | int) -> Flavor:
+    """A flavor by id (or href, as Trove accepts); 404 in Trove's words when the cloud has none."""
+    flavor_id = str(ref).rstrip("/").rsplit("/", 1)[-1]
+    for refresh in (False, True):
+        found = next((f for f in list_flavors(runtime, refresh) if f.id == flavor_id), None)
+        if found is not None:
+            return found
+    raise NotFound(f"Flavor {flavor_id} could not be found.")
+
+
+# --------------------------------------------------------------------------------------------------
+# Datastores: from the settings, found by name or by their stable ids (see views).
+
+def find_datastore(runtime: Runtime, ref: str) -> Datastore:
+    for ds in runtime.settings.datastores:
+        if ref in (ds.name, datastore_id(ds.name)):
+            return ds
+    raise NotFound(f"Datastore '{ref}' cannot be found.")
+
+
+def find_version(ds: Datastore, ref: str | None) -> DatastoreVersion:
+    wanted = ref or ds.default_version
+    for version in ds.versions:
+        if wanted in (version.name, datastore_version_id(ds.name, version.name)):
+            return version
+    raise NotFound(f"Datastore version '{wanted}' cannot be found.")
+
+
+def find_version_anywhere(runtime: Runtime, ref: str) -> tuple[Datastore, DatastoreVersion]:
+    for ds in runtime.settings.datastores:
+        for version in ds.versions:
+            if ref == datastore_version_id(ds.name, version.name):
+                return ds, version
+    raise NotFound(f"Datastore version '{ref}' cannot be found.")
+
+
+def resolve_datastore(
+    runtime: Runtime, type_: str | None, version: str | None
+) -> tuple[Datastore, DatastoreVersion]:
+    if not runtime.settings.datastores:
+        raise BadRequest("No datastores are configured.")
+    ds = find_datastore(runtime, type_) if type_ else runtime.settings.datastores[0]
+    found = find_version(ds, version)
+    if not found.active:
+        raise BadRequest(f"Datastore version '{found.name}' is not active.")
+    return ds, found
+
+
+# --------------------------------------------------------------------------------------------------
+# Input checks.
+
+
+def normalize_cidr(text: Any, field: str = "cidr") -> str:
+    """`10.0.0.7/24` -> `10.0.0.0/24`; anything that is not a network is a 400 naming the field."""
+    if not isinstance(text, str) or not text.strip():
+        raise BadRequest(f"{field}: a CIDR such as 10.0.0.0/24 is required.")
+    try:
+        return str(ipaddress.ip_network(text.strip(), strict=False))
+    except ValueError:
+        raise BadRequest(f"{field}: '{text}' is not a valid CIDR (expected e.g. 10.0.0.0/24).") from None
+
+
+def normalize_cidrs(values: Iterable[Any], field: str = "allowed_cidrs") -> list[str]:
+    result: list[str] = []
+    for value in values:
+        cidr = normalize_cidr(value, field)
+        if cidr not in result:
+            result.append(cidr)
+    return result
+
+
+def check_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise BadRequest("name: must be a non-empty string.")
+    if len(name) > 255:
+        raise BadRequest("name: must be at most 255 characters.")
+    return name
+
+
+def check_volume_size(size: Any) -> int:
+    if isinstance(size, bool) or not isinstance(size, int):
+        try:
+            size = int(str(size))
+        except ValueError:
+            raise BadRequest(f"volume size: '{size}' is not an integer.") from None
+    if size < 1:
+        raise BadRequest(f"volume size: must be at least 1 (GB), got {size}.")
+    return size
+
+
+# --------------------------------------------------------------------------------------------------
+# Reads.
+
+
+def get_instance(runtime: Runtime, project_id: str, instance_id: str, session: Session | None = None) -> Instance:
+    """A live instance of the project (with its rules loaded); 404 otherwise."""
+    if session is None:
+        with runtime.sessions() as own:
+            return get_instance(runtime, project_id, instance_id, own)
+    inst = session.get(Instance, instance_id) if _looks_like_id(instance_id) else None
+    if inst is None or inst.deleted_at is not None or inst.project_id != project_id:
+        raise NotFound(f"Instance {instance_id} could not be found.")
+    _ = list(inst.rules)  # loaded now, usable after the session closes
+    return inst
+
+
+def _looks_like_id(value: str) -> bool:
+    return 0 < len(value) <= 36
+
+
+def list_instances(
+    runtime: Runtime, project_id: str, limit: int, marker: str | None = None
+) -> tuple[list[Instance], bool]:
+    """One page in Trove's order (created, then id) after `marker`; True when more follow."""
+    with runtime.sessions() as session:
+        query = select(Instance).where(Instance.project_id == project_id, Instance.deleted_at.is_(None))
+        if marker:
+            after = session.get(Instance, marker) if _looks_like_id(marker) else None
+            if after is None or after.project_id != project_id:
+                raise BadRequest(f"marker: instance {marker} is not in this project's list.")
+            query = query.where(
+                (Instance.created_at > after.created_at)
+                | ((Instance.created_at == after.created_at) & (Instance.id > after.id))
+            )
+        rows = list(session.scalars(query.order_by(Instance.created_at, Instance.id).limit(limit + 1)))
+        for inst in rows:
+            _ = list(inst.rules)
+    return rows[:limit], len(rows) > limit
+
+
+def list_all_instances(runtime: Runtime, project_id: str) -> list[Instance]:
+    with runtime.sessions() as session:
+        rows = list(session.scalars(
+            select(Instance)
+            .where(Instance.project_id == project_id, Instance.deleted_at.is_(None))
+            .order_by(Instance.created_at, Instance.id)
+        ))
+        for inst in rows:
+            _ = list(inst.rules)
+    return rows
+
+
+def list_events(runtime: Runtime, project_id: str, instance_id: str) -> list[Event]:
+    with runtime.sessions() as session:
+        get_instance(runtime, project_id, instance_id, session)
+        return list(session.scalars(select(Event).where(Event.instance_id == instance_id).order_by(Event.id)))
+
+
+def list_operations(runtime: Runtime, project_id: str, instance_id: str) -> list[Operation]:
+    with runtime.sessions() as session:
+        get_instance(runtime, project_id, instance_id, session)
+        return list(session.scalars(
+            select(Operation).where(Operation.instance_id == instance_id).order_by(Operation.created_at, Operation.id)
+        ))
+
+
+def find_security_group(runtime: Runtime, project_id: str, ref: str) -> Instance:
+    """The instance whose group `ref` names: its group id, its instance id, or its cloud group id."""
+    for inst in list_all_instances(runtime, project_id):
+        if ref in (inst.id, security_group_id(inst.id)) or (inst.secgroup_id and ref == inst.secgroup_id):
+            return inst
+    raise NotFound(f"Security group {ref} could not be found.")
+
+
+def get_rule(runtime: Runtime, project_id: str, rule_id: str) -> tuple[Instance, SecurityGroupRule]:
+    with runtime.sessions() as session:
+        rule = session.get(SecurityGroupRule, rule_id) if _looks_like_id(rule_id) else None
+        if rule is not None:
+            inst = session.get(Instance, rule.instance_id)
+            if inst is not None and inst.deleted_at is None and inst.project_id == project_id:
+                _ = list(inst.rules)
+                return inst, rule
+    raise NotFound(f"Security group rule {rule_id} could not be found.")
+
+
+# --------------------------------------------------------------------------------------------------
+# Commands.
+
+
+def create_instance(
+    runtime: Runtime,
+    project_id: str,
+    *,
+    name: str,
+    flavor_ref: str | int,
+    volume_size: Any,
+    datastore: str | None = None,
+    datastore_version: str | None = None,
+    allowed_cidrs: Sequence[Any] | None = None,
+    availability_zone: str | None = None,
+) -> Instance:
+    """Record a new instance (task BUILDING) and its provision operation."""
+    name = check_name(name)
+    size = check_volume_size(volume_size)
+    flavor = get_flavor(runtime, flavor_ref)
+    ds, version = resolve_datastore(runtime, datastore, datastore_version)
+    cidrs = [DEFAULT_CIDR] if allowed_cidrs is None else normalize_cidrs(allowed_cidrs)
+    instance_id = new_id()
+    image_id, network_id = _preflight(runtime, InstanceSpec(
+        instance_id=instance_id, name=name, project_id=project_id, flavor_id=flavor.id, image_id=version.image,
+        volume_size=size, network_id=runtime.settings.network, availability_zone=availability_zone,
+    ))
+    with runtime.sessions.begin() as session:
+        inst = Instance(
+            id=instance_id, project_id=project_id, name=name, engine=runtime.engine_for_new_instance(),
+            datastore=ds.name, datastore_version=version.name, flavor_id=flavor.id, volume_size=size,
+            image_id=image_id, network_id=network_id, availability_zone=availability_zone, port=version.port,
+            task=Task.BUILDING,
+        )
+        session.add(inst)
+        session.flush()
+        for cidr in cidrs:
+            session.add(SecurityGroupRule(instance_id=inst.id, protocol=version.protocol, from_port=version.port,
+                                          to_port=version.port, cidr=cidr))
+        _queue(session, inst, PROVISION, {}, f"create requested: flavor {flavor.id}, {size} GB volume, "
+                                             f"{ds.name} {version.name}, engine {inst.engine}")
+        session.flush()
+        _ = list(inst.rules)
+    _wake(runtime)
+    return inst
+
+
+def _preflight(runtime: Runtime, spec: InstanceSpec) -> tuple[str, str | None]:
+    """The engines' synchronous checks (image, network, quota); returns the resolved image and network ids."""
+    from hearth.engines.common import preflight
+
+    try:
+        resolved = preflight(runtime.connections.get(), spec)
+    except EngineError as err:
+        message = str(err)
+        if message.startswith("quota exceeded"):
+            raise OverLimit(f"Quota exceeded for resources: {message.removeprefix('quota exceeded: ')}") from None
+        raise BadRequest(message[:1].upper() + message[1:] + ".") from None
+    network = getattr(resolved, "network", None)
+    return str(resolved.image.id), (str(network.id) if network is not None else None)
+
+
+def rename_instance(runtime: Runtime, project_id: str, instance_id: str, name: str) -> Instance:
+    """A name is Hearth's alone (the cloud resources are named by id): changed at once, no operation."""
+    name = check_name(name)
+    with runtime.sessions.begin() as session:
+        inst = get_instance(runtime, project_id, instance_id, session)
+        if inst.name != name:
+            session.add(Event(instance_id=inst.id, message=f"renamed from {inst.name!r} to {name!r}"))
+            inst.name = name
+    return inst
+
+
+def resize_flavor(runtime: Runtime, project_id: str, instance_id: str, flavor_ref: str | int) -> Operation:
+    inst = _ready_instance(runtime, project_id, instance_id)
+    flavor_id = str(flavor_ref).rstrip("/").rsplit("/", 1)[-1]
+    if flavor_id == inst.flavor_id:
+        raise BadRequest(f"The new flavor id must be different than the current flavor id of '{inst.flavor_id}'.")
+    flavor = get_flavor(runtime, flavor_id)
+    return _start(runtime, inst, RESIZE_FLAVOR, {"flavor_id": flavor.id},
+                  f"resize requested: flavor {inst.flavor_id} -> {flavor.id}")
+
+
+def resize_volume(runtime: Runtime, project_id: str, instance_id: str, size: Any) -> Operation:
+    inst = _ready_instance(runtime, project_id, instance_id)
+    size = check_volume_size(size)
+    if size <= inst.volume_size:
+        raise BadRequest(f"The new volume 'size' must be larger than the current volume size of '{inst.volume_size}'.")
+    return _start(runtime, inst, RESIZE_VOLUME, {"volume_size": size},
+                  f"volume resize requested: {inst.volume_size} GB -> {size} GB")
+
+
+def update_access(runtime: Runtime, project_id: str, instance_id: str, allowed_cidrs: Sequence[Any]) -> Operation:
+    """Converge the instance's rules to exactly one rule per CIDR on the datastore port."""
+    cidrs = normalize_cidrs(allowed_cidrs)
+    inst = _ready_instance(runtime, project_id, instance_id)
+    kept = {r.cidr: r for r in inst.rules if _on_port(inst, r)}
+    target = [_rule_dict(kept[c]) if c in kept else _new_rule(runtime, inst, c) for c in cidrs]
+    shown = ", ".join(cidrs) or "none"
+    return _start_rules(runtime, inst, target, f"access update requested: allowed CIDRs {shown}")
+
+
+def add_rules(runtime: Runtime, project_id: str, group_ref: str, cidr: Any) -> tuple[Instance, list[str]]:
+    """The 2014 extension's rule create: one rule per datastore port for `cidr`. Returns the new rule ids."""
+    cidr = normalize_cidr(cidr)
+    inst = find_security_group(runtime, project_id, group_ref)
+    inst = _ready_instance(runtime, project_id, inst.id)
+    if any(r.cidr == cidr and _on_port(inst, r) for r in inst.rules):
+        raise BadRequest(f"A rule for CIDR {cidr} already exists on this security group.")
+    added = _new_rule(runtime, inst, cidr)
+    target = [_rule_dict(r) for r in inst.rules] + [added]
+    _start_rules(runtime, inst, target, f"rule requested: {added['protocol']} port {inst.port} from {cidr}")
+    return inst, [added["id"]]
+
+
+def update_rule_cidr(runtime: Runtime, project_id: str, rule_id: str, cidr: Any) -> tuple[Instance, dict[str, Any]]:
+    """Point one rule at another CIDR (the engine adds the new cloud rule before removing the old)."""
+    cidr = normalize_cidr(cidr)
+    inst, rule = get_rule(runtime, project_id, rule_id)
+    inst = _ready_instance(runtime, project_id, inst.id)
+    changed = {**_rule_dict(rule), "cidr": cidr}
+    if rule.cidr == cidr:
+        return inst, changed
+    if any(r.cidr == cidr and r.id != rule.id and (r.protocol, r.from_port) == (rule.protocol, rule.from_port)
+           for r in inst.rules):
+        raise BadRequest(f"A rule for CIDR {cidr} already exists on this security group.")
+    target = [changed if r.id == rule.id else _rule_dict(r) for r in inst.rules]
+    _start_rules(runtime, inst, target, f"rule {rule.id} CIDR change requested: {rule.cidr} -> {cidr}")
+    return inst, changed
+
+
+def delete_rule(runtime: Runtime, project_id: str, rule_id: str) -> Operation:
+    inst, rule = get_rule(runtime, project_id, rule_id)
+    inst = _ready_instance(runtime, project_id, inst.id)
+    target = [_rule_dict(r) for r in inst.rules if r.id != rule.id]
+    return _start_rules(runtime, inst, target, f"rule {rule.id} removal requested ({rule.cidr})")
+
+
+def delete_instance(runtime: Runtime, project_id: str, instance_id: str) -> Operation:
+    """Allowed when idle and in the error states (that is how users clean up a failed instance)."""
+    with runtime.sessions.begin() as session:
+        inst = get_instance(runtime, project_id, instance_id, session)
+        claimed = session.execute(
+            update(Instance)
+            .where(Instance.id == inst.id, Instance.task.in_(DELETABLE), Instance.deleted_at.is_(None))
+            .values(task=Task.DELETING, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed != 1:
+            session.refresh(inst)
+            raise _not_ready(inst)
+        inst.task = Task.DELETING
+        op = _queue(session, inst, DELETE, {}, "delete requested")
+    _wake(runtime)
+    return op
+
+
+# --------------------------------------------------------------------------------------------------
+# Helpers.
+
+
+def _on_port(inst: Instance, rule: SecurityGroupRule) -> bool:
+    return rule.from_port == inst.port and rule.to_port == inst.port
+
+
+def _rule_dict(rule: SecurityGroupRule) -> dict[str, Any]:
+    return {"id": rule.id, "protocol": rule.protocol, "from_port": rule.from_port, "to_port": rule.to_port,
+            "cidr": rule.cidr}
+
+
+def _new_rule(runtime: Runtime, inst: Instance, cidr: str) -> dict[str, Any]:
+    return {"id": new_id(), "protocol": _datastore_protocol(runtime, inst), "from_port": inst.port,
+            "to_port": inst.port, "cidr": cidr, "new": True}
+
+
+def _datastore_protocol(runtime: Runtime, inst: Instance) -> str:
+    ds = runtime.settings.datastore(inst.datastore)
+    version = ds.version(inst.datastore_version) if ds else None
+    return version.protocol if version else "tcp"
+
+
+def _not_ready(inst: Instance) -> NotReady:
+    status = instance_status(inst)
+    if status == "ACTIVE" and inst.task != Task.NONE:
+        status = inst.task
+    return NotReady(f"Instance {inst.id} is not ready. (status was {status})")
+
+
+def _ready_instance(runtime: Runtime, project_id: str, instance_id: str) -> Instance:
+    inst = get_instance(runtime, project_id, instance_id)
+    if inst.task != Task.NONE or instance_status(inst) != "ACTIVE":
+        raise _not_ready(inst)
+    return inst
+
+
+def _start(runtime: Runtime, inst: Instance, kind: str, params: dict[str, Any], message: str,
+           new_rules: Sequence[dict[str, Any]] = ()) -> Operation:
+    """In one transaction: move the task from NONE (only one request can), add pending rules, queue."""
+    with runtime.sessions.begin() as session:
+        claimed = session.execute(
+            update(Instance)
+            .where(Instance.id == inst.id, Instance.task == Task.NONE, Instance.deleted_at.is_(None))
+            .values(task=TASK_OF[kind], updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed != 1:
+            fresh = session.get(Instance, inst.id)
+            raise _not_ready(fresh or inst)
+        for rule in new_rules:
+            session.add(SecurityGroupRule(id=rule["id"], instance_id=inst.id, protocol=rule["protocol"],
+                                          from_port=rule["from_port"], to_port=rule["to_port"], cidr=rule["cidr"]))
+        op = _queue(session, inst, kind, params, message)
+    _wake(runtime)
+    return op
+
+
+def _start_rules(runtime: Runtime, inst: Instance, target: list[dict[str, Any]], message: str) -> Operation:
+    new_rules = [r for r in target if r.get("new")]
+    rules = [{k: v for k, v in r.items() if k != "new"} for r in target]
+    params = {"rules": rules, "added": [r["id"] for r in new_rules]}
+    return _start(runtime, inst, APPLY_RULES, params, message, new_rules)
+
+
+def _queue(session: Session, inst: Instance, kind: str, params: dict[str, Any], message: str) -> Operation:
+    op = Operation(id=new_id(), instance_id=inst.id, kind=kind, params=params, journal={})
+    session.add(op)
+    session.add(Event(instance_id=inst.id, operation_id=op.id, message=message))
+    return op
+
+
+def _wake(runtime: Runtime) -> None:
+    from hearth.taskmanager import wake
+
+    wake(runtime)

@@ -1,0 +1,168 @@
+"""The task manager: worker threads that carry out the durable operations the API queues.
+
+    tm = TaskManager(runtime)
+    tm.start()            # workers + heartbeat/recovery thread
+    tm.notify()           # wake idle workers now (the service layer does this after every commit)
+    tm.run_until_idle(30) # tests and benchmarks: wait until no operation is queued or running
+    tm.stop()
+
+Workers sleep at most `poll_interval` (0.2 s) between looks at the table, so a task manager in its own
+process (`hearth taskmanager`) picks up work queued by the API within that; in the API's process the
+service layer wakes them at once through `wake(runtime)`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+import weakref
+
+from hearth.runtime import Runtime
+from hearth.taskmanager.context import ClaimedOperation, OperationContext, Superseded
+from hearth.taskmanager.handlers import execute
+from hearth.taskmanager.worker import active_count, claim_next, heartbeat, recover_stale
+
+log = logging.getLogger(__name__)
+
+__all__ = ["TaskManager", "wake"]
+
+_managers: weakref.WeakSet[TaskManager] = weakref.WeakSet()
+_managers_lock = threading.Lock()
+
+
+def wake(runtime: Runtime) -> None:
+    """Wake the started task managers of this process that serve the same database."""
+    url = runtime.settings.database_url
+    with _managers_lock:
+        managers = list(_managers)
+    for manager in managers:
+        if manager.runtime is runtime or manager.runtime.settings.database_url == url:
+            manager.notify()
+
+
+class TaskManager:
+    def __init__(self, runtime: Runtime, workers: int | None = None, poll_interval: float = 0.2) -> None:
+        self.runtime = runtime
+        self.workers = workers or runtime.settings.workers
+        self.poll_interval = poll_interval
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._wakeup = threading.Condition()
+        self._generation = 0
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._claims: dict[str, str] = {}  # operation id -> claim token, for the operations running here
+        self._claims_lock = threading.Lock()
+
+    # lifecycle ------------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return bool(self._threads) and not self._stopping.is_set()
+
+    def start(self) -> TaskManager:
+        if self.running:
+            return self
+        self._stopping.clear()
+        self._recover()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"hearth-worker-{i}", daemon=True) for i in range(self.workers)
+        ]
+        self._threads.append(threading.Thread(target=self._keepalive, name="hearth-heartbeat", daemon=True))
+        for thread in self._threads:
+            thread.start()
+        with _managers_lock:
+            _managers.add(self)
+        log.info("task manager %s started with %d workers", self.name, self.workers)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop taking work and wait (up to `timeout`) for the running operations; any still running
+        afterwards are resumed by the next task manager once their heartbeat is stale."""
+        with _managers_lock:
+            _managers.discard(self)
+        self._stopping.set()
+        self.notify()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._threads = []
+
+    def notify(self) -> None:
+        with self._wakeup:
+            self._generation += 1
+            self._wakeup.notify_all()
+
+    def run_until_idle(self, timeout: float = 60.0) -> bool:
+        """Wait until no operation is queued or running (starting the workers for the wait if this task
+        manager is not started). True when idle, False when the timeout ran out first."""
+        started_here = not self.running
+        if started_here:
+            self.start()
+        try:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                with self._claims_lock:
+                    busy = bool(self._claims)
+                if not busy and active_count(self.runtime) == 0:
+                    return True
+                time.sleep(0.02)
+            return False
+        finally:
+            if started_here:
+                self.stop()
+
+    # threads --------------------------------------------------------------------------------------
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            with self._wakeup:
+                generation = self._generation
+            try:
+                op = claim_next(self.runtime, f"{self.name}/{uuid.uuid4().hex[:12]}")
+            except Exception:
+                log.exception("claiming an operation failed")
+                op = None
+            if op is None:
+                with self._wakeup:
+                    if self._generation == generation:  # no wake-up arrived while we looked
+                        self._wakeup.wait(self.poll_interval)
+                continue
+            self._run(op)
+
+    def _run(self, op: ClaimedOperation) -> None:
+        with self._claims_lock:
+            self._claims[op.id] = op.claim
+        try:
+            execute(self.runtime, op, OperationContext(self.runtime.sessions, op))
+        except Superseded as exc:
+            log.warning("%s; this worker drops it", exc)
+        except Exception:
+            # The database failed us mid-way: stop heartbeating so another attempt resumes it later.
+            log.exception("operation %s (%s) could not be completed; it will be resumed", op.id, op.kind)
+        finally:
+            with self._claims_lock:
+                self._claims.pop(op.id, None)
+
+    def _keepalive(self) -> None:
+        settings = self.runtime.settings
+        interval = max(0.05, min(settings.heartbeat_seconds, settings.stale_after_seconds / 3))
+        while not self._stopping.wait(interval):
+            with self._claims_lock:
+                claims = dict(self._claims)
+            try:
+                heartbeat(self.runtime, claims)
+                if self._recover():
+                    self.notify()
+            except Exception:
+                log.exception("heartbeat/recovery pass failed")
+
+    def _recover(self) -> int:
+        with self._claims_lock:
+            own = set(self._claims.values())
+        try:
+            return recover_stale(self.runtime, own)
+        except Exception:
+            log.exception("recovering stale operations failed")
+            return 0

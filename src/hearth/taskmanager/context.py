@@ -1,0 +1,73 @@
+"""The database-backed operation context an engine receives for one claimed operation.
+
+Every `record` is written to the operation row at once, in its own short transaction, so a worker that
+dies right after creating a cloud resource has already said so; `step` and `event` persist too. Writes
+are fenced by the claim token: if the operation was taken over by another worker (this one was judged
+dead), the next write raises `Superseded` and this worker stops touching it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from hearth.db.models import Event, Operation, OperationState, utcnow
+from hearth.engines.base import LocalContext
+
+
+class Superseded(Exception):
+    """This worker's claim on the operation is gone (another worker resumed it)."""
+
+
+@dataclass(frozen=True)
+class ClaimedOperation:
+    """A snapshot of an operation row as a worker claimed it."""
+
+    id: str
+    instance_id: str
+    kind: str
+    params: dict[str, Any]
+    journal: dict[str, Any]
+    attempts: int
+    claim: str  # the token fencing this worker's writes
+    step: str | None = None
+
+
+def fenced_update(session: Session, op: ClaimedOperation, **values: Any) -> bool:
+    """Update the operation only while this claim still holds it; False when superseded."""
+    result = session.execute(
+        update(Operation)
+        .where(Operation.id == op.id, Operation.worker == op.claim, Operation.state == OperationState.RUNNING)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+class OperationContext(LocalContext):
+    def __init__(self, sessions: sessionmaker[Session], op: ClaimedOperation) -> None:
+        super().__init__(op.journal)
+        self.sessions = sessions
+        self.op = op
+
+    def record(self, **values: Any) -> None:
+        super().record(**values)
+        self._write(journal=dict(self.journal))
+
+    def step(self, name: str) -> None:
+        super().step(name)
+        self._write(step=name[:64])
+
+    def event(self, message: str, level: str = "info") -> None:
+        super().event(message, level)
+        with self.sessions.begin() as session:
+            session.add(Event(instance_id=self.op.instance_id, operation_id=self.op.id, level=level,
+                              message=message))
+
+    def _write(self, **values: Any) -> None:
+        with self.sessions.begin() as session:
+            if not fenced_update(session, self.op, heartbeat_at=utcnow(), **values):
+                raise Superseded(f"operation {self.op.id} was taken over by another worker")

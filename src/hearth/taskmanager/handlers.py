@@ -1,0 +1,241 @@
+"""One handler per operation kind: build the engine's inputs from the database, call the engine, write
+the outcome back.
+
+Inputs: `InstanceSpec` (desired state: the instance row, its rules, and the operation's target) and
+`Resources` (what Hearth recorded as realised). Outcome on success: cloud ids, server status, the new
+flavor/size/rules, task NONE, fault cleared. On `EngineError`: the fault (the engine's text) is set, the
+operation fails, and the instance goes to BUILDING_ERROR (provision), ERROR (delete, or a resize that
+left the server or volume broken) or back to NONE (nothing broken, e.g. a refused rule change).
+Final writes are fenced by the claim, so a worker that was judged dead cannot overwrite a resumer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from hearth.db.models import Event, Instance, OperationState, SecurityGroupRule, Task, utcnow
+from hearth.engines.base import EngineError, InstanceSpec, ResourceEngine, Resources, RuleSpec
+from hearth.runtime import Runtime
+from hearth.service import APPLY_RULES, DELETE, PROVISION, RESIZE_FLAVOR, RESIZE_VOLUME
+from hearth.taskmanager.context import ClaimedOperation, OperationContext, Superseded, fenced_update
+
+log = logging.getLogger(__name__)
+
+RESOURCE_FIELDS = ("server_id", "volume_id", "secgroup_id", "stack_id")
+LABELS = {PROVISION: "create", RESIZE_FLAVOR: "resize", RESIZE_VOLUME: "volume resize",
+          APPLY_RULES: "access update", DELETE: "delete"}
+
+
+def spec_of(inst: Instance, rules: list[SecurityGroupRule]) -> InstanceSpec:
+    return InstanceSpec(
+        instance_id=inst.id, name=inst.name, project_id=inst.project_id, flavor_id=inst.flavor_id,
+        image_id=inst.image_id or "", volume_size=inst.volume_size, network_id=inst.network_id,
+        availability_zone=inst.availability_zone,
+        rules=tuple(RuleSpec(r.id, r.protocol, r.from_port, r.to_port, r.cidr, r.cloud_rule_id) for r in rules),
+    )
+
+
+def resources_of(inst: Instance, rules: list[SecurityGroupRule]) -> Resources:
+    return Resources(
+        server_id=inst.server_id, volume_id=inst.volume_id, secgroup_id=inst.secgroup_id, stack_id=inst.stack_id,
+        rules={r.id: RuleSpec(r.id, r.protocol, r.from_port, r.to_port, r.cidr, r.cloud_rule_id)
+               for r in rules if r.cloud_rule_id},
+        server_status=inst.server_status, stack_status=inst.stack_status,
+    )
+
+
+def target_rules(op: ClaimedOperation) -> tuple[RuleSpec, ...]:
+    return tuple(RuleSpec(r["id"], r["protocol"], int(r["from_port"]), int(r["to_port"]), r["cidr"])
+                 for r in op.params.get("rules", []))
+
+
+@dataclass
+class Job:
+    """What a handler needs: the operation, the instance as loaded, the engine and its inputs."""
+
+    op: ClaimedOperation
+    inst: Instance
+    engine: ResourceEngine
+    spec: InstanceSpec
+    current: Resources
+    ctx: OperationContext
+
+
+Runner = Callable[[Job], Resources | None]
+
+
+def _provision(job: Job) -> Resources | None:
+    return job.engine.provision(job.spec, job.ctx)
+
+
+def _resize_flavor(job: Job) -> Resources | None:
+    return job.engine.resize_flavor(job.spec.replace(flavor_id=job.op.params["flavor_id"]), job.current, job.ctx)
+
+
+def _resize_volume(job: Job) -> Resources | None:
+    spec = job.spec.replace(volume_size=int(job.op.params["volume_size"]))
+    return job.engine.resize_volume(spec, job.current, job.ctx)
+
+
+def _apply_rules(job: Job) -> Resources | None:
+    return job.engine.apply_rules(job.spec.replace(rules=target_rules(job.op)), job.current, job.ctx)
+
+
+def _delete(job: Job) -> Resources | None:
+    job.engine.delete(job.spec, job.current, job.ctx)
+    return None
+
+
+RUNNERS: dict[str, Runner] = {
+    PROVISION: _provision,
+    RESIZE_FLAVOR: _resize_flavor,
+    RESIZE_VOLUME: _resize_volume,
+    APPLY_RULES: _apply_rules,
+    DELETE: _delete,
+}
+
+
+def execute(runtime: Runtime, op: ClaimedOperation, ctx: OperationContext) -> None:
+    """Run one claimed operation to its end (succeeded or failed). Raises only `Superseded` and
+    database errors (the operation then stays `running` and is resumed once its heartbeat is stale)."""
+    with runtime.sessions() as session:
+        inst = session.get(Instance, op.instance_id)
+        if inst is None:
+            raise EngineError(f"instance {op.instance_id} of operation {op.id} no longer exists")
+        rules = list(inst.rules)
+    runner = RUNNERS.get(op.kind)
+    label = LABELS.get(op.kind, op.kind)
+    ctx.event(f"{label} started" + (f" (attempt {op.attempts})" if op.attempts > 1 else ""))
+    try:
+        if runner is None:
+            raise EngineError(f"unknown operation kind {op.kind!r}")
+        engine = runtime.engine(inst.engine)
+        job = Job(op, inst, engine, spec_of(inst, rules), resources_of(inst, rules), ctx)
+        result = runner(job)
+    except Superseded:
+        raise
+    except EngineError as err:
+        broken = _left_broken(runtime, op, inst, rules)
+        finish_failed(runtime, op, f"{label} failed: {err}", broken=broken, journal=ctx.journal)
+        return
+    except Exception as exc:  # a bug or an unexpected client error: still never leave the instance stuck
+        log.exception("operation %s (%s) crashed", op.id, op.kind)
+        message = f"{label} failed: internal error ({exc.__class__.__name__}: {exc})"
+        finish_failed(runtime, op, message, broken=op.kind != APPLY_RULES, journal=ctx.journal)
+        return
+    _finish_succeeded(runtime, op, result, label)
+
+
+def _left_broken(runtime: Runtime, op: ClaimedOperation, inst: Instance, rules: list[SecurityGroupRule]) -> bool:
+    """Is the instance unusable after a failed operation? Provision and delete failures always are;
+    a rule change never touches the server; a resize is judged by what the cloud now shows."""
+    if op.kind in (PROVISION, DELETE):
+        return True
+    if op.kind == APPLY_RULES:
+        return False
+    try:
+        view = runtime.engine(inst.engine).describe(spec_of(inst, rules), resources_of(inst, rules))
+    except Exception:
+        log.warning("could not read the cloud's state of instance %s after a failed %s", inst.id, op.kind)
+        return True
+    server_ok = bool(view.server) and view.server.get("status") == "ACTIVE"
+    volume_ok = not inst.volume_id or (bool(view.volume) and view.volume.get("status") == "in-use")
+    with runtime.sessions.begin() as session:
+        fresh = session.get(Instance, inst.id)
+        if fresh is not None and view.server:
+            fresh.server_status = view.server.get("status")
+    return not (server_ok and volume_ok)
+
+
+def _store_resources(inst: Instance, result: Resources, rules: list[SecurityGroupRule]) -> None:
+    for name in RESOURCE_FIELDS:
+        value = getattr(result, name)
+        if value:
+            setattr(inst, name, value)
+    inst.server_status = result.server_status or inst.server_status
+    inst.stack_status = result.stack_status or inst.stack_status
+    for rule in rules:
+        realised = result.rules.get(rule.id)
+        if realised is not None:
+            rule.cloud_rule_id = realised.cloud_id
+
+
+def _finish_succeeded(runtime: Runtime, op: ClaimedOperation, result: Resources | None, label: str) -> None:
+    now = utcnow()
+    with runtime.sessions.begin() as session:
+        if not fenced_update(session, op, state=OperationState.SUCCEEDED, finished_at=now, error=None,
+                             heartbeat_at=now):
+            raise Superseded(f"operation {op.id} was taken over before it could finish")
+        inst = session.get(Instance, op.instance_id)
+        assert inst is not None
+        if op.kind == DELETE:
+            inst.deleted_at = now
+            inst.server_status = "DELETED"
+        else:
+            if op.kind == RESIZE_FLAVOR:
+                inst.flavor_id = op.params["flavor_id"]
+            elif op.kind == RESIZE_VOLUME:
+                inst.volume_size = int(op.params["volume_size"])
+            elif op.kind == APPLY_RULES:
+                _sync_rules(session, inst, op)
+            if result is not None:
+                _store_resources(inst, result, list(inst.rules))
+        inst.task = Task.NONE
+        inst.fault = None
+        inst.fault_at = None
+        session.add(Event(instance_id=inst.id, operation_id=op.id, message=f"{label} succeeded"))
+
+
+def _sync_rules(session: Session, inst: Instance, op: ClaimedOperation) -> None:
+    """Make the rule rows match the operation's target (removed rows go, changed CIDRs are written)."""
+    target = {r["id"]: r for r in op.params.get("rules", [])}
+    for rule in list(inst.rules):
+        wanted = target.get(rule.id)
+        if wanted is None:
+            inst.rules.remove(rule)
+            session.delete(rule)
+        elif rule.cidr != wanted["cidr"]:
+            rule.cidr = wanted["cidr"]
+
+
+def finish_failed(runtime: Runtime, op: ClaimedOperation, message: str, broken: bool,
+                  journal: dict[str, Any] | None = None, fenced: bool = True) -> None:
+    """Fail the operation and show why on the instance (see the module docstring for the task chosen)."""
+    now = utcnow()
+    with runtime.sessions.begin() as session:
+        values = {"state": OperationState.FAILED, "finished_at": now, "error": message}
+        if fenced and not fenced_update(session, op, **values):
+            raise Superseded(f"operation {op.id} was taken over before it could fail")
+        inst = session.get(Instance, op.instance_id)
+        if inst is None:
+            return
+        fail_instance(session, inst, op, message, broken, journal or {})
+
+
+def fail_instance(session: Session, inst: Instance, op: ClaimedOperation, message: str, broken: bool,
+                  journal: dict[str, Any]) -> None:
+    now = utcnow()
+    if op.kind == PROVISION:
+        inst.task = Task.BUILDING_ERROR
+    elif op.kind == DELETE or broken:
+        inst.task = Task.ERROR
+    else:
+        inst.task = Task.NONE
+    for name in RESOURCE_FIELDS:  # whatever the engine made is recorded, so a delete can remove it
+        value = journal.get(name)
+        if isinstance(value, str) and value and not getattr(inst, name):
+            setattr(inst, name, value)
+    if op.kind == APPLY_RULES:
+        added = op.params.get("added", [])
+        if added:
+            session.execute(delete(SecurityGroupRule).where(
+                SecurityGroupRule.id.in_(added), SecurityGroupRule.cloud_rule_id.is_(None)))
+    inst.fault = message
+    inst.fault_at = now
+    session.add(Event(instance_id=inst.id, operation_id=op.id, level="error", message=message))

@@ -1,0 +1,151 @@
+"""The operation queue in the database: claiming, heartbeats, and resuming operations whose worker died.
+
+Claiming takes the oldest queued operation atomically: on PostgreSQL with SELECT ... FOR UPDATE SKIP
+LOCKED (workers never wait on each other's candidates); on SQLite with a conditional UPDATE checked by
+its row count (SQLite serialises writers, so exactly one wins). Each claim gets a fresh token written
+to `operations.worker`; every later write of that worker is fenced by it.
+
+`attempts` counts claims (the first run is attempt 1). A running operation whose heartbeat is older
+than `settings.stale_after_seconds` is re-queued (and resumed from its journal by the next claim); one
+that went silent on its MAX_ATTEMPTS-th attempt is failed instead, with the reason on the instance.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+
+from hearth.db.models import Event, Instance, Operation, OperationState, utcnow
+from hearth.runtime import Runtime
+from hearth.service import APPLY_RULES
+from hearth.taskmanager.context import ClaimedOperation
+from hearth.taskmanager.handlers import LABELS, fail_instance
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+
+
+def _snapshot(op: Operation, claim: str) -> ClaimedOperation:
+    return ClaimedOperation(id=op.id, instance_id=op.instance_id, kind=op.kind, params=dict(op.params or {}),
+                            journal=dict(op.journal or {}), attempts=op.attempts, claim=claim, step=op.step)
+
+
+def claim_next(runtime: Runtime, claim: str) -> ClaimedOperation | None:
+    """Take the oldest queued operation for this worker, or None when the queue is empty."""
+    if runtime.db_engine.dialect.name == "postgresql":
+        return _claim_skip_locked(runtime, claim)
+    return _claim_conditional(runtime, claim)
+
+
+def _claim_skip_locked(runtime: Runtime, claim: str) -> ClaimedOperation | None:
+    now = utcnow()
+    with runtime.sessions.begin() as session:
+        op = session.scalars(
+            select(Operation)
+            .where(Operation.state == OperationState.QUEUED)
+            .order_by(Operation.created_at, Operation.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        ).first()
+        if op is None:
+            return None
+        op.state = OperationState.RUNNING
+        op.worker = claim
+        op.heartbeat_at = now
+        op.started_at = op.started_at or now
+        op.attempts = (op.attempts or 0) + 1
+        session.flush()
+        return _snapshot(op, claim)
+
+
+def _claim_conditional(runtime: Runtime, claim: str) -> ClaimedOperation | None:
+    with runtime.sessions() as session:
+        candidates = list(session.scalars(
+            select(Operation.id)
+            .where(Operation.state == OperationState.QUEUED)
+            .order_by(Operation.created_at, Operation.id)
+            .limit(8)
+        ))
+    for op_id in candidates:
+        now = utcnow()
+        with runtime.sessions.begin() as session:
+            won = session.execute(
+                update(Operation)
+                .where(Operation.id == op_id, Operation.state == OperationState.QUEUED)
+                .values(state=OperationState.RUNNING, worker=claim, heartbeat_at=now,
+                        started_at=func.coalesce(Operation.started_at, now), attempts=Operation.attempts + 1)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if won == 1:
+                op = session.get(Operation, op_id)
+                assert op is not None
+                return _snapshot(op, claim)
+    return None
+
+
+def heartbeat(runtime: Runtime, claims: dict[str, str]) -> None:
+    """Tell everyone the operations this process runs are alive (one UPDATE per claim)."""
+    if not claims:
+        return
+    now = utcnow()
+    with runtime.sessions.begin() as session:
+        for op_id, claim in claims.items():
+            session.execute(
+                update(Operation)
+                .where(Operation.id == op_id, Operation.worker == claim, Operation.state == OperationState.RUNNING)
+                .values(heartbeat_at=now)
+                .execution_options(synchronize_session=False)
+            )
+
+
+def recover_stale(runtime: Runtime, own_claims: set[str]) -> int:
+    """Re-queue running operations whose worker went silent; after MAX_ATTEMPTS give up on them
+    (operation failed, instance shows the reason). Returns how many were touched."""
+    cutoff = utcnow() - timedelta(seconds=runtime.settings.stale_after_seconds)
+    with runtime.sessions() as session:
+        stale = list(session.scalars(
+            select(Operation).where(Operation.state == OperationState.RUNNING, Operation.heartbeat_at < cutoff)
+        ))
+    touched = 0
+    for op in stale:
+        if op.worker in own_claims:
+            continue
+        with runtime.sessions.begin() as session:
+            if op.attempts >= MAX_ATTEMPTS:
+                message = (f"{LABELS.get(op.kind, op.kind)} failed: given up after {op.attempts} attempts; the "
+                           f"worker running it stopped responding (last step: {op.step or 'none'})")
+                values = {"state": OperationState.FAILED, "finished_at": utcnow(), "error": message}
+            else:
+                message = ""
+                values = {"state": OperationState.QUEUED, "worker": None}
+            won = session.execute(
+                update(Operation)
+                .where(Operation.id == op.id, Operation.worker == op.worker, Operation.state == OperationState.RUNNING,
+                       Operation.heartbeat_at < cutoff)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if won != 1:
+                continue
+            touched += 1
+            inst = session.get(Instance, op.instance_id)
+            if message and inst is not None:
+                log.warning("operation %s abandoned: %s", op.id, message)
+                fail_instance(session, inst, _snapshot(op, op.worker or ""), message,
+                              broken=op.kind != APPLY_RULES, journal=dict(op.journal or {}))
+            else:
+                log.info("operation %s (%s) re-queued after its worker went silent", op.id, op.kind)
+                session.add(Event(instance_id=op.instance_id, operation_id=op.id, level="warning",
+                                  message=f"{LABELS.get(op.kind, op.kind)}: its worker stopped responding "
+                                          f"(step: {op.step or 'none'}); resuming from its journal"))
+    return touched
+
+
+def active_count(runtime: Runtime) -> int:
+    with runtime.sessions() as session:
+        return session.scalar(
+            select(func.count()).select_from(Operation).where(Operation.state.in_(OperationState.ACTIVE))
+        ) or 0

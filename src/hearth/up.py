@@ -1,0 +1,185 @@
+"""Running Hearth's processes: `hearth up` (fakecloud + API + task manager in one process, state under
+HEARTH_HOME), and the API / task manager services that `hearth serve` and `hearth taskmanager` run
+against any cloud.
+
+Shutdown is the same everywhere: Ctrl-C or SIGTERM stops accepting requests, lets the task manager
+finish or hand back its work, closes connections, and (for `up`) lets fakecloud save its state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from rich.console import Console
+from sqlalchemy.engine import make_url
+
+from hearth.config import Settings
+from hearth.runtime import Runtime, build_runtime
+
+log = logging.getLogger(__name__)
+
+CLOUD_NAME = "fakecloud"  # the clouds.yaml entry `hearth up` writes for the demo project
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt, so both signals unwind through the same `finally` blocks.
+
+    uvicorn catches the signal to shut down gracefully, then re-raises it on the previous handler:
+    this one, rather than the default that would kill the process before our cleanup runs.
+    """
+    previous = signal.signal(signal.SIGTERM, _interrupt) if threading.current_thread() is threading.main_thread() \
+        else None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def safe_db_url(url: str) -> str:
+    """The database URL with any password masked, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is shown as a placeholder, never verbatim
+        return "<database url>"
+
+
+def ensure_sqlite_dir(url: str) -> None:
+    """A SQLite file's directory must exist before the first migration opens it."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind before serving, so a port of 0 resolves to a real one the catalog can name."""
+    from fakecloud.server import bind as fakecloud_bind
+
+    return fakecloud_bind(host, port)
+
+
+def start_taskmanager(runtime: Runtime) -> Any:
+    from hearth.taskmanager import TaskManager
+
+    manager = TaskManager(runtime)
+    manager.start()
+    return manager
+
+
+def serve_api(runtime: Runtime, sock: socket.socket, with_taskmanager: bool, access_log: bool = True) -> None:
+    """Serve the API on `sock` (and run a task manager beside it) until Ctrl-C/SIGTERM."""
+    from hearth.api.app import create_app
+
+    manager = start_taskmanager(runtime) if with_taskmanager else None
+    try:
+        app = create_app(runtime)
+        config = uvicorn.Config(app, log_level="warning", access_log=access_log, lifespan="on",
+                                timeout_keep_alive=120)
+        server = uvicorn.Server(config)
+        with stop_on_signals(), contextlib.suppress(KeyboardInterrupt):
+            server.run(sockets=[sock])
+    finally:
+        if manager is not None:
+            manager.stop()
+        sock.close()
+
+
+def run_taskmanager(runtime: Runtime) -> None:
+    """Run a task manager alone until Ctrl-C/SIGTERM (a separate process from the API)."""
+    manager = start_taskmanager(runtime)
+    stopped = threading.Event()
+    try:
+        with stop_on_signals(), contextlib.suppress(KeyboardInterrupt):
+            while not stopped.wait(3600):
+                pass
+    finally:
+        manager.stop()
+
+
+@dataclass
+class UpOptions:
+    home: Path
+    port: int = 8779
+    cloud_port: int = 8780
+    profile: str = "zero"
+    cloud_config: Path | None = None  # fakecloud YAML/TOML configuration
+
+
+def run_up(settings: Settings, options: UpOptions, console: Console) -> None:
+    """fakecloud + Hearth API + task manager, in this process, until Ctrl-C."""
+    from fakecloud.config import PROFILES, load_config
+    from fakecloud.control import CloudControl
+    from fakecloud.server import CloudServer, write_clouds_yaml
+
+    home = options.home.resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    cloud_config = load_config(options.cloud_config)
+    if options.profile not in PROFILES:
+        raise ValueError(f"unknown profile {options.profile!r}; choose one of {', '.join(PROFILES)}")
+    cloud_config.delays = PROFILES[options.profile].model_copy()
+
+    state_file = home / "fakecloud-state.json"
+    api_sock = _listen(options.port, "the Hearth API", "--port")
+    port = api_sock.getsockname()[1]
+    try:
+        cloud = CloudServer(cloud_config, port=options.cloud_port, state_file=state_file)
+    except OSError as err:
+        api_sock.close()
+        raise OSError(f"cannot listen on 127.0.0.1:{options.cloud_port} for fakecloud: {err.strerror or err} "
+                      "(is another `hearth up` running? choose another with --cloud-port)") from None
+    runtime: Runtime | None = None
+    try:
+        cloud.start()
+        CloudControl(cloud.url).register_service("database", "hearth", f"http://127.0.0.1:{port}/v1.0/{{project_id}}")
+        clouds_yaml = write_clouds_yaml(home / "clouds.yaml", cloud.url, cloud_config)
+        settings = settings.model_copy(update={
+            "home": home, "cloud": CLOUD_NAME, "clouds_yaml": clouds_yaml,
+            "api_host": "127.0.0.1", "api_port": port,
+        })
+        runtime = build_runtime(settings)
+        _banner(console, settings, cloud.url, clouds_yaml, options.profile)
+        serve_api(runtime, api_sock, with_taskmanager=True, access_log=False)
+    finally:
+        api_sock.close()
+        if runtime is not None:
+            runtime.close()
+        cloud.stop()  # saves the cloud's state
+    console.print(f"[bold]Hearth stopped.[/] Instances and cloud resources are kept in {home}; "
+                  "`hearth up` again picks them up.", soft_wrap=True)
+
+
+def _listen(port: int, what: str, flag: str) -> socket.socket:
+    try:
+        return bind("127.0.0.1", port)
+    except OSError as err:
+        raise OSError(f"cannot listen on 127.0.0.1:{port} for {what}: {err.strerror or err} "
+                      f"(is another `hearth up` running? choose another with {flag})") from None
+
+
+def _banner(console: Console, settings: Settings, cloud_url: str, clouds_yaml: Path, profile: str) -> None:
+    def line(text: str) -> None:  # never wrapped: paths and commands must stay copy-pastable
+        console.print(text, highlight=False, soft_wrap=True)
+
+    console.print(f"[bold green]Hearth is up[/] (engine {settings.engine}, fakecloud profile {profile})")
+    line(f"  API          {settings.api_url}/v1.0/{{project_id}}  (the 'database' service in the catalog)")
+    line(f"  database     {safe_db_url(settings.database_url)}")
+    line(f"  fakecloud    {cloud_url}  (admin API under /_fakecloud)")
+    line(f"  clouds.yaml  {clouds_yaml}  (clouds: fakecloud, fakecloud-admin)")
+    line("\nIn another terminal, create the first instance:")
+    line(f"  export OS_CLIENT_CONFIG_FILE={clouds_yaml}")
+    line("  hearth instance create db1 --flavor m1.small --size 1 --wait")
+    line("  openstack --os-cloud fakecloud database instance list")
+    line("\nCtrl-C stops everything; `hearth up` again resumes with the same instances.\n")

@@ -1,0 +1,153 @@
+"""`hearth up` as a user runs it (stop with Ctrl-C, start again: everything is still there), and the
+server-side commands that need no running cloud."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+import yaml
+from hearth_cli_support import (
+    HEARTH,
+    Background,
+    HearthUp,
+    clean_env,
+    cloud_resources,
+    free_port,
+    ingress_cidrs,
+    only,
+    server_flavor_name,
+    settle,
+)
+from sqlalchemy import create_engine, inspect
+from typer.testing import CliRunner
+
+from fakecloud.testing import running_cloud
+from hearth.cli import app
+from hearth.client import HearthClient
+
+
+@pytest.mark.cli
+def test_up_restart_keeps_instances_and_cloud_resources(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    up = HearthUp(home).start()
+    try:
+        clouds = yaml.safe_load((home / "clouds.yaml").read_text())["clouds"]
+        assert clouds["fakecloud"]["auth"]["auth_url"] == f"http://127.0.0.1:{up.cloud_port}/v3"
+        banner = up.output()
+        assert f"export OS_CLIENT_CONFIG_FILE={home / 'clouds.yaml'}" in banner
+        assert "hearth instance create db1 --flavor m1.small --size 1 --wait" in banner
+
+        with up.client() as api:
+            instance_id = api.create_instance("keep", "m1.small", 1, allowed_cidrs=["10.2.0.0/24"])["id"]
+            settle(api, instance_id)
+        before = cloud_resources(up.control, instance_id)
+        server = only(before["servers"], "server")
+        volume = only(before["volumes"], "volume")
+        group = only(before["security_groups"], "security group")
+
+        assert up.stop() == 0
+        assert "Hearth stopped" in up.output()
+        assert (home / "fakecloud-state.json").is_file()
+        assert (home / "hearth.sqlite").is_file()
+
+        up.start()
+        with up.client() as api:
+            instance = api.get_instance(instance_id)
+            assert (instance["name"], instance["status"], instance["volume"]["size"]) == ("keep", "ACTIVE", 1)
+            assert instance["access"]["allowed_cidrs"] == ["10.2.0.0/24"]
+            after = cloud_resources(up.control, instance_id)
+            assert only(after["servers"], "server")["id"] == server["id"]
+            assert only(after["servers"], "server")["status"] == "ACTIVE"
+            kept_volume = only(after["volumes"], "volume")
+            assert (kept_volume["id"], kept_volume["status"]) == (volume["id"], "in-use")
+            assert [a["server_id"] for a in kept_volume["attachments"]] == [server["id"]]
+            kept_group = only(after["security_groups"], "security group")
+            assert kept_group["id"] == group["id"]
+            assert ingress_cidrs(kept_group) == {"10.2.0.0/24"}
+
+            # The restarted stack carries on: grow the volume, then delete everything.
+            api.resize_volume(instance_id, 2)
+            settle(api, instance_id)
+            assert only(cloud_resources(up.control, instance_id)["volumes"], "volume")["size"] == 2
+            api.delete_instance(instance_id)
+            assert settle(api, instance_id, gone_ok=True) is None
+        assert cloud_resources(up.control, instance_id) == {"servers": [], "volumes": [], "security_groups": []}
+        assert up.stop(signal.SIGTERM) == 0  # SIGTERM shuts down as cleanly as Ctrl-C
+    finally:
+        up.stop()
+
+
+@pytest.mark.cli
+def test_serve_and_taskmanager_as_separate_processes(tmp_path: Path, db_url: str) -> None:
+    """`hearth serve --no-taskmanager` only records; a `hearth taskmanager` process does the work."""
+    with running_cloud() as cloud:
+        clouds_yaml = cloud.write_clouds_yaml(tmp_path / "clouds.yaml")
+        port = free_port()
+        cloud.control.register_service("database", "hearth", f"http://127.0.0.1:{port}/v1.0/{{project_id}}")
+        env = clean_env(HEARTH_HOME=str(tmp_path))
+        common = ["--cloud", "fakecloud", "--db", db_url, "--clouds-yaml", str(clouds_yaml)]
+        api = Background([HEARTH, "serve", *common, "--port", str(port), "--no-taskmanager"], env,
+                         tmp_path / "serve.log")
+        worker = Background([HEARTH, "taskmanager", *common], env, tmp_path / "taskmanager.log")
+        try:
+            api.start(f"http://127.0.0.1:{port}/")
+            worker.start()
+            with HearthClient("fakecloud", clouds_yaml) as client:
+                instance_id = client.create_instance("split", "m1.tiny", 1)["id"]
+                settle(client, instance_id)
+                assert client.get_instance(instance_id)["status"] == "ACTIVE"
+                held = cloud_resources(cloud.control, instance_id)
+                assert server_flavor_name(only(held["servers"], "server")) == "m1.tiny"
+                assert only(held["volumes"], "volume")["status"] == "in-use"
+                client.delete_instance(instance_id)
+                assert settle(client, instance_id, gone_ok=True) is None
+            assert cloud_resources(cloud.control, instance_id) == {"servers": [], "volumes": [], "security_groups": []}
+            assert api.stop(signal.SIGTERM) == 0
+            assert worker.stop(signal.SIGTERM) == 0
+            assert "without task manager" in api.output()
+        finally:
+            api.stop()
+            worker.stop()
+
+
+def test_db_upgrade_creates_the_schema_and_is_repeatable(tmp_path: Path, db_url: str) -> None:
+    # SQLite: in a directory that does not exist yet; PostgreSQL: the session's database, already migrated.
+    url = f"sqlite:///{tmp_path / 'nested' / 'hearth.sqlite'}" if db_url.startswith("sqlite") else db_url
+    runner = CliRunner()
+    for _ in range(2):
+        result = runner.invoke(app, ["db", "upgrade", "--db", url])
+        assert result.exit_code == 0, result.output
+        assert "newest schema revision" in result.output
+    engine = create_engine(url)
+    try:
+        assert {"instances", "operations", "events", "security_group_rules"} <= set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_client_says_when_the_cloud_has_no_database_service(tmp_path: Path) -> None:
+    with running_cloud() as cloud:
+        cloud.write_clouds_yaml(tmp_path / "clouds.yaml")
+        result = CliRunner().invoke(app, ["instance", "list", "--cloud", "fakecloud"],
+                                    env={"HEARTH_HOME": str(tmp_path), "OS_CLOUD": None, "HEARTH_CONFIG": None})
+    assert result.exit_code == 1
+    assert "has no 'database' service in its catalog" in result.output
+
+
+def test_client_says_when_the_cloud_is_unknown(tmp_path: Path) -> None:
+    (tmp_path / "clouds.yaml").write_text("clouds: {}\n")
+    result = CliRunner().invoke(app, ["instance", "list", "--cloud", "nowhere"],
+                                env={"HEARTH_HOME": str(tmp_path), "HEARTH_CONFIG": None})
+    assert result.exit_code == 1
+    assert "cloud 'nowhere' not found" in result.output
+
+
+def test_bad_settings_file_is_reported(tmp_path: Path) -> None:
+    config = tmp_path / "hearth.toml"
+    config.write_text('workers = 0\n')
+    result = CliRunner().invoke(app, ["--config", str(config), "db", "upgrade", "--db",
+                                      f"sqlite:///{tmp_path / 'x.sqlite'}"], env={"HEARTH_CONFIG": None})
+    assert result.exit_code == 1
+    assert "workers must be at least 1" in result.output

@@ -1,0 +1,119 @@
+"""The task manager: a worker process killed mid-provision is resumed from its journal by a fresh task
+manager without duplicating anything; separate-process polling; stop/start."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from sqlalchemy import select
+
+from hearth import service
+from hearth.db.models import Event, Instance, Operation, OperationState, Task
+from hearth.runtime import build_runtime
+from hearth.taskmanager import TaskManager
+
+WORKER_SCRIPT = """
+import time
+from hearth.config import load_settings
+from hearth.runtime import build_runtime
+from hearth.taskmanager import TaskManager
+TaskManager(build_runtime(load_settings()), workers=1).start()
+time.sleep(600)
+"""
+
+
+def _child_env(settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEARTH_")}
+    env.update(HEARTH_HOME=str(settings.home), HEARTH_DB_URL=settings.database_url, HEARTH_CLOUD=settings.cloud,
+               HEARTH_CLOUDS_YAML=str(settings.clouds_yaml), HEARTH_HEARTBEAT_SECONDS="0.2")
+    return env
+
+
+def _operation(runtime, instance_id: str) -> Operation:
+    with runtime.sessions() as session:
+        return session.scalars(select(Operation).where(Operation.instance_id == instance_id)).one()
+
+
+def test_killed_worker_is_resumed_from_its_journal_without_duplicates(hearth_settings, hearth_runtime, fakecloud):
+    control = fakecloud.control
+    control.set_delays(server_boot=5.0)
+    control.freeze()  # the server stays in BUILD: the worker is mid-provision when it dies
+    inst = service.create_instance(hearth_runtime, "proj-crash", name="crash", flavor_ref="1", volume_size=1)
+    child = subprocess.Popen([sys.executable, "-c", WORKER_SCRIPT], env=_child_env(hearth_settings))
+    try:
+        deadline = time.monotonic() + 60
+        while not (_operation(hearth_runtime, inst.id).journal or {}).get("server_id"):
+            assert child.poll() is None, "the worker process exited"
+            assert time.monotonic() < deadline, "the worker never created the server"
+            time.sleep(0.05)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+
+    op = _operation(hearth_runtime, inst.id)
+    assert (op.state, op.attempts) == (OperationState.RUNNING, 1)
+    server_id = op.journal["server_id"]
+    assert {s["id"] for s in fakecloud.control.inventory("demo")["servers"]} == {server_id}
+    control.freeze(False)
+    control.advance(10)
+
+    # a fresh task manager (another process, as far as the database can tell) resumes it
+    fresh = build_runtime(hearth_settings.model_copy(update={"stale_after_seconds": 0.5}))
+    try:
+        assert TaskManager(fresh, workers=2).run_until_idle(90)
+    finally:
+        fresh.close()
+
+    op = _operation(hearth_runtime, inst.id)
+    assert (op.state, op.attempts, op.error) == (OperationState.SUCCEEDED, 2, None)
+    with hearth_runtime.sessions() as session:
+        row = session.get(Instance, inst.id)
+        assert (row.task, row.server_status, row.server_id) == (Task.NONE, "ACTIVE", server_id)
+        messages = [e.message for e in session.scalars(select(Event).where(Event.instance_id == inst.id))]
+    assert any("resuming from its journal" in m for m in messages)
+    inventory = fakecloud.control.inventory("demo")
+    assert [s["id"] for s in inventory["servers"]] == [server_id]  # no second server
+    volumes = [v for v in inventory["volumes"] if v["name"] == f"hearth-{inst.id}-data"]
+    assert len(volumes) == 1 and volumes[0]["attachments"][0]["server_id"] == server_id
+    assert len([g for g in inventory["security_groups"] if g["name"] == f"hearth-{inst.id}"]) == 1
+    assert inventory["servers"][0]["status"] == "ACTIVE"
+
+
+def test_a_separate_process_task_manager_polls_for_work(hearth_settings, hearth_runtime, fakecloud):
+    """Work queued by a process with no task manager is picked up by one that only polls."""
+    inst = service.create_instance(hearth_runtime, "proj-poll", name="polled", flavor_ref="1", volume_size=1)
+    assert _operation(hearth_runtime, inst.id).state == OperationState.QUEUED
+    child = subprocess.Popen([sys.executable, "-c", WORKER_SCRIPT], env=_child_env(hearth_settings))
+    try:
+        deadline = time.monotonic() + 90
+        while _operation(hearth_runtime, inst.id).state != OperationState.SUCCEEDED:
+            assert child.poll() is None, "the worker process exited"
+            assert time.monotonic() < deadline, "the polling task manager never finished the operation"
+            time.sleep(0.1)
+    finally:
+        child.terminate()
+        child.wait(30)
+    assert len([s for s in fakecloud.control.inventory("demo")["servers"] if s["name"] == f"hearth-{inst.id}"]) == 1
+
+
+def test_stop_then_start_again_and_notify(hearth_runtime, fakecloud):
+    tm = TaskManager(hearth_runtime, workers=2).start()
+    try:
+        inst = service.create_instance(hearth_runtime, "proj-tm", name="a", flavor_ref="1", volume_size=1)
+        assert tm.run_until_idle(60)
+        tm.stop()
+        assert not tm.running
+        second = service.create_instance(hearth_runtime, "proj-tm", name="b", flavor_ref="1", volume_size=1)
+        assert _operation(hearth_runtime, second.id).state == OperationState.QUEUED  # nobody is working
+        tm.start()
+        tm.notify()
+        assert tm.run_until_idle(60)
+    finally:
+        tm.stop()
+    for instance_id in (inst.id, second.id):
+        with hearth_runtime.sessions() as session:
+            assert session.get(Instance, instance_id).server_status == "ACTIVE"
