@@ -1,7 +1,7 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises: none
 Create Date: 2026-11-29 10:24:45.713499
 """
 
@@ -56,7 +56,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('instances', schema=None) as batch_op:
-        batch_op.create_index('ix_instances_project_live', ['project_id', 'deleted_at', 'created_at', 'id'], unique=False)
+        batch_op.create_index(
+            'ix_instances_project_live', ['project_id', 'deleted_at', 'created_at', 'id'], unique=False
+        )
 
     op.create_table('operations',
     sa.Column('id', sa.String(length=36), nullable=False),
