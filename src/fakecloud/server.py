@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from pathlib import Path
@@ -49,7 +50,9 @@ class CloudServer:
 
     def serve_forever(self) -> None:
         """Foreground: returns when interrupted (Ctrl-C), after saving the state."""
-        self.server.run(sockets=[self.sock])
+        # uvicorn shuts down gracefully (the lifespan saves the state), then re-raises the SIGINT it caught.
+        with contextlib.suppress(KeyboardInterrupt):
+            self.server.run(sockets=[self.sock])
 
     def start(self, timeout: float = 30.0) -> CloudServer:
         self._thread = threading.Thread(
