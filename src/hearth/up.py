@@ -12,6 +12,8 @@ import contextlib
 import logging
 import signal
 import socket
+import shutil
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -179,7 +181,16 @@ def _banner(console: Console, settings: Settings, cloud_url: str, clouds_yaml: P
     line(f"  fakecloud    {cloud_url}  (admin API under /_fakecloud)")
     line(f"  clouds.yaml  {clouds_yaml}  (clouds: fakecloud, fakecloud-admin)")
     line("\nIn another terminal, create the first instance:")
-    line(f"  export OS_CLIENT_CONFIG_FILE={clouds_yaml}")
+    line(f"  export {_path_prefix()}OS_CLIENT_CONFIG_FILE={clouds_yaml}")
     line("  hearth instance create db1 --flavor m1.small --size 1 --wait")
     line("  openstack --os-cloud fakecloud database instance list")
     line("\nCtrl-C stops everything; `hearth up` again resumes with the same instances.\n")
+
+
+def _path_prefix() -> str:
+    """`PATH=...` when the `hearth` being run is not the one a new shell would find (e.g. inside .venv)."""
+    bin_dir = Path(sys.executable).parent
+    found = shutil.which("hearth")
+    if found and Path(found).parent == bin_dir:
+        return ""
+    return f"PATH={bin_dir}:$PATH "
