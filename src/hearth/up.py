@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import signal
 import socket
-import shutil
 import sys
 import threading
 from collections.abc import Iterator

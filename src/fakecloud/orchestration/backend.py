@@ -7,6 +7,7 @@ events exactly where Heat would.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from dataclasses import asdict
@@ -20,11 +21,14 @@ from fakecloud.orchestration.errors import (
     EntityNotFound,
     HeatError,
     ImmutableParameterModified,
+    NotSupported,
     ResourceNotFound,
     StackExists,
     StackValidationFailed,
 )
 from fakecloud.orchestration.model import (
+    ADOPT,
+    CHECK,
     COMPLETE,
     CREATE,
     DELETE,
@@ -37,11 +41,25 @@ from fakecloud.orchestration.model import (
     Stack,
 )
 from fakecloud.orchestration.parameters import validate_view
+from fakecloud.orchestration.preview import PreviewItem, create_preview, update_preview
 from fakecloud.orchestration.stackdefn import Prepared, prepare
-from fakecloud.orchestration.template import parse
+from fakecloud.orchestration.template import load_text, parse
 from fakecloud.state import Backend
 
 NAME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.-]{0,254}$")
+TRANSIENT_DATA = ("step", "target")  # a plugin's in-flight notes, not part of a resource's abandon data
+
+
+def _adopt_data(raw: Any) -> dict[str, Any]:
+    """adopt_stack_data as heatclient sends it (a JSON string) or as a dict."""
+    try:
+        data = raw if isinstance(raw, dict) else load_text(str(raw))
+    except (ValueError, CloudError):
+        data = None
+    if not isinstance(data, dict):
+        raise HeatError("Invalid adopt data: the adopt_stack_data must be a JSON object.",
+                        error_type="HTTPBadRequest")
+    return data
 
 
 class OrchestrationBackend(Backend):
@@ -103,7 +121,43 @@ class OrchestrationBackend(Backend):
     # create --------------------------------------------------------------------------------------
     def create_stack(self, project_id: str, user_id: str, name: Any, template: Any, parameters: dict[str, Any],
                      environment: Any, files: dict[str, Any], disable_rollback: bool, timeout_mins: int | None,
-                     tags: list[str]) -> Stack:
+                     tags: list[str], adopt_data: Any = None) -> Stack:
+        """Create, or with `adopt_data` (abandon output) adopt: take over its resources by resource_id.
+
+        Real Heat refuses adopt (and abandon) unless `enable_stack_adopt` / `enable_stack_abandon` are
+        set, both off by default; fakecloud has them enabled."""
+        adopted = None
+        if adopt_data is not None:
+            adopted = _adopt_data(adopt_data)
+            template = adopted.get("template") or template
+            adopt_params = (adopted.get("environment") or {}).get("parameters") or {}
+            parameters = {**adopt_params, **(parameters or {})}
+        stack, prepared = self._new_stack(project_id, user_id, name, template, parameters, environment, files,
+                                          disable_rollback, timeout_mins, tags)
+        self.stacks[stack.id] = stack
+        self._prepared[stack.id] = prepared
+        if adopted is None:
+            self._stack_state(stack, CREATE, IN_PROGRESS, "Stack CREATE started")
+            self.engine.start(stack, CREATE, prepared, self.engine.create_nodes(stack, prepared))
+            return stack
+        self._stack_state(stack, ADOPT, IN_PROGRESS, "Stack ADOPT started")
+        run = self.engine.start(stack, ADOPT, prepared, self.engine.adopt_nodes(stack, prepared))
+        resources = adopted.get("resources") or {}
+        run.adopt = resources if isinstance(resources, dict) else {}
+        return stack
+
+    def preview_create(self, project_id: str, user_id: str, name: Any, template: Any, parameters: dict[str, Any],
+                       environment: Any, files: dict[str, Any], disable_rollback: bool, timeout_mins: int | None,
+                       tags: list[str]) -> tuple[Stack, Prepared, list[PreviewItem]]:
+        """POST /stacks/preview: the create's validation and resources; nothing is stored or created."""
+        stack, prepared = self._new_stack(project_id, user_id, name, template, parameters, environment, files,
+                                          disable_rollback, timeout_mins, tags, stack_id="None")
+        stack.action, stack.status, stack.status_reason = "INIT", COMPLETE, ""
+        return stack, prepared, create_preview(prepared, self._identity(stack))
+
+    def _new_stack(self, project_id: str, user_id: str, name: Any, template: Any, parameters: dict[str, Any],
+                   environment: Any, files: dict[str, Any], disable_rollback: bool, timeout_mins: int | None,
+                   tags: list[str], stack_id: str | None = None) -> tuple[Stack, Prepared]:
         if not isinstance(name, str) or not NAME_RE.match(name):
             raise HeatError(f'Invalid stack name {name} must contain only alphanumeric or "_-." characters, must '
                             "start with alpha and must be 255 characters or less.", error_type="StackValidationFailed")
@@ -111,18 +165,14 @@ class OrchestrationBackend(Backend):
             raise StackExists(name)
         if template is None:
             raise HeatError("No template specified", error_type="HTTPBadRequest")
-        stack_id = str(uuid.uuid4())
+        stack_id = stack_id or str(uuid.uuid4())
         identity = {"OS::stack_id": stack_id, "OS::stack_name": name, "OS::project_id": project_id}
         prepared = prepare(template, parameters, environment, files, identity, self.scope(project_id))
         stack = Stack(id=stack_id, name=name, project_id=project_id, user_id=user_id,
                       template=prepared.template.raw, parameters=dict(parameters or {}),
                       environment=prepared.environment, files=dict(files or {}), creation_time=self.now(),
                       disable_rollback=disable_rollback, timeout_mins=timeout_mins, tags=list(tags))
-        self.stacks[stack.id] = stack
-        self._prepared[stack.id] = prepared
-        self._stack_state(stack, CREATE, IN_PROGRESS, "Stack CREATE started")
-        self.engine.start(stack, CREATE, prepared, self.engine.create_nodes(stack, prepared))
-        return stack
+        return stack, prepared
 
     # update --------------------------------------------------------------------------------------
     def update_stack(self, stack: Stack, template: Any, parameters: dict[str, Any], environment: Any,
@@ -130,17 +180,8 @@ class OrchestrationBackend(Backend):
                      timeout_mins: Any, disable_rollback: bool | None, tags: list[str] | None) -> None:
         """PUT replaces template and parameters; PATCH (`existing`) keeps what the request leaves out."""
         self._not_busy(stack)
-        if existing:
-            template = template if template is not None else stack.template
-            merged = {k: v for k, v in stack.parameters.items() if k not in clear_parameters}
-            merged.update(parameters or {})
-            declared = parse(template).parameters
-            parameters = {k: v for k, v in merged.items() if k in declared}
-            if environment is None:
-                environment = stack.environment
-            files = {**stack.files, **(files or {})}
-        elif template is None:
-            raise HeatError("No template specified", error_type="HTTPBadRequest")
+        template, parameters, environment, files = self._update_inputs(stack, template, parameters, environment,
+                                                                       files, existing, clear_parameters)
         prepared = prepare(template, parameters, environment, files, self._identity(stack),
                            self.scope(stack.project_id))
         old = self.prepared(stack)
@@ -162,6 +203,32 @@ class OrchestrationBackend(Backend):
         self._prepared[stack.id] = prepared
         self._stack_state(stack, UPDATE, IN_PROGRESS, "Stack UPDATE started")
         self._start_update(stack, prepared, UPDATE)
+
+    def _update_inputs(self, stack: Stack, template: Any, parameters: dict[str, Any], environment: Any,
+                       files: dict[str, Any] | None, existing: bool,
+                       clear_parameters: list[str]) -> tuple[Any, dict[str, Any], Any, dict[str, Any] | None]:
+        if existing:
+            template = template if template is not None else stack.template
+            merged = {k: v for k, v in stack.parameters.items() if k not in clear_parameters}
+            merged.update(parameters or {})
+            declared = parse(template).parameters
+            parameters = {k: v for k, v in merged.items() if k in declared}
+            if environment is None:
+                environment = stack.environment
+            files = {**stack.files, **(files or {})}
+        elif template is None:
+            raise HeatError("No template specified", error_type="HTTPBadRequest")
+        return template, parameters, environment, files
+
+    def preview_update(self, stack: Stack, template: Any, parameters: dict[str, Any], environment: Any,
+                       files: dict[str, Any] | None, existing: bool,
+                       clear_parameters: list[str]) -> dict[str, list[PreviewItem]]:
+        """PUT/PATCH .../preview: the update's own decisions (update.decide), with nothing changed."""
+        template, parameters, environment, files = self._update_inputs(stack, template, parameters, environment,
+                                                                       files, existing, clear_parameters)
+        prepared = prepare(template, parameters, environment, files, self._identity(stack),
+                           self.scope(stack.project_id))
+        return update_preview(self.engine, stack, prepared)
 
     def _start_update(self, stack: Stack, prepared: Prepared, action: str) -> None:
         engine = self.engine
@@ -188,6 +255,73 @@ class OrchestrationBackend(Backend):
         self._stack_state(stack, DELETE, IN_PROGRESS, "Stack DELETE started")
         records = list(stack.resources.values()) + list(stack.retired)
         self.engine.start(stack, DELETE, None, self.engine.delete_nodes(records))
+
+    # actions -------------------------------------------------------------------------------------
+    def stack_action(self, stack: Stack, action: str) -> None:
+        """POST .../actions: check, cancel_update, cancel_without_rollback (suspend/resume: not here)."""
+        if stack.deleted:
+            raise EntityNotFound("Stack", stack.name)
+        if action == "check":
+            self._not_busy(stack)
+            self._stack_state(stack, CHECK, IN_PROGRESS, "Stack CHECK started")
+            run = self.engine.start(stack, CHECK, None, self.engine.check_nodes(stack))
+            run.aggregate = True
+        elif action in ("cancel_update", "cancel_without_rollback"):
+            if stack.action != UPDATE or stack.status != IN_PROGRESS:
+                raise NotSupported(f"Cancelling update when stack is ('{stack.action}', '{stack.status}')")
+            self.engine.abort(stack, "Stack UPDATE cancelled")
+            self._stack_state(stack, UPDATE, FAILED, "Stack UPDATE cancelled")
+            if action == "cancel_update":
+                self._rollback(stack, UPDATE)
+        else:
+            raise NotSupported(f"Action {action} on a stack in fakecloud")
+
+    def mark_unhealthy(self, stack: Stack, name: str, unhealthy: bool, reason: str | None) -> None:
+        """PATCH .../resources/{name}: CHECK_FAILED now, so the next update replaces the resource."""
+        record = self.resource(stack, name)
+        if record.status == IN_PROGRESS:
+            raise ActionInProgress(stack.name, stack.action)
+        reason = reason or "state changed by resource_mark_unhealthy api"
+        marked = record.action == CHECK and record.status == FAILED
+        if unhealthy and not marked:
+            self._resource_event(stack, record, CHECK, FAILED, reason)
+        elif not unhealthy and marked:
+            self._resource_event(stack, record, CHECK, COMPLETE, reason)
+
+    # abandon, export ---------------------------------------------------------------------------------
+    def export_stack(self, stack: Stack) -> dict[str, Any]:
+        """What abandon returns (Stack.prepare_abandon), without forgetting the stack."""
+        if stack.deleted:
+            raise EntityNotFound("Stack", stack.name)
+        prepared = self.prepared(stack)
+        resolver = self.engine.resolver(stack, prepared)
+        resources = {}
+        for name, record in stack.resources.items():
+            defn = prepared.template.resources.get(name)
+            metadata: Any = dict(defn.metadata) if defn is not None else {}
+            with contextlib.suppress(CloudError, StackValidationFailed):
+                metadata = prepared.template.functions.resolve(metadata, resolver)
+            resources[name] = {"name": name, "resource_id": record.physical_id, "type": record.type,
+                               "action": record.action, "status": record.status, "metadata": metadata,
+                               "resource_data": {k: v for k, v in record.data.items() if k not in TRANSIENT_DATA}}
+        env = stack.environment
+        environment = {"parameters": {**(env.get("parameters") or {}), **stack.parameters},
+                       "parameter_defaults": dict(env.get("parameter_defaults") or {}),
+                       "resource_registry": env.get("resource_registry") or {"resources": {}},
+                       "encrypted_param_names": [], "event_sinks": []}
+        return {"name": stack.name, "id": stack.id, "action": stack.action, "status": stack.status,
+                "template": stack.template, "resources": resources, "environment": environment,
+                "files": dict(stack.files), "project_id": stack.project_id,
+                "stack_user_project_id": stack.project_id, "tags": list(stack.tags) or None}
+
+    def abandon_stack(self, stack: Stack) -> dict[str, Any]:
+        """Forget the stack (its record goes, as in Heat's DB) and leave every resource where it is."""
+        self._not_busy(stack)
+        data = self.export_stack(stack)
+        self.engine.runs.pop(stack.id, None)
+        self._prepared.pop(stack.id, None)
+        del self.stacks[stack.id]
+        return data
 
     # engine callbacks ------------------------------------------------------------------------------
     def _resource_event(self, stack: Stack, record: ResourceRecord, action: str, status: str, reason: str) -> None:

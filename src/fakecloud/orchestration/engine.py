@@ -14,8 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from fakecloud.orchestration.errors import NotSupported, ResourceFailure, StackValidationFailed, failure_of
+from fakecloud.orchestration.errors import ResourceFailure, StackValidationFailed, failure_of
 from fakecloud.orchestration.model import (
+    ADOPT,
+    CHECK,
     COMPLETE,
     CREATE,
     DELETE,
@@ -28,6 +30,7 @@ from fakecloud.orchestration.model import (
 )
 from fakecloud.orchestration.resources.base import PluginContext, Resource
 from fakecloud.orchestration.stackdefn import Prepared, StackResolver, check_properties, plugin_class
+from fakecloud.orchestration.update import ADD, REPLACE, UNCHANGED, decide
 
 if TYPE_CHECKING:
     from fakecloud.state import Cloud
@@ -38,7 +41,7 @@ POLL_INTERVAL = 0.05  # cloud seconds between completion checks once the first c
 @dataclass
 class Node:
     key: str
-    mode: str  # "create", "update" (in place or replace, decided when it starts), "delete"
+    mode: str  # "create", "update" (in place or replace, decided when it starts), "delete", "adopt", "check"
     name: str
     requires: set[str] = field(default_factory=set)
     state: str = "waiting"  # waiting, running, done, failed
@@ -58,6 +61,8 @@ class Run:
     cleanup: Callable[[], dict[str, Node]] | None = None  # update: the deletes that follow phase one
     failure: str | None = None
     finished: bool = False
+    aggregate: bool = False  # check: one resource failing does not stop the others
+    adopt: dict[str, Any] = field(default_factory=dict)  # adopt: the abandon data's resources by name
 
 
 class Engine:
@@ -112,6 +117,29 @@ class Engine:
             nodes[name] = Node(name, "create", name, set(prepared.graph.requires[name]))
         return nodes
 
+    def adopt_nodes(self, stack: Stack, prepared: Prepared) -> dict[str, Node]:
+        nodes = self.create_nodes(stack, prepared)
+        for node in nodes.values():
+            node.mode, node.action = "adopt", ADOPT
+        return nodes
+
+    def check_nodes(self, stack: Stack) -> dict[str, Node]:
+        """Every resource is checked, independently of the others (Heat aggregates the failures)."""
+        return {name: Node(name, "check", name, action=CHECK) for name in stack.resources}
+
+    def abort(self, stack: Stack, reason: str) -> None:
+        """Stop the stack's run where it stands (cancel_update): what was in flight is marked failed."""
+        run = self.runs.get(stack.id)
+        if run is None or run.finished:
+            return
+        for node in run.nodes.values():
+            if node.state == "running":
+                node.state = "failed"
+                record = node.record if node.mode == "delete" else stack.resources.get(node.name)
+                if record is not None:
+                    self._event(stack, record, node.action, FAILED, f"{node.action} aborted ({reason})")
+        run.finished = True
+
     def update_nodes(self, stack: Stack, prepared: Prepared) -> dict[str, Node]:
         return {name: Node(name, "update", name, set(prepared.graph.requires[name])) for name in prepared.active}
 
@@ -143,10 +171,10 @@ class Engine:
             return
         stack = self.stacks[stack_id]
         progress = True
-        while progress and run.failure is None:
+        while progress and (run.failure is None or run.aggregate):
             progress = False
             for node in list(run.nodes.values()):
-                if run.failure is not None:
+                if run.failure is not None and not run.aggregate:
                     break
                 if node.state == "waiting" and all(run.nodes[r].state == "done" for r in node.requires
                                                    if r in run.nodes):
@@ -217,38 +245,58 @@ class Engine:
         """Start a node's work; True when there is a completion check to poll."""
         if node.mode == "delete":
             return self._begin_delete(stack, node)
+        if node.mode == "check":
+            return self._begin_check(stack, node)
         assert run.prepared is not None
         prepared = run.prepared
         record = stack.resources.get(node.name)
         props = self._properties(stack, prepared, node.name)
         policy = prepared.template.resources[node.name].deletion_policy
-        if node.mode == "create" or record is None or record.action == INIT:
+        if node.mode == "adopt":
+            record = self._fresh(stack, prepared, node.name, record)
+            record.data["deletion_policy"] = policy
+            return self._begin_adopt(stack, run, node, record, props)
+        new_type = prepared.template.resources[node.name].type
+        plugin = self.plugin(stack, record) if record is not None and record.type == new_type else None
+        decision, changed = (ADD, set()) if node.mode == "create" else decide(record, new_type, plugin, props)
+        if decision == ADD:
             record = self._fresh(stack, prepared, node.name, record)
             record.data["deletion_policy"] = policy
             return self._begin_create(stack, node, record, props, CREATE)
+        assert record is not None
         record.data["deletion_policy"] = policy
-        failed_create = record.status == FAILED and record.action == CREATE
-        type_changed = record.type != prepared.template.resources[node.name].type
-        if failed_create or type_changed or not record.physical_id:
+        if decision == REPLACE:
             return self._replace(stack, prepared, node, record, props)
         record.requires = sorted(prepared.graph.requires[node.name])
-        plugin = self.plugin(stack, record)
-        old = record.properties
-        schema = plugin.properties_schema
-        keys = set(old) | set(props) if plugin.open_properties else set(schema)
-        changed = {k for k in keys if old.get(k) != props.get(k)}
-        if not changed:
+        if decision == UNCHANGED:
             return False
-        immutable = sorted(k for k in changed if k in schema and schema[k].immutable)
-        if immutable:
-            raise NotSupported(f"Update to property {immutable[0]} of {record.name} ({record.type})")
-        in_place = all(schema[k].update_allowed for k in changed if k in schema)
-        if not in_place or plugin.needs_replace(old, props, changed):
-            return self._replace(stack, prepared, node, record, props)
+        assert plugin is not None
+        old = record.properties
         node.plugin, node.check, node.action = plugin, "update", UPDATE
         self._event(stack, record, UPDATE, IN_PROGRESS, "state changed")
         plugin.handle_update(old, props, changed)
         record.properties = props
+        return True
+
+    def _begin_adopt(self, stack: Stack, run: Run, node: Node, record: ResourceRecord, props: dict[str, Any]) -> bool:
+        """Take over the physical resource named in the abandon data; nothing is created or changed."""
+        plugin = self.plugin(stack, record)
+        node.plugin, node.check, node.action = plugin, "adopt", ADOPT
+        record.created_time = record.created_time or self._now()
+        self._event(stack, record, ADOPT, IN_PROGRESS, "state changed")
+        record.properties = props
+        plugin.handle_adopt(run.adopt.get(node.name) or {})
+        return True
+
+    def _begin_check(self, stack: Stack, node: Node) -> bool:
+        record = stack.resources.get(node.name)
+        if record is None or record.action == INIT:
+            node.state = "skipped"
+            return False
+        plugin = self.plugin(stack, record)
+        node.plugin, node.check = plugin, "check"
+        self._event(stack, record, CHECK, IN_PROGRESS, "state changed")
+        plugin.handle_check()
         return True
 
     def _properties(self, stack: Stack, prepared: Prepared, name: str) -> dict[str, Any]:

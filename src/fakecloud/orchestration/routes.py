@@ -116,18 +116,29 @@ def list_stacks(ctx: RequestContext) -> Reply:
     return Reply(200, {"stacks": [views.stack_summary(s, base) for s in stacks]})
 
 
+def _create_args(ctx: RequestContext, body: dict[str, Any]) -> tuple[Any, ...]:
+    template = body.get("template") if body.get("adopt_stack_data") is not None else _template(body)
+    return (_project(ctx), ctx.token.user_id if ctx.token else "", body.get("stack_name"), template,
+            _parameters(body), body.get("environment"), body.get("files") or {},
+            bool(_flag(body.get("disable_rollback"), True)), _timeout(body.get("timeout_mins")),
+            _tags(body.get("tags")) or [])
+
+
 @service.route(P + "/stacks", "POST", op="stack.create")
 def create_stack(ctx: RequestContext) -> Reply:
+    """Create, or adopt when the body carries `adopt_stack_data` (enabled in fakecloud, off in real Heat)."""
     body = _body(ctx)
-    stack = _backend(ctx).create_stack(
-        _project(ctx), ctx.token.user_id if ctx.token else "", body.get("stack_name"), _template(body),
-        _parameters(body), body.get("environment"), body.get("files") or {},
-        bool(_flag(body.get("disable_rollback"), True)), _timeout(body.get("timeout_mins")),
-        _tags(body.get("tags")) or [],
-    )
+    stack = _backend(ctx).create_stack(*_create_args(ctx, body), adopt_data=body.get("adopt_stack_data"))
     url = views.stack_url(_base(ctx), stack)
     return Reply(201, {"stack": {"id": stack.id, "links": [{"href": url, "rel": "self"}]}},
                  headers={"Location": url})
+
+
+@service.route(P + "/stacks/preview", "POST", op="stack.preview")
+def preview_create(ctx: RequestContext) -> Reply:
+    stack, prepared, items = _backend(ctx).preview_create(*_create_args(ctx, _body(ctx)))
+    return Reply(200, {"stack": views.create_preview(stack, _base(ctx), prepared.template.parameters,
+                                                     prepared.values, items)})
 
 
 @service.route(P + "/validate", "POST", op="stack.validate")
@@ -225,6 +236,51 @@ def patch_stack(ctx: RequestContext) -> Reply:
     return _update(ctx, existing=True)
 
 
+def _preview_update(ctx: RequestContext, existing: bool) -> Reply:
+    body = _body(ctx)
+    clear = body.get("clear_parameters") or []
+    stack = _stack(ctx)
+    changes = _backend(ctx).preview_update(
+        stack, _template(body), _parameters(body), body.get("environment"), body.get("files"), existing,
+        list(clear) if isinstance(clear, list) else [str(clear)])
+    return Reply(200, {"resource_changes": views.update_preview(stack, changes)})
+
+
+@service.route(P + "/stacks/{stack_name}/{stack_id}/preview", "PUT", op="stack.preview_update")
+def preview_update(ctx: RequestContext) -> Reply:
+    return _preview_update(ctx, existing=False)
+
+
+@service.route(P + "/stacks/{stack_name}/{stack_id}/preview", "PATCH", op="stack.preview_update")
+def preview_update_patch(ctx: RequestContext) -> Reply:
+    return _preview_update(ctx, existing=True)
+
+
+@service.route(P + "/stacks/{stack_name}/{stack_id}/actions", "POST", op="stack.action")
+def stack_action(ctx: RequestContext) -> Reply:
+    """Exactly one of check, cancel_update, cancel_without_rollback, suspend, resume (value null)."""
+    body = _body(ctx)
+    known = ("suspend", "resume", "check", "cancel_update", "cancel_without_rollback")
+    if len(body) != 1:
+        raise BadRequest("Multiple actions specified" if body else "No action specified")
+    action = next(iter(body))
+    if action not in known:
+        raise BadRequest(f"Invalid action {action} specified")
+    _backend(ctx).stack_action(_stack(ctx, live=False), action)
+    return Reply(200)
+
+
+@service.route(P + "/stacks/{stack_name}/{stack_id}/abandon", "DELETE", op="stack.abandon")
+def abandon_stack(ctx: RequestContext) -> Reply:
+    """Heat forgets the stack and returns its data; the resources stay (enabled in fakecloud)."""
+    return Reply(200, _backend(ctx).abandon_stack(_stack(ctx)))
+
+
+@service.route(P + "/stacks/{stack_name}/{stack_id}/export", "GET", op="stack.export")
+def export_stack(ctx: RequestContext) -> Reply:
+    return Reply(200, _backend(ctx).export_stack(_stack(ctx)))
+
+
 @service.route(P + "/stacks/{stack_name}/{stack_id}", "DELETE", op="stack.delete")
 def delete_stack(ctx: RequestContext) -> Reply:
     _backend(ctx).delete_stack(_stack(ctx))
@@ -289,6 +345,21 @@ def show_resource(ctx: RequestContext) -> Reply:
     view = views.resource_view(stack, record, _base(ctx), _required_by(stack, record.name),
                                backend.attributes(stack, record))
     return Reply(200, {"resource": view})
+
+
+@service.route(P + "/stacks/{stack_name}/{stack_id}/resources/{resource_name}", "PATCH", op="resource.mark_unhealthy")
+def mark_unhealthy(ctx: RequestContext) -> Reply:
+    body = _body(ctx)
+    extra = sorted(set(body) - {"mark_unhealthy", "resource_status_reason"})
+    if extra:
+        raise BadRequest(f"Invalid keys in resource mark unhealthy {', '.join(extra)}")
+    if "mark_unhealthy" not in body:
+        raise BadRequest("Missing mandatory (mark_unhealthy) key from mark unhealthy request")
+    unhealthy = _flag(body["mark_unhealthy"], None)
+    reason = body.get("resource_status_reason")
+    _backend(ctx).mark_unhealthy(_stack(ctx), ctx.path["resource_name"], bool(unhealthy),
+                                 str(reason) if reason is not None else None)
+    return Reply(200)
 
 
 # events --------------------------------------------------------------------------------------------

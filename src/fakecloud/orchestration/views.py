@@ -6,6 +6,7 @@ from typing import Any
 
 from fakecloud.orchestration.model import Event, ResourceRecord, Stack
 from fakecloud.orchestration.parameters import PSEUDO, ParamSchema
+from fakecloud.orchestration.preview import PreviewItem
 
 
 def stack_url(base: str, stack: Stack) -> str:
@@ -86,3 +87,39 @@ def event_view(stack: Stack, event: Event, base: str, detail: bool = False) -> d
         view["resource_type"] = event.resource_type
         view["resource_properties"] = event.resource_properties
     return view
+
+
+def _identity(stack_name: str, stack_id: str, project_id: str, path: str = "") -> dict[str, str]:
+    return {"stack_name": stack_name, "stack_id": stack_id, "tenant": project_id, "path": path}
+
+
+def preview_resource(stack: Stack, item: PreviewItem, with_props: bool) -> dict[str, Any]:
+    """A resource as Heat's engine formats it for previews (format_stack_resource)."""
+    record = item.record
+    view: dict[str, Any] = {
+        "resource_identity": _identity(stack.name, stack.id, stack.project_id, f"/resources/{record.name}"),
+        "stack_identity": _identity(stack.name, stack.id, stack.project_id), "stack_name": stack.name,
+        "resource_name": record.name, "logical_resource_id": record.name,
+        "physical_resource_id": record.physical_id or "", "resource_type": record.type,
+        "resource_action": record.action, "resource_status": record.status,
+        "resource_status_reason": record.status_reason, "creation_time": record.created_time,
+        "updated_time": record.updated_time or record.created_time, "required_by": list(item.required_by),
+        "description": "", "metadata": {},
+    }
+    if with_props:
+        view["properties"] = item.properties
+    return view
+
+
+def create_preview(stack: Stack, base: str, schemas: dict[str, ParamSchema], values: dict[str, Any],
+                   items: list[PreviewItem]) -> dict[str, Any]:
+    view = stack_detail(stack, base, schemas, values, None)
+    for key in ("stack_status", "stack_status_reason", "updated_time", "deletion_time"):
+        view.pop(key, None)
+    view["resources"] = [preview_resource(stack, item, with_props=True) for item in items]
+    return view
+
+
+def update_preview(stack: Stack, changes: dict[str, list[PreviewItem]]) -> dict[str, Any]:
+    return {category: [preview_resource(stack, item, with_props=False) for item in items]
+            for category, items in changes.items()}

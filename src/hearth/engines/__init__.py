@@ -35,3 +35,5 @@ def build_engine(name: str, settings: Settings, connections: CloudConnections) -
 def _load_builtin() -> None:
     if "natives" not in _REGISTRY:
         from hearth.engines import natives  # noqa: F401  (registers itself)
+    if "orchestrator" not in _REGISTRY:
+        from hearth.engines import orchestrator  # noqa: F401  (registers itself)

@@ -19,7 +19,7 @@ from openstack import exceptions as os_exceptions
 from openstack.connection import Connection
 
 from hearth.config import Settings
-from hearth.engines.base import EngineError, InstanceSpec, RuleSpec
+from hearth.engines.base import CloudView, EngineError, InstanceSpec, RuleSpec
 
 T = TypeVar("T")
 
@@ -265,6 +265,37 @@ def volume_failure(volume: Any) -> str | None:
 
 def volume_attached_to(volume: Any, server_id: str) -> bool:
     return any((a.get("server_id") or a.get("serverId")) == server_id for a in (volume.attachments or []))
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading what the cloud holds (describe): by recorded id, else by the instance's names.
+
+
+def read_view(conn: Connection, spec: InstanceSpec, server_id: str | None, volume_id: str | None,
+              secgroup_id: str | None) -> CloudView:
+    """The instance's server, volume and security group as the cloud reports them; changes nothing."""
+    view = CloudView()
+    server = get_or_none("reading server", conn.compute.get_server, server_id) \
+        if server_id else next(iter(find_servers(conn, spec.instance_id)), None)
+    if server is not None:
+        fault = server.fault if isinstance(server.fault, dict) else None
+        view.server = {"id": server.id, "status": server.status, "flavor_id": server_flavor_id(conn, server),
+                       "fault": fault.get("message") if fault else None}
+    volume = get_or_none("reading volume", conn.block_storage.get_volume, volume_id) \
+        if volume_id else next(iter(find_volumes(conn, spec.instance_id)), None)
+    if volume is not None:
+        view.volume = {"id": volume.id, "status": volume.status, "size": volume.size,
+                       "attached_to": [a.get("server_id") for a in volume.attachments or []]}
+    group = get_or_none("reading security group", conn.network.get_security_group, secgroup_id) \
+        if secgroup_id else next(iter(find_secgroups(conn, spec.instance_id)), None)
+    if group is not None:
+        with cloud_call(f"listing rules of security group {group.id}"):
+            rules = [r for r in conn.network.security_group_rules(security_group_id=group.id)
+                     if r.direction == "ingress"]
+        view.security_group = {"id": group.id, "name": group.name, "rules": [
+            {"id": r.id, "protocol": r.protocol, "from_port": r.port_range_min, "to_port": r.port_range_max,
+             "cidr": r.remote_ip_prefix} for r in rules]}
+    return view
 
 
 # --------------------------------------------------------------------------------------------------

@@ -531,30 +531,7 @@ class NativesEngine(ResourceEngine):
 
     # describe ------------------------------------------------------------------------------------
     def describe(self, spec: InstanceSpec, current: Resources) -> CloudView:
-        conn = self._conn()
-        view = CloudView()
-        server = get_or_none("reading server", conn.compute.get_server, current.server_id) \
-            if current.server_id else next(iter(common.find_servers(conn, spec.instance_id)), None)
-        if server is not None:
-            fault = server.fault if isinstance(server.fault, dict) else None
-            view.server = {"id": server.id, "status": server.status,
-                           "flavor_id": common.server_flavor_id(conn, server),
-                           "fault": fault.get("message") if fault else None}
-        volume = get_or_none("reading volume", conn.block_storage.get_volume, current.volume_id) \
-            if current.volume_id else next(iter(common.find_volumes(conn, spec.instance_id)), None)
-        if volume is not None:
-            view.volume = {"id": volume.id, "status": volume.status, "size": volume.size,
-                           "attached_to": [a.get("server_id") for a in volume.attachments or []]}
-        group = get_or_none("reading security group", conn.network.get_security_group, current.secgroup_id) \
-            if current.secgroup_id else next(iter(common.find_secgroups(conn, spec.instance_id)), None)
-        if group is not None:
-            with cloud_call(f"listing rules of security group {group.id}"):
-                rules = [r for r in conn.network.security_group_rules(security_group_id=group.id)
-                         if r.direction == "ingress"]
-            view.security_group = {"id": group.id, "name": group.name, "rules": [
-                {"id": r.id, "protocol": r.protocol, "from_port": r.port_range_min, "to_port": r.port_range_max,
-                 "cidr": r.remote_ip_prefix} for r in rules]}
-        return view
+        return common.read_view(self._conn(), spec, current.server_id, current.volume_id, current.secgroup_id)
 
     # plan ----------------------------------------------------------------------------------------
     def plan(self, kind: str, spec: InstanceSpec, current: Resources) -> list[PlannedStep]:

@@ -17,7 +17,7 @@ from hearth.engines import build_engine
 from hearth.engines.base import InstanceSpec, ResourceEngine, RuleSpec
 
 # Every engine must pass the contract suite: the orchestrator and migration engines add their names here.
-ENGINE_NAMES = ["natives"]
+ENGINE_NAMES = ["natives", "orchestrator"]
 
 FLAVOR = "2"  # m1.small
 BIGGER_FLAVOR = "3"  # m1.medium
@@ -131,13 +131,17 @@ class CloudState:
                           if p.get("device_owner", "").startswith("compute:") and p.get("device_id") not in server_ids]
         found["rules"] = [r["id"] for g in inventory["security_groups"] for r in g.get("security_group_rules", [])
                           if str(r.get("description") or "").startswith("hearth:")]
+        found["stacks"] = [s.get("stack_name") or s["id"] for s in inventory.get("stacks", [])
+                           if str(s.get("stack_name") or "").startswith("hearth-")]
         return {kind: items for kind, items in found.items() if items}
 
     def writes_since(self, seq: int) -> list[str]:
-        """Write requests (other than Keystone logins) the cloud received after request `seq`."""
+        """Write requests (other than Keystone logins, and Heat's read-only preview and validate calls, which
+        use POST/PUT but change nothing) the cloud received after request `seq`."""
         log = self.fakecloud.control.requests(since=seq)["requests"]
         return [f"{r['method']} {r['path']}" for r in log
-                if r["method"] in ("POST", "PUT", "PATCH", "DELETE") and r["service"] != "identity"]
+                if r["method"] in ("POST", "PUT", "PATCH", "DELETE") and r["service"] != "identity"
+                and not (r["service"] == "orchestration" and r["path"].rstrip("/").endswith(("/preview", "/validate")))]
 
     def request_seq(self) -> int:
         return self.fakecloud.control.requests(log=False)["seq"]

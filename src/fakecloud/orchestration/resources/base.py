@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from fakecloud.errors import NotFound
 from fakecloud.orchestration.constraints import Scope
+from fakecloud.orchestration.errors import ResourceFailure
 from fakecloud.orchestration.model import ResourceRecord
 from fakecloud.orchestration.properties import Schema
 
@@ -88,6 +89,42 @@ class Resource:
 
     def check_delete_complete(self) -> bool:
         return True
+
+    # check and adopt -------------------------------------------------------------------------
+    def live(self) -> Any:
+        """The physical resource as its backend holds it (NotFound when gone); None when nothing is behind."""
+        return None
+
+    def handle_check(self) -> None:
+        """Heat's check: the physical resource still exists (plugins add their status expectations)."""
+        self.live()
+
+    def check_check_complete(self) -> bool:
+        return True
+
+    def handle_adopt(self, resource_data: dict[str, Any]) -> None:
+        """Take over `resource_id` from abandon data: record it and its data, create and change nothing.
+
+        Real Heat's default only records the id; fakecloud also looks the resource up, so adopting a
+        resource that is gone fails at once (ADOPT_FAILED) rather than at the next update."""
+        resource_id = resource_data.get("resource_id")
+        if not resource_id:
+            raise ResourceFailure("Error", "Resource ID was not provided.")
+        self.record.physical_id = str(resource_id)
+        data = resource_data.get("resource_data") or {}
+        self.record.data.update({str(k): v for k, v in data.items() if k != "deletion_policy"})
+        self.live()
+
+    def check_adopt_complete(self) -> bool:
+        return True
+
+    @staticmethod
+    def verify_checks(checks: list[tuple[str, Any, Any]]) -> None:
+        """(attribute, expected value or list, current value) -> Heat's check failure message."""
+        bad = [f"'{attr}': expected '{expected}', got '{current}'" for attr, expected, current in checks
+               if not (current in expected if isinstance(expected, list) else current == expected)]
+        if bad:
+            raise ResourceFailure("Error", "; ".join(bad))
 
     # references ------------------------------------------------------------------------------
     def reference(self) -> Any:

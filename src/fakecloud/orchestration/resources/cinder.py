@@ -113,6 +113,12 @@ class CinderVolume(Resource):
             return True
         return False
 
+    def live(self) -> Any:
+        return self._volume()
+
+    def handle_check(self) -> None:
+        self.verify_checks([("status", ["available", "in-use"], self._volume().status)])
+
     def handle_delete(self) -> None:
         try:
             volume = self._volume()
@@ -173,9 +179,23 @@ class CinderVolumeAttachment(Resource):
         self.data.update(server=server_id, volume=volume_id)
 
     def _attachment(self) -> Any:
+        if not self.data.get("volume"):
+            raise NotFound(f"Volume attachment {self.record.physical_id} could not be found.")
         volume = self.cloud.volume.get_volume(self.data["volume"], self.ctx.project_id)
         found = next((a for a in volume.attachments if a.server_id == self.data.get("server")), None)
         return volume, found
+
+    def live(self) -> Any:
+        volume, attachment = self._attachment()
+        if attachment is None:
+            raise NotFound(f"Volume attachment {self.record.physical_id} could not be found.")
+        return attachment
+
+    def handle_check(self) -> None:
+        volume, attachment = self._attachment()
+        if attachment is None:
+            raise NotFound(f"Volume attachment {self.record.physical_id} could not be found.")
+        self.verify_checks([("status", "in-use", volume.status)])
 
     def handle_create(self, props: dict[str, Any]) -> None:
         self._attach(props["instance_uuid"], props["volume_id"], props.get("mountpoint"))

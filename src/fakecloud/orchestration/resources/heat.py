@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from fakecloud.orchestration.constraints import AllowedValues, Range
+from fakecloud.orchestration.errors import ResourceFailure
 from fakecloud.orchestration.properties import INTEGER, LIST, MAP, STRING, Schema
 from fakecloud.orchestration.resources.base import Resource
 
@@ -58,6 +59,11 @@ class RandomString(Resource):
         secrets.SystemRandom().shuffle(chars)
         self.data["value"] = "".join(chars)
         self.record.physical_id = self.physical_name()
+
+    def handle_adopt(self, resource_data: dict[str, Any]) -> None:
+        super().handle_adopt(resource_data)
+        if not self.data.get("value"):
+            raise ResourceFailure("Error", "The adopt data holds no value for the random string.")
 
     def reference(self) -> Any:
         return self.data.get("value")

@@ -133,6 +133,9 @@ class SecurityGroup(Resource):
         except NotFound:
             return
 
+    def live(self) -> Any:
+        return self.cloud.network.get_security_group(self.record.physical_id or "", self.ctx.project_id)
+
     def show(self) -> Any:
         from fakecloud.network.views import security_group
 
@@ -186,6 +189,9 @@ class SecurityGroupRule(Resource):
             self.cloud.network.delete_security_group_rule(self.record.physical_id, self.ctx.project_id, False)
         except NotFound:
             return
+
+    def live(self) -> Any:
+        return self.cloud.network.get_security_group_rule(self.record.physical_id or "", self.ctx.project_id, False)
 
     def show(self) -> Any:
         from fakecloud.network.views import security_group_rule

@@ -165,6 +165,13 @@ class NovaServer(Resource):
             return True
         return False
 
+    # check -------------------------------------------------------------------------------------
+    def live(self) -> Any:
+        return self._server()
+
+    def handle_check(self) -> None:
+        self.verify_checks([("status", "ACTIVE", self._server().status)])
+
     # delete ------------------------------------------------------------------------------------
     def handle_delete(self) -> None:
         try:
