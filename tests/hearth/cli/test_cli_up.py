@@ -36,7 +36,7 @@ def test_up_restart_keeps_instances_and_cloud_resources(tmp_path: Path) -> None:
         clouds = yaml.safe_load((home / "clouds.yaml").read_text())["clouds"]
         assert clouds["fakecloud"]["auth"]["auth_url"] == f"http://127.0.0.1:{up.cloud_port}/v3"
         banner = up.output()
-        assert f"export OS_CLIENT_CONFIG_FILE={home / 'clouds.yaml'}" in banner
+        assert f"OS_CLIENT_CONFIG_FILE={home / 'clouds.yaml'}" in banner
         assert "hearth instance create db1 --flavor m1.small --size 1 --wait" in banner
 
         with up.client() as api:
