@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import threading
@@ -10,9 +11,48 @@ from typing import Any
 
 import uvicorn
 import yaml
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from fakecloud.config import CloudConfig
 from fakecloud.state import Cloud
+
+
+class _OneWriteTransport:
+    """Holds what a response writes during one event-loop turn and sends it as one write.
+
+    uvicorn writes a response's header block and its body separately; clients on keep-alive
+    connections then see two segments per response. Joining them keeps each response in one write
+    (with TCP_NODELAY, which asyncio sets, nothing waits on delayed ACKs either way).
+    """
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append(data)
+
+    def _flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending = []
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class OneWriteHttpProtocol(HttpToolsProtocol):
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(_OneWriteTransport(transport, asyncio.get_running_loop()))  # type: ignore[arg-type]
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -43,7 +83,8 @@ class CloudServer:
         self.cloud = Cloud(config, base_url=self.url)
         self.app = build_app(self.cloud, state_file=state_file)
         uv_config = uvicorn.Config(
-            self.app, log_level="warning", access_log=False, lifespan="on", timeout_keep_alive=120
+            self.app, log_level="warning", access_log=False, lifespan="on", timeout_keep_alive=120,
+            http=OneWriteHttpProtocol,
         )
         self.server = uvicorn.Server(uv_config)
         self._thread: threading.Thread | None = None
