@@ -337,3 +337,18 @@ def test_state_is_saved_and_inventoried(os_conn, fakecloud, tmp_path):
     fakecloud.control.save(str(path))
     saved = json.loads(path.read_text())["backends"]["network"]
     assert rule.id in {r["id"] for r in saved["security_group_rules"]}
+
+
+def test_port_fixed_ips_can_be_changed_and_a_taken_address_is_refused(os_conn):
+    network = os_conn.network.find_network("private")
+    subnet_id = network.subnet_ids[0]
+    first = os_conn.network.create_port(network_id=network.id)
+    second = os_conn.network.create_port(network_id=network.id)
+    moved = os_conn.network.update_port(first, fixed_ips=[{"subnet_id": subnet_id, "ip_address": "10.0.3.7"}])
+    assert [ip["ip_address"] for ip in moved.fixed_ips] == ["10.0.3.7"]
+    taken = second.fixed_ips[0]["ip_address"]
+    with pytest.raises(openstack.exceptions.ConflictException):
+        os_conn.network.update_port(first, fixed_ips=[{"subnet_id": subnet_id, "ip_address": taken}])
+    assert [ip["ip_address"] for ip in os_conn.network.get_port(first.id).fixed_ips] == ["10.0.3.7"]
+    replacement = os_conn.network.create_port(network_id=network.id)
+    assert replacement.fixed_ips[0]["ip_address"] != "10.0.3.7"

@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from fakecloud.errors import BadRequest, Conflict, Forbidden, NotFound, QuotaExceeded
+from fakecloud.errors import BadRequest, CloudError, Conflict, Forbidden, NotFound, QuotaExceeded
 from fakecloud.identity.backend import stable_id
 from fakecloud.state import Backend
 
@@ -623,7 +623,9 @@ class NetworkBackend(Backend):
 
     def update_port(self, port_id: str, project_id: str, admin: bool, body: dict[str, Any]) -> Port:
         port = self.get_port(port_id, project_id, admin)
-        _check_attrs(body, PORT_ATTRS - {"network_id", "fixed_ips", "mac_address", "project_id", "tenant_id"})
+        _check_attrs(body, PORT_ATTRS - {"network_id", "mac_address", "project_id", "tenant_id"})
+        if "fixed_ips" in body:
+            self.reassign_fixed_ips(port, list(body["fixed_ips"] or []))
         if "security_groups" in body:
             port.security_groups = self._port_groups(port.project_id, list(body["security_groups"] or []))
         for key in ("name", "description", "device_owner"):
@@ -638,6 +640,22 @@ class NetworkBackend(Backend):
         port.updated_at = self.now()
         port.revision_number += 1
         return port
+
+    def reassign_fixed_ips(self, port: Port, requests: list[dict[str, Any]] | None) -> None:
+        """New fixed IPs for a port (None: one automatic address; []: none). The old addresses are
+        given back first; if the new ones are refused (in use, outside the subnet) the old are kept."""
+        network = self.get_network(port.network_id, None)
+        old = list(port.fixed_ips)
+        for ip in old:
+            self._release_ip(ip["subnet_id"], ip["ip_address"])
+        try:
+            port.fixed_ips = self._allocate(network, requests) if requests != [] else []
+        except CloudError:
+            for ip in old:
+                self._take_ip(ip["subnet_id"], ip["ip_address"])
+            raise
+        port.updated_at = self.now()
+        port.revision_number += 1
 
     def delete_port(self, port_id: str, project_id: str, admin: bool) -> None:
         self._drop_port(self.get_port(port_id, project_id, admin))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fakecloud.errors import CloudError, NotFound
+from fakecloud.errors import NotFound
 from fakecloud.orchestration.constraints import AllowedValues, Custom, find_network
 from fakecloud.orchestration.errors import ResourceFailure
 from fakecloud.orchestration.properties import BOOLEAN, LIST, MAP, STRING, Schema
@@ -135,26 +135,7 @@ class NeutronPort(Resource):
         if body:
             network.update_port(port.id, self.ctx.project_id, False, body)
         if changed & {"fixed_ips", "no_fixed_ips"}:
-            self._reallocate(port, self._fixed_ips(port.network_id, new))
-
-    def _reallocate(self, port: Any, wanted: list[dict[str, Any]] | None) -> None:
-        """Neutron's PUT /ports with new fixed_ips: give the old addresses back, take the new ones.
-
-        The network backend's `update_port` does not take fixed_ips (yet), so this uses its own
-        allocator; on a refusal (address in use, not in the subnet) the old addresses are kept."""
-        network = self.cloud.network
-        net = network.get_network(port.network_id, self.ctx.project_id)
-        old = list(port.fixed_ips)
-        for ip in old:
-            network._release_ip(ip["subnet_id"], ip["ip_address"])
-        try:
-            port.fixed_ips = network._allocate(net, wanted) if wanted != [] else []
-        except CloudError:
-            for ip in old:
-                network._take_ip(ip["subnet_id"], ip["ip_address"])
-            raise
-        port.updated_at = network.now()
-        port.revision_number += 1
+            self.cloud.network.reassign_fixed_ips(port, self._fixed_ips(port.network_id, new))
 
     # delete ------------------------------------------------------------------------------------
     def handle_delete(self) -> None:
