@@ -37,3 +37,5 @@ def _load_builtin() -> None:
         from hearth.engines import natives  # noqa: F401  (registers itself)
     if "orchestrator" not in _REGISTRY:
         from hearth.engines import orchestrator  # noqa: F401  (registers itself)
+    if "migration" not in _REGISTRY:
+        from hearth.engines import migration  # noqa: F401  (registers itself)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -299,6 +300,26 @@ def read_view(conn: Connection, spec: InstanceSpec, server_id: str | None, volum
 
 
 # --------------------------------------------------------------------------------------------------
+# Heat stacks.
+
+
+def read_stack(conn: Connection, ref: str, outputs: bool = False) -> Any | None:
+    """A stack (by id or name) as Heat reports it; None once it is gone (404 or DELETE_COMPLETE).
+
+    openstacksdk's `get_stack` raises NotFound for ADOPT_COMPLETE stacks as well as deleted ones, which
+    would lose every adopted stack; this reads the same document through the orchestration proxy."""
+    from openstack.orchestration.v1.stack import Stack
+
+    with cloud_call(f"reading stack {ref}"):
+        response = conn.orchestration.get(f"/stacks/{ref}" + ("" if outputs else "?resolve_outputs=False"))
+        if response.status_code == 404:
+            return None
+        os_exceptions.raise_from_response(response)
+    stack = Stack.existing(**(response.json().get("stack") or {}))
+    return None if stack.status == "DELETE_COMPLETE" else stack
+
+
+# --------------------------------------------------------------------------------------------------
 # Preflight: refuse before anything is created.
 
 
@@ -311,15 +332,46 @@ class Resolved:
     network: Any | None = None
 
 
+# Flavors and images hardly ever change, yet every create looks both up twice (the API's preflight, then the
+# engine's): found ones are remembered briefly per cloud and project. A miss is never cached, and a stale
+# hit can only name a flavor or image deleted in the last seconds, which Nova then refuses with its reason.
+RESOLVE_CACHE_SECONDS = 30.0
+_resolved: dict[tuple[str, ...], tuple[float, Any]] = {}
+_resolved_lock = threading.Lock()
+
+
+def _cloud_identity(conn: Connection) -> tuple[str, ...]:
+    auth = conn.config.config.get("auth") or {}
+    return tuple(str(auth.get(key) or "") for key in ("auth_url", "project_id", "project_name", "username"))
+
+
+def _cached_lookup(conn: Connection, kind: str, ref: str, find: Callable[[], Any]) -> Any:
+    key = (*_cloud_identity(conn), kind, ref)
+    now = time.monotonic()
+    with _resolved_lock:
+        hit = _resolved.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    found = find()
+    if found is not None:
+        with _resolved_lock:
+            if len(_resolved) > 1024:
+                _resolved.clear()
+            _resolved[key] = (now + RESOLVE_CACHE_SECONDS, found)
+    return found
+
+
 def resolve_flavor(conn: Connection, ref: str) -> Any:
-    flavor = call(f"looking up flavor {ref}", conn.compute.find_flavor, ref, ignore_missing=True)
+    flavor = _cached_lookup(conn, "flavor", ref, lambda: call(
+        f"looking up flavor {ref}", conn.compute.find_flavor, ref, ignore_missing=True))
     if flavor is None:
         raise EngineError(f"flavor {ref!r} does not exist in the cloud")
     return flavor
 
 
 def resolve_image(conn: Connection, ref: str) -> Any:
-    image = call(f"looking up image {ref}", conn.image.find_image, ref, ignore_missing=True)
+    image = _cached_lookup(conn, "image", ref, lambda: call(
+        f"looking up image {ref}", conn.image.find_image, ref, ignore_missing=True))
     if image is None:
         raise EngineError(f"image {ref!r} does not exist in the cloud")
     return image

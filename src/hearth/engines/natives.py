@@ -36,6 +36,7 @@ from hearth.engines.common import call, cloud_call, get_or_none, ignore_not_foun
 
 IN_USE_EXTEND_MICROVERSION = "3.42"  # Cinder extends attached volumes from this microversion on
 SETTLED_SERVER = ("ACTIVE", "SHUTOFF")  # where a resize starts from and returns to (Nova keeps a stopped server off)
+STARTED = "provision_started"  # journal key: an attempt got past preflight and may have created resources
 PLAN_KINDS = ("provision", "resize_flavor", "resize_volume", "apply_rules", "delete")
 
 
@@ -132,31 +133,36 @@ class NativesEngine(ResourceEngine):
             )
         else:
             resolved = common.preflight(conn, spec)
+        # The first attempt says so in the journal before it creates anything: only a resumed attempt can
+        # find resources of an earlier one, so only it pays for the three name lookups.
+        fresh = not journal.get(STARTED)
+        if fresh:
+            ctx.record(**{STARTED: True})
 
         ctx.step("creating volume, security group and server")
-        volume_future = self._submit(self._ensure_volume, spec, ctx)
+        volume_future = self._submit(self._ensure_volume, spec, ctx, fresh)
         try:
-            group_id = self._ensure_group(conn, spec, ctx)
+            group_id, group_is_new = self._ensure_group(conn, spec, ctx, look_for_existing=not fresh)
         except BaseException:
             _gather([volume_future])
             raise
         recorded = {hid: RuleSpec(hid, "", 0, 0, "", cid) for hid, cid in (journal.get("rule_ids") or {}).items()}
-        rules_future = self._submit(self._converge_rules_thread, spec, group_id, recorded, ctx)
-        server_future = self._submit(self._ensure_server, spec, group_id, resolved, ctx)
+        rules_future = self._submit(self._converge_rules_thread, spec, group_id, recorded, ctx, group_is_new)
+        server_future = self._submit(self._ensure_server, spec, group_id, resolved, ctx, fresh)
         server, volume, rules = _gather([server_future, volume_future, rules_future])
 
         ctx.step("attaching volume")
-        self._ensure_attached(conn, server.id, volume.id, ctx)
+        self._ensure_attached(conn, server.id, volume.id, ctx, volume)
         ctx.event(f"instance resources ready: server {server.id}, volume {volume.id}, security group {group_id}")
         return Resources(server_id=server.id, volume_id=volume.id, secgroup_id=group_id, rules=rules,
                          server_status="ACTIVE")
 
-    def _ensure_volume(self, spec: InstanceSpec, ctx: _SerialContext) -> Any:
+    def _ensure_volume(self, spec: InstanceSpec, ctx: _SerialContext, fresh: bool = False) -> Any:
         conn = self._conn()
         volume = None
         if ctx.journal.get("volume_id"):
             volume = get_or_none("reading volume", conn.block_storage.get_volume, ctx.journal["volume_id"])
-        if volume is None:
+        if volume is None and not fresh:
             volume = next((v for v in common.find_volumes(conn, spec.instance_id) if v.status != "deleting"), None)
             if volume is not None:
                 ctx.record(volume_id=volume.id)
@@ -175,29 +181,31 @@ class NativesEngine(ResourceEngine):
                                  lambda v: v.status in ("available", "in-use"))
 
     def _ensure_group(self, conn: Connection, spec: InstanceSpec, ctx: _SerialContext,
-                      group_id: str | None = None) -> str:
+                      group_id: str | None = None, look_for_existing: bool = True) -> tuple[str, bool]:
+        """The instance's group id, and whether it was created just now (so it has no ingress rules yet)."""
         group = None
         for candidate in _ordered_ids(group_id, ctx.journal.get("secgroup_id")):
             group = get_or_none("reading security group", conn.network.get_security_group, candidate)
             if group is not None:
                 break
-        if group is None:
+        if group is None and look_for_existing:
             group = next(iter(common.find_secgroups(conn, spec.instance_id)), None)
+        created = group is None
         if group is None:
             group = call("creating the security group", conn.network.create_security_group,
                          name=common.secgroup_name(spec.instance_id), description=common.secgroup_description(spec))
             ctx.event(f"security group {group.id} created")
         if ctx.journal.get("secgroup_id") != group.id:
             ctx.record(secgroup_id=group.id)
-        return group.id
+        return group.id, created
 
     def _ensure_server(self, spec: InstanceSpec, group_id: str, resolved: common.Resolved,
-                       ctx: _SerialContext) -> Any:
+                       ctx: _SerialContext, fresh: bool = False) -> Any:
         conn = self._conn()
         server = None
         if ctx.journal.get("server_id"):
             server = get_or_none("reading server", conn.compute.get_server, ctx.journal["server_id"])
-        if server is None:
+        if server is None and not fresh:
             server = next(iter(common.find_servers(conn, spec.instance_id)), None)
             if server is not None:
                 ctx.record(server_id=server.id)
@@ -219,16 +227,18 @@ class NativesEngine(ResourceEngine):
             ctx.event(f"server {server.id} created (flavor {resolved.flavor.name})")
         return self._wait_server(conn, server.id, f"server {server.id} to become ACTIVE")
 
-    def _ensure_attached(self, conn: Connection, server_id: str, volume_id: str, ctx: _SerialContext) -> Any:
-        volume = call("reading volume", conn.block_storage.get_volume, volume_id)
+    def _ensure_attached(self, conn: Connection, server_id: str, volume_id: str, ctx: _SerialContext,
+                         volume: Any = None) -> Any:
+        """`volume`: the volume as just read by the caller, saving a read."""
+        if volume is None or volume.id != volume_id:
+            volume = call("reading volume", conn.block_storage.get_volume, volume_id)
         if not common.volume_attached_to(volume, server_id):
             others = [a.get("server_id") for a in volume.attachments or []]
             if others:
                 raise EngineError(f"volume {volume_id} is attached to another server ({', '.join(map(str, others))})")
             if volume.status != "attaching":
-                server = call("reading server", conn.compute.get_server, server_id)
                 call(f"attaching volume {volume_id} to server {server_id}", conn.compute.create_volume_attachment,
-                     server, volume=volume_id)
+                     server_id, volume=volume_id)
             ctx.record(volume_attached_to=server_id)
         volume = self._wait_volume(
             conn, volume_id, f"volume {volume_id} to attach to server {server_id}",
@@ -238,8 +248,8 @@ class NativesEngine(ResourceEngine):
 
     # rules ---------------------------------------------------------------------------------------
     def _converge_rules_thread(self, spec: InstanceSpec, group_id: str, recorded: dict[str, RuleSpec],
-                               ctx: _SerialContext) -> dict[str, RuleSpec]:
-        return self._converge_rules(self._conn(), spec, group_id, recorded, ctx)
+                               ctx: _SerialContext, group_is_new: bool = False) -> dict[str, RuleSpec]:
+        return self._converge_rules(self._conn(), spec, group_id, recorded, ctx, group_is_new)
 
     def _realised_rules(self, conn: Connection, group_id: str, recorded: dict[str, RuleSpec]) -> dict[str, RuleSpec]:
         """The group's ingress rules keyed by the Hearth rule they realise (recorded id, else description)."""
@@ -258,9 +268,11 @@ class NativesEngine(ResourceEngine):
         return realised
 
     def _converge_rules(self, conn: Connection, spec: InstanceSpec, group_id: str, recorded: dict[str, RuleSpec],
-                        ctx: _SerialContext) -> dict[str, RuleSpec]:
-        """Make the group hold exactly spec.rules: create what is missing, then delete what is stale."""
-        diff = common.diff_rules(spec.rules, self._realised_rules(conn, group_id, recorded))
+                        ctx: _SerialContext, group_is_new: bool = False) -> dict[str, RuleSpec]:
+        """Make the group hold exactly spec.rules: create what is missing, then delete what is stale.
+        A group created by this attempt holds no ingress rule yet, so its rules are not listed."""
+        realised = {} if group_is_new else self._realised_rules(conn, group_id, recorded)
+        diff = common.diff_rules(spec.rules, realised)
         realised = dict(diff.keep)
         for rule in diff.to_create:
             cloud_id = self._create_rule(conn, rule, group_id)
@@ -300,7 +312,7 @@ class NativesEngine(ResourceEngine):
         ctx.step("updating security group rules")
         had_group = bool(current.secgroup_id) and get_or_none(
             "reading security group", conn.network.get_security_group, current.secgroup_id) is not None
-        group_id = self._ensure_group(conn, spec, ctx, current.secgroup_id)
+        group_id, _ = self._ensure_group(conn, spec, ctx, current.secgroup_id)
         if not had_group and current.server_id:
             self._attach_group(conn, current.server_id, group_id)
         recorded = dict(current.rules)

@@ -112,7 +112,9 @@ def test_resize_volume_detach_extend_attach_below_3_42(engine, make_spec, os_con
     assert after.volume_id == res.volume_id
     _check_grown_and_attached(os_conn, res, 6)
     writes = cloud_state.writes_since(seq)
-    if engine.name == "orchestrator":  # Heat does the volume work behind one stack update
+    if engine.name == "orchestrator" and not fakecloud.cloud.config.orchestration_url:
+        # fakecloud's own Heat does the volume work in-process, behind one stack update; an external
+        # (upstream) Heat makes the same detach, extend, attach calls over the wire, checked below
         assert writes and all("/heat-api/" in w for w in writes), writes
         return
     detach = next(i for i, w in enumerate(writes) if w.startswith("DELETE") and "os-volume_attachments" in w)

@@ -1,0 +1,515 @@
+"""The orchestrator engine: one Heat stack per instance; every change is a stack create, update or delete.
+
+The stack (named `templates.stack_name(id)`) always carries `templates.build(spec)` of the instance's
+recorded state, so Heat's template is the single description of what the instance owns. Nothing here
+writes to Nova, Cinder or Neutron: those services are only read (outputs, rule ids, describe, drift
+and shrink checks, and the leftover check after a delete).
+
+Rollback, and why:
+- **Create runs with rollback disabled.** A failed create stays CREATE_FAILED with Heat's reason and
+  the failing resource's reason readable (the EngineError carries both); what was built stays tagged
+  with the instance and inside the stack, so the instance's delete (a stack delete) removes it all.
+  With rollback on, Heat would delete the evidence and report only "ROLLBACK_COMPLETE", and a
+  failing rollback would leave resources Hearth never learnt about.
+- **Updates run with rollback enabled.** Hearth records the new spec only when an operation succeeds;
+  a failed resize or rule change makes Heat put the previous template back (ROLLBACK_COMPLETE), so the
+  stack's template and the cloud stay equal to the state Hearth still records. The EngineError carries
+  the UPDATE_FAILED reason (from the stack's events, since the stack reason then says "rollback
+  completed"), and says when the rollback itself failed.
+- **Delete** is a stack delete, retried once after DELETE_FAILED; afterwards the instance's names are
+  looked up in Nova, Cinder and Neutron and anything left is reported, never deleted behind Heat.
+
+Things Heat cannot express without replacing the server (e.g. a security group deleted outside
+Heat: the server references it through a non-updatable property) are refused with a clear error
+before any write, instead of silently "succeeding" with a no-op update.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any
+
+from openstack import exceptions as os_exceptions
+from openstack.connection import Connection
+
+from hearth import engines
+from hearth.cloud import CloudConnections
+from hearth.config import Settings
+from hearth.engines import common, templates
+from hearth.engines.base import (
+    CloudView,
+    EngineError,
+    InstanceSpec,
+    OperationContext,
+    PlannedStep,
+    ResourceEngine,
+    Resources,
+    RuleSpec,
+)
+from hearth.engines.common import call, cloud_call, get_or_none, wait_for
+
+PLAN_KINDS = ("provision", "resize_flavor", "resize_volume", "apply_rules", "delete")
+_PREVIEW_CHANGES = (("added", "create"), ("replaced", "replace"), ("updated", "update in place"),
+                    ("deleted", "delete"))
+_PREVIEW_DETAIL = {"added": "a new resource", "replaced": "{} is replaced by a new resource (new id)",
+                   "updated": "{} keeps its id", "deleted": "{} is removed"}
+_PREVIEW_MISSING = (404, 405, 501)  # a Heat without the preview routes
+
+
+def _status(stack: Any) -> str:
+    return str(getattr(stack, "status", None) or "")
+
+
+def _outputs(stack: Any) -> dict[str, Any]:
+    return {o.get("output_key"): o.get("output_value") for o in getattr(stack, "outputs", None) or []}
+
+
+def _raw_json(response: Any, what: str) -> Any:
+    """The JSON of a proxy call made through the keystoneauth session (which does not raise itself)."""
+    with cloud_call(what):
+        os_exceptions.raise_from_response(response)
+    return response.json() if response.content else None
+
+
+class OrchestratorEngine(ResourceEngine):
+    name = "orchestrator"
+
+    def __init__(self, settings: Settings, connections: CloudConnections) -> None:
+        self.settings = settings
+        self.connections = connections
+
+    def close(self) -> None:
+        """Nothing of its own to stop (connections are closed with the CloudConnections)."""
+
+    def _conn(self) -> Connection:
+        return self.connections.get()
+
+    @property
+    def _timeout_mins(self) -> int:
+        """Heat's own stack timeout: the operation timeout, so a stuck stack ends FAILED, not IN_PROGRESS."""
+        return max(1, math.ceil(self.settings.operation_timeout_seconds / 60))
+
+    # finding the stack ------------------------------------------------------------------------
+    def _get_stack(self, conn: Connection, stack_id: str, outputs: bool = False) -> Any | None:
+        """The stack by id; None once deleted. Read through common.read_stack, not the SDK's get_stack,
+        which reports adopted (ADOPT_COMPLETE) stacks as missing."""
+        return common.read_stack(conn, stack_id, outputs=outputs)
+
+    def _find_stack(self, conn: Connection, spec: InstanceSpec, *ids: str | None, outputs: bool = False) -> Any:
+        """The instance's live stack: by a recorded id first, else by its name."""
+        name = templates.stack_name(spec.instance_id)
+        for stack_id in dict.fromkeys(i for i in ids if i):
+            stack = self._get_stack(conn, stack_id, outputs)
+            if stack is not None and stack.name == name:
+                return stack
+        return common.read_stack(conn, name, outputs=outputs)
+
+    def _require_stack(self, conn: Connection, spec: InstanceSpec, current: Resources,
+                       ctx: OperationContext | None = None) -> Any:
+        journal = ctx.journal if ctx is not None else {}
+        stack = self._find_stack(conn, spec, current.stack_id, journal.get("stack_id"), outputs=True)
+        if stack is None:
+            raise EngineError(f"the instance has no Heat stack ({templates.stack_name(spec.instance_id)} "
+                              "does not exist)")
+        if ctx is not None and journal.get("stack_id") != stack.id:
+            ctx.record(stack_id=stack.id)
+        return stack
+
+    # failure reasons ----------------------------------------------------------------------------
+    def _failed_resources(self, conn: Connection, stack: Any) -> list[str]:
+        try:
+            found = list(conn.orchestration.resources(stack))
+        except common.CLOUD_ERRORS:
+            return []
+        return [f"{r.name}: {r.status_reason}" for r in found
+                if str(r.status or "").endswith("_FAILED") and r.status_reason]
+
+    def _create_failure(self, conn: Connection, stack: Any) -> str | None:
+        status = _status(stack)
+        if not (status.endswith("_FAILED") or status == "ROLLBACK_COMPLETE" or status.startswith("DELETE")):
+            return None
+        reason = common.scrub(stack.status_reason or "no reason given by Heat")
+        if "resources." not in reason:  # a generic stack reason: name the failing resource's own
+            details = self._failed_resources(conn, stack)
+            if details:
+                reason = f"{reason} ({'; '.join(details)})"
+        return f"stack {stack.name} is {status}: {reason}"
+
+    def _update_failure(self, conn: Connection, stack: Any) -> str:
+        """The reason of the last update's UPDATE_FAILED (kept in the events once a rollback ran)."""
+        reason = None
+        try:
+            for event in conn.orchestration.stack_events(stack):
+                if event.resource_name != stack.name:
+                    continue
+                if event.resource_status == "UPDATE_IN_PROGRESS":
+                    reason = None
+                elif event.resource_status == "UPDATE_FAILED":
+                    reason = event.resource_status_reason
+        except common.CLOUD_ERRORS:
+            pass
+        if not reason and _status(stack) == "UPDATE_FAILED":
+            reason = stack.status_reason
+        if not reason or "resources." not in reason:
+            details = self._failed_resources(conn, stack)
+            reason = "; ".join(filter(None, [reason, *details])) or "no reason given by Heat"
+        return common.scrub(reason)
+
+    def _server_fault(self, conn: Connection, server_id: str | None) -> str | None:
+        """Nova's fault text for a server Heat left in ERROR (Heat's own reason rarely quotes it)."""
+        if not server_id:
+            return None
+        server = get_or_none("reading server", conn.compute.get_server, server_id)
+        if server is None or server.status != "ERROR":
+            return None
+        fault = server.fault if isinstance(server.fault, dict) else {}
+        return fault.get("message")
+
+    # waits --------------------------------------------------------------------------------------
+    def _wait(self, conn: Connection, stack_id: str, done: Callable[[Any], bool],
+              failed: Callable[[Any], str | bool | None], what: str) -> Any:
+        def fetch() -> Any:
+            stack = self._get_stack(conn, stack_id)
+            if stack is None:
+                raise EngineError(f"stack {stack_id} disappeared while waiting for {what}")
+            return stack
+
+        return wait_for(fetch, done, failed, what, timeout=None, settings=self.settings)
+
+    def _settle(self, conn: Connection, stack: Any) -> Any:
+        """Wait out an action already in progress (a resumed operation, or Heat rolling back)."""
+        if not _status(stack).endswith("_IN_PROGRESS"):
+            return stack
+        return self._wait(conn, stack.id, lambda s: not _status(s).endswith("_IN_PROGRESS"), lambda _s: None,
+                          f"stack {stack.name} to finish {_status(stack)}")
+
+    # provision ----------------------------------------------------------------------------------
+    def provision(self, spec: InstanceSpec, ctx: OperationContext) -> Resources:
+        conn = self._conn()
+        name = templates.stack_name(spec.instance_id)
+        ctx.step("checking flavor, image, network and quota")
+        stack = self._find_stack(conn, spec, ctx.journal.get("stack_id"))
+        if stack is None:
+            common.preflight(conn, spec)
+            ctx.step("creating stack")
+            created = call(f"creating stack {name}", conn.orchestration.create_stack, name=name,
+                           template=templates.build(spec), parameters=templates.parameters(spec),
+                           is_rollback_disabled=True, timeout_mins=self._timeout_mins)
+            ctx.record(stack_id=created.id)
+            ctx.event(f"stack {name} ({created.id}) created")
+            stack_id = created.id
+        else:
+            ctx.record(stack_id=stack.id)
+            ctx.event(f"resuming with stack {name} ({stack.id}), {_status(stack)}")
+            stack = self._settle(conn, stack)
+            status = _status(stack)
+            if status.endswith("_FAILED") or status == "ROLLBACK_COMPLETE":
+                # Heat's retry of a failed create: an update with the same template replaces what failed.
+                ctx.step("retrying the failed stack")
+                self._put(conn, stack, spec, rollback=False)
+            stack_id = stack.id
+        ctx.step("waiting for stack")
+        self._wait(conn, stack_id, lambda s: _status(s) in ("CREATE_COMPLETE", "UPDATE_COMPLETE", "ADOPT_COMPLETE"),
+                   lambda s: self._create_failure(conn, s), f"creation of stack {name}")
+        resources = self._realised(conn, spec, self._require_stack(conn, spec, Resources(stack_id=stack_id)),
+                                   {}, ctx)
+        ctx.event(f"instance resources ready: server {resources.server_id}, volume {resources.volume_id}, "
+                  f"security group {resources.secgroup_id}")
+        return resources
+
+    def _realised(self, conn: Connection, spec: InstanceSpec, stack: Any, previous: dict[str, RuleSpec],
+                  ctx: OperationContext) -> Resources:
+        """Resources from the stack's outputs, with Hearth's rule ids mapped to the rules Heat made."""
+        outputs = _outputs(stack)
+        server_id = outputs.get(templates.OUTPUT_SERVER)
+        volume_id = outputs.get(templates.OUTPUT_VOLUME)
+        group_id = outputs.get(templates.OUTPUT_SECGROUP)
+        if not (server_id and volume_id and group_id):
+            raise EngineError(f"stack {stack.name} is {_status(stack)} but its outputs lack resource ids: "
+                              f"{sorted(k for k, v in outputs.items() if v)}")
+        ctx.record(server_id=server_id, volume_id=volume_id, secgroup_id=group_id)
+        rules = self._map_rules(conn, spec, group_id, previous)
+        ctx.record(rule_ids={hid: r.cloud_id for hid, r in rules.items()})
+        return Resources(server_id=server_id, volume_id=volume_id, secgroup_id=group_id, stack_id=stack.id,
+                         rules=rules, server_status="ACTIVE", stack_status=_status(stack))
+
+    def _map_rules(self, conn: Connection, spec: InstanceSpec, group_id: str,
+                   previous: dict[str, RuleSpec]) -> dict[str, RuleSpec]:
+        """Match each Hearth rule to the Neutron rule of the same shape (keeping a known id when it still fits)."""
+        with cloud_call(f"listing rules of security group {group_id}"):
+            actual = [r for r in conn.network.security_group_rules(security_group_id=group_id)
+                      if r.direction == "ingress"]
+        by_shape: dict[tuple[Any, ...], list[str]] = {}
+        for rule in actual:
+            by_shape.setdefault(common.neutron_shape(rule), []).append(rule.id)
+        mapped: dict[str, RuleSpec] = {}
+        for rule in spec.rules:
+            ids = by_shape.get(common.rule_shape(rule), [])
+            if not ids:
+                raise EngineError(f"security group {group_id} has no rule {rule.protocol} {rule.from_port}-"
+                                  f"{rule.to_port} from {rule.cidr} after the stack operation")
+            known = previous.get(rule.id)
+            cloud_id = known.cloud_id if known is not None and known.cloud_id in ids else ids[0]
+            mapped[rule.id] = dataclasses.replace(rule, cloud_id=cloud_id)
+        return mapped
+
+    # updates ------------------------------------------------------------------------------------
+    def resize_flavor(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
+        common.resolve_flavor(self._conn(), spec.flavor_id)
+        return self._update(spec, current, ctx, f"resizing to flavor {spec.flavor_id}")
+
+    def resize_volume(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
+        return self._update(spec, current, ctx, f"growing the data volume to {spec.volume_size} GB",
+                            check=self._check_no_shrink)
+
+    def apply_rules(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
+        return self._update(spec, current, ctx, f"applying {len(spec.rules)} security group rule(s)")
+
+    def _check_no_shrink(self, conn: Connection, spec: InstanceSpec, ids: dict[str, str]) -> None:
+        volume = call("reading volume", conn.block_storage.get_volume, ids["volume"])
+        if spec.volume_size < volume.size:
+            raise EngineError(f"volumes can only grow: volume {volume.id} is {volume.size} GB, "
+                              f"asked for {spec.volume_size} GB")
+
+    def _check_drift(self, conn: Connection, stack: Any, ids: dict[str, str]) -> None:
+        """Refuse to update a stack whose resources were deleted outside Heat (an update would not bring
+        them back, and the server references the group through a property Heat can only replace)."""
+        readers = {"server": conn.compute.get_server, "volume": conn.block_storage.get_volume,
+                   "security group": conn.network.get_security_group}
+        gone = [f"{kind} {ids[key]}" for kind, key in (("server", "server"), ("volume", "volume"),
+                                                         ("security group", "group"))
+                if get_or_none(f"reading {kind}", readers[kind], ids[key]) is None]
+        if gone:
+            raise EngineError(f"{', '.join(gone)} of stack {stack.name} no longer exist(s): deleted outside Heat. "
+                              "The orchestrator only changes the cloud through the stack; delete and re-create "
+                              "the instance (or restore the resource) first")
+
+    def _update(self, spec: InstanceSpec, current: Resources, ctx: OperationContext, what: str,
+                check: Callable[[Connection, InstanceSpec, dict[str, str]], None] | None = None) -> Resources:
+        conn = self._conn()
+        stack = self._settle(conn, self._require_stack(conn, spec, current, ctx))
+        stack = self._require_stack(conn, spec, Resources(stack_id=stack.id))
+        outputs = _outputs(stack)
+        found = {"server": outputs.get(templates.OUTPUT_SERVER) or current.server_id,
+                 "volume": outputs.get(templates.OUTPUT_VOLUME) or current.volume_id,
+                 "group": outputs.get(templates.OUTPUT_SECGROUP) or current.secgroup_id}
+        ids = {key: str(value) for key, value in found.items() if value}
+        if len(ids) != len(found):
+            raise EngineError(f"stack {stack.name} is {_status(stack)} and has no "
+                              f"{', '.join(k for k in found if k not in ids)}: the instance was never fully built")
+        if check is not None:
+            check(conn, spec, ids)
+        self._check_drift(conn, stack, ids)
+
+        if self._matches(conn, stack, spec) and _status(stack).endswith("_COMPLETE"):
+            ctx.event(f"stack {stack.name} already holds the desired template; nothing to change")
+            return self._realised(conn, spec, stack, current.rules, ctx)
+
+        ctx.step(what)
+        ctx.record(stack_update=what)
+        self._put(conn, stack, spec, rollback=True)
+        ctx.event(f"stack {stack.name} update started: {what}")
+        final = self._wait(conn, stack.id, _update_settled, lambda _s: None, f"update of stack {stack.name}")
+        self._check_update_result(conn, stack, final, ids, what, ctx)
+        ctx.event(f"stack {stack.name} updated: {what}")
+        return self._realised(conn, spec, self._require_stack(conn, spec, Resources(stack_id=stack.id)),
+                              current.rules, ctx)
+
+    def _check_update_result(self, conn: Connection, stack: Any, final: Any, ids: dict[str, str], what: str,
+                             ctx: OperationContext) -> None:
+        status = _status(final)
+        if status == "UPDATE_COMPLETE":
+            return
+        reason = self._update_failure(conn, final)
+        fault = self._server_fault(conn, ids.get("server"))
+        if fault and fault not in reason:
+            reason = f"{reason} (server fault: {fault})"
+        if status == "ROLLBACK_COMPLETE":
+            outcome = "Heat rolled the stack back to the previous template"
+        elif status == "ROLLBACK_FAILED":
+            outcome = f"Heat's rollback failed too: {common.scrub(final.status_reason or 'no reason')}"
+        else:
+            outcome = "the stack was left UPDATE_FAILED"
+        ctx.event(f"{what} failed: {reason}; {outcome}", "error")
+        raise EngineError(f"{what} failed: stack {stack.name} update: {reason}; {outcome}")
+
+    def _matches(self, conn: Connection, stack: Any, spec: InstanceSpec) -> bool:
+        """Whether the stack already carries this spec's template and parameters."""
+        current = self._template(conn, stack)
+        if current != templates.build(spec):
+            return False
+        given = {k: str(v) for k, v in (stack.parameters or {}).items() if not str(k).startswith("OS::")}
+        return given == {k: str(v) for k, v in templates.parameters(spec).items()}
+
+    def _template(self, conn: Connection, stack: Any) -> Any:
+        response = conn.orchestration.get(f"/stacks/{stack.name}/{stack.id}/template")
+        return _raw_json(response, f"reading the template of stack {stack.name}")
+
+    def _put(self, conn: Connection, stack: Any, spec: InstanceSpec, rollback: bool) -> None:
+        """PUT the full template and parameters of `spec` (so the stack always matches the recorded state)."""
+        call(f"updating stack {stack.name}", conn.orchestration.update_stack, stack,
+             template=templates.build(spec), parameters=templates.parameters(spec),
+             is_rollback_disabled=not rollback, timeout_mins=self._timeout_mins)
+
+    # delete ---------------------------------------------------------------------------------------
+    def delete(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> None:
+        conn = self._conn()
+        ctx.step("deleting stack")
+        seen: set[str] = set()
+        while True:  # every live stack of the instance (normally one)
+            stack = self._find_stack(conn, spec, *(i for i in (current.stack_id, ctx.journal.get("stack_id"))
+                                                   if i not in seen))
+            if stack is None or stack.id in seen:
+                break
+            seen.add(stack.id)
+            self._delete_stack(conn, stack, ctx)
+        ctx.step("checking nothing is left")
+        left = [f"server {s.id}" for s in common.find_servers(conn, spec.instance_id)]
+        left += [f"volume {v.id}" for v in common.find_volumes(conn, spec.instance_id)]
+        left += [f"security group {g.id}" for g in common.find_secgroups(conn, spec.instance_id)]
+        if left:
+            raise EngineError(f"after deleting the stack, the cloud still holds {', '.join(left)} named for "
+                              f"instance {spec.instance_id}; they are outside any Heat stack and need removing")
+
+    def _delete_stack(self, conn: Connection, stack: Any, ctx: OperationContext) -> None:
+        reasons: list[str] = []
+
+        def delete_failed(s: Any) -> str | None:
+            if _status(s) != "DELETE_FAILED":
+                return None
+            reasons.append(self._create_failure(conn, s) or f"stack {s.name} is DELETE_FAILED")
+            return reasons[-1]
+
+        for attempt in (1, 2):
+            reasons.clear()
+            call(f"deleting stack {stack.name}", conn.orchestration.delete_stack, stack.id, ignore_missing=True)
+            try:
+                common.wait_for_gone(lambda: self._get_stack(conn, stack.id), f"deletion of stack {stack.name}",
+                                     timeout=None, settings=self.settings, is_failed=delete_failed)
+            except EngineError:
+                if attempt == 2 or not reasons:
+                    raise
+                ctx.event(f"stack {stack.name} delete failed ({reasons[-1]}); retrying once", "warning")
+                continue
+            ctx.event(f"stack {stack.name} ({stack.id}) deleted")
+            return
+
+    # describe -------------------------------------------------------------------------------------
+    def describe(self, spec: InstanceSpec, current: Resources) -> CloudView:
+        conn = self._conn()
+        stack = self._find_stack(conn, spec, current.stack_id, outputs=True)
+        outputs = _outputs(stack) if stack is not None else {}
+        view = common.read_view(conn, spec, current.server_id or outputs.get(templates.OUTPUT_SERVER),
+                                current.volume_id or outputs.get(templates.OUTPUT_VOLUME),
+                                current.secgroup_id or outputs.get(templates.OUTPUT_SECGROUP))
+        if stack is not None:
+            view.stack = {"id": stack.id, "name": stack.name, "status": _status(stack),
+                          "reason": common.scrub(stack.status_reason or "")}
+        return view
+
+    # plan -----------------------------------------------------------------------------------------
+    def plan(self, kind: str, spec: InstanceSpec, current: Resources) -> list[PlannedStep]:
+        """Heat's own preview of the change (create or update preview); reads only."""
+        if kind not in PLAN_KINDS:
+            raise EngineError(f"unknown operation kind {kind!r} for a plan; expected one of {', '.join(PLAN_KINDS)}")
+        conn = self._conn()
+        name = templates.stack_name(spec.instance_id)
+        stack = self._find_stack(conn, spec, current.stack_id)
+        if kind == "delete":
+            steps = [PlannedStep("stack delete", name, "Heat deletes every resource of the stack")]
+            if stack is not None:
+                with cloud_call(f"listing resources of stack {name}"):
+                    steps += [PlannedStep("delete", f"{r.name} ({r.resource_type})", r.physical_resource_id or "")
+                              for r in conn.orchestration.resources(stack)]
+            return steps
+        if stack is None:
+            return self._plan_create(conn, spec)
+        if kind == "provision":  # a resumed provision reuses the stack (retrying it only if it failed)
+            status = _status(stack)
+            retry = status.endswith("_FAILED") or status == "ROLLBACK_COMPLETE"
+            return [PlannedStep("stack update" if retry else "reuse stack", stack.name,
+                                f"the stack exists ({status}): " + ("Heat retries what failed" if retry
+                                                                     else "nothing is created"))]
+        return self._plan_update(conn, stack, spec)
+
+    def _plan_create(self, conn: Connection, spec: InstanceSpec) -> list[PlannedStep]:
+        name = templates.stack_name(spec.instance_id)
+        steps = [PlannedStep("stack create", name, "rollback disabled: a failure keeps its reason; delete cleans up")]
+        body = {"stack_name": name, "template": templates.build(spec), "parameters": templates.parameters(spec),
+                "disable_rollback": True}
+        response = conn.orchestration.post("/stacks/preview", json=body)
+        if response.status_code in _PREVIEW_MISSING:  # no create preview: the template says what it creates
+            return steps + [PlannedStep("create", f"{logical} ({definition['type']})", "from the template")
+                            for logical, definition in templates.build(spec)["resources"].items()]
+        preview = (_raw_json(response, f"previewing stack {name}") or {}).get("stack") or {}
+        return steps + [PlannedStep("create", f"{r.get('resource_name')} ({r.get('resource_type')})",
+                                    "Heat create preview") for r in _flatten(preview.get("resources") or [])]
+
+    def _plan_update(self, conn: Connection, stack: Any, spec: InstanceSpec) -> list[PlannedStep]:
+        if self._matches(conn, stack, spec):
+            return [PlannedStep("no change", stack.name, "the stack already holds this template")]
+        steps = [PlannedStep("stack update", stack.name, "PUT the full template; rollback enabled")]
+        body = {"template": templates.build(spec), "parameters": templates.parameters(spec),
+                "disable_rollback": False}
+        response = conn.orchestration.put(f"/stacks/{stack.name}/{stack.id}/preview", json=body)
+        if response.status_code in _PREVIEW_MISSING:
+            return steps + self._plan_from_templates(conn, stack, spec)
+        changes = (_raw_json(response, f"previewing the update of stack {stack.name}") or {}).get(
+            "resource_changes") or {}
+        for key, action in _PREVIEW_CHANGES:
+            for entry in changes.get(key) or []:
+                physical = entry.get("physical_resource_id") or "(new)"
+                steps.append(PlannedStep(action, f"{entry.get('resource_name')} ({entry.get('resource_type')})",
+                                         _PREVIEW_DETAIL[key].format(physical)))
+        return steps
+
+    def _plan_from_templates(self, conn: Connection, stack: Any, spec: InstanceSpec) -> list[PlannedStep]:
+        """Without Heat's preview: the resources whose definition changes (Heat decides in place or replace)."""
+        old = (self._template(conn, stack) or {}).get("resources") or {}
+        new = templates.build(spec)["resources"]
+        old_params = {k: str(v) for k, v in (stack.parameters or {}).items()}
+        new_params = {k: str(v) for k, v in templates.parameters(spec).items()}
+        changed_params = {k for k in new_params if old_params.get(k) != new_params[k]}
+        steps = []
+        for logical, definition in new.items():
+            target = f"{logical} ({definition['type']})"
+            if logical not in old:
+                steps.append(PlannedStep("create", target, "no update preview in this Heat"))
+            elif old[logical] != definition or any({"get_param": p} in _values(definition) for p in changed_params):
+                steps.append(PlannedStep("update", target, "no update preview in this Heat: in place or replace "
+                                                           "is Heat's decision"))
+        steps += [PlannedStep("delete", f"{logical} ({d.get('type')})", "no update preview in this Heat")
+                  for logical, d in old.items() if logical not in new]
+        return steps
+
+
+def _update_settled(stack: Any) -> bool:
+    """An update is over when it completed, when Heat's rollback ended, or when it failed with no rollback."""
+    status = _status(stack)
+    return status in ("UPDATE_COMPLETE", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED") or (
+        status == "UPDATE_FAILED" and bool(stack.is_rollback_disabled))
+
+
+def _flatten(items: list[Any]) -> list[dict[str, Any]]:
+    """Create preview lists resources, nesting lists for nested stacks."""
+    flat: list[dict[str, Any]] = []
+    for item in items:
+        flat.extend(_flatten(item) if isinstance(item, list) else [item])
+    return flat
+
+
+def _values(node: Any) -> list[Any]:
+    """Every dict and scalar inside a template fragment (to spot get_param references)."""
+    found = [node]
+    if isinstance(node, dict):
+        for value in node.values():
+            found += _values(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _values(value)
+    return found
+
+
+engines.register("orchestrator", OrchestratorEngine)
