@@ -100,6 +100,9 @@ def up(
     home: Annotated[Path | None, typer.Option(help="Where state lives (default .hearth, or HEARTH_HOME).")] = None,
     profile: Annotated[str, typer.Option(help="fakecloud delay profile: zero or realistic.")] = "zero",
     cloud_config: Annotated[Path | None, typer.Option(help="fakecloud YAML/TOML configuration file.")] = None,
+    heat: Annotated[str, typer.Option(help="Orchestration service: fakecloud's own Heat, or 'upstream' "
+                                           "OpenStack Heat 27 (installed into .heat-venv on first use).")]
+    = "fakecloud",
 ) -> None:
     """Run fakecloud, the API and the task manager in this process, state under HEARTH_HOME."""
     from hearth.up import UpOptions, run_up
@@ -108,7 +111,7 @@ def up(
     _check_engine(settings)
     _logging(settings.log_level)
     options = UpOptions(home=settings.home, port=settings.api_port if port is None else port,
-                        cloud_port=cloud_port, profile=profile, cloud_config=cloud_config)
+                        cloud_port=cloud_port, profile=profile, cloud_config=cloud_config, heat=heat)
     try:
         run_up(settings, options, console)
     except (OSError, ValueError) as err:
@@ -186,6 +189,20 @@ def db_upgrade(db: Annotated[str | None, typer.Option(help="Database URL (SQLAlc
 # client side ---------------------------------------------------------------------------------
 CloudOption = Annotated[str, typer.Option(envvar="OS_CLOUD", help="Cloud name in clouds.yaml.")]
 WaitOption = Annotated[bool, typer.Option("--wait", help="Wait until the operation is over, showing progress.")]
+DryRunOption = Annotated[bool, typer.Option(
+    "--dry-run", help="Show what would be done (the engine's plan); change nothing.")]
+
+
+def _show_plan(plan: dict[str, Any]) -> None:
+    """A dry run's plan: which engine, which operation, and its ordered steps."""
+    console.print(f"[bold]dry run[/]: {escape(str(plan.get('operation')))} by the "
+                  f"{escape(str(plan.get('engine')))} engine; nothing was changed", highlight=False)
+    table = Table(Column("#", justify="right"), "Action", "Target", "Detail", box=None, pad_edge=False,
+                  header_style="bold underline")
+    for number, step in enumerate(plan.get("steps") or [], 1):
+        table.add_row(str(number), escape(str(step.get("action", ""))), escape(str(step.get("target", ""))),
+                      escape(str(step.get("detail", ""))))
+    console.print(table)
 
 
 @contextmanager
@@ -255,6 +272,8 @@ def _show(client: HearthClient, instance: dict[str, Any]) -> None:
         ("name", instance.get("name")),
         ("status", instance.get("status")),
         ("engine", instance.get("engine")),
+        ("stack", " ".join(str(v) for v in (instance.get("stack_id"), instance.get("stack_status") and
+                                             f"({instance.get('stack_status')})") if v)),
         ("datastore", " ".join(str(v) for v in (datastore.get("type"), datastore.get("version")) if v)),
         ("flavor", _flavor_label(instance, _flavor_names(client))),
         ("volume size", size),
@@ -311,10 +330,14 @@ def instance_create(
     allowed_cidr: Annotated[list[str] | None, typer.Option(
         "--allowed-cidr", help="CIDR allowed to reach the database (repeatable).")] = None,
     wait: WaitOption = False,
+    dry_run: DryRunOption = False,
     cloud: CloudOption = "fakecloud",
 ) -> None:
     """Create an instance."""
     with api_client(cloud) as client:
+        if dry_run:
+            _show_plan(client.create_instance(name, flavor, size, datastore, version, allowed_cidr, dry_run=True))
+            return
         created = client.create_instance(name, flavor, size, datastore, version, allowed_cidr)
         if wait:
             created = _wait(client, created["id"], f"Building {name}", known=None) or created
@@ -328,11 +351,15 @@ def instance_resize_flavor(
     instance: Annotated[str, typer.Argument(help="Instance id or name.")],
     flavor: Annotated[str, typer.Argument(help="New flavor name or id.")],
     wait: WaitOption = False,
+    dry_run: DryRunOption = False,
     cloud: CloudOption = "fakecloud",
 ) -> None:
     """Give the instance another flavor (same server, volume and addresses)."""
     with api_client(cloud) as client:
         found = client.find_instance(instance)
+        if dry_run:
+            _show_plan(client.resize_flavor(found["id"], flavor, dry_run=True))
+            return
         known = client.operation_ids(found["id"]) if wait else None
         client.resize_flavor(found["id"], flavor)
         _after_action(client, found, f"Resizing {found.get('name')} to {flavor}", known)
@@ -343,11 +370,15 @@ def instance_resize_volume(
     instance: Annotated[str, typer.Argument(help="Instance id or name.")],
     size: Annotated[int, typer.Argument(help="New data volume size in GB (larger than today's).")],
     wait: WaitOption = False,
+    dry_run: DryRunOption = False,
     cloud: CloudOption = "fakecloud",
 ) -> None:
     """Grow the instance's data volume."""
     with api_client(cloud) as client:
         found = client.find_instance(instance)
+        if dry_run:
+            _show_plan(client.resize_volume(found["id"], size, dry_run=True))
+            return
         known = client.operation_ids(found["id"]) if wait else None
         client.resize_volume(found["id"], size)
         _after_action(client, found, f"Growing {found.get('name')}'s volume to {size} GB", known)
@@ -365,11 +396,15 @@ def _after_action(client: HearthClient, instance: dict[str, Any], label: str, kn
 def instance_delete(
     instance: Annotated[str, typer.Argument(help="Instance id or name.")],
     wait: WaitOption = False,
+    dry_run: DryRunOption = False,
     cloud: CloudOption = "fakecloud",
 ) -> None:
     """Delete an instance and every cloud resource it owns."""
     with api_client(cloud) as client:
         found = client.find_instance(instance)
+        if dry_run:
+            _show_plan(client.delete_instance(found["id"], dry_run=True))
+            return
         known = client.operation_ids(found["id"]) if wait else set()
         client.delete_instance(found["id"])
         if not wait:
@@ -380,6 +415,42 @@ def instance_delete(
             raise ApiError(f"instance {found['id']} is still there ({left.get('status')}): "
                            f"{fault_message(left) or 'the delete did not finish'}")
         console.print(f"Deleted {found.get('name')} ({found['id']})", highlight=False)
+
+
+def _move(instance: str, action: str, label: str, wait: bool, dry_run: bool, cloud: str) -> None:
+    with api_client(cloud) as client:
+        found = client.find_instance(instance)
+        move = client.adopt if action == "adopt" else client.release
+        if dry_run:
+            _show_plan(move(found["id"], dry_run=True))
+            return
+        known = client.operation_ids(found["id"]) if wait else None
+        move(found["id"])
+        _after_action(client, found, f"{label} {found.get('name')}", known)
+
+
+@instance_app.command("adopt")
+def instance_adopt(
+    instance: Annotated[str, typer.Argument(help="Instance id or name (owned by natives).")],
+    wait: WaitOption = False,
+    dry_run: DryRunOption = False,
+    cloud: CloudOption = "fakecloud",
+) -> None:
+    """Admin: move an instance into a Heat stack that adopts its existing resources (engine = migration).
+
+    Refused, with the list of differences, when the cloud no longer matches Hearth's record."""
+    _move(instance, "adopt", "Adopting", wait, dry_run, cloud)
+
+
+@instance_app.command("release")
+def instance_release(
+    instance: Annotated[str, typer.Argument(help="Instance id or name (owned by the orchestrator).")],
+    wait: WaitOption = False,
+    dry_run: DryRunOption = False,
+    cloud: CloudOption = "fakecloud",
+) -> None:
+    """Admin: abandon the instance's Heat stack and hand its untouched resources back to natives."""
+    _move(instance, "release", "Releasing", wait, dry_run, cloud)
 
 
 @instance_app.command("events")
@@ -432,11 +503,15 @@ def secgroup_add_rule(
     target: Annotated[str, typer.Argument(help="Instance id or security group id.")],
     cidr: Annotated[str, typer.Argument(help="CIDR to allow, e.g. 10.0.0.0/24.")],
     wait: WaitOption = False,
+    dry_run: DryRunOption = False,
     cloud: CloudOption = "fakecloud",
 ) -> None:
     """Allow a CIDR to reach the instance's database port."""
     with api_client(cloud) as client:
         group = client.security_group(target)
+        if dry_run:
+            _show_plan(client.add_rule(group["id"], cidr, dry_run=True))
+            return
         instance_id = group.get("instance_id") if wait else None
         known = client.operation_ids(instance_id) if instance_id else set()
         rules = client.add_rule(group["id"], cidr)
@@ -450,10 +525,14 @@ def secgroup_update_rule(
     rule_id: Annotated[str, typer.Argument(help="Rule id (see `hearth secgroup rules`).")],
     cidr: Annotated[str, typer.Argument(help="The CIDR the rule should allow instead.")],
     wait: WaitOption = False,
+    dry_run: DryRunOption = False,
     cloud: CloudOption = "fakecloud",
 ) -> None:
     """Change a rule's CIDR (the new one opens before the old one closes)."""
     with api_client(cloud) as client:
+        if dry_run:
+            _show_plan(client.update_rule(rule_id, cidr, dry_run=True))
+            return
         instance_id = _instance_of_rule(client, rule_id) if wait else None
         known = client.operation_ids(instance_id) if instance_id else set()
         rule = client.update_rule(rule_id, cidr)
@@ -466,10 +545,14 @@ def secgroup_update_rule(
 def secgroup_delete_rule(
     rule_id: Annotated[str, typer.Argument(help="Rule id (see `hearth secgroup rules`).")],
     wait: WaitOption = False,
+    dry_run: DryRunOption = False,
     cloud: CloudOption = "fakecloud",
 ) -> None:
     """Remove a rule."""
     with api_client(cloud) as client:
+        if dry_run:
+            _show_plan(client.delete_rule(rule_id, dry_run=True))
+            return
         instance_id = _instance_of_rule(client, rule_id) if wait else None
         known = client.operation_ids(instance_id) if instance_id else set()
         client.delete_rule(rule_id)

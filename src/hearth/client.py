@@ -98,6 +98,12 @@ class HearthClient:
     def get(self, path: str) -> Any:
         return self.request("GET", path)
 
+    def act(self, method: str, path: str, body: Any = None, dry_run: bool = False) -> Any:
+        """A mutating call; with `dry_run`, the API's plan (`{"engine", "operation", "steps"}`) instead."""
+        if not dry_run:
+            return self.request(method, path, body)
+        return self.request(method, f"{path}?dry_run=true", body)["plan"]
+
     # flavors ---------------------------------------------------------------------------------
     def flavors(self) -> list[dict[str, Any]]:
         return self.get("/flavors")["flavors"]
@@ -124,25 +130,39 @@ class HearthClient:
         return self.get(f"/instances/{instance_id}")["instance"]
 
     def create_instance(self, name: str, flavor: str, size: int, datastore: str | None = None,
-                        version: str | None = None, allowed_cidrs: list[str] | None = None) -> dict[str, Any]:
+                        version: str | None = None, allowed_cidrs: list[str] | None = None,
+                        dry_run: bool = False) -> dict[str, Any]:
+        """The new instance, or with `dry_run` the plan of its build."""
         body: dict[str, Any] = {"name": name, "flavorRef": self.resolve_flavor(flavor), "volume": {"size": size}}
         if datastore or version:
             body["datastore"] = {k: v for k, v in (("type", datastore), ("version", version)) if v}
         if allowed_cidrs:
             body["access"] = {"allowed_cidrs": list(allowed_cidrs)}
+        if dry_run:
+            return self.act("POST", "/instances", {"instance": body}, dry_run=True)
         return self.request("POST", "/instances", {"instance": body})["instance"]
 
-    def resize_flavor(self, instance_id: str, flavor: str) -> None:
-        self.request("POST", f"/instances/{instance_id}/action", {"resize": {"flavorRef": self.resolve_flavor(flavor)}})
+    def resize_flavor(self, instance_id: str, flavor: str, dry_run: bool = False) -> Any:
+        body = {"resize": {"flavorRef": self.resolve_flavor(flavor)}}
+        return self.act("POST", f"/instances/{instance_id}/action", body, dry_run)
 
-    def resize_volume(self, instance_id: str, size: int) -> None:
-        self.request("POST", f"/instances/{instance_id}/action", {"resize": {"volume": {"size": size}}})
+    def resize_volume(self, instance_id: str, size: int, dry_run: bool = False) -> Any:
+        return self.act("POST", f"/instances/{instance_id}/action", {"resize": {"volume": {"size": size}}}, dry_run)
 
-    def update_access(self, instance_id: str, allowed_cidrs: list[str]) -> None:
-        self.request("PUT", f"/instances/{instance_id}", {"instance": {"access": {"allowed_cidrs": allowed_cidrs}}})
+    def update_access(self, instance_id: str, allowed_cidrs: list[str], dry_run: bool = False) -> Any:
+        body = {"instance": {"access": {"allowed_cidrs": allowed_cidrs}}}
+        return self.act("PUT", f"/instances/{instance_id}", body, dry_run)
 
-    def delete_instance(self, instance_id: str) -> None:
-        self.request("DELETE", f"/instances/{instance_id}")
+    def delete_instance(self, instance_id: str, dry_run: bool = False) -> Any:
+        return self.act("DELETE", f"/instances/{instance_id}", None, dry_run)
+
+    def adopt(self, instance_id: str, dry_run: bool = False) -> Any:
+        """Admin: move a natives instance into a Heat stack that adopts its resources."""
+        return self.act("POST", f"/instances/{instance_id}/action", {"adopt": {}}, dry_run)
+
+    def release(self, instance_id: str, dry_run: bool = False) -> Any:
+        """Admin: abandon the instance's stack, handing its resources back to natives."""
+        return self.act("POST", f"/instances/{instance_id}/action", {"release": {}}, dry_run)
 
     def events(self, instance_id: str) -> list[dict[str, Any]]:
         return self.get(f"/instances/{instance_id}/events")["events"]
@@ -174,18 +194,22 @@ class HearthClient:
                 raise
         return self.get(f"/security-groups/{self.find_instance(ref)['id']}")["security_group"]
 
-    def add_rule(self, group_id: str, cidr: str) -> list[dict[str, Any]]:
+    def add_rule(self, group_id: str, cidr: str, dry_run: bool = False) -> Any:
         body = {"security_group_rule": {"group_id": group_id, "cidr": cidr}}
+        if dry_run:
+            return self.act("POST", "/security-group-rules", body, dry_run=True)
         rules = self.request("POST", "/security-group-rules", body)["security_group_rule"]
         return rules if isinstance(rules, list) else [rules]
 
-    def update_rule(self, rule_id: str, cidr: str) -> dict[str, Any]:
+    def update_rule(self, rule_id: str, cidr: str, dry_run: bool = False) -> Any:
         body = {"security_group_rule": {"cidr": cidr}}
+        if dry_run:
+            return self.act("PUT", f"/security-group-rules/{rule_id}", body, dry_run=True)
         data = self.request("PUT", f"/security-group-rules/{rule_id}", body)
         return (data or {}).get("security_group_rule", {})
 
-    def delete_rule(self, rule_id: str) -> None:
-        self.request("DELETE", f"/security-group-rules/{rule_id}")
+    def delete_rule(self, rule_id: str, dry_run: bool = False) -> Any:
+        return self.act("DELETE", f"/security-group-rules/{rule_id}", None, dry_run)
 
     # waiting ---------------------------------------------------------------------------------
     def operation_ids(self, instance_id: str) -> set[str]:

@@ -6,7 +6,9 @@ The API, the task manager and the CLI all start from `build_runtime`, so each pi
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,9 +17,24 @@ from hearth import engines
 from hearth.cloud import CloudConnections, default_clouds_yaml
 from hearth.config import Settings
 from hearth.db.session import make_engine, session_factory, upgrade
-from hearth.engines.base import ResourceEngine
+from hearth.engines.base import EngineError, ResourceEngine
+
+if TYPE_CHECKING:
+    from hearth.engines.migration import MigrationEngine
 
 log = logging.getLogger(__name__)
+
+# Which engines may serve (own) instances under each `engine` setting (`auto` resolves to natives or
+# migration). Whatever engine owns an instance keeps serving it while the setting allows that engine.
+ALLOWED_ENGINES: dict[str, frozenset[str]] = {
+    "natives": frozenset({"natives"}),
+    "orchestrator": frozenset({"orchestrator"}),
+    "migration": frozenset({"natives", "orchestrator"}),
+}
+
+
+class EngineNotAllowed(EngineError):
+    """An instance is owned by an engine the current `engine` setting does not allow."""
 
 
 @dataclass
@@ -27,18 +44,88 @@ class Runtime:
     sessions: sessionmaker[Session]
     connections: CloudConnections
     _engines: dict[str, ResourceEngine] = field(default_factory=dict)
+    _mode: str | None = None  # the `engine` setting with `auto` resolved (read from the catalog once)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
 
     def engine(self, name: str) -> ResourceEngine:
-        """The engine of that name (built once, shared by every worker thread)."""
-        if name not in self._engines:
-            self._engines[name] = engines.build_engine(name, self.settings, self.connections)
-        return self._engines[name]
+        """The engine of that name (built once, shared by every worker thread). The migration engine
+        composes the Runtime's own natives and orchestrator engines."""
+        with self._lock:
+            if name not in self._engines:
+                if name == "migration":
+                    from hearth.engines.migration import MigrationEngine
+
+                    self._engines[name] = MigrationEngine(self.settings, self.connections, self.engine("natives"),
+                                                          self.engine("orchestrator"))
+                else:
+                    self._engines[name] = engines.build_engine(name, self.settings, self.connections)
+            return self._engines[name]
+
+    def engine_mode(self) -> str:
+        """natives, orchestrator or migration: the setting, with `auto` decided by whether the cloud's
+        catalog has an `orchestration` service (read once per Runtime; an unreadable catalog is retried)."""
+        if self.settings.engine != "auto":
+            return self.settings.engine
+        with self._lock:
+            if self._mode is None:
+                try:
+                    endpoint = self.connections.get().endpoint_for("orchestration")
+                except Exception as exc:  # the catalog cannot be read: not decided yet
+                    raise EngineError(f"engine = auto: could not read the cloud's service catalog "
+                                      f"({exc.__class__.__name__})") from None
+                self._mode = "migration" if endpoint else "natives"
+                log.info("engine = auto: the cloud %s Heat, using %s", "has" if endpoint else "has no", self._mode)
+            return self._mode
 
     def engine_for_new_instance(self) -> str:
-        """Which engine builds a new instance under the configured `engine` setting."""
-        return "natives" if self.settings.engine in ("natives", "auto") else self.settings.engine
+        """Which engine builds a new instance: natives under natives, else the orchestrator."""
+        return "natives" if self.engine_mode() == "natives" else "orchestrator"
+
+    def allowed_engines(self) -> frozenset[str]:
+        return ALLOWED_ENGINES[self.engine_mode()]
+
+    def check_owner(self, instance_id: str, owner: str) -> None:
+        """EngineNotAllowed, naming the way out, when the setting no longer allows the instance's engine."""
+        mode = self.engine_mode()
+        if owner in ALLOWED_ENGINES[mode]:
+            return
+        setting = self.settings.engine + (f" (resolved to {mode})" if self.settings.engine != mode else "")
+        if owner == "orchestrator":
+            way_out = ("set engine = migration (it serves natives and Heat-owned instances alike), and "
+                       f"release the instance to natives (`hearth instance release {instance_id}`) if you then "
+                       "want to go back to engine = natives")
+        elif owner == "natives":
+            way_out = ("set engine = migration (it serves natives and Heat-owned instances alike), and adopt the "
+                       f"instance into a stack (`hearth instance adopt {instance_id}`) if you then want to go to "
+                       "engine = orchestrator")
+        else:
+            way_out = "set engine = migration"
+        raise EngineNotAllowed(f"instance {instance_id} is owned by the {owner} engine, which the engine setting "
+                               f"{setting} does not allow; {way_out}")
+
+    def owning_engine(self, instance_id: str, owner: str) -> ResourceEngine:
+        """The engine that serves an instance owned by `owner` (refused when the setting forbids it)."""
+        self.check_owner(instance_id, owner)
+        return self.engine(owner)
+
+    def migration(self) -> MigrationEngine:
+        """The migration engine (adopt, release); refused unless the setting serves both engines."""
+        mode = self.engine_mode()
+        if mode != "migration":
+            raise EngineNotAllowed(f"adopt and release need engine = migration (or auto on a cloud with Heat); "
+                                   f"the engine setting is {self.settings.engine}"
+                                   + (f" (resolved to {mode})" if mode != self.settings.engine else ""))
+        engine = self.engine("migration")
+        from hearth.engines.migration import MigrationEngine
+
+        assert isinstance(engine, MigrationEngine)
+        return engine
 
     def close(self) -> None:
+        for engine in self._engines.values():  # stops their thread pools (migration closes only what it built)
+            close = getattr(engine, "close", None)
+            if close is not None:
+                close()
         self.connections.close()
         self.db_engine.dispose()
 

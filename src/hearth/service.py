@@ -11,6 +11,12 @@ operation's params carry the target); new access rules are inserted at once with
 
 Default access (no `access.allowed_cidrs` on create): the datastore port is opened to 0.0.0.0/0, as
 Trove does. An explicit empty list means no access rule at all.
+
+Engines: a new instance is owned by `runtime.engine_for_new_instance()`; every later command checks
+the instance's owner is still allowed by the `engine` setting (409 naming the way out otherwise).
+`adopt_instance` / `release_instance` move an instance between natives and a Heat stack (engine =
+migration only). Dry runs: every mutating command takes `dry_run=True` and then returns a `Plan` (the
+owning engine's `plan`) after the same validation, writing nothing to the database or the cloud.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import ipaddress
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
@@ -27,8 +33,8 @@ from sqlalchemy.orm import Session
 
 from hearth.config import Datastore, DatastoreVersion
 from hearth.db.models import Event, Instance, Operation, SecurityGroupRule, Task, new_id, utcnow
-from hearth.engines.base import EngineError, InstanceSpec
-from hearth.runtime import Runtime
+from hearth.engines.base import EngineError, InstanceSpec, PlannedStep, Resources
+from hearth.runtime import EngineNotAllowed, Runtime
 from hearth.views import datastore_id, datastore_version_id, instance_status, security_group_id
 
 DEFAULT_CIDR = "0.0.0.0/0"
@@ -41,12 +47,16 @@ RESIZE_FLAVOR = "resize_flavor"
 RESIZE_VOLUME = "resize_volume"
 APPLY_RULES = "apply_rules"
 DELETE = "delete"
+ADOPT = "adopt"
+RELEASE = "release"
 TASK_OF = {
     PROVISION: Task.BUILDING,
     RESIZE_FLAVOR: Task.RESIZING,
     RESIZE_VOLUME: Task.RESIZING_VOLUME,
     APPLY_RULES: Task.UPDATING_ACCESS,
     DELETE: Task.DELETING,
+    ADOPT: Task.ADOPTING,
+    RELEASE: Task.RELEASING,
 }
 
 
@@ -72,6 +82,10 @@ class Forbidden(ServiceError):
 
 class NotFound(ServiceError):
     status = 404
+
+
+class Conflict(ServiceError):
+    status = 409
 
 
 class OverLimit(ServiceError):
@@ -305,6 +319,69 @@ def get_rule(runtime: Runtime, project_id: str, rule_id: str) -> tuple[Instance,
 
 
 # --------------------------------------------------------------------------------------------------
+# Dry runs.
+
+
+@dataclass
+class Plan:
+    """What a command would do: the owning engine's steps, with nothing recorded or changed."""
+
+    engine: str
+    operation: str
+    steps: list[PlannedStep] = field(default_factory=list)
+
+    def view(self) -> dict[str, Any]:
+        return {"engine": self.engine, "operation": self.operation,
+                "steps": [{"action": s.action, "target": s.target, "detail": s.detail} for s in self.steps]}
+
+
+def _engine_failure(err: EngineError) -> ServiceError:
+    if isinstance(err, EngineNotAllowed):
+        return Conflict(str(err)[:1].upper() + str(err)[1:] + ".")
+    message = str(err)
+    if message.startswith("could not read") or "engine = auto" in message:
+        return Unavailable(message)
+    return BadRequest(message[:1].upper() + message[1:] + ".")
+
+
+def _plan(runtime: Runtime, engine_name: str, kind: str, spec: InstanceSpec, current: Resources,
+          extra: Sequence[PlannedStep] = ()) -> Plan:
+    """The engine's dry run of `kind`; its refusals are the user's 400 (reads only, changes nothing)."""
+    engine = runtime.migration() if kind in (ADOPT, RELEASE) else runtime.engine(engine_name)
+    try:
+        steps = engine.plan(kind, spec, current)
+    except EngineError as err:
+        raise _engine_failure(err) from None
+    return Plan(engine=engine.name if kind in (ADOPT, RELEASE) else engine_name, operation=kind,
+                steps=[*steps, *extra])
+
+
+def _plan_change(runtime: Runtime, inst: Instance, kind: str, params: dict[str, Any],
+                 extra: Sequence[PlannedStep] = ()) -> Plan:
+    """The plan of an operation on an existing instance, with the spec the task manager would build."""
+    from hearth.taskmanager.handlers import operation_spec, resources_of
+
+    rules = list(inst.rules)
+    spec = operation_spec(kind, inst, rules, params)
+    return _plan(runtime, inst.engine, kind, spec, resources_of(inst, rules), extra)
+
+
+def _check_engine(runtime: Runtime, inst: Instance) -> None:
+    """409 when the setting no longer allows the engine owning the instance (names the way out)."""
+    try:
+        runtime.check_owner(inst.id, inst.engine)
+    except EngineError as err:
+        raise _engine_failure(err) from None
+
+
+def _new_instance_engine(runtime: Runtime) -> str:
+    try:
+        return runtime.engine_for_new_instance()
+    except EngineError as err:
+        raise _engine_failure(err) from None
+
+
+# --------------------------------------------------------------------------------------------------
 # Commands.
 
 
@@ -319,21 +396,30 @@ def create_instance(
     datastore_version: str | None = None,
     allowed_cidrs: Sequence[Any] | None = None,
     availability_zone: str | None = None,
-) -> Instance:
-    """Record a new instance (task BUILDING) and its provision operation."""
+    dry_run: bool = False,
+) -> Instance | Plan:
+    """Record a new instance (task BUILDING) and its provision operation (or, dry, plan its build)."""
     name = check_name(name)
     size = check_volume_size(volume_size)
     flavor = get_flavor(runtime, flavor_ref)
     ds, version = resolve_datastore(runtime, datastore, datastore_version)
     cidrs = [DEFAULT_CIDR] if allowed_cidrs is None else normalize_cidrs(allowed_cidrs)
     instance_id = new_id()
-    image_id, network_id = _preflight(runtime, InstanceSpec(
+    engine = _new_instance_engine(runtime)
+    spec = InstanceSpec(
         instance_id=instance_id, name=name, project_id=project_id, flavor_id=flavor.id, image_id=version.image,
         volume_size=size, network_id=runtime.settings.network, availability_zone=availability_zone,
-    ))
+    )
+    image_id, network_id = _preflight(runtime, spec)
+    if dry_run:
+        from hearth.engines.base import RuleSpec
+
+        rules = tuple(RuleSpec(new_id(), version.protocol, version.port, version.port, c) for c in cidrs)
+        return _plan(runtime, engine, PROVISION, spec.replace(image_id=image_id, network_id=network_id, rules=rules),
+                     Resources())
     with runtime.sessions.begin() as session:
         inst = Instance(
-            id=instance_id, project_id=project_id, name=name, engine=runtime.engine_for_new_instance(),
+            id=instance_id, project_id=project_id, name=name, engine=engine,
             datastore=ds.name, datastore_version=version.name, flavor_id=flavor.id, volume_size=size,
             image_id=image_id, network_id=network_id, availability_zone=availability_zone, port=version.port,
             task=Task.BUILDING,
@@ -377,36 +463,44 @@ def rename_instance(runtime: Runtime, project_id: str, instance_id: str, name: s
     return inst
 
 
-def resize_flavor(runtime: Runtime, project_id: str, instance_id: str, flavor_ref: str | int) -> Operation:
+def resize_flavor(runtime: Runtime, project_id: str, instance_id: str, flavor_ref: str | int,
+                  dry_run: bool = False) -> Operation | Plan:
     inst = _ready_instance(runtime, project_id, instance_id)
     flavor_id = str(flavor_ref).rstrip("/").rsplit("/", 1)[-1]
     if flavor_id == inst.flavor_id:
         raise BadRequest(f"The new flavor id must be different than the current flavor id of '{inst.flavor_id}'.")
     flavor = get_flavor(runtime, flavor_id)
+    if dry_run:
+        return _plan_change(runtime, inst, RESIZE_FLAVOR, {"flavor_id": flavor.id})
     return _start(runtime, inst, RESIZE_FLAVOR, {"flavor_id": flavor.id},
                   f"resize requested: flavor {inst.flavor_id} -> {flavor.id}")
 
 
-def resize_volume(runtime: Runtime, project_id: str, instance_id: str, size: Any) -> Operation:
+def resize_volume(runtime: Runtime, project_id: str, instance_id: str, size: Any,
+                  dry_run: bool = False) -> Operation | Plan:
     inst = _ready_instance(runtime, project_id, instance_id)
     size = check_volume_size(size)
     if size <= inst.volume_size:
         raise BadRequest(f"The new volume 'size' must be larger than the current volume size of '{inst.volume_size}'.")
+    if dry_run:
+        return _plan_change(runtime, inst, RESIZE_VOLUME, {"volume_size": size})
     return _start(runtime, inst, RESIZE_VOLUME, {"volume_size": size},
                   f"volume resize requested: {inst.volume_size} GB -> {size} GB")
 
 
-def update_access(runtime: Runtime, project_id: str, instance_id: str, allowed_cidrs: Sequence[Any]) -> Operation:
+def update_access(runtime: Runtime, project_id: str, instance_id: str, allowed_cidrs: Sequence[Any],
+                  dry_run: bool = False) -> Operation | Plan:
     """Converge the instance's rules to exactly one rule per CIDR on the datastore port."""
     cidrs = normalize_cidrs(allowed_cidrs)
     inst = _ready_instance(runtime, project_id, instance_id)
     kept = {r.cidr: r for r in inst.rules if _on_port(inst, r)}
     target = [_rule_dict(kept[c]) if c in kept else _new_rule(runtime, inst, c) for c in cidrs]
     shown = ", ".join(cidrs) or "none"
-    return _start_rules(runtime, inst, target, f"access update requested: allowed CIDRs {shown}")
+    return _start_rules(runtime, inst, target, f"access update requested: allowed CIDRs {shown}", dry_run)
 
 
-def add_rules(runtime: Runtime, project_id: str, group_ref: str, cidr: Any) -> tuple[Instance, list[str]]:
+def add_rules(runtime: Runtime, project_id: str, group_ref: str, cidr: Any,
+              dry_run: bool = False) -> tuple[Instance, list[str]] | Plan:
     """The 2014 extension's rule create: one rule per datastore port for `cidr`. Returns the new rule ids."""
     cidr = normalize_cidr(cidr)
     inst = find_security_group(runtime, project_id, group_ref)
@@ -415,37 +509,83 @@ def add_rules(runtime: Runtime, project_id: str, group_ref: str, cidr: Any) -> t
         raise BadRequest(f"A rule for CIDR {cidr} already exists on this security group.")
     added = _new_rule(runtime, inst, cidr)
     target = [_rule_dict(r) for r in inst.rules] + [added]
-    _start_rules(runtime, inst, target, f"rule requested: {added['protocol']} port {inst.port} from {cidr}")
+    started = _start_rules(runtime, inst, target, f"rule requested: {added['protocol']} port {inst.port} from {cidr}",
+                           dry_run)
+    if isinstance(started, Plan):
+        return started
     return inst, [added["id"]]
 
 
-def update_rule_cidr(runtime: Runtime, project_id: str, rule_id: str, cidr: Any) -> tuple[Instance, dict[str, Any]]:
+def update_rule_cidr(runtime: Runtime, project_id: str, rule_id: str, cidr: Any,
+                     dry_run: bool = False) -> tuple[Instance, dict[str, Any]] | Plan:
     """Point one rule at another CIDR (the engine adds the new cloud rule before removing the old)."""
     cidr = normalize_cidr(cidr)
     inst, rule = get_rule(runtime, project_id, rule_id)
     inst = _ready_instance(runtime, project_id, inst.id)
     changed = {**_rule_dict(rule), "cidr": cidr}
     if rule.cidr == cidr:
-        return inst, changed
+        return _plan_change(runtime, inst, APPLY_RULES, {"rules": [_rule_dict(r) for r in inst.rules]}) \
+            if dry_run else (inst, changed)
     if any(r.cidr == cidr and r.id != rule.id and (r.protocol, r.from_port) == (rule.protocol, rule.from_port)
            for r in inst.rules):
         raise BadRequest(f"A rule for CIDR {cidr} already exists on this security group.")
     target = [changed if r.id == rule.id else _rule_dict(r) for r in inst.rules]
-    _start_rules(runtime, inst, target, f"rule {rule.id} CIDR change requested: {rule.cidr} -> {cidr}")
+    started = _start_rules(runtime, inst, target, f"rule {rule.id} CIDR change requested: {rule.cidr} -> {cidr}",
+                           dry_run)
+    if isinstance(started, Plan):
+        return started
     return inst, changed
 
 
-def delete_rule(runtime: Runtime, project_id: str, rule_id: str) -> Operation:
+def delete_rule(runtime: Runtime, project_id: str, rule_id: str, dry_run: bool = False) -> Operation | Plan:
     inst, rule = get_rule(runtime, project_id, rule_id)
     inst = _ready_instance(runtime, project_id, inst.id)
     target = [_rule_dict(r) for r in inst.rules if r.id != rule.id]
-    return _start_rules(runtime, inst, target, f"rule {rule.id} removal requested ({rule.cidr})")
+    return _start_rules(runtime, inst, target, f"rule {rule.id} removal requested ({rule.cidr})", dry_run)
 
 
-def delete_instance(runtime: Runtime, project_id: str, instance_id: str) -> Operation:
+def adopt_instance(runtime: Runtime, project_id: str, instance_id: str, dry_run: bool = False) -> Operation | Plan:
+    """Move a natives instance into a Heat stack that adopts its existing resources (engine = migration)."""
+    inst = _ready_instance(runtime, project_id, instance_id)
+    _require_migration(runtime)
+    if inst.engine != "natives":
+        raise Conflict(f"Instance {inst.id} is owned by the {inst.engine} engine; only natives instances can be "
+                       "adopted into a stack.")
+    if dry_run:
+        return _plan_change(runtime, inst, ADOPT, {})
+    return _start(runtime, inst, ADOPT, {}, "adopt requested: move the instance's resources into a Heat stack")
+
+
+def release_instance(runtime: Runtime, project_id: str, instance_id: str, dry_run: bool = False) -> Operation | Plan:
+    """Abandon the instance's Heat stack and hand its untouched resources back to natives (engine = migration)."""
+    inst = _ready_instance(runtime, project_id, instance_id)
+    _require_migration(runtime)
+    if inst.engine != "orchestrator":
+        raise Conflict(f"Instance {inst.id} is owned by the {inst.engine} engine; only orchestrator (Heat stack) "
+                       "instances can be released.")
+    if dry_run:
+        return _plan_change(runtime, inst, RELEASE, {})
+    return _start(runtime, inst, RELEASE, {}, f"release requested: abandon stack {inst.stack_id}, back to natives")
+
+
+def _require_migration(runtime: Runtime) -> None:
+    try:
+        runtime.migration()
+    except EngineError as err:
+        raise _engine_failure(err) from None
+
+
+def delete_instance(runtime: Runtime, project_id: str, instance_id: str, dry_run: bool = False) -> Operation | Plan:
     """Allowed when idle and in the error states (that is how users clean up a failed instance)."""
+    if dry_run:
+        inst = get_instance(runtime, project_id, instance_id)
+        if inst.task not in DELETABLE:
+            raise _not_ready(inst)
+        _check_engine(runtime, inst)
+        return _plan_change(runtime, inst, DELETE, {})
     with runtime.sessions.begin() as session:
         inst = get_instance(runtime, project_id, instance_id, session)
+        _check_engine(runtime, inst)
         claimed = session.execute(
             update(Instance)
             .where(Instance.id == inst.id, Instance.task.in_(DELETABLE), Instance.deleted_at.is_(None))
@@ -496,6 +636,7 @@ def _ready_instance(runtime: Runtime, project_id: str, instance_id: str) -> Inst
     inst = get_instance(runtime, project_id, instance_id)
     if inst.task != Task.NONE or instance_status(inst) != "ACTIVE":
         raise _not_ready(inst)
+    _check_engine(runtime, inst)
     return inst
 
 
@@ -520,10 +661,13 @@ def _start(runtime: Runtime, inst: Instance, kind: str, params: dict[str, Any], 
     return op
 
 
-def _start_rules(runtime: Runtime, inst: Instance, target: list[dict[str, Any]], message: str) -> Operation:
+def _start_rules(runtime: Runtime, inst: Instance, target: list[dict[str, Any]], message: str,
+                 dry_run: bool = False) -> Operation | Plan:
     new_rules = [r for r in target if r.get("new")]
     rules = [{k: v for k, v in r.items() if k != "new"} for r in target]
     params = {"rules": rules, "added": [r["id"] for r in new_rules]}
+    if dry_run:
+        return _plan_change(runtime, inst, APPLY_RULES, params)
     return _start(runtime, inst, APPLY_RULES, params, message, new_rules)
 
 

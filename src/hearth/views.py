@@ -104,6 +104,7 @@ def instance_view(inst: Instance, links: Links, region: str | None = None, detai
         view["created"] = timestamp(inst.created_at)
         view["updated"] = timestamp(inst.updated_at)
         view["stack_id"] = inst.stack_id
+        view["stack_status"] = inst.stack_status
         if inst.fault:
             view["fault"] = {"message": inst.fault, "created": timestamp(inst.fault_at), "details": ""}
     return view

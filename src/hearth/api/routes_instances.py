@@ -1,5 +1,17 @@
-"""`/v1.0/{project_id}/instances`: create, list, show, update (name, access), delete, actions (resize),
-plus Hearth's own `/events` and `/operations` for each instance."""
+"""`/v1.0/{project_id}/instances`: create, list, show, update (name, access), delete, actions (resize, and
+Hearth's admin-only adopt / release), plus Hearth's own `/events` and `/operations` for each instance.
+
+Dry runs: `?dry_run=true` on create, update, delete and actions validates the request exactly as a real
+one, then answers 200 `{"plan": {"engine", "operation", "steps": [{"action", "target", "detail"}]}}`
+(natives: the ordered cloud calls; orchestrator: Heat's preview). No row is written, nothing in the
+cloud changes, no operation is queued.
+
+Ownership moves (engine = migration, or auto on a cloud with Heat; admin role only):
+`POST .../instances/{id}/action {"adopt": {}}` puts a natives instance's existing resources into a Heat
+stack (refused with the list of differences when the cloud drifted from Hearth's record);
+`{"release": {}}` abandons its stack and hands the resources, untouched, back to natives. Both answer
+202 and run as operations (status BUILD / SHUTDOWN while they run).
+"""
 
 from __future__ import annotations
 
@@ -7,20 +19,31 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import JSONResponse
 
 from hearth import service
 from hearth.api.auth import Scope, project_scope
+from hearth.api.errors import ApiError
 from hearth.api.schemas import ActionBody, InstanceCreateBody, InstanceUpdateBody
+from hearth.engines.base import PlannedStep
 from hearth.views import event_view, instance_view, operation_view
 
 router = APIRouter(tags=["instances"])
 
 PAGE_SIZE = 20  # Trove's instances_page_size: the default page
 MAX_PAGE = 1000
+DryRun = Query(default=False, description="Answer with the plan (200) instead of doing it; nothing changes")
+ACTIONS = ("resize", "reset_status", "adopt", "release")
+
+
+def plan_response(plan: service.Plan) -> JSONResponse:
+    """200 with the plan (routes that act answer 202; a dry run has done nothing)."""
+    return JSONResponse({"plan": plan.view()}, status_code=200)
 
 
 @router.post("/instances", summary="Create an instance (answers at once with status BUILD)")
-def create_instance(body: InstanceCreateBody, scope: Scope = Depends(project_scope)) -> dict[str, Any]:
+def create_instance(body: InstanceCreateBody, scope: Scope = Depends(project_scope),
+                    dry_run: bool = DryRun) -> Any:
     req = body.instance
     inst = service.create_instance(
         scope.runtime,
@@ -32,7 +55,10 @@ def create_instance(body: InstanceCreateBody, scope: Scope = Depends(project_sco
         datastore_version=req.datastore.version if req.datastore else None,
         allowed_cidrs=req.access.allowed_cidrs if req.access else None,
         availability_zone=req.availability_zone,
+        dry_run=dry_run,
     )
+    if isinstance(inst, service.Plan):
+        return plan_response(inst)
     return {"instance": instance_view(inst, scope.links, scope.region)}
 
 
@@ -68,12 +94,15 @@ def show_instance(instance_id: str, scope: Scope = Depends(project_scope)) -> di
 
 @router.put("/instances/{instance_id}", status_code=202,
             summary="Rename an instance and/or replace its allowed CIDRs (access.allowed_cidrs)")
-def update_instance(instance_id: str, body: InstanceUpdateBody, scope: Scope = Depends(project_scope)) -> Response:
+def update_instance(instance_id: str, body: InstanceUpdateBody, scope: Scope = Depends(project_scope),
+                    dry_run: bool = DryRun) -> Any:
     req = body.instance
     cidrs = req.access.allowed_cidrs if req.access else None
     if req.name is None and cidrs is None:
         service.get_instance(scope.runtime, scope.project_id, instance_id)  # 404 before "nothing to do"
         raise service.BadRequest("Nothing to update: give instance.name and/or instance.access.allowed_cidrs.")
+    if dry_run:
+        return plan_response(_update_plan(scope, instance_id, req.name, cidrs))
     if cidrs is not None:
         service.update_access(scope.runtime, scope.project_id, instance_id, cidrs)
     if req.name is not None:
@@ -81,35 +110,65 @@ def update_instance(instance_id: str, body: InstanceUpdateBody, scope: Scope = D
     return Response(status_code=202)
 
 
+def _update_plan(scope: Scope, instance_id: str, name: str | None, cidrs: list[str] | None) -> service.Plan:
+    """An update's plan: the access change's (if any), plus the rename, which is Hearth's record only."""
+    inst = service.get_instance(scope.runtime, scope.project_id, instance_id)
+    if cidrs is not None:
+        plan = service.update_access(scope.runtime, scope.project_id, instance_id, cidrs, dry_run=True)
+        assert isinstance(plan, service.Plan)
+    else:
+        plan = service.Plan(engine=inst.engine, operation="rename")
+    if name is not None:
+        service.check_name(name)
+        if name != inst.name:
+            plan.steps.append(PlannedStep("rename", "Hearth's record", f"{inst.name!r} -> {name!r}; no cloud call"))
+    return plan
+
+
 @router.delete("/instances/{instance_id}", status_code=202, summary="Delete an instance (allowed in ERROR)")
-def delete_instance(instance_id: str, scope: Scope = Depends(project_scope)) -> Response:
-    service.delete_instance(scope.runtime, scope.project_id, instance_id)
+def delete_instance(instance_id: str, scope: Scope = Depends(project_scope), dry_run: bool = DryRun) -> Any:
+    done = service.delete_instance(scope.runtime, scope.project_id, instance_id, dry_run=dry_run)
+    if isinstance(done, service.Plan):
+        return plan_response(done)
     return Response(status_code=202)
 
 
 @router.post("/instances/{instance_id}/action", status_code=202,
-             summary='Actions: {"resize": {"flavorRef": id}} or {"resize": {"volume": {"size": n}}}')
-def instance_action(instance_id: str, body: ActionBody, scope: Scope = Depends(project_scope)) -> Response:
-    given = [name for name in ("resize", "reset_status") if getattr(body, name, None) is not None]
+             summary='Actions: {"resize": {"flavorRef": id}}, {"resize": {"volume": {"size": n}}}; '
+                     'admin only: {"adopt": {}} (into a Heat stack), {"release": {}} (back to natives)')
+def instance_action(instance_id: str, body: ActionBody, scope: Scope = Depends(project_scope),
+                    dry_run: bool = DryRun) -> Any:
+    given = [name for name in ACTIONS if getattr(body, name, None) is not None]
     unknown = sorted((body.model_extra or {}).keys())
     if unknown or len(given) != 1:
         service.get_instance(scope.runtime, scope.project_id, instance_id)
         if unknown:
-            raise service.BadRequest(f"Invalid instance action: {', '.join(unknown)}. Hearth supports: resize.")
+            raise service.BadRequest(f"Invalid instance action: {', '.join(unknown)}. Hearth supports: resize, "
+                                     "adopt, release.")
         raise service.BadRequest("Exactly one action is required, e.g. {\"resize\": {\"flavorRef\": \"2\"}}.")
     if body.reset_status is not None:
         service.get_instance(scope.runtime, scope.project_id, instance_id)
         return Response(status_code=202)
-    resize = body.resize
-    assert resize is not None
-    if (resize.flavorRef is None) == (resize.volume is None):
-        service.get_instance(scope.runtime, scope.project_id, instance_id)
-        raise service.BadRequest("resize: give exactly one of flavorRef or volume.size.")
-    if resize.flavorRef is not None:
-        service.resize_flavor(scope.runtime, scope.project_id, instance_id, resize.flavorRef)
+    if body.adopt is not None or body.release is not None:
+        if not scope.principal.is_admin:
+            raise ApiError(403, f"{given[0]} moves an instance between engines and needs the admin role.")
+        move = service.adopt_instance if body.adopt is not None else service.release_instance
+        done = move(scope.runtime, scope.project_id, instance_id, dry_run=dry_run)
     else:
-        assert resize.volume is not None
-        service.resize_volume(scope.runtime, scope.project_id, instance_id, resize.volume.size)
+        resize = body.resize
+        assert resize is not None
+        if (resize.flavorRef is None) == (resize.volume is None):
+            service.get_instance(scope.runtime, scope.project_id, instance_id)
+            raise service.BadRequest("resize: give exactly one of flavorRef or volume.size.")
+        if resize.flavorRef is not None:
+            done = service.resize_flavor(scope.runtime, scope.project_id, instance_id, resize.flavorRef,
+                                         dry_run=dry_run)
+        else:
+            assert resize.volume is not None
+            done = service.resize_volume(scope.runtime, scope.project_id, instance_id, resize.volume.size,
+                                         dry_run=dry_run)
+    if isinstance(done, service.Plan):
+        return plan_response(done)
     return Response(status_code=202)
 
 

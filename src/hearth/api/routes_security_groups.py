@@ -4,7 +4,8 @@ Each instance has exactly one group. Its id in this API is a uuid5 of the instan
 engine realises it; see `views.security_group_id`); `GET /security-groups/{ref}` and a rule's
 `group_id` also accept the instance id or the cloud's (Neutron) group id. Creating a rule for a CIDR
 makes one rule per datastore port (201, a list). Changing a rule's CIDR (`PUT`, a Hearth addition)
-answers 202 with the rule as it will be once the change is applied; removal answers 204.
+answers 202 with the rule as it will be once the change is applied; removal answers 204. The three rule
+writes take `?dry_run=true` and then answer 200 with the plan (see routes_instances), changing nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from fastapi import APIRouter, Depends, Response
 
 from hearth import service
 from hearth.api.auth import Scope, project_scope
+from hearth.api.routes_instances import DryRun, plan_response
 from hearth.api.schemas import RuleCreateBody, RuleUpdateBody
 from hearth.db.models import utcnow
 from hearth.views import rule_view, security_group_id, security_group_view
@@ -35,22 +37,32 @@ def show_group(ref: str, scope: Scope = Depends(project_scope)) -> dict[str, Any
 
 
 @router.post("/security-group-rules", status_code=201, summary="Open the datastore port(s) to a CIDR")
-def create_rule(body: RuleCreateBody, scope: Scope = Depends(project_scope)) -> dict[str, Any]:
+def create_rule(body: RuleCreateBody, scope: Scope = Depends(project_scope), dry_run: bool = DryRun) -> Any:
     req = body.security_group_rule
-    inst, new_ids = service.add_rules(scope.runtime, scope.project_id, req.group_id, req.cidr)
+    added = service.add_rules(scope.runtime, scope.project_id, req.group_id, req.cidr, dry_run=dry_run)
+    if isinstance(added, service.Plan):
+        return plan_response(added)
+    inst, new_ids = added
     fresh = service.get_instance(scope.runtime, scope.project_id, inst.id)
     gid = security_group_id(inst.id)
     return {"security_group_rule": [rule_view(r, gid) for r in fresh.rules if r.id in new_ids]}
 
 
 @router.put("/security-group-rules/{rule_id}", status_code=202, summary="Hearth: change one rule's CIDR")
-def update_rule(rule_id: str, body: RuleUpdateBody, scope: Scope = Depends(project_scope)) -> dict[str, Any]:
-    inst, changed = service.update_rule_cidr(scope.runtime, scope.project_id, rule_id, body.security_group_rule.cidr)
+def update_rule(rule_id: str, body: RuleUpdateBody, scope: Scope = Depends(project_scope),
+                dry_run: bool = DryRun) -> Any:
+    updated = service.update_rule_cidr(scope.runtime, scope.project_id, rule_id, body.security_group_rule.cidr,
+                                       dry_run=dry_run)
+    if isinstance(updated, service.Plan):
+        return plan_response(updated)
+    inst, changed = updated
     created = next((r.created_at for r in inst.rules if r.id == rule_id), utcnow())
     return {"security_group_rule": rule_view(changed, security_group_id(inst.id), created)}
 
 
-@router.delete("/security-group-rules/{rule_id}", status_code=204, summary="Remove a rule")
-def delete_rule(rule_id: str, scope: Scope = Depends(project_scope)) -> Response:
-    service.delete_rule(scope.runtime, scope.project_id, rule_id)
+@router.delete("/security-group-rules/{rule_id}", status_code=204, response_model=None, summary="Remove a rule")
+def delete_rule(rule_id: str, scope: Scope = Depends(project_scope), dry_run: bool = DryRun) -> Any:
+    done = service.delete_rule(scope.runtime, scope.project_id, rule_id, dry_run=dry_run)
+    if isinstance(done, service.Plan):
+        return plan_response(done)
     return Response(status_code=204)

@@ -68,14 +68,17 @@ class ResizeIn(Strict):
 
 
 class ActionBody(BaseModel):
-    """Exactly one action: `resize` (flavor or volume) or `reset_status` (accepted, a no-op: Hearth lets
-    instances in ERROR be deleted as they are). Other keys are unknown actions (400)."""
+    """Exactly one action: `resize` (flavor or volume), `reset_status` (accepted, a no-op: Hearth lets
+    instances in ERROR be deleted as they are), or Hearth's admin-only `adopt` / `release` (an empty
+    object each). Other keys are unknown actions (400)."""
 
     model_config = ConfigDict(extra="allow")
 
     resize: ResizeIn | None = None
     restart: dict[str, Any] | None = None
     reset_status: dict[str, Any] | None = None
+    adopt: dict[str, Any] | None = None
+    release: dict[str, Any] | None = None
 
 
 class RuleCreate(Strict):

@@ -7,6 +7,11 @@ flavor/size/rules, task NONE, fault cleared. On `EngineError`: the fault (the en
 operation fails, and the instance goes to BUILDING_ERROR (provision), ERROR (delete, or a resize that
 left the server or volume broken) or back to NONE (nothing broken, e.g. a refused rule change).
 Final writes are fenced by the claim, so a worker that was judged dead cannot overwrite a resumer.
+
+The engine is the one that owns the instance (`instances.engine`), as long as the `engine` setting still
+allows it (otherwise the operation fails with the way out). adopt and release run on the migration
+engine; on success they move the instance's ownership (orchestrator + stack id, or natives and no stack).
+A failed adopt or release leaves the resources as they were, so the instance goes back to NONE.
 """
 
 from __future__ import annotations
@@ -22,14 +27,15 @@ from sqlalchemy.orm import Session
 from hearth.db.models import Event, Instance, OperationState, SecurityGroupRule, Task, utcnow
 from hearth.engines.base import EngineError, InstanceSpec, ResourceEngine, Resources, RuleSpec
 from hearth.runtime import Runtime
-from hearth.service import APPLY_RULES, DELETE, PROVISION, RESIZE_FLAVOR, RESIZE_VOLUME
+from hearth.service import ADOPT, APPLY_RULES, DELETE, PROVISION, RELEASE, RESIZE_FLAVOR, RESIZE_VOLUME
 from hearth.taskmanager.context import ClaimedOperation, OperationContext, Superseded, fenced_update
 
 log = logging.getLogger(__name__)
 
 RESOURCE_FIELDS = ("server_id", "volume_id", "secgroup_id", "stack_id")
 LABELS = {PROVISION: "create", RESIZE_FLAVOR: "resize", RESIZE_VOLUME: "volume resize",
-          APPLY_RULES: "access update", DELETE: "delete"}
+          APPLY_RULES: "access update", DELETE: "delete", ADOPT: "adopt", RELEASE: "release"}
+OWNER_AFTER = {ADOPT: "orchestrator", RELEASE: "natives"}  # who owns the instance once the move succeeded
 
 
 def spec_of(inst: Instance, rules: list[SecurityGroupRule]) -> InstanceSpec:
@@ -50,9 +56,22 @@ def resources_of(inst: Instance, rules: list[SecurityGroupRule]) -> Resources:
     )
 
 
-def target_rules(op: ClaimedOperation) -> tuple[RuleSpec, ...]:
+def target_rules(params: dict[str, Any]) -> tuple[RuleSpec, ...]:
     return tuple(RuleSpec(r["id"], r["protocol"], int(r["from_port"]), int(r["to_port"]), r["cidr"])
-                 for r in op.params.get("rules", []))
+                 for r in params.get("rules", []))
+
+
+def operation_spec(kind: str, inst: Instance, rules: list[SecurityGroupRule], params: dict[str, Any]) -> InstanceSpec:
+    """The desired state an operation asks the engine for: the instance's, with the operation's target
+    (shared by the task manager and the dry runs, so a plan is made from exactly what would run)."""
+    spec = spec_of(inst, rules)
+    if kind == RESIZE_FLAVOR:
+        return spec.replace(flavor_id=params["flavor_id"])
+    if kind == RESIZE_VOLUME:
+        return spec.replace(volume_size=int(params["volume_size"]))
+    if kind == APPLY_RULES:
+        return spec.replace(rules=target_rules(params))
+    return spec
 
 
 @dataclass
@@ -75,21 +94,34 @@ def _provision(job: Job) -> Resources | None:
 
 
 def _resize_flavor(job: Job) -> Resources | None:
-    return job.engine.resize_flavor(job.spec.replace(flavor_id=job.op.params["flavor_id"]), job.current, job.ctx)
+    return job.engine.resize_flavor(job.spec, job.current, job.ctx)
 
 
 def _resize_volume(job: Job) -> Resources | None:
-    spec = job.spec.replace(volume_size=int(job.op.params["volume_size"]))
-    return job.engine.resize_volume(spec, job.current, job.ctx)
+    return job.engine.resize_volume(job.spec, job.current, job.ctx)
 
 
 def _apply_rules(job: Job) -> Resources | None:
-    return job.engine.apply_rules(job.spec.replace(rules=target_rules(job.op)), job.current, job.ctx)
+    return job.engine.apply_rules(job.spec, job.current, job.ctx)
 
 
 def _delete(job: Job) -> Resources | None:
     job.engine.delete(job.spec, job.current, job.ctx)
     return None
+
+
+def _adopt(job: Job) -> Resources | None:
+    from hearth.engines.migration import MigrationEngine
+
+    assert isinstance(job.engine, MigrationEngine)
+    return job.engine.adopt(job.spec, job.current, job.ctx)
+
+
+def _release(job: Job) -> Resources | None:
+    from hearth.engines.migration import MigrationEngine
+
+    assert isinstance(job.engine, MigrationEngine)
+    return job.engine.release(job.spec, job.current, job.ctx)
 
 
 RUNNERS: dict[str, Runner] = {
@@ -98,6 +130,8 @@ RUNNERS: dict[str, Runner] = {
     RESIZE_VOLUME: _resize_volume,
     APPLY_RULES: _apply_rules,
     DELETE: _delete,
+    ADOPT: _adopt,
+    RELEASE: _release,
 }
 
 
@@ -115,8 +149,12 @@ def execute(runtime: Runtime, op: ClaimedOperation, ctx: OperationContext) -> No
     try:
         if runner is None:
             raise EngineError(f"unknown operation kind {op.kind!r}")
-        engine = runtime.engine(inst.engine)
-        job = Job(op, inst, engine, spec_of(inst, rules), resources_of(inst, rules), ctx)
+        if op.kind in OWNER_AFTER:
+            engine: ResourceEngine = runtime.migration()
+        else:
+            engine = runtime.owning_engine(inst.id, inst.engine)
+        spec = operation_spec(op.kind, inst, rules, op.params)
+        job = Job(op, inst, engine, spec, resources_of(inst, rules), ctx)
         result = runner(job)
     except Superseded:
         raise
@@ -127,7 +165,8 @@ def execute(runtime: Runtime, op: ClaimedOperation, ctx: OperationContext) -> No
     except Exception as exc:  # a bug or an unexpected client error: still never leave the instance stuck
         log.exception("operation %s (%s) crashed", op.id, op.kind)
         message = f"{label} failed: internal error ({exc.__class__.__name__}: {exc})"
-        finish_failed(runtime, op, message, broken=op.kind != APPLY_RULES, journal=ctx.journal)
+        finish_failed(runtime, op, message, broken=op.kind not in (APPLY_RULES, *OWNER_AFTER),
+                      journal=ctx.journal)
         return
     _finish_succeeded(runtime, op, result, label)
 
@@ -137,7 +176,7 @@ def _left_broken(runtime: Runtime, op: ClaimedOperation, inst: Instance, rules: 
     a rule change never touches the server; a resize is judged by what the cloud now shows."""
     if op.kind in (PROVISION, DELETE):
         return True
-    if op.kind == APPLY_RULES:
+    if op.kind in (APPLY_RULES, *OWNER_AFTER):  # rule changes never touch the server; moves change nothing
         return False
     try:
         view = runtime.engine(inst.engine).describe(spec_of(inst, rules), resources_of(inst, rules))
@@ -186,6 +225,10 @@ def _finish_succeeded(runtime: Runtime, op: ClaimedOperation, result: Resources 
                 _sync_rules(session, inst, op)
             if result is not None:
                 _store_resources(inst, result, list(inst.rules))
+            if op.kind in OWNER_AFTER:
+                inst.engine = OWNER_AFTER[op.kind]
+                inst.stack_id = result.stack_id if result is not None else None
+                inst.stack_status = result.stack_status if result is not None else None
         inst.task = Task.NONE
         inst.fault = None
         inst.fault_at = None

@@ -17,7 +17,7 @@ from hearth.engines import build_engine
 from hearth.engines.base import InstanceSpec, ResourceEngine, RuleSpec
 
 # Every engine must pass the contract suite: the orchestrator and migration engines add their names here.
-ENGINE_NAMES = ["natives", "orchestrator"]
+ENGINE_NAMES = ["natives", "orchestrator", "migration"]
 
 FLAVOR = "2"  # m1.small
 BIGGER_FLAVOR = "3"  # m1.medium
