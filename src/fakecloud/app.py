@@ -34,6 +34,8 @@ def service_modules():
 def build_app(cloud: Cloud, state_file: str | Path | None = None, autosave_seconds: float = 5.0) -> Starlette:
     routes = []
     for module in service_modules():
+        if module.service.name == "orchestration" and cloud.config.orchestration_url:
+            continue  # the catalog sends orchestration to an external Heat (upstream_heat)
         if cloud.service_enabled(module.service.name):
             routes.extend(module.service.routes(cloud))
 

@@ -70,6 +70,7 @@ class Delays(Model):
     volume_detach: float = 0.0
     volume_extend: float = 0.0
     stack_overhead: float = 0.0
+    stack_retry_backoff: float = 0.0  # scale of Heat's 2**attempt s wait before re-creating a resource in ERROR
 
 
 PROFILES: dict[str, Delays] = {
@@ -87,6 +88,7 @@ PROFILES: dict[str, Delays] = {
         volume_detach=0.5,
         volume_extend=1.0,
         stack_overhead=0.3,
+        stack_retry_backoff=1.0,
     ),
 }
 
@@ -143,6 +145,9 @@ class CloudConfig(Model):
     disabled_services: list[str] = Field(default_factory=list)
     catalog: list[CatalogEntry] = Field(default_factory=list)
     faults: list[FaultRule] = Field(default_factory=list)
+    # When set (e.g. upstream Heat, "http://127.0.0.1:8004/v1/{project_id}"), the catalog's orchestration
+    # entry points there and fakecloud's own Heat routes are not served.
+    orchestration_url: str | None = None
 
     @field_validator("compute_max_microversion", "volume_max_microversion")
     @classmethod

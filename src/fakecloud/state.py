@@ -126,7 +126,7 @@ class Cloud:
 
     def catalog(self, project_id: str) -> list[dict[str, Any]]:
         entries: list[tuple[str, str, str]] = [
-            (ctype, name, self.base_url + path)
+            (ctype, name, self.service_url(key, path))
             for key, ctype, name, path in BUILTIN_CATALOG
             if self.service_enabled(key)
         ]
@@ -152,6 +152,12 @@ class Cloud:
                 }
             )
         return catalog
+
+    def service_url(self, key: str, path: str) -> str:
+        """A built-in service's endpoint: fakecloud's own, or an external orchestration (upstream Heat)."""
+        if key == "orchestration" and self.config.orchestration_url:
+            return self.config.orchestration_url.replace("{base}", self.base_url)
+        return self.base_url + path
 
     def register_catalog(self, entry: CatalogEntry) -> None:
         self.extra_catalog = [e for e in self.extra_catalog if e.type != entry.type] + [entry]

@@ -118,6 +118,7 @@ class UpOptions:
     cloud_port: int = 8780
     profile: str = "zero"
     cloud_config: Path | None = None  # fakecloud YAML/TOML configuration
+    heat: str = "fakecloud"  # orchestration service: fakecloud's own Heat, or "upstream" OpenStack Heat
 
 
 def run_up(settings: Settings, options: UpOptions, console: Console) -> None:
@@ -133,6 +134,15 @@ def run_up(settings: Settings, options: UpOptions, console: Console) -> None:
         raise ValueError(f"unknown profile {options.profile!r}; choose one of {', '.join(PROFILES)}")
     cloud_config.delays = PROFILES[options.profile].model_copy()
 
+    if options.heat not in ("fakecloud", "upstream"):
+        raise ValueError(f"unknown Heat {options.heat!r}; choose fakecloud or upstream")
+    heat = None
+    if options.heat == "upstream":
+        from fakecloud.upstream_heat import UpstreamHeat
+
+        heat = UpstreamHeat(workdir=home / "upstream-heat")  # its stacks persist beside the cloud's state
+        cloud_config = heat.cloud_config(cloud_config)
+
     state_file = home / "fakecloud-state.json"
     api_sock = _listen(options.port, "the Hearth API", "--port")
     port = api_sock.getsockname()[1]
@@ -145,6 +155,12 @@ def run_up(settings: Settings, options: UpOptions, console: Console) -> None:
     runtime: Runtime | None = None
     try:
         cloud.start()
+        if heat is not None:
+            console.print("Starting upstream OpenStack Heat (the first run installs it, about a minute)...")
+            try:
+                heat.start(cloud.url)
+            except RuntimeError as err:  # HeatInstallError / HeatStartError: shown as a plain CLI error
+                raise OSError(f"upstream Heat did not start: {err}") from None
         CloudControl(cloud.url).register_service("database", "hearth", f"http://127.0.0.1:{port}/v1.0/{{project_id}}")
         clouds_yaml = write_clouds_yaml(home / "clouds.yaml", cloud.url, cloud_config)
         settings = settings.model_copy(update={
@@ -158,6 +174,8 @@ def run_up(settings: Settings, options: UpOptions, console: Console) -> None:
         api_sock.close()
         if runtime is not None:
             runtime.close()
+        if heat is not None:
+            heat.stop()
         cloud.stop()  # saves the cloud's state
     console.print(f"[bold]Hearth stopped.[/] Instances and cloud resources are kept in {home}; "
                   "`hearth up` again picks them up.", soft_wrap=True)

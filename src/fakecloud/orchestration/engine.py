@@ -36,6 +36,9 @@ if TYPE_CHECKING:
     from fakecloud.state import Cloud
 
 POLL_INTERVAL = 0.05  # cloud seconds between completion checks once the first check found work left
+# Heat's `action_retry_limit` default: a resource whose create ends in ERROR (ResourceInError) is deleted
+# and created again up to this many times, after 2**attempt seconds (scaled by Delays.stack_retry_backoff).
+ACTION_RETRY_LIMIT = 5
 
 
 @dataclass
@@ -49,6 +52,8 @@ class Node:
     plugin: Resource | None = None
     check: str = ""  # which completion check to poll: create, update, delete
     action: str = CREATE  # the resource action reported in events
+    retries: int = 0  # creates retried after ResourceInError (Heat's action_retry_limit)
+    retrying: bool = False  # the failed physical resource is being deleted before the next create
 
 
 @dataclass
@@ -215,15 +220,56 @@ class Engine:
         try:
             complete = getattr(node.plugin, f"check_{node.check}_complete")()
         except Exception as err:  # noqa: BLE001
+            if self._retry_create(stack, run, node, err):
+                return
             self._fail(stack, run, node, err)
             self._advance(stack_id, generation)
             return
-        if complete:
+        if complete and node.retrying:
+            node.retrying = False
+            backoff = (2 ** node.retries) * self.cloud.delays.stack_retry_backoff
+            self.cloud.scheduler.call_later(backoff, self._recreate, stack_id, generation, key)
+        elif complete:
             self._done(stack, run, node)
             self._advance(stack_id, generation)
         else:
             delay = max(self.cloud.delays.stack_overhead, POLL_INTERVAL)
             self.cloud.scheduler.call_later(delay, self._poll, stack_id, generation, key)
+
+    # create retries (Heat's action_retry_limit) ------------------------------------------------
+    def _retry_create(self, stack: Stack, run: Run, node: Node, err: Exception) -> bool:
+        """A create that went to ERROR: delete what was made and create it again, as Heat does."""
+        failure = failure_of(err)
+        if node.check != "create" or failure.kind != "ResourceInError" or node.retries >= ACTION_RETRY_LIMIT:
+            return False
+        assert node.plugin is not None
+        record = node.plugin.record
+        self._event(stack, record, node.action, FAILED, f"{failure.kind}: resources.{node.name}: {failure.message}")
+        node.retries += 1
+        node.retrying, node.check = True, "delete"
+        self._event(stack, record, DELETE, IN_PROGRESS, "state changed")
+        node.plugin.handle_delete()
+        self.cloud.after("stack_overhead", self._poll, stack.id, run.generation, node.key)
+        return True
+
+    def _recreate(self, stack_id: str, generation: int, key: str) -> None:
+        run = self._live(stack_id, generation)
+        node = run.nodes.get(key) if run is not None else None
+        if run is None or node is None or node.state != "running" or node.plugin is None:
+            return
+        stack, record = self.stacks[stack_id], node.plugin.record
+        self._event(stack, record, DELETE, COMPLETE, "state changed")
+        stack.resources[node.name] = record  # the DELETE_COMPLETE event dropped it; this is the same resource
+        record.physical_id = None
+        node.check = "create"
+        self._event(stack, record, node.action, IN_PROGRESS, "state changed")
+        try:
+            node.plugin.handle_create(record.properties)
+        except Exception as err:  # noqa: BLE001
+            self._fail(stack, run, node, err)
+            self._advance(stack_id, generation)
+            return
+        self.cloud.after("stack_overhead", self._poll, stack_id, generation, key)
 
     def _timeout(self, stack_id: str, generation: int) -> None:
         run = self._live(stack_id, generation)

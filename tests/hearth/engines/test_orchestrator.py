@@ -353,8 +353,9 @@ def test_a_stack_timeout_names_the_resource_that_never_finished(orchestrator, ma
 
 def test_retrying_a_failed_provision_lets_heat_replace_what_failed(orchestrator, make_spec, fakecloud, os_conn,
                                                                     cloud_state):
+    # Heat itself re-creates a server in ERROR 5 times (action_retry_limit): the fault outlasts those 6 boots
     fakecloud.control.add_fault(service="compute", operation="server.create", action="error_status",
-                                message="No valid host was found.", count=1)
+                                message="No valid host was found.", count=6)
     spec = make_spec()
     ctx = LocalContext()
     with pytest.raises(EngineError, match="No valid host"):
