@@ -6,6 +6,7 @@ Precedence: explicit arguments > environment > the TOML file named by HEARTH_CON
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from pathlib import Path
@@ -104,19 +105,31 @@ class Settings(BaseSettings):
         return next((d for d in self.datastores if d.name == name), None)
 
 
+class SettingsFileError(ValueError):
+    """The settings file names something that is not a setting (a typo must not silently fall back)."""
+
+
 class _TomlSource(PydanticBaseSettingsSource):
-    """Reads the file named by HEARTH_CONFIG, if any: top-level keys are settings."""
+    """Reads the file named by HEARTH_CONFIG, if any: top-level keys are settings, and only settings."""
 
     def __init__(self, settings_cls: type[BaseSettings]) -> None:
         super().__init__(settings_cls)
         path = os.environ.get("HEARTH_CONFIG")
+        self._path = path
         self._data: dict[str, Any] = tomllib.loads(Path(path).read_text()) if path else {}
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return self._data.get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
+        valid = list(self.settings_cls.model_fields)
+        unknown = [key for key in self._data if key not in valid]
+        if unknown:
+            hints = [f"{key!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(key, valid, 1))
+                     else repr(key) for key in unknown]
+            raise SettingsFileError(f"{self._path}: unknown setting(s) {', '.join(hints)}; "
+                                    f"valid settings are: {', '.join(valid)}")
+        return dict(self._data)
 
 
 def load_settings(**overrides: Any) -> Settings:

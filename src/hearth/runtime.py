@@ -48,8 +48,9 @@ class Runtime:
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     def engine(self, name: str) -> ResourceEngine:
-        """The engine of that name (built once, shared by every worker thread). The migration engine
-        composes the Runtime's own natives and orchestrator engines."""
+        """The engine of that name, built once under the lock (two workers asking at once must not build
+        two engines and leak one's thread pool) and shared by every worker thread. The migration engine
+        composes the Runtime's own natives and orchestrator engines (the lock is re-entrant for that)."""
         with self._lock:
             if name not in self._engines:
                 if name == "migration":
@@ -122,10 +123,21 @@ class Runtime:
         return engine
 
     def close(self) -> None:
-        for engine in self._engines.values():  # stops their thread pools (migration closes only what it built)
+        """Close every engine built here (stopping their thread pools) before the connections they use and
+        the database. Taken under the build lock, so no engine built concurrently is missed; one failing
+        close is logged and does not leave the others open. Engines close newest first: the migration
+        engine (which closes only what it built itself) goes before the shared engines it composes."""
+        with self._lock:
+            built = list(self._engines.values())
+            self._engines.clear()
+        for engine in reversed(built):
             close = getattr(engine, "close", None)
-            if close is not None:
+            if close is None:
+                continue
+            try:
                 close()
+            except Exception:
+                log.exception("closing the %s engine failed", getattr(engine, "name", type(engine).__name__))
         self.connections.close()
         self.db_engine.dispose()
 

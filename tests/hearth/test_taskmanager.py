@@ -9,12 +9,15 @@ import subprocess
 import sys
 import time
 
+import pytest
 from sqlalchemy import select
 
 from hearth import service
 from hearth.db.models import Event, Instance, Operation, OperationState, Task
 from hearth.runtime import build_runtime
 from hearth.taskmanager import TaskManager
+from hearth.taskmanager.context import OperationContext, Superseded
+from hearth.taskmanager.worker import claim_next, recover_stale
 
 WORKER_SCRIPT = """
 import time
@@ -97,7 +100,53 @@ def test_a_separate_process_task_manager_polls_for_work(hearth_settings, hearth_
     finally:
         child.terminate()
         child.wait(30)
-    assert len([s for s in fakecloud.control.inventory("demo")["servers"] if s["name"] == f"hearth-{inst.id}"]) == 1
+    inventory = fakecloud.control.inventory("demo")
+    servers = [s for s in inventory["servers"] if s["name"] == f"hearth-{inst.id}"]
+    assert len(servers) == 1 and servers[0]["status"] == "ACTIVE"
+    volumes = [v for v in inventory["volumes"] if v["name"] == f"hearth-{inst.id}-data"]
+    assert len(volumes) == 1 and volumes[0]["status"] == "in-use"
+    assert [a["server_id"] for a in volumes[0]["attachments"]] == [servers[0]["id"]]
+    groups = [g for g in inventory["security_groups"] if g["name"] == f"hearth-{inst.id}"]
+    assert len(groups) == 1
+    with hearth_runtime.sessions() as session:
+        row = session.get(Instance, inst.id)
+        assert (row.server_id, row.volume_id, row.secgroup_id) == (servers[0]["id"], volumes[0]["id"], groups[0]["id"])
+
+
+def test_a_superseded_worker_can_no_longer_append_events(hearth_settings, hearth_runtime, fakecloud):
+    """Events are fenced like the journal and the step: once another worker has taken the operation over,
+    the old worker's event raises Superseded and nothing reaches the instance's log."""
+    inst = service.create_instance(hearth_runtime, "proj-fence", name="fenced", flavor_ref="1", volume_size=1)
+    first = claim_next(hearth_runtime, "worker-old/1")
+    assert first is not None and first.instance_id == inst.id
+    old = OperationContext(hearth_runtime.sessions, first)
+    old.event("written while the claim holds")
+
+    # the old worker is judged dead: its operation is re-queued and claimed by another worker
+    judge = build_runtime(hearth_settings.model_copy(update={"stale_after_seconds": 0.0}), migrate=False)
+    try:
+        assert recover_stale(judge, set()) == 1
+        second = claim_next(judge, "worker-new/1")
+    finally:
+        judge.close()
+    assert second is not None and second.id == first.id and second.claim != first.claim
+    new = OperationContext(hearth_runtime.sessions, second)
+    new.event("written by the new owner")
+
+    with pytest.raises(Superseded):
+        old.event("written after the takeover")
+    with pytest.raises(Superseded):
+        old.step("a late step")
+    with pytest.raises(Superseded):
+        old.record(server_id="late")
+
+    with hearth_runtime.sessions() as session:
+        messages = [e.message for e in session.scalars(select(Event).where(Event.instance_id == inst.id))]
+        op = session.get(Operation, first.id)
+        assert (op.worker, op.state) == (second.claim, OperationState.RUNNING)
+        assert "server_id" not in (op.journal or {}) and op.step != "a late step"
+    assert "written while the claim holds" in messages and "written by the new owner" in messages
+    assert "written after the takeover" not in messages
 
 
 def test_stop_then_start_again_and_notify(hearth_runtime, fakecloud):

@@ -1,10 +1,11 @@
 """Who is calling, for which project.
 
-A request's `X-Auth-Token` is validated against the cloud's Keystone (GET /v3/auth/tokens with the token
-as X-Subject-Token), authenticated as Hearth's own cloud user through keystoneauth; the answer is
-parsed by `keystoneauth1.access` and cached (keyed by a hash of the token) for
-`settings.token_cache_seconds`, never past the token's expiry. The project in the URL must be the
-token's project, unless the token carries the admin role. Tokens are never logged or echoed.
+A request's `X-Auth-Token` is validated against the cloud's Keystone with openstacksdk's
+`identity.validate_token` (GET /v3/auth/tokens, the token as X-Subject-Token), authenticated as Hearth's
+own cloud user; the answer is parsed by `keystoneauth1.access` and cached (keyed by a hash of the token)
+for `settings.token_cache_seconds`, never past the token's expiry, in an LRU of at most
+`TOKEN_CACHE_SIZE` entries. The project in the URL must be the token's project, unless the token carries
+the admin role. Tokens are never logged or echoed.
 """
 
 from __future__ import annotations
@@ -12,18 +13,21 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fastapi import Request
 from keystoneauth1 import access
 from keystoneauth1 import exceptions as ks_exceptions
+from openstack import exceptions as os_exceptions
 
 from hearth.api.errors import ApiError
 from hearth.runtime import Runtime
 from hearth.views import Links
 
 ADMIN_ROLE = "admin"
+TOKEN_CACHE_SIZE = 10_000  # validated tokens kept; the least recently used goes first
 
 
 @dataclass(frozen=True)
@@ -38,9 +42,12 @@ class Principal:
 
 
 class TokenValidator:
-    def __init__(self, runtime: Runtime) -> None:
+    """Keystone's verdict on tokens, cached: a bounded LRU, each entry valid until its own deadline."""
+
+    def __init__(self, runtime: Runtime, max_entries: int = TOKEN_CACHE_SIZE) -> None:
         self.runtime = runtime
-        self._cache: dict[str, tuple[float, Principal]] = {}
+        self.max_entries = max_entries
+        self._cache: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
         self._lock = threading.Lock()
 
     def validate(self, token: str) -> Principal:
@@ -48,33 +55,33 @@ class TokenValidator:
         now = time.monotonic()
         with self._lock:
             cached = self._cache.get(key)
-        if cached and cached[0] > now:
-            return cached[1]
+            if cached is not None:
+                if cached[0] > now:
+                    self._cache.move_to_end(key)
+                    return cached[1]
+                del self._cache[key]
         principal, expires_in = self._ask_keystone(token)
         ttl = min(self.runtime.settings.token_cache_seconds, expires_in)
         if ttl > 0:
             with self._lock:
-                if len(self._cache) > 10000:
-                    self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
                 self._cache[key] = (now + ttl, principal)
+                self._cache.move_to_end(key)
+                while len(self._cache) > self.max_entries:
+                    self._cache.popitem(last=False)
         return principal
 
     def _ask_keystone(self, token: str) -> tuple[Principal, float]:
         try:
-            session = self.runtime.connections.get().session
-            response = session.get(
-                "/auth/tokens",
-                endpoint_filter={"service_type": "identity", "interface": "public"},
-                headers={"X-Subject-Token": token},
-                raise_exc=False,
-            )
-        except ks_exceptions.ClientException as exc:
+            answer = self.runtime.connections.get().identity.validate_token(token, nocatalog=True)
+        except os_exceptions.HttpException as exc:
+            if exc.status_code in (401, 403, 404):
+                raise ApiError(401, "The token in X-Auth-Token is invalid or expired.") from None
+            raise ApiError(503, f"The identity service answered {exc.status_code} while validating the token.") \
+                from None
+        except (os_exceptions.SDKException, ks_exceptions.ClientException) as exc:
             raise ApiError(503, f"The identity service could not be reached ({exc.__class__.__name__}).") from None
-        if response.status_code in (401, 403, 404):
-            raise ApiError(401, "The token in X-Auth-Token is invalid or expired.")
-        if response.status_code != 200:
-            raise ApiError(503, f"The identity service answered {response.status_code} while validating the token.")
-        info = access.create(body=response.json(), auth_token=token)
+        body = {"token": answer.to_dict(headers=False, computed=False, ignore_none=True, original_names=True)}
+        info = access.create(body=body, auth_token=token)
         if not info.project_id:
             raise ApiError(401, "The token in X-Auth-Token is not scoped to a project.")
         expires_in = 3600.0

@@ -16,6 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+#: The operation kinds every engine can plan (dry-run) and carry out.
+PLAN_KINDS: tuple[str, ...] = ("provision", "resize_flavor", "resize_volume", "apply_rules", "delete")
+
 
 class EngineError(Exception):
     """A failure the user should see as the instance's fault: says what failed and why, no secrets."""

@@ -21,13 +21,13 @@ import json
 import math
 from typing import Any
 
-from openstack import exceptions as os_exceptions
 from openstack.connection import Connection
 
 from hearth import engines
 from hearth.cloud import CloudConnections
 from hearth.config import Settings
-from hearth.engines import common, templates
+from hearth.engines import common, heat, templates
+from hearth.engines.base import PLAN_KINDS as ENGINE_PLAN_KINDS
 from hearth.engines.base import (
     CloudView,
     EngineError,
@@ -37,13 +37,13 @@ from hearth.engines.base import (
     ResourceEngine,
     Resources,
 )
-from hearth.engines.common import cloud_call, get_or_none, wait_for
+from hearth.engines.common import call, cloud_call, get_or_none, wait_for
 
 NATIVES = "natives"
 ORCHESTRATOR = "orchestrator"
 ADOPT = "adopt"
 RELEASE = "release"
-PLAN_KINDS = ("provision", "resize_flavor", "resize_volume", "apply_rules", "delete", ADOPT, RELEASE)
+PLAN_KINDS = (*ENGINE_PLAN_KINDS, ADOPT, RELEASE)
 
 
 def _status(stack: Any) -> str:
@@ -249,7 +249,8 @@ class MigrationEngine(ResourceEngine):
             entries[templates.PORT] = {"resource_id": port.id}
         return entries
 
-    def _adopt_body(self, conn: Connection, spec: InstanceSpec, current: Resources) -> dict[str, Any]:
+    def _adopt_attrs(self, conn: Connection, spec: InstanceSpec, current: Resources) -> dict[str, Any]:
+        """The stack adopt request, as openstacksdk Stack attributes (plus heat.HeatStack's adopt_stack_data)."""
         template = templates.build(spec)
         ids = self._physical_ids(conn, spec, current)
         resources = {}
@@ -261,8 +262,8 @@ class MigrationEngine(ResourceEngine):
         name = templates.stack_name(spec.instance_id)
         data = {"name": name, "action": "CREATE", "status": "COMPLETE", "template": template,
                 "environment": {"parameters": templates.parameters(spec)}, "resources": resources}
-        return {"stack_name": name, "template": template, "parameters": templates.parameters(spec),
-                "adopt_stack_data": json.dumps(data), "disable_rollback": True,
+        return {"name": name, "template": template, "parameters": templates.parameters(spec),
+                "adopt_stack_data": json.dumps(data), "is_rollback_disabled": True,
                 "timeout_mins": max(1, math.ceil(self.settings.operation_timeout_seconds / 60))}
 
     def adopt(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
@@ -281,10 +282,10 @@ class MigrationEngine(ResourceEngine):
                                   + ". Put the resources back as recorded (or change the instance through Hearth) "
                                     "and adopt again")
             ctx.step("adopting the resources into a stack")
-            response = conn.orchestration.post("/stacks", json=self._adopt_body(conn, spec, current))
-            with cloud_call(f"adopting the resources into stack {name}"):
-                os_exceptions.raise_from_response(response)
-            stack_id = (response.json().get("stack") or {}).get("id")
+            # heat.adopt_stack, not conn.orchestration.create_stack: openstacksdk's Stack has no adopt_stack_data
+            # field, so create_stack drops it and Heat would create new resources instead of adopting.
+            stack_id = call(f"adopting the resources into stack {name}", heat.adopt_stack, conn,
+                            **self._adopt_attrs(conn, spec, current)).id
             if not stack_id:
                 raise EngineError(f"Heat accepted the adopt of stack {name} but returned no stack id")
             ctx.record(adopt_stack_id=stack_id)

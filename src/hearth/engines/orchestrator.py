@@ -15,7 +15,8 @@ Rollback, and why:
   a failed resize or rule change makes Heat put the previous template back (ROLLBACK_COMPLETE), so the
   stack's template and the cloud stay equal to the state Hearth still records. The EngineError carries
   the UPDATE_FAILED reason (from the stack's events, since the stack reason then says "rollback
-  completed"), and says when the rollback itself failed.
+  completed"), and says when the rollback itself failed. An update ended by anything else (the stack
+  deleted or checked under it) fails as soon as it is seen, with Heat's reason for that state.
 - **Delete** is a stack delete, retried once after DELETE_FAILED; afterwards the instance's names are
   looked up in Nova, Cinder and Neutron and anything left is reported, never deleted behind Heat.
 
@@ -37,8 +38,9 @@ from openstack.connection import Connection
 from hearth import engines
 from hearth.cloud import CloudConnections
 from hearth.config import Settings
-from hearth.engines import common, templates
+from hearth.engines import common, heat, templates
 from hearth.engines.base import (
+    PLAN_KINDS,
     CloudView,
     EngineError,
     InstanceSpec,
@@ -50,7 +52,6 @@ from hearth.engines.base import (
 )
 from hearth.engines.common import call, cloud_call, get_or_none, wait_for
 
-PLAN_KINDS = ("provision", "resize_flavor", "resize_volume", "apply_rules", "delete")
 _PREVIEW_CHANGES = (("added", "create"), ("replaced", "replace"), ("updated", "update in place"),
                     ("deleted", "delete"))
 _PREVIEW_DETAIL = {"added": "a new resource", "replaced": "{} is replaced by a new resource (new id)",
@@ -66,11 +67,15 @@ def _outputs(stack: Any) -> dict[str, Any]:
     return {o.get("output_key"): o.get("output_value") for o in getattr(stack, "outputs", None) or []}
 
 
-def _raw_json(response: Any, what: str) -> Any:
-    """The JSON of a proxy call made through the keystoneauth session (which does not raise itself)."""
+def _preview(what: str, make: Callable[[], heat.HeatStack]) -> heat.HeatStack | None:
+    """A Heat preview; None when this Heat has no preview route (any other failure is an EngineError)."""
     with cloud_call(what):
-        os_exceptions.raise_from_response(response)
-    return response.json() if response.content else None
+        try:
+            return make()
+        except os_exceptions.HttpException as exc:
+            if exc.status_code in _PREVIEW_MISSING:
+                return None
+            raise
 
 
 class OrchestratorEngine(ResourceEngine):
@@ -311,7 +316,7 @@ class OrchestratorEngine(ResourceEngine):
         ctx.record(stack_update=what)
         self._put(conn, stack, spec, rollback=True)
         ctx.event(f"stack {stack.name} update started: {what}")
-        final = self._wait(conn, stack.id, _update_settled, lambda _s: None, f"update of stack {stack.name}")
+        final = self._wait(conn, stack.id, _update_over, lambda _s: None, f"update of stack {stack.name}")
         self._check_update_result(conn, stack, final, ids, what, ctx)
         ctx.event(f"stack {stack.name} updated: {what}")
         return self._realised(conn, spec, self._require_stack(conn, spec, Resources(stack_id=stack.id)),
@@ -319,10 +324,20 @@ class OrchestratorEngine(ResourceEngine):
 
     def _check_update_result(self, conn: Connection, stack: Any, final: Any, ids: dict[str, str], what: str,
                              ctx: OperationContext) -> None:
+        """Every end but UPDATE_COMPLETE is a failure, with Heat's reason and what became of the stack."""
         status = _status(final)
         if status == "UPDATE_COMPLETE":
             return
-        reason = self._update_failure(conn, final)
+        if status == "UPDATE_FAILED" and not final.is_rollback_disabled:
+            # Heat starts its rollback right after UPDATE_FAILED: if it has, report where it ends.
+            again = self._get_stack(conn, final.id)
+            if again is not None and _status(again) == "ROLLBACK_IN_PROGRESS":
+                final = self._settle(conn, again)
+                status = _status(final)
+        if status in _UPDATE_ENDS:
+            reason = self._update_failure(conn, final)
+        else:  # something else took the stack over (a delete, a check, a cancel): Heat's reason for that
+            reason = common.scrub(final.status_reason or "no reason given by Heat")
         fault = self._server_fault(conn, ids.get("server"))
         if fault and fault not in reason:
             reason = f"{reason} (server fault: {fault})"
@@ -330,8 +345,11 @@ class OrchestratorEngine(ResourceEngine):
             outcome = "Heat rolled the stack back to the previous template"
         elif status == "ROLLBACK_FAILED":
             outcome = f"Heat's rollback failed too: {common.scrub(final.status_reason or 'no reason')}"
+        elif status == "UPDATE_FAILED":
+            outcome = "the stack was left UPDATE_FAILED" + ("" if final.is_rollback_disabled
+                                                            else " (Heat did not roll it back)")
         else:
-            outcome = "the stack was left UPDATE_FAILED"
+            outcome = f"the update was interrupted: the stack is {status}"
         ctx.event(f"{what} failed: {reason}; {outcome}", "error")
         raise EngineError(f"{what} failed: stack {stack.name} update: {reason}; {outcome}")
 
@@ -343,9 +361,11 @@ class OrchestratorEngine(ResourceEngine):
         given = {k: str(v) for k, v in (stack.parameters or {}).items() if not str(k).startswith("OS::")}
         return given == {k: str(v) for k, v in templates.parameters(spec).items()}
 
-    def _template(self, conn: Connection, stack: Any) -> Any:
-        response = conn.orchestration.get(f"/stacks/{stack.name}/{stack.id}/template")
-        return _raw_json(response, f"reading the template of stack {stack.name}")
+    def _template(self, conn: Connection, stack: Any) -> dict[str, Any]:
+        """The stack's current template, as the sections Heat returns (absent sections left out)."""
+        found = call(f"reading the template of stack {stack.name}", conn.orchestration.get_stack_template, stack)
+        return {key: value for key, value in found.to_dict(computed=False).items()
+                if value is not None and key not in ("id", "name")}
 
     def _put(self, conn: Connection, stack: Any, spec: InstanceSpec, rollback: bool) -> None:
         """PUT the full template and parameters of `spec` (so the stack always matches the recorded state)."""
@@ -437,27 +457,26 @@ class OrchestratorEngine(ResourceEngine):
     def _plan_create(self, conn: Connection, spec: InstanceSpec) -> list[PlannedStep]:
         name = templates.stack_name(spec.instance_id)
         steps = [PlannedStep("stack create", name, "rollback disabled: a failure keeps its reason; delete cleans up")]
-        body = {"stack_name": name, "template": templates.build(spec), "parameters": templates.parameters(spec),
-                "disable_rollback": True}
-        response = conn.orchestration.post("/stacks/preview", json=body)
-        if response.status_code in _PREVIEW_MISSING:  # no create preview: the template says what it creates
+        preview = _preview(f"previewing stack {name}", lambda: heat.preview_create(
+            conn, name=name, template=templates.build(spec), parameters=templates.parameters(spec),
+            is_rollback_disabled=True))
+        if preview is None:  # no create preview: the template says what it creates
             return steps + [PlannedStep("create", f"{logical} ({definition['type']})", "from the template")
                             for logical, definition in templates.build(spec)["resources"].items()]
-        preview = (_raw_json(response, f"previewing stack {name}") or {}).get("stack") or {}
         return steps + [PlannedStep("create", f"{r.get('resource_name')} ({r.get('resource_type')})",
-                                    "Heat create preview") for r in _flatten(preview.get("resources") or [])]
+                                    "Heat create preview") for r in _flatten(preview.resources or [])]
 
     def _plan_update(self, conn: Connection, stack: Any, spec: InstanceSpec) -> list[PlannedStep]:
         if self._matches(conn, stack, spec):
             return [PlannedStep("no change", stack.name, "the stack already holds this template")]
         steps = [PlannedStep("stack update", stack.name, "PUT the full template; rollback enabled")]
-        body = {"template": templates.build(spec), "parameters": templates.parameters(spec),
-                "disable_rollback": False}
-        response = conn.orchestration.put(f"/stacks/{stack.name}/{stack.id}/preview", json=body)
-        if response.status_code in _PREVIEW_MISSING:
+        # Not conn.orchestration.update_stack(preview=True): in openstacksdk 4.22 that performs a real update.
+        preview = _preview(f"previewing the update of stack {stack.name}", lambda: heat.preview_update(
+            conn, stack, template=templates.build(spec), parameters=templates.parameters(spec),
+            is_rollback_disabled=False))
+        if preview is None:
             return steps + self._plan_from_templates(conn, stack, spec)
-        changes = (_raw_json(response, f"previewing the update of stack {stack.name}") or {}).get(
-            "resource_changes") or {}
+        changes = preview.resource_changes or {}
         for key, action in _PREVIEW_CHANGES:
             for entry in changes.get(key) or []:
                 physical = entry.get("physical_resource_id") or "(new)"
@@ -467,7 +486,7 @@ class OrchestratorEngine(ResourceEngine):
 
     def _plan_from_templates(self, conn: Connection, stack: Any, spec: InstanceSpec) -> list[PlannedStep]:
         """Without Heat's preview: the resources whose definition changes (Heat decides in place or replace)."""
-        old = (self._template(conn, stack) or {}).get("resources") or {}
+        old = self._template(conn, stack).get("resources") or {}
         new = templates.build(spec)["resources"]
         old_params = {k: str(v) for k, v in (stack.parameters or {}).items()}
         new_params = {k: str(v) for k, v in templates.parameters(spec).items()}
@@ -485,11 +504,14 @@ class OrchestratorEngine(ResourceEngine):
         return steps
 
 
-def _update_settled(stack: Any) -> bool:
-    """An update is over when it completed, when Heat's rollback ended, or when it failed with no rollback."""
-    status = _status(stack)
-    return status in ("UPDATE_COMPLETE", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED") or (
-        status == "UPDATE_FAILED" and bool(stack.is_rollback_disabled))
+_UPDATE_ENDS = ("UPDATE_COMPLETE", "UPDATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED")
+
+
+def _update_over(stack: Any) -> bool:
+    """An update is over once the stack is no longer updating or rolling back: it completed, failed, or
+    something else (a delete, a check, a cancel) took the stack over. `_check_update_result` says which;
+    waiting on for UPDATE/ROLLBACK end states only would hang on those until the operation timeout."""
+    return _status(stack) not in ("UPDATE_IN_PROGRESS", "ROLLBACK_IN_PROGRESS")
 
 
 def _flatten(items: list[Any]) -> list[dict[str, Any]]:

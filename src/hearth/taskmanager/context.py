@@ -62,12 +62,20 @@ class OperationContext(LocalContext):
         self._write(step=name[:64])
 
     def event(self, message: str, level: str = "info") -> None:
+        """Fenced like every other write: the claim check and the insert share one transaction, so a
+        superseded worker cannot add to the instance's log what its successor is now writing."""
         super().event(message, level)
         with self.sessions.begin() as session:
+            self._fence(session)
             session.add(Event(instance_id=self.op.instance_id, operation_id=self.op.id, level=level,
                               message=message))
 
     def _write(self, **values: Any) -> None:
         with self.sessions.begin() as session:
-            if not fenced_update(session, self.op, heartbeat_at=utcnow(), **values):
-                raise Superseded(f"operation {self.op.id} was taken over by another worker")
+            self._fence(session, **values)
+
+    def _fence(self, session: Session, **values: Any) -> None:
+        """Heartbeat (and write `values`) while this claim holds the operation; else Superseded (and the
+        transaction rolls back)."""
+        if not fenced_update(session, self.op, heartbeat_at=utcnow(), **values):
+            raise Superseded(f"operation {self.op.id} was taken over by another worker")

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 import requests
+from keystoneauth1 import session as ks_session
+from keystoneauth1.identity import v3
 
+from hearth.api.auth import TokenValidator
+from hearth.api.errors import ApiError
 from hearth.views import datastore_id
 
 
@@ -74,3 +79,43 @@ def test_datastores_with_stable_ids(hearth_api, fault_of):
     fault_of(api.get("/datastores/postgresql/versions/9"), 404, "itemNotFound", "'9'")
     # ids are uuid5s of the names: the same on every Hearth, whatever its database
     assert pg["id"] == datastore_id("postgresql")
+
+
+def test_token_cache_is_a_bounded_lru(hearth_runtime, fakecloud):
+    """Validated tokens are cached, at most `max_entries` of them: the least recently used goes first."""
+    auth = fakecloud.auth("demo")
+    tokens = [ks_session.Session(auth=v3.Password(**auth)).get_token() for _ in range(3)]
+    assert len(set(tokens)) == 3
+    validator = TokenValidator(hearth_runtime, max_entries=2)
+
+    def keystone_validations(action) -> int:
+        seq = fakecloud.control.requests(log=False)["seq"]
+        action()
+        return len([r for r in fakecloud.control.requests(since=seq)["requests"]
+                    if r["method"] == "GET" and r["path"].rstrip("/").endswith("/auth/tokens")])
+
+    first, second, third = tokens
+    assert keystone_validations(lambda: validator.validate(first)) == 1
+    assert keystone_validations(lambda: validator.validate(second)) == 1
+    principal = validator.validate(first)  # a cache hit, and now the most recently used
+    assert principal.project_id == fakecloud.connect().current_project_id
+    assert keystone_validations(lambda: validator.validate(first)) == 0
+    assert keystone_validations(lambda: validator.validate(third)) == 1  # evicts `second`, the oldest
+    assert len(validator._cache) == 2
+    assert keystone_validations(lambda: validator.validate(first)) == 0
+    assert keystone_validations(lambda: validator.validate(third)) == 0
+    assert keystone_validations(lambda: validator.validate(second)) == 1  # evicted: asked again
+    assert len(validator._cache) == 2
+
+
+def test_a_revoked_token_is_401_once_the_cache_forgets_it(hearth_runtime, fakecloud):
+    """Validation goes through openstacksdk's identity proxy: Keystone's 404 for a revoked token is a 401."""
+    auth = fakecloud.auth("demo")
+    token = ks_session.Session(auth=v3.Password(**auth)).get_token()
+    validator = TokenValidator(hearth_runtime, max_entries=1)
+    assert validator.validate(token).project_id
+    fakecloud.connect().identity.revoke_token(token)
+    validator.validate(ks_session.Session(auth=v3.Password(**auth)).get_token())  # pushes the revoked one out
+    with pytest.raises(ApiError) as raised:
+        validator.validate(token)
+    assert raised.value.status == 401 and "invalid or expired" in raised.value.message

@@ -32,9 +32,15 @@ def test_troveclient_drives_an_instance(hearth_api, trove):
     assert trove.instances.get(created.id).volume["size"] == 2
     assert hearth_api.cloud_resource("volumes", created.id)["size"] == 2
 
+    server_id = hearth_api.cloud_resource("servers", created.id)["id"]
     trove.instances.resize_instance(created.id, "2")
     hearth_api.settle()
     assert trove.instances.get(created.id).flavor["id"] == "2"
+    conn = hearth_api.cloud.connect()  # the cloud itself: the same server now runs flavor 2, volume still attached
+    server = conn.compute.get_server(server_id)
+    assert (server.status, server.flavor.original_name) == ("ACTIVE", conn.compute.get_flavor("2").name)
+    volume = conn.block_storage.get_volume(hearth_api.cloud_resource("volumes", created.id)["id"])
+    assert (volume.size, [a["server_id"] for a in volume.attachments]) == (2, [server_id])
 
     trove.instances.update(created.id, allowed_cidrs=["10.20.0.0/16"])
     hearth_api.settle()

@@ -118,28 +118,41 @@ def test_injected_server_error_is_mapped(os_conn, fakecloud):
         common.call("creating volume", os_conn.block_storage.create_volume, name="x", size=1)
 
 
-def test_authentication_failure_has_no_password_in_the_message(fakecloud):
+def test_cloud_error_messages_are_masked(os_conn, fakecloud, image_id):
+    """A cloud that echoes credentials in its error body (a proxy, a misconfigured service): the EngineError
+    built from it by common.call carries neither the token nor the password."""
+    token, password = "gAAAAAsecret", "hunter2"
+    fakecloud.control.add_fault(service="compute", operation="server.create", action="http_error", status=500,
+                                message=f'boom X-Auth-Token: {token} "password": "{password}"')
+    with pytest.raises(EngineError) as raised:
+        common.call("creating server", os_conn.compute.create_server, name="masked", flavor_id="1",
+                    image_id=image_id, networks="none")
+    message = str(raised.value)
+    assert message.startswith("creating server failed: boom") and message.endswith("(HTTP 500)"), message
+    assert token not in message and password not in message, message
+    assert "X-Auth-Token: ***" in message and '"password": "***' in message, message
+
+
+def test_authentication_failure_is_mapped_once(fakecloud):
     """keystoneauth's own messages ("... (HTTP 401) (Request-ID: ...)") are normalised to ours."""
-    auth = dict(fakecloud.auth("demo"), password="s3cret-Pa55word")
+    auth = dict(fakecloud.auth("demo"), password="wrong-password")
     conn = openstack.connect(**auth, region_name="RegionOne", identity_api_version="3", load_yaml_config=False,
                              load_envvars=False)
     with pytest.raises(EngineError) as raised:
         common.call("listing servers", lambda: list(conn.compute.servers()))
     message = str(raised.value)
     assert message.startswith("listing servers failed:")
-    assert "s3cret-Pa55word" not in message
     assert message.endswith("(HTTP 401)") and message.count("HTTP 401") == 1, message
 
 
 def test_connection_failure_is_mapped():
-    conn = openstack.connect(auth_url="http://127.0.0.1:9/v3", username="u", password="hunter2-secret",
+    conn = openstack.connect(auth_url="http://127.0.0.1:9/v3", username="u", password="p",
                              project_name="p", user_domain_name="Default", project_domain_name="Default",
                              region_name="RegionOne", identity_api_version="3", load_yaml_config=False,
                              load_envvars=False, api_timeout=2)
     with pytest.raises(EngineError) as raised:
         common.call("listing servers", lambda: list(conn.compute.servers()))
     assert str(raised.value).startswith("listing servers failed:")
-    assert "hunter2-secret" not in str(raised.value)
 
 
 def test_scrub_removes_tokens_and_passwords():

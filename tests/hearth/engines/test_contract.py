@@ -226,7 +226,43 @@ def test_delete_leaves_nothing(engine, provisioned, os_conn, cloud_state):
 
 
 def test_delete_of_an_instance_that_never_reached_the_cloud(engine, make_spec, cloud_state):
+    """Nothing in the cloud: the delete only looks (no write of any kind) and succeeds."""
+    seq = cloud_state.request_seq()
     engine.delete(make_spec(), Resources(), LocalContext())
+    assert cloud_state.writes_since(seq) == []
+    assert cloud_state.hearth_leftovers() == {}
+
+
+def test_delete_of_a_never_provisioned_instance_deals_with_strays_named_for_it(engine, engine_name, make_spec,
+                                                                               os_conn, cloud_state):
+    """A failed provision can leave resources Hearth never recorded. natives (and migration, which hands a
+    stackless instance to natives) find them by name and metadata and delete them; the orchestrator never
+    changes the cloud behind Heat, so it reports them by id and leaves them."""
+    spec = make_spec()
+    volume = os_conn.block_storage.create_volume(name=f"hearth-{spec.instance_id}-data", size=1,
+                                                 metadata={"hearth_instance_id": spec.instance_id,
+                                                           "hearth_project_id": spec.project_id})
+    os_conn.block_storage.wait_for_status(volume, "available", interval=0.01, wait=30)
+    group = os_conn.network.create_security_group(name=f"hearth-{spec.instance_id}",
+                                                  description=f"Hearth instance {spec.name} ({spec.instance_id})")
+    assert set(cloud_state.hearth_leftovers()) == {"volumes", "security_groups"}
+
+    if engine_name == "orchestrator":
+        with pytest.raises(EngineError) as raised:
+            engine.delete(spec, Resources(), LocalContext())
+        message = str(raised.value)
+        assert f"volume {volume.id}" in message and f"security group {group.id}" in message, message
+        assert os_conn.block_storage.get_volume(volume.id).status == "available"  # nothing deleted behind Heat
+        assert os_conn.network.get_security_group(group.id).id == group.id
+        os_conn.block_storage.delete_volume(volume.id)
+        os_conn.network.delete_security_group(group.id)
+        os_conn.block_storage.wait_for_delete(volume, interval=0.01, wait=30)
+    else:
+        engine.delete(spec, Resources(), LocalContext())
+        with pytest.raises(os_exceptions.NotFoundException):
+            os_conn.block_storage.get_volume(volume.id)
+        with pytest.raises(os_exceptions.NotFoundException):
+            os_conn.network.get_security_group(group.id)
     assert cloud_state.hearth_leftovers() == {}
 
 
