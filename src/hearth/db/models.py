@@ -78,8 +78,10 @@ class Instance(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime)
 
+    # selectin: a page of instances loads all its rules in one query (a lazy load was one query per row).
     rules: Mapped[list[SecurityGroupRule]] = relationship(
-        back_populates="instance", cascade="all, delete-orphan", order_by="SecurityGroupRule.created_at"
+        back_populates="instance", cascade="all, delete-orphan", order_by="SecurityGroupRule.created_at",
+        lazy="selectin",
     )
 
 

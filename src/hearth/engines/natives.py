@@ -310,15 +310,14 @@ class NativesEngine(ResourceEngine):
         ctx = _SerialContext(ctx)
         conn = self._conn()
         ctx.step("updating security group rules")
-        had_group = bool(current.secgroup_id) and get_or_none(
-            "reading security group", conn.network.get_security_group, current.secgroup_id) is not None
-        group_id, _ = self._ensure_group(conn, spec, ctx, current.secgroup_id)
+        group_id, created = self._ensure_group(conn, spec, ctx, current.secgroup_id)
+        had_group = not created and group_id == current.secgroup_id  # the recorded group still exists
         if not had_group and current.server_id:
             self._attach_group(conn, current.server_id, group_id)
         recorded = dict(current.rules)
         for hid, cid in (ctx.journal.get("rule_ids") or {}).items():
             recorded.setdefault(hid, RuleSpec(hid, "", 0, 0, "", cid))
-        rules = self._converge_rules(conn, spec, group_id, recorded, ctx)
+        rules = self._converge_rules(conn, spec, group_id, recorded, ctx, group_is_new=created)
         return dataclasses.replace(current, secgroup_id=group_id, rules=rules)
 
     def _attach_group(self, conn: Connection, server_id: str, group_id: str) -> None:
@@ -412,16 +411,17 @@ class NativesEngine(ResourceEngine):
                               f"asked for {spec.volume_size} GB")
         try:
             if volume.size < spec.volume_size:
-                self._grow(conn, volume, spec.volume_size, server_id, ctx)
+                volume = self._grow(conn, volume, spec.volume_size, server_id, ctx)
         except EngineError as err:
             self._reattach_after_failure(conn, volume_id, server_id, ctx, err)
             raise
         if server_id:
-            self._ensure_attached(conn, server_id, volume_id, ctx)
+            self._ensure_attached(conn, server_id, volume_id, ctx, volume)
         ctx.record(volume_step="done")
         return dataclasses.replace(current, volume_id=volume_id)
 
-    def _grow(self, conn: Connection, volume: Any, size: int, server_id: str | None, ctx: _SerialContext) -> None:
+    def _grow(self, conn: Connection, volume: Any, size: int, server_id: str | None, ctx: _SerialContext) -> Any:
+        """Extend the volume (detaching first where Cinder needs it); returns the volume as last read."""
         attached = bool(volume.attachments)
         in_use_ok = os_utils.supports_microversion(conn.block_storage, IN_USE_EXTEND_MICROVERSION)
         if attached and not in_use_ok:
@@ -442,12 +442,13 @@ class NativesEngine(ResourceEngine):
         ctx.record(volume_step="extending", volume_target_size=size)
         call(f"extending volume {volume.id} to {size} GB", conn.block_storage.extend_volume, volume.id, size)
         settled = "in-use" if attached else "available"
-        self._wait_volume(conn, volume.id, f"extension of volume {volume.id} to {size} GB",
-                          lambda v: v.status == settled and v.size >= size)
+        grown = self._wait_volume(conn, volume.id, f"extension of volume {volume.id} to {size} GB",
+                                  lambda v: v.status == settled and v.size >= size)
         ctx.event(f"volume {volume.id} extended to {size} GB" + (" while attached" if attached else ""))
         if server_id and not attached:
             ctx.step("re-attaching volume")
             ctx.record(volume_step="attaching")
+        return grown
 
     def _reattach_after_failure(self, conn: Connection, volume_id: str, server_id: str | None,
                                 ctx: _SerialContext, err: EngineError) -> None:

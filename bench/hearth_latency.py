@@ -1,0 +1,276 @@
+"""Hearth's critical path and API economy per engine, under fakecloud's `realistic` delay profile.
+
+Run alone:  .venv/bin/python bench/hearth_latency.py [--engines natives] [--batch 20] [--workers 20]
+
+For each registered engine (natives first): `fakecloud serve --profile realistic` and `hearth serve`
+(SQLite, `workers` task manager threads) as separate processes. One instance goes through provision,
+resize flavor (1 -> 2), resize volume (1 -> 2 GB), a CIDR change (0.0.0.0/0 -> 10.0.0.0/8) and delete;
+then `batch` instances do the same, each operation requested for all of them at once (one client thread
+per instance). Each time runs from the request until the client sees the operation succeeded
+(`GET /instances/{id}/operations` polled every 20 ms per instance; delete: until the instance is 404);
+for the batch, from the first request until the last instance is done (one poller: the instance list every
+20 ms, or the operations of the pending instances for a CIDR change, which keeps the status ACTIVE).
+Warm-up: the single instance goes through every operation once before the measured pass, so every thread
+has its cloud connection and Hearth's adaptive polling has seen each kind of wait once (steady state).
+
+Lower bounds come from the delay profile and the steps' dependencies (delays in seconds, D):
+- natives: provision max(volume_create, server_boot) + volume_attach; resize flavor server_resize +
+  server_confirm_resize; resize volume volume_extend (Cinder >= 3.42 extends in use); CIDR change has no
+  delay at all, so its bound is the floor: the same two Neutron calls (create rule, delete rule) made with
+  bare openstacksdk, measured against the same cloud in the same run (one per thread for the batch).
+- orchestrator: Heat starts a stack action after `stack_overhead` (h) and checks a resource that is in
+  progress every h, so each asynchronous step costs ceil(D/h)*h: provision h + ceil(max(volume_create,
+  server_boot)/h)*h + ceil(volume_attach/h)*h, and likewise for resize (resize then confirm) and extend;
+  a CIDR change is h plus the floor of the rule calls.
+- migration: builds new instances as stacks, so the orchestrator bounds; any other engine: the natives ones.
+Targets: time / bound <= 1.10 for one instance, <= 1.25 for the batch.
+
+API economy: fakecloud's accounting counts every request of the single-instance operations (polling
+included): reported per operation in total, as GETs of one resource by id (the polling) and as writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import sys
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import Report  # noqa: E402
+from _hearth import BenchError, HearthClient, Stack, diff_counts, registered_engines, temp_postgres  # noqa: E402
+
+OPS = ("provision", "resize_flavor", "resize_volume", "apply_rules", "delete")
+LABEL = {"provision": "provision", "resize_flavor": "resize flavor", "resize_volume": "resize volume",
+         "apply_rules": "CIDR change", "delete": "delete"}
+BENCH_RUNS = 2  # run_all.py: runs per `make bench` (keeps the whole under 10 minutes)
+
+
+def bounds(engine: str, delays: dict[str, float], rule_floor: float) -> dict[str, float | None]:
+    d = delays
+    if engine in ("orchestrator", "migration"):  # both build new instances as Heat stacks
+        h = d["stack_overhead"]
+
+        def step(x: float) -> float:
+            return math.ceil(x / h - 1e-9) * h if h > 0 else x
+
+        return {"provision": h + step(max(d["volume_create"], d["server_boot"])) + step(d["volume_attach"]),
+                "resize_flavor": h + step(d["server_resize"]) + step(d["server_confirm_resize"]),
+                "resize_volume": h + step(d["volume_extend"]),
+                "apply_rules": h + rule_floor,
+                "delete": None}
+    return {"provision": max(d["volume_create"], d["server_boot"]) + d["volume_attach"],
+            "resize_flavor": d["server_resize"] + d["server_confirm_resize"],
+            "resize_volume": d["volume_extend"],
+            "apply_rules": rule_floor,
+            "delete": None}
+
+
+def wait_done(api: HearthClient, instance_id: str, kind: str, timeout: float = 120.0) -> float:
+    """Poll until the newest operation of `kind` succeeded (delete: until 404); returns perf_counter then."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if kind == "delete":
+            response = api.http.get(f"{api.base}/instances/{instance_id}", timeout=30)
+            if response.status_code == 404:
+                return time.perf_counter()
+        else:
+            ops = [o for o in api.call("GET", f"/instances/{instance_id}/operations", 200)["operations"]
+                   if o["kind"] == kind]
+            if ops and ops[-1]["state"] == "succeeded":
+                return time.perf_counter()
+            if ops and ops[-1]["state"] == "failed":
+                raise BenchError(f"{kind} of {instance_id} failed: {ops[-1]['error']}")
+        api.stack.check()
+        time.sleep(0.02)
+    raise BenchError(f"{kind} of {instance_id} did not finish in {timeout:.0f}s")
+
+
+def start(api: HearthClient, kind: str, instance_id: str | None, name: str) -> str:
+    if kind == "provision":
+        return api.create(name, flavor="1", size=1)
+    assert instance_id is not None
+    if kind == "resize_flavor":
+        api.resize_flavor(instance_id, "2")
+    elif kind == "resize_volume":
+        api.resize_volume(instance_id, 2)
+    elif kind == "apply_rules":
+        api.set_cidrs(instance_id, ["10.0.0.0/8"])
+    elif kind == "delete":
+        api.delete(instance_id)
+    return instance_id
+
+
+def wait_batch(api: HearthClient, ids: list[str], kind: str, timeout: float = 180.0) -> float:
+    """One poller for the whole batch (so the measuring does not load Hearth): the list every 20 ms until
+    every instance is ACTIVE (or gone, for delete); a CIDR change leaves the status ACTIVE, so for it the
+    pending instances' operations are read in turn. Returns perf_counter when the last one was done."""
+    pending = set(ids)
+    deadline = time.monotonic() + timeout
+    while pending:
+        if kind == "apply_rules":
+            for instance_id in list(pending):
+                ops = [o for o in api.call("GET", f"/instances/{instance_id}/operations", 200)["operations"]
+                       if o["kind"] == kind]
+                if ops and ops[-1]["state"] == "failed":
+                    raise BenchError(f"{kind} of {instance_id} failed: {ops[-1]['error']}")
+                if ops and ops[-1]["state"] == "succeeded":
+                    pending.discard(instance_id)
+        else:
+            listed = api.list_all()
+            for instance_id in list(pending):
+                inst = listed.get(instance_id)
+                if kind == "delete":
+                    if inst is None:
+                        pending.discard(instance_id)
+                    continue
+                if inst is None or inst["status"] == "ERROR":
+                    raise BenchError(f"{kind} of {instance_id}: {inst and api.show(instance_id).get('fault')}")
+                if inst["status"] == "ACTIVE":
+                    pending.discard(instance_id)
+        if pending:
+            if time.monotonic() > deadline:
+                raise BenchError(f"{kind}: {len(pending)} instance(s) not done in {timeout:.0f}s")
+            api.stack.check()
+            time.sleep(0.02)
+    return time.perf_counter()
+
+
+def run_ops(api: HearthClient, clients: list[HearthClient]) -> dict[str, float]:
+    """Every operation in turn on all instances at once (client i requests for instance i); op -> seconds
+    from the first request until the last instance is done."""
+    results: dict[str, float] = {}
+    current: list[str | None] = [None] * len(clients)
+    for kind in OPS:
+        barrier = threading.Barrier(len(clients))
+        began: list[float] = [0.0] * len(clients)
+
+        def one(i: int, kind: str = kind, barrier: threading.Barrier = barrier, began: list[float] = began,
+                current: list[str | None] = current) -> str:
+            barrier.wait()
+            began[i] = time.perf_counter()
+            return start(clients[i], kind, current[i], f"lat-{i}")
+
+        with ThreadPoolExecutor(len(clients)) as pool:
+            current = list(pool.map(one, range(len(clients))))
+        results[kind] = wait_batch(api, [i for i in current if i], kind) - min(began)
+    return results
+
+
+def rule_floor(stack: Stack, threads: int) -> float:
+    """Bare openstacksdk: create a group, then time create-rule + delete-rule (`threads` at once)."""
+    import openstack.config
+    from openstack.connection import Connection
+
+    def conn() -> Connection:
+        config = openstack.config.OpenStackConfig(config_files=[str(stack.clouds_yaml)], load_envvars=False)
+        return Connection(config=config.get_one(cloud="fakecloud"))
+
+    conns = [conn() for _ in range(threads)]
+    groups = [c.network.create_security_group(name=f"floor-rules-{i}") for i, c in enumerate(conns)]
+    old = [c.network.create_security_group_rule(security_group_id=g.id, direction="ingress", ether_type="IPv4",
+                                                protocol="tcp", port_range_min=5432, port_range_max=5432,
+                                                remote_ip_prefix="0.0.0.0/0")
+           for c, g in zip(conns, groups, strict=True)]
+    barrier = threading.Barrier(threads)
+
+    def one(i: int) -> tuple[float, float]:
+        barrier.wait()
+        began = time.perf_counter()
+        conns[i].network.create_security_group_rule(security_group_id=groups[i].id, direction="ingress",
+                                                    ether_type="IPv4", protocol="tcp", port_range_min=5432,
+                                                    port_range_max=5432, remote_ip_prefix="10.0.0.0/8")
+        conns[i].network.delete_security_group_rule(old[i].id)
+        return began, time.perf_counter()
+
+    with ThreadPoolExecutor(threads) as pool:
+        spans = list(pool.map(one, range(threads)))
+    for c, g in zip(conns, groups, strict=True):
+        c.network.delete_security_group(g.id)
+        c.close()
+    return max(e for _, e in spans) - min(b for b, _ in spans)
+
+
+def economy(stack: Stack, api: HearthClient) -> tuple[dict[str, float], dict[str, Counter]]:
+    """One instance through every operation; seconds and the cloud requests of each."""
+    times: dict[str, float] = {}
+    requests: dict[str, Counter] = {}
+    instance_id: str | None = None
+    for kind in OPS:
+        before = stack.request_counts()
+        began = time.perf_counter()
+        instance_id = start(api, kind, instance_id, "lat-single")
+        times[kind] = wait_done(api, instance_id, kind) - began
+        requests[kind] = diff_counts(stack.request_counts(), before)
+    return times, requests
+
+
+def classify(counts: Counter) -> dict[str, int]:
+    total = sum(counts.values())
+    polls = sum(n for (service, method, route), n in counts.items()
+                if method == "GET" and (route.endswith("{id}") or "{stack_id}" in route or route.endswith("}"))
+                and service != "identity")
+    writes = sum(n for (_s, method, _r), n in counts.items() if method in ("POST", "PUT", "PATCH", "DELETE")
+                 and _s != "identity")
+    return {"total": total, "polls": polls, "writes": writes, "other": total - polls - writes}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--engines", help="comma-separated; default: every registered engine")
+    parser.add_argument("--batch", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=20, help="task manager worker threads")
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--json-out")
+    args = parser.parse_args()
+    from fakecloud.config import PROFILES
+
+    delays = PROFILES["realistic"].model_dump()
+    report = Report("hearth_latency")
+    report.params.update(profile="realistic: " + ", ".join(f"{k} {v:g}" for k, v in delays.items() if v),
+                         batch=args.batch, workers=args.workers, database=args.db,
+                         processes="fakecloud serve + hearth serve (API and task manager in one process)")
+    worst: dict[str, str] = {}
+    for engine in registered_engines(args.engines):
+        with contextlib.ExitStack() as scope:
+            db_url = scope.enter_context(temp_postgres()) if args.db == "postgresql" else None
+            stack = scope.enter_context(Stack(engine=engine, profile="realistic", workers=args.workers,
+                                              db_url=db_url))
+            api = stack.client()
+            floor_1 = rule_floor(stack, 1)
+            floor_n = rule_floor(stack, args.batch)
+            economy(stack, api)  # warm-up: connections made, each kind of wait seen once (steady state)
+            single, requests = economy(stack, api)
+            clients = [stack.client() for _ in range(args.batch)]
+            batch = run_ops(api, clients)
+        b1, bn = bounds(engine, delays, floor_1), bounds(engine, delays, floor_n)
+        for kind in OPS:
+            label = LABEL[kind]
+            if b1[kind]:
+                report.add(f"{engine}: {label}, 1 instance / bound", single[kind] / b1[kind], "x", "<= 1.10")
+                report.add(f"{engine}: {label}, {args.batch} at once / bound", batch[kind] / bn[kind], "x",
+                           "<= 1.25")
+                report.add(f"{engine}: {label}, lower bound (1 instance)", b1[kind], "s")
+                report.add(f"{engine}: {label}, lower bound ({args.batch} at once)", bn[kind], "s")
+            report.add(f"{engine}: {label}, 1 instance", single[kind], "s")
+            report.add(f"{engine}: {label}, {args.batch} at once", batch[kind], "s")
+        for kind in OPS:
+            split = classify(requests[kind])
+            report.add(f"{engine}: cloud requests, {LABEL[kind]}", split["total"], "req")
+            report.add(f"{engine}: cloud requests, {LABEL[kind]}: polling GETs", split["polls"], "req")
+            top = requests[kind].most_common(1)[0]
+            worst[f"{engine} {LABEL[kind]}"] = f"{top[1]}x {top[0][1]} {top[0][2]}"
+    report.notes.append("most frequent request per operation (1 instance): "
+                        + "; ".join(f"{k}: {v}" for k, v in worst.items()))
+    report.print()
+    report.write(args.json_out)
+
+
+if __name__ == "__main__":
+    main()
