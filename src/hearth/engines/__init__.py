@@ -1,5 +1,5 @@
-"""Resource engines, registered by name. `natives` talks to Nova/Cinder/Neutron directly; the
-orchestrator (Heat) and migration engines register here as they land."""
+"""Resource engines, registered by name: `natives` (Nova/Cinder/Neutron directly), `orchestrator`
+(one Heat stack per instance) and `migration` (a mixed fleet, composing the other two)."""
 
 from __future__ import annotations
 
