@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.orm import Session
 
 from hearth.config import Datastore, DatastoreVersion
@@ -263,13 +263,11 @@ def list_instances(
             after = session.get(Instance, marker) if _looks_like_id(marker) else None
             if after is None or after.project_id != project_id:
                 raise BadRequest(f"marker: instance {marker} is not in this project's list.")
-            query = query.where(
-                (Instance.created_at > after.created_at)
-                | ((Instance.created_at == after.created_at) & (Instance.id > after.id))
-            )
+            # A row-value comparison is an index range on (project_id, deleted_at, created_at, id) in SQLite
+            # (>= 3.15) and PostgreSQL; the equivalent OR of two comparisons made both scan every earlier row.
+            query = query.where(tuple_(Instance.created_at, Instance.id) > tuple_(after.created_at, after.id))
+        # Instance.rules loads with selectin: the page's rules come in one more query, already loaded here.
         rows = list(session.scalars(query.order_by(Instance.created_at, Instance.id).limit(limit + 1)))
-        for inst in rows:
-            _ = list(inst.rules)
     return rows[:limit], len(rows) > limit
 
 
@@ -280,8 +278,6 @@ def list_all_instances(runtime: Runtime, project_id: str) -> list[Instance]:
             .where(Instance.project_id == project_id, Instance.deleted_at.is_(None))
             .order_by(Instance.created_at, Instance.id)
         ))
-        for inst in rows:
-            _ = list(inst.rules)
     return rows
 
 
@@ -300,11 +296,24 @@ def list_operations(runtime: Runtime, project_id: str, instance_id: str) -> list
 
 
 def find_security_group(runtime: Runtime, project_id: str, ref: str) -> Instance:
-    """The instance whose group `ref` names: its group id, its instance id, or its cloud group id."""
-    for inst in list_all_instances(runtime, project_id):
-        if ref in (inst.id, security_group_id(inst.id)) or (inst.secgroup_id and ref == inst.secgroup_id):
-            return inst
-    raise NotFound(f"Security group {ref} could not be found.")
+    """The instance whose group `ref` names: its instance id, its cloud group id, or its group id.
+
+    The first two are indexed look-ups; the group id is a uuid5 of the instance id, so only that form
+    needs the project's ids (ids only, not the rows and their rules)."""
+    live = (Instance.project_id == project_id, Instance.deleted_at.is_(None))
+    with runtime.sessions() as session:
+        found = session.scalars(select(Instance).where(*live, Instance.id == ref).limit(1)).first() \
+            if _looks_like_id(ref) else None
+        if found is None and _looks_like_id(ref):
+            found = session.scalars(select(Instance).where(*live, Instance.secgroup_id == ref)
+                                    .order_by(Instance.created_at, Instance.id).limit(1)).first()
+        if found is None:
+            instance_id = next((i for i in session.scalars(select(Instance.id).where(*live))
+                                if security_group_id(i) == ref), None)
+            found = session.get(Instance, instance_id) if instance_id else None
+    if found is None:
+        raise NotFound(f"Security group {ref} could not be found.")
+    return found
 
 
 def get_rule(runtime: Runtime, project_id: str, rule_id: str) -> tuple[Instance, SecurityGroupRule]:
@@ -438,11 +447,14 @@ def create_instance(
 
 
 def _preflight(runtime: Runtime, spec: InstanceSpec) -> tuple[str, str | None]:
-    """The engines' synchronous checks (image, network, quota); returns the resolved image and network ids."""
-    from hearth.engines.common import preflight
+    """The engines' synchronous checks (image, network, quota); returns the resolved image and network ids.
+    A cloud that cannot answer is a 503 to retry, never the user's 400."""
+    from hearth.engines.common import CloudUnavailable, preflight
 
     try:
         resolved = preflight(runtime.connections.get(), spec)
+    except CloudUnavailable as err:
+        raise Unavailable(f"The cloud is unavailable ({err}); nothing was created, retry the request later.") from None
     except EngineError as err:
         message = str(err)
         if message.startswith("quota exceeded"):

@@ -124,10 +124,34 @@ def describe_exception(exc: BaseException) -> tuple[str, int | None]:
     return scrub(message), status
 
 
-def engine_error(what: str, exc: BaseException) -> EngineError:
+class CloudUnavailable(EngineError):
+    """The cloud could not answer (no connection, or an HTTP 5xx): an outage to retry later, not bad input."""
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether a cloud client exception means the cloud (or one of its services) is down or failing."""
+    if isinstance(exc, ks_exceptions.ConnectionError):  # refused, timed out, TLS, unknown connection failure
+        return True
+    if isinstance(exc, os_exceptions.HttpException):
+        return (exc.status_code or 0) >= 500
+    if isinstance(exc, ks_exceptions.HttpError):
+        return (exc.http_status or 0) >= 500
+    return False
+
+
+def error_text(exc: BaseException) -> str:
+    """An exception as text fit for events and faults: an EngineError as it is (already scrubbed), a cloud
+    client exception as the cloud's words and HTTP status with credentials removed, never its raw repr."""
+    if isinstance(exc, EngineError):
+        return str(exc)
     message, status = describe_exception(exc)
-    suffix = f" (HTTP {status})" if status else ""
-    return EngineError(f"{what} failed: {message}{suffix}")
+    return message + (f" (HTTP {status})" if status else "")
+
+
+def engine_error(what: str, exc: BaseException) -> EngineError:
+    """EngineError("<what> failed: <the cloud's words> (HTTP n)"), scrubbed; CloudUnavailable for an outage."""
+    error = CloudUnavailable if is_unavailable(exc) else EngineError
+    return error(f"{what} failed: {error_text(exc)}")
 
 
 CLOUD_ERRORS: tuple[type[BaseException], ...] = (os_exceptions.SDKException, ks_exceptions.ClientException)
@@ -135,7 +159,8 @@ CLOUD_ERRORS: tuple[type[BaseException], ...] = (os_exceptions.SDKException, ks_
 
 @contextmanager
 def cloud_call(what: str) -> Iterator[None]:
-    """Turn any cloud client exception raised inside into EngineError("<what> failed: ... (HTTP n)")."""
+    """Turn any cloud client exception raised inside into EngineError("<what> failed: ... (HTTP n)")
+    (CloudUnavailable when the cloud could not be reached or answered 5xx)."""
     try:
         yield
     except EngineError:
@@ -264,12 +289,12 @@ def wait_for(
             return last
         reason = is_failed(last)
         if reason:
-            detail = reason if isinstance(reason, str) else f"status {_status(last)}"
+            detail = reason if isinstance(reason, str) else f"status {status_of(last)}"
             raise EngineError(f"{what} failed: {detail}")
         now = time.monotonic()
         remaining = deadline - now
         if remaining <= 0:
-            raise EngineError(f"timed out after {limit:g}s waiting for {what} (last status: {_status(last)})")
+            raise EngineError(f"timed out after {limit:g}s waiting for {what} (last status: {status_of(last)})")
         time.sleep(min(_next_delay(settings, now - started, expected, delays), remaining))
 
 
@@ -295,8 +320,9 @@ def wait_for_gone(
     wait_for(fetch_or_missing, lambda r: r is missing, is_failed or (lambda _r: None), what, timeout, settings)
 
 
-def _status(resource: Any) -> str:
-    return str(getattr(resource, "status", None) or "unknown")
+def status_of(resource: Any, missing: str = "unknown") -> str:
+    """A cloud resource's status as text (`missing` when it reports none)."""
+    return str(getattr(resource, "status", None) or missing)
 
 
 def server_failure(server: Any) -> str | None:
@@ -342,9 +368,7 @@ def read_view(conn: Connection, spec: InstanceSpec, server_id: str | None, volum
     group = get_or_none("reading security group", conn.network.get_security_group, secgroup_id) \
         if secgroup_id else next(iter(find_secgroups(conn, spec.instance_id)), None)
     if group is not None:
-        with cloud_call(f"listing rules of security group {group.id}"):
-            rules = [r for r in conn.network.security_group_rules(security_group_id=group.id)
-                     if r.direction == "ingress"]
+        rules = ingress_rules(conn, group.id)
         view.security_group = {"id": group.id, "name": group.name, "rules": [
             {"id": r.id, "protocol": r.protocol, "from_port": r.port_range_min, "to_port": r.port_range_max,
              "cidr": r.remote_ip_prefix} for r in rules]}
@@ -521,13 +545,22 @@ def server_flavor_id(conn: Connection, server: Any) -> str | None:
 # Security group rules.
 
 
-def normalize_cidr(cidr: str | None, ethertype: str = "IPv4") -> str:
+def ingress_rules(conn: Connection, group_id: str) -> list[Any]:
+    """The group's ingress rules as Neutron holds them (egress rules are Neutron's defaults, not Hearth's)."""
+    with cloud_call(f"listing rules of security group {group_id}"):
+        return [r for r in conn.network.security_group_rules(security_group_id=group_id) if r.direction == "ingress"]
+
+
+def canonical_cidr(cidr: str | None, ethertype: str = "IPv4") -> str:
+    """The network as Neutron stores it (`10.0.0.7/24` -> `10.0.0.0/24`; empty -> any address of the
+    ethertype). An invalid CIDR is an EngineError: the API validates input, so one here is a bug or bad data,
+    and sending it on would only earn Neutron's 400."""
     if not cidr:
         return "::/0" if ethertype == "IPv6" else "0.0.0.0/0"
     try:
         return str(ipaddress.ip_network(cidr, strict=False))
     except ValueError:
-        return cidr
+        raise EngineError(f"{cidr!r} is not a valid CIDR (expected e.g. 10.0.0.0/24)") from None
 
 
 def _normalize_protocol(protocol: str | None) -> str | None:
@@ -545,7 +578,7 @@ def rule_shape(rule: RuleSpec) -> tuple[Any, ...]:
     """What a rule opens, normalized the way Neutron stores it (for matching cloud rules)."""
     protocol = _normalize_protocol(rule.protocol)
     ports = (_port(rule.from_port), _port(rule.to_port)) if protocol else (None, None)
-    return (rule.ethertype, protocol, *ports, normalize_cidr(rule.cidr, rule.ethertype))
+    return (rule.ethertype, protocol, *ports, canonical_cidr(rule.cidr, rule.ethertype))
 
 
 def neutron_shape(rule: Any) -> tuple[Any, ...]:
@@ -554,7 +587,7 @@ def neutron_shape(rule: Any) -> tuple[Any, ...]:
     ethertype = get("ether_type") or get("ethertype") or "IPv4"
     protocol = _normalize_protocol(get("protocol"))
     return (ethertype, protocol, get("port_range_min"), get("port_range_max"),
-            normalize_cidr(get("remote_ip_prefix"), ethertype))
+            canonical_cidr(get("remote_ip_prefix"), ethertype))
 
 
 def rule_body(rule: RuleSpec, secgroup_id: str) -> dict[str, Any]:
@@ -565,7 +598,7 @@ def rule_body(rule: RuleSpec, secgroup_id: str) -> dict[str, Any]:
         "direction": "ingress",
         "ether_type": rule.ethertype,
         "protocol": protocol,
-        "remote_ip_prefix": normalize_cidr(rule.cidr, rule.ethertype),
+        "remote_ip_prefix": canonical_cidr(rule.cidr, rule.ethertype),
         "description": f"{RULE_DESCRIPTION_PREFIX}{rule.id}",
     }
     if protocol:

@@ -23,6 +23,7 @@ from hearth.cloud import CloudConnections
 from hearth.config import Settings
 from hearth.engines import common
 from hearth.engines.base import (
+    PLAN_KINDS,
     CloudView,
     EngineError,
     InstanceSpec,
@@ -32,12 +33,11 @@ from hearth.engines.base import (
     Resources,
     RuleSpec,
 )
-from hearth.engines.common import call, cloud_call, get_or_none, ignore_not_found, wait_for, wait_for_gone
+from hearth.engines.common import call, get_or_none, ignore_not_found, wait_for, wait_for_gone
 
 IN_USE_EXTEND_MICROVERSION = "3.42"  # Cinder extends attached volumes from this microversion on
 SETTLED_SERVER = ("ACTIVE", "SHUTOFF")  # where a resize starts from and returns to (Nova keeps a stopped server off)
 STARTED = "provision_started"  # journal key: an attempt got past preflight and may have created resources
-PLAN_KINDS = ("provision", "resize_flavor", "resize_volume", "apply_rules", "delete")
 
 
 class _SerialContext:
@@ -253,9 +253,7 @@ class NativesEngine(ResourceEngine):
 
     def _realised_rules(self, conn: Connection, group_id: str, recorded: dict[str, RuleSpec]) -> dict[str, RuleSpec]:
         """The group's ingress rules keyed by the Hearth rule they realise (recorded id, else description)."""
-        with cloud_call(f"listing rules of security group {group_id}"):
-            actual = [r for r in conn.network.security_group_rules(security_group_id=group_id)
-                      if r.direction == "ingress"]
+        actual = common.ingress_rules(conn, group_id)
         by_cloud_id = {r.cloud_id: hid for hid, r in recorded.items() if r.cloud_id}
         realised: dict[str, RuleSpec] = {}
         for rule in actual:
@@ -280,7 +278,8 @@ class NativesEngine(ResourceEngine):
             ctx.record(rule_ids={hid: r.cloud_id for hid, r in realised.items()})
             ctx.event(f"rule {rule.protocol} {rule.from_port}-{rule.to_port} from {rule.cidr} added")
         for stale in diff.to_delete:
-            assert stale.cloud_id is not None
+            if stale.cloud_id is None:  # diff_rules only deletes realised rules; anything else is a bug
+                raise EngineError(f"cannot delete rule {stale.id}: it has no Neutron rule id")
             ignore_not_found(f"deleting security group rule {stale.cloud_id}",
                              conn.network.delete_security_group_rule, stale.cloud_id, ignore_missing=False)
             ctx.event(f"rule {stale.protocol} {stale.from_port}-{stale.to_port} from {stale.cidr} removed")
@@ -296,10 +295,8 @@ class NativesEngine(ResourceEngine):
         except os_exceptions.ConflictException as exc:
             existing = common.existing_rule_id(str(exc.details or ""))
             if existing is None:  # find the identical rule ourselves
-                with cloud_call(f"listing rules of security group {group_id}"):
-                    existing = next((r.id for r in conn.network.security_group_rules(security_group_id=group_id)
-                                     if r.direction == "ingress"
-                                     and common.neutron_shape(r) == common.rule_shape(rule)), None)
+                existing = next((r.id for r in common.ingress_rules(conn, group_id)
+                                 if common.neutron_shape(r) == common.rule_shape(rule)), None)
             if existing is None:
                 raise common.engine_error(what, exc) from None
             return existing
@@ -392,7 +389,8 @@ class NativesEngine(ResourceEngine):
                 server = conn.compute.get_server(server_id)
             ctx.event(f"resize failed ({err}); server {server_id} is {server.status}", "error")
         except (EngineError, *common.CLOUD_ERRORS) as exc:
-            ctx.event(f"resize failed ({err}); recovering server {server_id} failed too: {exc}", "error")
+            ctx.event(f"resize failed ({err}); recovering server {server_id} failed too: {common.error_text(exc)}",
+                      "error")
 
     # resize volume -------------------------------------------------------------------------------
     def resize_volume(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
@@ -427,12 +425,7 @@ class NativesEngine(ResourceEngine):
         if attached and not in_use_ok:
             ctx.step("detaching volume to extend it")
             ctx.record(volume_step="detaching")
-            for attachment in volume.attachments:
-                owner = attachment.get("server_id")
-                server = get_or_none("reading server", conn.compute.get_server, owner) if owner else None
-                if server is not None:
-                    ignore_not_found(f"detaching volume {volume.id} from server {owner}",
-                                     conn.compute.delete_volume_attachment, server, volume.id, ignore_missing=False)
+            _detach_all(conn, volume)
             self._wait_volume(conn, volume.id, f"volume {volume.id} to detach",
                               lambda v: v.status == "available" and not v.attachments)
             ctx.event(f"volume {volume.id} detached (Cinder below {IN_USE_EXTEND_MICROVERSION} cannot extend "
@@ -461,7 +454,8 @@ class NativesEngine(ResourceEngine):
                 self._ensure_attached(conn, server_id, volume_id, ctx)
                 ctx.event(f"volume {volume_id} re-attached after a failed resize ({err})", "warning")
         except (EngineError, *common.CLOUD_ERRORS) as exc:
-            ctx.event(f"re-attaching volume {volume_id} after a failed resize failed: {exc}", "error")
+            ctx.event(f"re-attaching volume {volume_id} after a failed resize failed: {common.error_text(exc)}",
+                      "error")
 
     # delete --------------------------------------------------------------------------------------
     def delete(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> None:
@@ -506,12 +500,7 @@ class NativesEngine(ResourceEngine):
         if volume is None:
             return
         if volume.status != "deleting":
-            for attachment in volume.attachments or []:
-                owner = attachment.get("server_id")
-                server = get_or_none("reading server", conn.compute.get_server, owner) if owner else None
-                if server is not None:
-                    ignore_not_found(f"detaching volume {volume_id} from server {owner}",
-                                     conn.compute.delete_volume_attachment, server, volume_id, ignore_missing=False)
+            _detach_all(conn, volume)
             if volume.attachments:
                 self._wait_volume(conn, volume_id, f"volume {volume_id} to detach",
                                   lambda v: not v.attachments and v.status not in ("detaching", "in-use"))
@@ -596,6 +585,17 @@ class NativesEngine(ResourceEngine):
             return os_utils.supports_microversion(self._conn().block_storage, IN_USE_EXTEND_MICROVERSION)
         except common.CLOUD_ERRORS:
             return True
+
+
+def _detach_all(conn: Connection, volume: Any) -> None:
+    """Ask Nova to detach the volume from every server it is attached to (a server already gone is skipped);
+    the caller waits for Cinder to show it detached."""
+    for attachment in volume.attachments or []:
+        owner = attachment.get("server_id")
+        server = get_or_none("reading server", conn.compute.get_server, owner) if owner else None
+        if server is not None:
+            ignore_not_found(f"detaching volume {volume.id} from server {owner}",
+                             conn.compute.delete_volume_attachment, server, volume.id, ignore_missing=False)
 
 
 def _rule_text(rule: RuleSpec) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 
 def test_server_error_after_volume_exists_leaves_error_with_the_clouds_fault(hearth_api):
     api = hearth_api.client()
@@ -83,3 +85,51 @@ def test_failed_delete_shows_error_with_the_reason_and_can_be_retried(hearth_api
     hearth_api.settle()
     assert api.get(f"/instances/{iid}").status_code == 404
     assert hearth_api.leftovers() == {}
+
+
+def _row_counts(hearth_api) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from hearth.db.models import Event, Instance, Operation, SecurityGroupRule
+
+    with hearth_api.runtime.sessions() as session:
+        return {model.__name__: session.scalar(select(func.count()).select_from(model))
+                for model in (Instance, Operation, SecurityGroupRule, Event)}
+
+
+@pytest.mark.parametrize("service, operation", [("compute", "limits.show"), ("volume", "limits.show")])
+def test_cloud_outage_during_preflight_is_a_503_to_retry_and_creates_nothing(hearth_api, fault_of, service,
+                                                                             operation):
+    """Nova or Cinder answering 5xx while the API checks quota is the cloud's outage, not the user's bad input."""
+    api = hearth_api.client()
+    cloud_before, rows_before = hearth_api.cloud_ids(), _row_counts(hearth_api)
+    hearth_api.cloud.control.add_fault(service=service, operation=operation, action="http_error", status=503,
+                                       message="Service is down for maintenance")
+    response = api.post("/instances", json={"instance": {"name": "db1", "flavorRef": "1", "volume": {"size": 1}}})
+    message = fault_of(response, 503, "serviceUnavailable", "The cloud is unavailable", "retry",
+                       "Service is down for maintenance", "(HTTP 503)")
+    assert "quota" not in message.lower()
+    hearth_api.taskmanager.run_until_idle(30)
+    assert hearth_api.cloud_ids() == cloud_before
+    assert _row_counts(hearth_api) == rows_before
+    assert api.get("/instances").json()["instances"] == []
+
+
+def test_cloud_outage_reaches_troveclient_as_service_unavailable(hearth_api):
+    from keystoneauth1 import session as ks_session
+    from keystoneauth1.identity import v3
+    from troveclient import exceptions as trove_exceptions
+    from troveclient.v1 import client as trove_client
+
+    trove = trove_client.Client(session=ks_session.Session(auth=v3.Password(**hearth_api.cloud.auth("demo"))),
+                                region_name="RegionOne")
+    cloud_before = hearth_api.cloud_ids()
+    hearth_api.cloud.control.add_fault(service="compute", operation="limits.show", action="http_error", status=500,
+                                       message="Nova database connection lost")
+    with pytest.raises(trove_exceptions.ClientException, match="The cloud is unavailable") as raised:
+        trove.instances.create("tc-db", "1", volume={"size": 1})
+    assert raised.value.http_status == 503  # troveclient's ServiceUnavailable
+    assert isinstance(raised.value, trove_exceptions.ServiceUnavailable)
+    assert trove.instances.list() == []
+    assert hearth_api.cloud_ids() == cloud_before
+

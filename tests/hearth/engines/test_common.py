@@ -114,8 +114,16 @@ def test_conflict_is_mapped_and_names_the_existing_rule(os_conn):
 def test_injected_server_error_is_mapped(os_conn, fakecloud):
     fakecloud.control.add_fault(service="volume", operation="volume.create", action="http_error", status=503,
                                 message="Cinder is down for maintenance")
-    with pytest.raises(EngineError, match=r"^creating volume failed: Cinder is down for maintenance \(HTTP 503\)$"):
+    with pytest.raises(common.CloudUnavailable,
+                       match=r"^creating volume failed: Cinder is down for maintenance \(HTTP 503\)$"):
         common.call("creating volume", os_conn.block_storage.create_volume, name="x", size=1)
+
+
+def test_client_errors_are_not_outages(os_conn):
+    """4xx is the caller's problem: a plain EngineError, never CloudUnavailable."""
+    with pytest.raises(EngineError) as raised:
+        common.call("reading server abc", os_conn.compute.get_server, "abc")
+    assert not isinstance(raised.value, common.CloudUnavailable)
 
 
 def test_cloud_error_messages_are_masked(os_conn, fakecloud, image_id):
@@ -150,9 +158,21 @@ def test_connection_failure_is_mapped():
                              project_name="p", user_domain_name="Default", project_domain_name="Default",
                              region_name="RegionOne", identity_api_version="3", load_yaml_config=False,
                              load_envvars=False, api_timeout=2)
-    with pytest.raises(EngineError) as raised:
+    with pytest.raises(common.CloudUnavailable) as raised:
         common.call("listing servers", lambda: list(conn.compute.servers()))
     assert str(raised.value).startswith("listing servers failed:")
+
+
+def test_error_text_describes_raw_cloud_exceptions_scrubbed(os_conn, fakecloud):
+    token = "gAAAAAsecretsecretsecretsecret"
+    fakecloud.control.add_fault(service="compute", operation="server.show", action="http_error", status=500,
+                                message=f"boom X-Auth-Token: {token}")
+    with pytest.raises(os_exceptions.HttpException) as raised:
+        os_conn.compute.get_server("abc")
+    text = common.error_text(raised.value)
+    assert text.startswith("boom") and text.endswith("(HTTP 500)"), text
+    assert token not in text and "X-Auth-Token: ***" in text
+    assert common.error_text(EngineError("already ours")) == "already ours"
 
 
 def test_scrub_removes_tokens_and_passwords():
@@ -211,6 +231,19 @@ def test_preflight_refuses_volume_count_quota(os_conn, os_admin, make_spec):
     os_conn.block_storage.create_volume(name="taken", size=1)
     with pytest.raises(EngineError, match=r"quota exceeded: volumes: need 1, 0 of 1 left"):
         common.preflight(os_conn, make_spec())
+
+
+def test_preflight_reports_a_cloud_outage_as_unavailable(os_conn, fakecloud, make_spec):
+    fakecloud.control.add_fault(service="compute", operation="limits.show", action="http_error", status=503,
+                                message="Nova is down")
+    with pytest.raises(common.CloudUnavailable, match=r"reading compute limits failed: Nova is down \(HTTP 503\)"):
+        common.preflight(os_conn, make_spec())
+
+
+def test_preflight_reports_an_unknown_flavor_as_bad_input(os_conn, make_spec):
+    with pytest.raises(EngineError, match="flavor 'no-such-flavor' does not exist") as raised:
+        common.preflight(os_conn, make_spec(flavor_id="no-such-flavor"))
+    assert not isinstance(raised.value, common.CloudUnavailable)
 
 
 def test_preflight_refuses_an_image_bigger_than_the_flavor_disk(make_spec):
@@ -281,3 +314,33 @@ def test_rule_body_is_accepted_by_neutron(os_conn):
         created = os_conn.network.create_security_group_rule(**common.rule_body(rule, group.id))
         assert common.neutron_shape(created) == common.rule_shape(rule)
         assert common.hearth_rule_id(created) == rule.id
+
+
+def test_canonical_cidr_normalizes_defaults_and_refuses_invalid():
+    assert common.canonical_cidr("10.0.0.7/24") == "10.0.0.0/24"
+    assert common.canonical_cidr("2001:db8::1/32", "IPv6") == "2001:db8::/32"
+    assert common.canonical_cidr(None) == "0.0.0.0/0"
+    assert common.canonical_cidr("", "IPv6") == "::/0"
+    with pytest.raises(EngineError, match=r"'10.0.0.300/24' is not a valid CIDR"):
+        common.canonical_cidr("10.0.0.300/24")
+    with pytest.raises(EngineError, match="is not a valid CIDR"):
+        common.rule_body(RuleSpec("bad", "tcp", 80, 80, "not-a-network"), "g1")
+
+
+def test_ingress_rules_lists_only_the_groups_ingress_rules(os_conn):
+    group = os_conn.network.create_security_group(name="ingress-test")
+    other = os_conn.network.create_security_group(name="ingress-other")
+    created = os_conn.network.create_security_group_rule(**common.rule_body(A, group.id))
+    os_conn.network.create_security_group_rule(**common.rule_body(B, other.id))
+    all_rules = list(os_conn.network.security_group_rules(security_group_id=group.id))
+    assert any(r.direction == "egress" for r in all_rules)  # Neutron's defaults, which Hearth leaves alone
+    assert [r.id for r in common.ingress_rules(os_conn, group.id)] == [created.id]
+
+
+def test_status_of():
+    class Thing:
+        status = "ACTIVE"
+
+    assert common.status_of(Thing()) == "ACTIVE"
+    assert common.status_of(object()) == "unknown"
+    assert common.status_of(object(), missing="") == ""

@@ -253,3 +253,27 @@ def test_resize_of_a_stopped_server_keeps_it_stopped(natives, make_spec, os_conn
     server = os_conn.compute.get_server(res.server_id)
     assert (server.status, after.server_status) == ("SHUTOFF", "SHUTOFF")
     assert server.flavor.original_name == os_conn.compute.get_flavor("3").name
+
+
+TOKEN = "gAAAAAsecretsecretsecretsecret"
+
+
+def test_failed_resize_recovery_logs_the_clouds_error_scrubbed(natives, fakecloud, os_conn):
+    """The recovery after a failed resize records why it could not recover: the cloud's words, no token."""
+    fakecloud.control.add_fault(service="compute", operation="server.show", action="http_error", status=500,
+                                message=f"boom X-Auth-Token: {TOKEN}")
+    ctx = LocalContext()
+    natives._recover_resize(os_conn, "some-server", ctx, EngineError("resize of server some-server failed"))
+    [(level, message)] = ctx.events
+    assert level == "error" and "recovering server some-server failed too: boom" in message, message
+    assert message.endswith("(HTTP 500)") and TOKEN not in message and "X-Auth-Token: ***" in message, message
+
+
+def test_failed_reattach_logs_the_clouds_error_scrubbed(natives, fakecloud, os_conn):
+    fakecloud.control.add_fault(service="volume", operation="volume.show", action="http_error", status=500,
+                                message=f'boom "password": "hunter2" X-Auth-Token: {TOKEN}')
+    ctx = LocalContext()
+    natives._reattach_after_failure(os_conn, "some-volume", "some-server", ctx, EngineError("extend failed"))
+    [(level, message)] = ctx.events
+    assert level == "error" and "after a failed resize failed: boom" in message, message
+    assert TOKEN not in message and "hunter2" not in message and message.endswith("(HTTP 500)"), message
