@@ -49,6 +49,8 @@ def instance_status(inst: Instance) -> str:
         return _TASK_STATUS[inst.task]
     if inst.task in (Task.DELETING, Task.RELEASING):
         return "SHUTDOWN" if nova in ("", "ACTIVE", "SHUTDOWN", "SHUTOFF", "DELETED") else "ERROR"
+    if nova == "DELETED":  # the server vanished outside an operation (see taskmanager.status_sync)
+        return "ERROR"
     if nova in _NOVA_PASSTHROUGH:
         return nova
     if nova in _NOVA_RENAMED:
