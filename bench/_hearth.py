@@ -228,7 +228,7 @@ class Stack:
                 target = out / f"{service.name}-{self.engine}-{service.pid}.txt"
                 self._profilers.append(subprocess.Popen(
                     [str(BIN / "py-spy"), "record", "--pid", str(service.pid), "--format", "raw", "--rate", "50",
-                     "--nonblocking", "--gil", "-o", str(target)],
+                     "--nonblocking", *os.environ.get("BENCH_PROFILE_FLAGS", "--gil").split(), "-o", str(target)],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
     def check(self) -> None:

@@ -4,7 +4,8 @@ Run alone:  .venv/bin/python bench/hearth_throughput.py [--instances 200] [--eng
 
 For each registered engine (hearth.engines.available(), natives first):
 1. The floor (floor_throughput.py): the same instances' cloud calls with bare openstacksdk in `workers`
-   threads, against a fresh `fakecloud serve` (zero-delay profile, unlimited quotas).
+   threads, against a fresh `fakecloud serve` (zero-delay profile, unlimited quotas). orchestrator and
+   migration make the same stack calls, so their floor is measured once per run and shared.
 2. Hearth: a fresh `fakecloud serve` and `hearth serve` (API + task manager with `workers` worker threads,
    SQLite), each its own process. Warm-up: `workers` instances are created and deleted first, so every
    worker thread has its cloud connection (steady state; a cold start adds ~4 requests per thread).
@@ -33,6 +34,7 @@ from _hearth import BenchError, Stack, diff_counts, registered_engines  # noqa: 
 from floor_throughput import run_floor  # noqa: E402
 
 BENCH_RUNS = 2  # run_all.py: runs per `make bench` (keeps the whole under 10 minutes)
+STACK_ENGINES = ("orchestrator", "migration")  # floor_throughput makes the same stack calls for both
 
 
 def _in_threads(stack: Stack, threads: int, fn_name: str, items: list[Any]) -> list[Any]:
@@ -85,16 +87,25 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=200)
     parser.add_argument("--workers", type=int, default=8, help="task manager workers = floor threads")
     parser.add_argument("--engines", help="comma-separated; default: every registered engine")
+    parser.add_argument("--split", action="store_true",
+                        help="run the task manager as its own process (hearth serve --no-taskmanager + "
+                             "hearth taskmanager), as a production deployment would")
     parser.add_argument("--json-out")
     args = parser.parse_args()
     n = args.instances
     report = Report("hearth_throughput")
-    report.params.update(instances=n, workers=args.workers, profile="zero", database="SQLite",
-                         processes="fakecloud serve + hearth serve (API and task manager in one process)")
+    processes = ("fakecloud serve, hearth serve --no-taskmanager, hearth taskmanager" if args.split else
+                 "fakecloud serve + hearth serve (API and task manager in one process)")
+    report.params.update(instances=n, workers=args.workers, profile="zero", database="SQLite", processes=processes)
+    floors: dict[str, dict[str, float]] = {}
     for engine in registered_engines(args.engines):
-        with Stack(engine=engine, profile="zero", with_hearth=False) as stack:
-            floor = run_floor(stack, engine, n, args.workers)
-        with Stack(engine=engine, profile="zero", workers=args.workers) as stack:
+        # orchestrator and migration build new instances with the same stack calls: one floor serves both
+        calls = "stacks" if engine in STACK_ENGINES else engine
+        if calls not in floors:
+            with Stack(engine=engine, profile="zero", with_hearth=False) as stack:
+                floors[calls] = run_floor(stack, engine, n, args.workers)
+        floor = floors[calls]
+        with Stack(engine=engine, profile="zero", workers=args.workers, split_taskmanager=args.split) as stack:
             got = run_hearth(stack, n, args.workers)
         prov, dele = n / got["provision_s"], n / got["delete_s"]
         fprov, fdele = n / floor["provision_s"], n / floor["delete_s"]

@@ -2,10 +2,11 @@
 
 Each stack is a server + a volume + its attachment + a security group with 2 rules. Phase one
 creates every stack and waits for CREATE_COMPLETE one at a time, then deletes them one at a time;
-phase two does the same with several client threads, each with its own Connection. The last line
-of stdout is the JSON summary bench/run_all.py collects. Exits 1 if any stack fails.
+phase two does the same with several client threads, each with its own Connection. With `--json-out`
+it writes the figures in bench/_harness.py's Report format, which bench/run_all.py tabulates. Exits 1
+(and writes no figures) if any stack fails or anything is left behind.
 
-    .venv/bin/python bench/heat_bench.py [--stacks 200] [--threads 8] [--json-out PATH]
+    .venv/bin/python bench/heat_bench.py [--stacks 100] [--threads 8] [--json-out PATH]
 """
 
 from __future__ import annotations
@@ -22,9 +23,13 @@ from typing import Any
 
 import openstack
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import Report  # noqa: E402
 from fakecloud.config import CloudConfig, Quotas
 from fakecloud.testing import running_cloud
 
+BENCH_RUNS = 2  # run_all.py: runs per `make bench` (keeps the whole under 10 minutes)
 WAIT = {"interval": 0.02, "wait": 120}
 TEMPLATE = {
     "heat_template_version": "2021-04-16",
@@ -127,7 +132,7 @@ def concurrent(connect: Callable[[], openstack.connection.Connection], count: in
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stacks", type=int, default=200)
+    parser.add_argument("--stacks", type=int, default=100)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--json-out", help="also write the summary here")
     args = parser.parse_args()
@@ -135,7 +140,6 @@ def main() -> int:
     quotas = Quotas(instances=many, cores=many, ram=many * 512, volumes=many, gigabytes=many,
                     security_groups=many, security_group_rules=many * 4, ports=many)
     config = CloudConfig(profile="zero", quotas=quotas)
-    results: dict[str, Any] = {"stacks": args.stacks, "threads": args.threads}
     failed = None
     with running_cloud(config) as fc:
         fc.control.set_delays(profile="zero")
@@ -145,31 +149,29 @@ def main() -> int:
         except Failed as err:
             failed = str(err)
         else:
-            results.update({
-                "seconds_per_stack_create": round(seq["create_wall"] / args.stacks, 4),
-                "seconds_per_stack_delete": round(seq["delete_wall"] / args.stacks, 4),
-                "create_p50_seconds": round(seq["create_p50"], 4), "create_max_seconds": round(seq["create_max"], 4),
-                "delete_p50_seconds": round(seq["delete_p50"], 4), "delete_max_seconds": round(seq["delete_max"], 4),
-                "concurrent_stacks_created_per_second": round(args.stacks / par["create_wall"], 2),
-                "concurrent_stacks_deleted_per_second": round(args.stacks / par["delete_wall"], 2),
-                "concurrent_seconds_per_stack_create": round(par["create_wall"] / args.stacks, 4),
-                "concurrent_seconds_per_stack_delete": round(par["delete_wall"] / args.stacks, 4),
-            })
             left = fc.control.inventory()
-            results["leftover_resources"] = sum(len(v) for k, v in left.items()
-                                                if k in ("servers", "volumes", "stacks"))
-            if results["leftover_resources"]:
-                failed = f"{results['leftover_resources']} resources left after deleting every stack"
+            leftover = sum(len(v) for k, v in left.items() if k in ("servers", "volumes", "stacks"))
+            if leftover:
+                failed = f"{leftover} resources left after deleting every stack"
     if failed:
-        results["error"] = failed
         print(f"heat bench FAILED: {failed}", file=sys.stderr)
-    summary = {"name": "heat", "results": results}
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(summary, indent=2))
-    for key, value in results.items():
-        print(f"  {key}: {value}")
-    print(json.dumps(summary))
-    return 1 if failed else 0
+        return 1
+    report = Report("heat_bench")
+    report.params.update(stacks=args.stacks, threads=args.threads, profile="zero",
+                         stack="server + volume + attachment + security group with 2 rules",
+                         cloud="in-process fakecloud (running_cloud), openstacksdk wait_for_status every 20 ms")
+    n = args.stacks
+    report.add("sequential: time per stack create", 1000 * seq["create_wall"] / n, "ms")
+    report.add("sequential: time per stack delete", 1000 * seq["delete_wall"] / n, "ms")
+    report.add("sequential: create p50", 1000 * seq["create_p50"], "ms")
+    report.add("sequential: create max", 1000 * seq["create_max"], "ms")
+    report.add("sequential: delete p50", 1000 * seq["delete_p50"], "ms")
+    report.add("sequential: delete max", 1000 * seq["delete_max"], "ms")
+    report.add(f"{args.threads} threads: stacks created per second", n / par["create_wall"], "stacks/s")
+    report.add(f"{args.threads} threads: stacks deleted per second", n / par["delete_wall"], "stacks/s")
+    report.print()
+    report.write(args.json_out)
+    return 0
 
 
 if __name__ == "__main__":

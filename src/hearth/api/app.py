@@ -7,6 +7,10 @@ connection (CloudConnections) and database session.
 
 from __future__ import annotations
 
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 import hearth
@@ -17,8 +21,19 @@ from hearth.runtime import Runtime
 PROJECT_PREFIX = "/v1.0/{project_id}"
 
 
+@asynccontextmanager
+async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    """Once the server is up, move everything allocated so far (modules, the app, the SDK, SQLAlchemy's
+    mappers) out of the garbage collector's reach: a full collection then only walks what requests made,
+    instead of pausing a request for ~100 ms about once a second while pages of instances are served."""
+    gc.collect()
+    gc.freeze()
+    yield
+
+
 def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(
+        lifespan=_lifespan,
         title="Hearth",
         version=hearth.__version__,
         summary="Database-as-a-Service for OpenStack, compatible with Trove's v1.0 API",

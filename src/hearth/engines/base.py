@@ -19,6 +19,13 @@ from typing import Any, ClassVar, Protocol
 #: The operation kinds every engine can plan (dry-run) and carry out.
 PLAN_KINDS: tuple[str, ...] = ("provision", "resize_flavor", "resize_volume", "apply_rules", "delete")
 
+# A delete's journal carries PROVISION_CLEAN = True when the task manager knows the instance's provision
+# succeeded on its first attempt: every cloud resource it made was recorded the moment it existed, so
+# nothing named for the instance can exist outside the recorded ids and an engine may skip its leftover
+# look-ups by name. (Only a worker dying between a create and its record can leave such a leftover, and
+# that makes a second attempt.)
+PROVISION_CLEAN = "provision_clean"
+
 
 class EngineError(Exception):
     """A failure the user should see as the instance's fault: says what failed and why, no secrets."""

@@ -320,6 +320,30 @@ def wait_for_gone(
     wait_for(fetch_or_missing, lambda r: r is missing, is_failed or (lambda _r: None), what, timeout, settings)
 
 
+class Plain:
+    """A cloud resource as its plain JSON, read by attribute like an openstacksdk resource (the few fields
+    polling looks at). Building the SDK's resource objects was most of the CPU of a wait's reads."""
+
+    __slots__ = ("data",)
+    ALIASES = {"task_state": "OS-EXT-STS:task_state"}
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self.data.get(self.ALIASES.get(name, name))
+
+
+def read_plain(proxy: Any, path: str, key: str) -> Plain:
+    """GET one resource through an openstacksdk proxy as `Plain`; errors (404 included) raise the SDK's
+    exceptions, exactly as its get_* calls do, so get_or_none and wait_for_gone treat them alike."""
+    response = proxy.get(path)
+    os_exceptions.raise_from_response(response)
+    return Plain(dict(response.json().get(key) or {}))
+
+
 def status_of(resource: Any, missing: str = "unknown") -> str:
     """A cloud resource's status as text (`missing` when it reports none)."""
     return str(getattr(resource, "status", None) or missing)

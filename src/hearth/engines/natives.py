@@ -8,6 +8,7 @@ each pool thread keeps its own openstacksdk Connection.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from hearth.config import Settings
 from hearth.engines import common
 from hearth.engines.base import (
     PLAN_KINDS,
+    PROVISION_CLEAN,
     CloudView,
     EngineError,
     InstanceSpec,
@@ -84,6 +86,14 @@ def _gather(futures: list[Future[Any]]) -> list[Any]:
     return results
 
 
+def _plain_server(conn: Connection, server_id: str) -> common.Plain:
+    return common.read_plain(conn.compute, f"/servers/{server_id}", "server")
+
+
+def _plain_volume(conn: Connection, volume_id: str) -> common.Plain:
+    return common.read_plain(conn.block_storage, f"/volumes/{volume_id}", "volume")
+
+
 def _ordered_ids(*candidates: str | None) -> list[str]:
     return list(dict.fromkeys(c for c in candidates if c))
 
@@ -101,6 +111,26 @@ class NativesEngine(ResourceEngine):
         """Stop the engine's threads (their Connections are closed with the CloudConnections)."""
         self._pool.shutdown(wait=True)
 
+    def warm(self, threads: int) -> None:
+        """Start `threads` pool threads (at most the pool's size), each with its cloud Connection made, so the
+        first burst of operations after a start does not connect on its critical path. The task manager
+        calls this once as it starts; a cloud that cannot be reached now is not an error here."""
+        count = max(1, min(threads, self._pool._max_workers))
+        barrier = threading.Barrier(count)  # every task holds its thread until all have one: `count` threads
+
+        def connect() -> None:
+            try:
+                conn = self._conn()
+                for service in ("compute", "block_storage", "network"):
+                    getattr(conn, service).get_endpoint()
+            except Exception:  # noqa: BLE001 - warming is best effort
+                barrier.abort()
+                return
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(timeout=30)
+
+        _gather([self._submit(connect) for _ in range(count)])
+
     def _conn(self) -> Connection:
         return self.connections.get()
 
@@ -109,13 +139,15 @@ class NativesEngine(ResourceEngine):
 
     # waits ---------------------------------------------------------------------------------------
     def _wait_server(self, conn: Connection, server_id: str, what: str,
-                     done: Callable[[Any], bool] | None = None) -> Any:
-        return wait_for(lambda: conn.compute.get_server(server_id),
+                     done: Callable[[Any], bool] | None = None, plain: bool = False) -> Any:
+        """`plain`: poll the JSON (common.Plain) when `done` looks only at the status (not at the flavor)."""
+        fetch = (lambda: _plain_server(conn, server_id)) if plain else (lambda: conn.compute.get_server(server_id))
+        return wait_for(fetch,
                         done or (lambda s: s.status == "ACTIVE"), common.server_failure, what,
                         timeout=None, settings=self.settings)
 
     def _wait_volume(self, conn: Connection, volume_id: str, what: str, done: Callable[[Any], bool]) -> Any:
-        return wait_for(lambda: conn.block_storage.get_volume(volume_id), done, common.volume_failure, what,
+        return wait_for(lambda: _plain_volume(conn, volume_id), done, common.volume_failure, what,
                         timeout=None, settings=self.settings)
 
     # provision -----------------------------------------------------------------------------------
@@ -225,7 +257,7 @@ class NativesEngine(ResourceEngine):
             server = call("creating the server", conn.compute.create_server, **attrs)
             ctx.record(server_id=server.id)
             ctx.event(f"server {server.id} created (flavor {resolved.flavor.name})")
-        return self._wait_server(conn, server.id, f"server {server.id} to become ACTIVE")
+        return self._wait_server(conn, server.id, f"server {server.id} to become ACTIVE", plain=True)
 
     def _ensure_attached(self, conn: Connection, server_id: str, volume_id: str, ctx: _SerialContext,
                          volume: Any = None) -> Any:
@@ -463,21 +495,25 @@ class NativesEngine(ResourceEngine):
         conn = self._conn()
         journal = ctx.journal
         ctx.step("deleting server")
+        # After a provision that succeeded at its first attempt every resource it made is recorded
+        # (base.PROVISION_CLEAN): the three look-ups by name for leftovers are then skipped.
+        by_name = not (journal.get(PROVISION_CLEAN) and current.server_id and current.volume_id
+                       and current.secgroup_id)
         server_ids = _ordered_ids(current.server_id, journal.get("server_id"),
-                                  *(s.id for s in common.find_servers(conn, spec.instance_id)))
+                                  *(s.id for s in (common.find_servers(conn, spec.instance_id) if by_name else [])))
         for server_id in server_ids:
             self._delete_server(conn, server_id, ctx)
         ctx.step("deleting volume and security group")
         volume_ids = _ordered_ids(current.volume_id, journal.get("volume_id"),
-                                  *(v.id for v in common.find_volumes(conn, spec.instance_id)))
+                                  *(v.id for v in (common.find_volumes(conn, spec.instance_id) if by_name else [])))
         group_ids = _ordered_ids(current.secgroup_id, journal.get("secgroup_id"),
-                                 *(g.id for g in common.find_secgroups(conn, spec.instance_id)))
+                                 *(g.id for g in (common.find_secgroups(conn, spec.instance_id) if by_name else [])))
         futures = [self._submit(self._delete_volume_thread, vid, ctx) for vid in volume_ids]
         futures += [self._submit(self._delete_group_thread, gid, ctx) for gid in group_ids]
         _gather(futures)
 
     def _delete_server(self, conn: Connection, server_id: str, ctx: _SerialContext) -> None:
-        server = get_or_none("reading server", conn.compute.get_server, server_id)
+        server = get_or_none("reading server", _plain_server, conn, server_id)
         if server is None:
             return
         fault_before = (server.fault or {}).get("message") if server.status == "ERROR" else None
@@ -490,13 +526,13 @@ class NativesEngine(ResourceEngine):
             return common.server_failure(s)
 
         ignore_not_found(f"deleting server {server_id}", conn.compute.delete_server, server_id, ignore_missing=False)
-        wait_for_gone(lambda: conn.compute.get_server(server_id), f"deletion of server {server_id}",
+        wait_for_gone(lambda: _plain_server(conn, server_id), f"deletion of server {server_id}",
                       timeout=None, settings=self.settings, is_failed=delete_failed)
         ctx.event(f"server {server_id} deleted")
 
     def _delete_volume_thread(self, volume_id: str, ctx: _SerialContext) -> None:
         conn = self._conn()
-        volume = get_or_none("reading volume", conn.block_storage.get_volume, volume_id)
+        volume = get_or_none("reading volume", _plain_volume, conn, volume_id)
         if volume is None:
             return
         if volume.status != "deleting":
@@ -510,7 +546,7 @@ class NativesEngine(ResourceEngine):
         def delete_failed(v: Any) -> str | None:
             return common.volume_failure(v) if v.status == "error_deleting" else None
 
-        wait_for_gone(lambda: conn.block_storage.get_volume(volume_id), f"deletion of volume {volume_id}",
+        wait_for_gone(lambda: _plain_volume(conn, volume_id), f"deletion of volume {volume_id}",
                       timeout=None, settings=self.settings, is_failed=delete_failed)
         ctx.event(f"volume {volume_id} deleted")
 
@@ -527,7 +563,8 @@ class NativesEngine(ResourceEngine):
 
         wait_for(try_delete, bool, lambda _done: None, f"deletion of security group {group_id}",
                  timeout=min(self.settings.operation_timeout_seconds, 120.0), settings=self.settings)
-        wait_for_gone(lambda: conn.network.get_security_group(group_id), f"deletion of security group {group_id}",
+        wait_for_gone(lambda: common.read_plain(conn.network, f"/security-groups/{group_id}", "security_group"),
+                      f"deletion of security group {group_id}",
                       timeout=None, settings=self.settings)
         ctx.event(f"security group {group_id} deleted")
 

@@ -41,6 +41,7 @@ from hearth.config import Settings
 from hearth.engines import common, heat, templates
 from hearth.engines.base import (
     PLAN_KINDS,
+    PROVISION_CLEAN,
     CloudView,
     EngineError,
     InstanceSpec,
@@ -61,6 +62,40 @@ _PREVIEW_MISSING = (404, 405, 501)  # a Heat without the preview routes
 
 def _status(stack: Any) -> str:
     return str(getattr(stack, "status", None) or "")
+
+
+class _PolledStack:
+    """A stack as Heat's plain JSON, read like the SDK's Stack for what polling looks at (building the
+    SDK resource for every poll was a large share of the task manager's CPU)."""
+
+    __slots__ = ("data",)
+    _FIELDS = {"status": "stack_status", "status_reason": "stack_status_reason", "name": "stack_name", "id": "id"}
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in self._FIELDS:
+            raise AttributeError(name)
+        return self.data.get(self._FIELDS[name])
+
+    def full(self) -> Any:
+        """The openstacksdk Stack of the same document."""
+        from openstack.orchestration.v1.stack import Stack
+
+        return Stack.existing(**self.data)
+
+
+def _poll_stack(conn: Connection, stack_id: str) -> _PolledStack | None:
+    """The stack without its outputs, as plain JSON; None once it is gone (404 or DELETE_COMPLETE), as
+    common.read_stack answers."""
+    with cloud_call(f"reading stack {stack_id}"):
+        response = conn.orchestration.get(f"/stacks/{stack_id}?resolve_outputs=False")
+        if response.status_code == 404:
+            return None
+        os_exceptions.raise_from_response(response)
+    stack = _PolledStack(dict(response.json().get("stack") or {}))
+    return None if stack.status == "DELETE_COMPLETE" else stack
 
 
 def _outputs(stack: Any) -> dict[str, Any]:
@@ -175,13 +210,18 @@ class OrchestratorEngine(ResourceEngine):
     # waits --------------------------------------------------------------------------------------
     def _wait(self, conn: Connection, stack_id: str, done: Callable[[Any], bool],
               failed: Callable[[Any], str | bool | None], what: str) -> Any:
-        def fetch() -> Any:
-            stack = self._get_stack(conn, stack_id)
+        """Poll the stack as plain JSON (`_poll_stack`); the SDK Stack is built only for the failure check of
+        a stack that stopped moving and for the stack returned at the end."""
+        def fetch() -> _PolledStack:
+            stack = _poll_stack(conn, stack_id)
             if stack is None:
                 raise EngineError(f"stack {stack_id} disappeared while waiting for {what}")
             return stack
 
-        return wait_for(fetch, done, failed, what, timeout=None, settings=self.settings)
+        def failed_check(stack: _PolledStack) -> str | bool | None:
+            return None if _status(stack).endswith("_IN_PROGRESS") else failed(stack.full())
+
+        return wait_for(fetch, done, failed_check, what, timeout=None, settings=self.settings).full()
 
     def _settle(self, conn: Connection, stack: Any) -> Any:
         """Wait out an action already in progress (a resumed operation, or Heat rolling back)."""
@@ -234,9 +274,9 @@ class OrchestratorEngine(ResourceEngine):
         if not (server_id and volume_id and group_id):
             raise EngineError(f"stack {stack.name} is {_status(stack)} but its outputs lack resource ids: "
                               f"{sorted(k for k, v in outputs.items() if v)}")
-        ctx.record(server_id=server_id, volume_id=volume_id, secgroup_id=group_id)
         rules = self._map_rules(conn, spec, group_id, previous)
-        ctx.record(rule_ids={hid: r.cloud_id for hid, r in rules.items()})
+        ctx.record(server_id=server_id, volume_id=volume_id, secgroup_id=group_id,
+                   rule_ids={hid: r.cloud_id for hid, r in rules.items()})
         return Resources(server_id=server_id, volume_id=volume_id, secgroup_id=group_id, stack_id=stack.id,
                          rules=rules, server_status="ACTIVE", stack_status=_status(stack))
 
@@ -267,35 +307,42 @@ class OrchestratorEngine(ResourceEngine):
 
     def resize_volume(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
         return self._update(spec, current, ctx, f"growing the data volume to {spec.volume_size} GB",
-                            check=self._check_no_shrink)
+                            check=_check_no_shrink)
 
     def apply_rules(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
         return self._update(spec, current, ctx, f"applying {len(spec.rules)} security group rule(s)")
 
-    def _check_no_shrink(self, conn: Connection, spec: InstanceSpec, ids: dict[str, str]) -> None:
-        volume = call("reading volume", conn.block_storage.get_volume, ids["volume"])
-        if spec.volume_size < volume.size:
-            raise EngineError(f"volumes can only grow: volume {volume.id} is {volume.size} GB, "
-                              f"asked for {spec.volume_size} GB")
-
-    def _check_drift(self, conn: Connection, stack: Any, ids: dict[str, str]) -> None:
+    def _check_drift(self, conn: Connection, stack: Any, ids: dict[str, str]) -> dict[str, dict[str, Any]]:
         """Refuse to update a stack whose resources were deleted outside Heat (an update would not bring
-        them back, and the server references the group through a property Heat can only replace)."""
-        readers = {"server": conn.compute.get_server, "volume": conn.block_storage.get_volume,
-                   "security group": conn.network.get_security_group}
+        them back, and the server references the group through a property Heat can only replace).
+        Returns each resource as the cloud answered (plain JSON: only existence and a few fields are used,
+        so the SDK's resource objects are not built for them)."""
+        paths = {"server": (conn.compute, f"/servers/{ids['server']}", "server"),
+                 "volume": (conn.block_storage, f"/volumes/{ids['volume']}", "volume"),
+                 "security group": (conn.network, f"/security-groups/{ids['group']}", "security_group")}
+        found: dict[str, dict[str, Any]] = {}
+        for kind, (proxy, path, key) in paths.items():
+            with cloud_call(f"reading {kind}"):
+                response = proxy.get(path)
+                if response.status_code == 404:
+                    continue
+                os_exceptions.raise_from_response(response)
+                found[kind] = dict(response.json().get(key) or {})
         gone = [f"{kind} {ids[key]}" for kind, key in (("server", "server"), ("volume", "volume"),
-                                                         ("security group", "group"))
-                if get_or_none(f"reading {kind}", readers[kind], ids[key]) is None]
+                                                         ("security group", "group")) if kind not in found]
         if gone:
             raise EngineError(f"{', '.join(gone)} of stack {stack.name} no longer exist(s): deleted outside Heat. "
                               "The orchestrator only changes the cloud through the stack; delete and re-create "
                               "the instance (or restore the resource) first")
+        return found
 
     def _update(self, spec: InstanceSpec, current: Resources, ctx: OperationContext, what: str,
-                check: Callable[[Connection, InstanceSpec, dict[str, str]], None] | None = None) -> Resources:
+                check: Callable[[InstanceSpec, dict[str, dict[str, Any]]], None] | None = None) -> Resources:
         conn = self._conn()
-        stack = self._settle(conn, self._require_stack(conn, spec, current, ctx))
-        stack = self._require_stack(conn, spec, Resources(stack_id=stack.id))
+        stack = self._require_stack(conn, spec, current, ctx)
+        if _status(stack).endswith("_IN_PROGRESS"):  # settle, then read the outputs as they ended up
+            stack = self._settle(conn, stack)
+            stack = self._require_stack(conn, spec, Resources(stack_id=stack.id))
         outputs = _outputs(stack)
         found = {"server": outputs.get(templates.OUTPUT_SERVER) or current.server_id,
                  "volume": outputs.get(templates.OUTPUT_VOLUME) or current.volume_id,
@@ -304,9 +351,9 @@ class OrchestratorEngine(ResourceEngine):
         if len(ids) != len(found):
             raise EngineError(f"stack {stack.name} is {_status(stack)} and has no "
                               f"{', '.join(k for k in found if k not in ids)}: the instance was never fully built")
+        live = self._check_drift(conn, stack, ids)
         if check is not None:
-            check(conn, spec, ids)
-        self._check_drift(conn, stack, ids)
+            check(spec, live)
 
         if self._matches(conn, stack, spec) and _status(stack).endswith("_COMPLETE"):
             ctx.event(f"stack {stack.name} already holds the desired template; nothing to change")
@@ -316,9 +363,19 @@ class OrchestratorEngine(ResourceEngine):
         ctx.record(stack_update=what)
         self._put(conn, stack, spec, rollback=True)
         ctx.event(f"stack {stack.name} update started: {what}")
-        final = self._wait(conn, stack.id, _update_over, lambda _s: None, f"update of stack {stack.name}")
+        # The wait's description names the change: common.wait_for learns how long each kind of wait takes
+        # (ids and numbers masked), and a rule change must not inherit the expectation of a flavor resize.
+        final = self._wait(conn, stack.id, _update_over, lambda _s: None, f"update of stack {stack.name}: {what}")
         self._check_update_result(conn, stack, final, ids, what, ctx)
         ctx.event(f"stack {stack.name} updated: {what}")
+        kept = _rules_kept(spec, current)
+        if kept is not None:
+            # The group was not part of this update (same rules): its resources and rule ids are the ones read
+            # before the update, so the stack's outputs and the group's rules need no second read.
+            ctx.record(server_id=ids["server"], volume_id=ids["volume"], secgroup_id=ids["group"],
+                       rule_ids={hid: r.cloud_id for hid, r in kept.items()})
+            return Resources(server_id=ids["server"], volume_id=ids["volume"], secgroup_id=ids["group"],
+                             stack_id=stack.id, rules=kept, server_status="ACTIVE", stack_status=_status(final))
         return self._realised(conn, spec, self._require_stack(conn, spec, Resources(stack_id=stack.id)),
                               current.rules, ctx)
 
@@ -378,6 +435,7 @@ class OrchestratorEngine(ResourceEngine):
         conn = self._conn()
         ctx.step("deleting stack")
         seen: set[str] = set()
+        clean = bool(ctx.journal.get(PROVISION_CLEAN))
         while True:  # every live stack of the instance (normally one)
             stack = self._find_stack(conn, spec, *(i for i in (current.stack_id, ctx.journal.get("stack_id"))
                                                    if i not in seen))
@@ -385,6 +443,10 @@ class OrchestratorEngine(ResourceEngine):
                 break
             seen.add(stack.id)
             self._delete_stack(conn, stack, ctx)
+            if clean:  # one provision attempt made one stack, and a live instance has one stack at a time
+                break
+        if clean and seen:
+            return  # the stack is gone and the provision recorded all it made: no look-ups by name needed
         ctx.step("checking nothing is left")
         left = [f"server {s.id}" for s in common.find_servers(conn, spec.instance_id)]
         left += [f"volume {v.id}" for v in common.find_volumes(conn, spec.instance_id)]
@@ -399,14 +461,14 @@ class OrchestratorEngine(ResourceEngine):
         def delete_failed(s: Any) -> str | None:
             if _status(s) != "DELETE_FAILED":
                 return None
-            reasons.append(self._create_failure(conn, s) or f"stack {s.name} is DELETE_FAILED")
+            reasons.append(self._create_failure(conn, s.full()) or f"stack {s.name} is DELETE_FAILED")
             return reasons[-1]
 
         for attempt in (1, 2):
             reasons.clear()
             call(f"deleting stack {stack.name}", conn.orchestration.delete_stack, stack.id, ignore_missing=True)
             try:
-                common.wait_for_gone(lambda: self._get_stack(conn, stack.id), f"deletion of stack {stack.name}",
+                common.wait_for_gone(lambda: _poll_stack(conn, stack.id), f"deletion of stack {stack.name}",
                                      timeout=None, settings=self.settings, is_failed=delete_failed)
             except EngineError:
                 if attempt == 2 or not reasons:
@@ -505,6 +567,27 @@ class OrchestratorEngine(ResourceEngine):
 
 
 _UPDATE_ENDS = ("UPDATE_COMPLETE", "UPDATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED")
+
+
+def _check_no_shrink(spec: InstanceSpec, live: dict[str, dict[str, Any]]) -> None:
+    volume = live["volume"]
+    if spec.volume_size < int(volume.get("size") or 0):
+        raise EngineError(f"volumes can only grow: volume {volume.get('id')} is {volume.get('size')} GB, "
+                          f"asked for {spec.volume_size} GB")
+
+
+def _rules_kept(spec: InstanceSpec, current: Resources) -> dict[str, RuleSpec] | None:
+    """When every desired rule is realised as recorded (same Hearth id, same shape) and nothing else is, the
+    update left the group alone: the realised rules, else None (the group's rules must be read again)."""
+    if len(spec.rules) != len(current.rules):
+        return None
+    kept: dict[str, RuleSpec] = {}
+    for rule in spec.rules:
+        realised = current.rules.get(rule.id)
+        if realised is None or not realised.cloud_id or common.rule_shape(realised) != common.rule_shape(rule):
+            return None
+        kept[rule.id] = dataclasses.replace(rule, cloud_id=realised.cloud_id)
+    return kept
 
 
 def _update_over(stack: Any) -> bool:

@@ -6,9 +6,10 @@
     tm.run_until_idle(30) # tests and benchmarks: wait until no operation is queued or running
     tm.stop()
 
-Workers sleep at most `poll_interval` (0.2 s) between looks at the table, so a task manager in its own
-process (`hearth taskmanager`) picks up work queued by the API within that; in the API's process the
-service layer wakes them at once through `wake(runtime)`.
+One idle worker looks at the table every `poll_interval` (0.2 s), so a task manager in its own process
+(`hearth taskmanager`) picks up work queued by the API within that (a worker that finds work wakes the
+next, so a burst spreads over the workers); in the API's process the service layer wakes a worker at once
+through `wake(runtime)`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from hearth.taskmanager.worker import active_count, claim_next, heartbeat, recov
 log = logging.getLogger(__name__)
 
 __all__ = ["TaskManager", "wake"]
+
+IDLE_WAIT = 2.0  # seconds an idle worker that is not the polling one sleeps unless woken
 
 _managers: weakref.WeakSet[TaskManager] = weakref.WeakSet()
 _managers_lock = threading.Lock()
@@ -56,6 +59,8 @@ class TaskManager:
         self._threads: list[threading.Thread] = []
         self._claims: dict[str, str] = {}  # operation id -> claim token, for the operations running here
         self._claims_lock = threading.Lock()
+        self.warm_connections = True  # each worker connects to the cloud as it starts (see _warm)
+        self._pollers = 0  # idle workers currently polling on poll_interval (at most one; see _work)
 
     # lifecycle ------------------------------------------------------------------------------------
     @property
@@ -68,7 +73,8 @@ class TaskManager:
         self._stopping.clear()
         self._recover()
         self._threads = [
-            threading.Thread(target=self._work, name=f"hearth-worker-{i}", daemon=True) for i in range(self.workers)
+            threading.Thread(target=self._work, args=(i,), name=f"hearth-worker-{i}", daemon=True)
+            for i in range(self.workers)
         ]
         self._threads.append(threading.Thread(target=self._keepalive, name="hearth-heartbeat", daemon=True))
         for thread in self._threads:
@@ -84,16 +90,21 @@ class TaskManager:
         with _managers_lock:
             _managers.discard(self)
         self._stopping.set()
-        self.notify()
+        self.notify(everyone=True)
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._threads = []
 
-    def notify(self) -> None:
+    def notify(self, everyone: bool = False) -> None:
+        """Wake one idle worker (it wakes the next when it found work, so a burst spreads over the workers
+        without every idle worker querying the table for each queued operation), or all of them."""
         with self._wakeup:
             self._generation += 1
-            self._wakeup.notify_all()
+            if everyone:
+                self._wakeup.notify_all()
+            else:
+                self._wakeup.notify()
 
     def run_until_idle(self, timeout: float = 60.0) -> bool:
         """Wait until no operation is queued or running (starting the workers for the wait if this task
@@ -115,7 +126,36 @@ class TaskManager:
                 self.stop()
 
     # threads --------------------------------------------------------------------------------------
-    def _work(self) -> None:
+    def _warm(self) -> None:
+        """Make this worker thread's cloud Connection now (token, endpoint discovery, the proxies the engines
+        use), so the first operations after a start do not each pay for it on their critical path."""
+        if not self.warm_connections:
+            return
+        try:
+            conn = self.runtime.connections.get()
+            services = ["compute", "block_storage", "network", "image"]
+            if self.runtime.engine_mode() != "natives":
+                services.append("orchestration")
+            for service in services:
+                getattr(conn, service).get_endpoint()
+        except Exception as exc:  # an unreachable cloud now is not fatal: the operation will say why
+            log.debug("warming a worker's cloud connection failed: %s", exc)
+
+    def _warm_engines(self) -> None:
+        """Engines with threads of their own (natives) start them connected: twice the workers, as a
+        provision runs up to three steps at once beside its worker."""
+        try:
+            for name in sorted(self.runtime.allowed_engines()):
+                warm = getattr(self.runtime.engine(name), "warm", None)
+                if warm is not None:
+                    warm(2 * self.workers)
+        except Exception as exc:  # best effort, like _warm
+            log.debug("warming the engines' threads failed: %s", exc)
+
+    def _work(self, index: int = 0) -> None:
+        self._warm()
+        if index == 0 and self.warm_connections:
+            threading.Thread(target=self._warm_engines, name="hearth-warm", daemon=True).start()
         while not self._stopping.is_set():
             with self._wakeup:
                 generation = self._generation
@@ -127,8 +167,17 @@ class TaskManager:
             if op is None:
                 with self._wakeup:
                     if self._generation == generation:  # no wake-up arrived while we looked
-                        self._wakeup.wait(self.poll_interval)
+                        # One idle worker polls the table every poll_interval (work queued by another process
+                        # is seen within that); the others sleep until woken, looking only every IDLE_WAIT:
+                        # twenty idle workers each querying five times a second cost the API's CPU.
+                        polling = self._pollers == 0
+                        self._pollers += polling
+                        try:
+                            self._wakeup.wait(self.poll_interval if polling else IDLE_WAIT)
+                        finally:
+                            self._pollers -= polling
                 continue
+            self.notify()  # there may be more queued: the next idle worker looks
             self._run(op)
 
     def _run(self, op: ClaimedOperation) -> None:

@@ -21,11 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from hearth.db.models import Event, Instance, OperationState, SecurityGroupRule, Task, utcnow
-from hearth.engines.base import EngineError, InstanceSpec, ResourceEngine, Resources, RuleSpec
+from hearth.db.models import Event, Instance, Operation, OperationState, SecurityGroupRule, Task, utcnow
+from hearth.engines.base import PROVISION_CLEAN, EngineError, InstanceSpec, ResourceEngine, Resources, RuleSpec
 from hearth.runtime import Runtime
 from hearth.service import ADOPT, APPLY_RULES, DELETE, PROVISION, RELEASE, RESIZE_FLAVOR, RESIZE_VOLUME
 from hearth.taskmanager.context import ClaimedOperation, OperationContext, Superseded, fenced_update
@@ -138,14 +138,16 @@ RUNNERS: dict[str, Runner] = {
 def execute(runtime: Runtime, op: ClaimedOperation, ctx: OperationContext) -> None:
     """Run one claimed operation to its end (succeeded or failed). Raises only `Superseded` and
     database errors (the operation then stays `running` and is resumed once its heartbeat is stale)."""
-    with runtime.sessions() as session:
+    label = LABELS.get(op.kind, op.kind)
+    with runtime.sessions.begin() as session:  # reads the instance and logs the start in one transaction
         inst = session.get(Instance, op.instance_id)
         if inst is None:
             raise EngineError(f"instance {op.instance_id} of operation {op.id} no longer exists")
         rules = list(inst.rules)
+        if op.kind == DELETE and _provision_was_clean(session, inst.id):
+            ctx.journal[PROVISION_CLEAN] = True  # derived, not recorded: a resumed delete derives it again
+        ctx.event(f"{label} started" + (f" (attempt {op.attempts})" if op.attempts > 1 else ""), session=session)
     runner = RUNNERS.get(op.kind)
-    label = LABELS.get(op.kind, op.kind)
-    ctx.event(f"{label} started" + (f" (attempt {op.attempts})" if op.attempts > 1 else ""))
     try:
         if runner is None:
             raise EngineError(f"unknown operation kind {op.kind!r}")
@@ -169,6 +171,15 @@ def execute(runtime: Runtime, op: ClaimedOperation, ctx: OperationContext) -> No
                       journal=ctx.journal)
         return
     _finish_succeeded(runtime, op, result, label)
+
+
+def _provision_was_clean(session: Session, instance_id: str) -> bool:
+    """The instance's provision succeeded on its first attempt (see engines.base.PROVISION_CLEAN)."""
+    found = session.execute(
+        select(Operation.state, Operation.attempts)
+        .where(Operation.instance_id == instance_id, Operation.kind == PROVISION)
+    ).all()
+    return len(found) == 1 and found[0].state == OperationState.SUCCEEDED and found[0].attempts == 1
 
 
 def _left_broken(runtime: Runtime, op: ClaimedOperation, inst: Instance, rules: list[SecurityGroupRule]) -> bool:

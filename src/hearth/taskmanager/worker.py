@@ -61,9 +61,15 @@ def _claim_skip_locked(runtime: Runtime, claim: str) -> ClaimedOperation | None:
         return _snapshot(op, claim)
 
 
+_SNAPSHOT_COLUMNS = (Operation.id, Operation.instance_id, Operation.kind, Operation.params, Operation.journal,
+                     Operation.attempts, Operation.step)
+
+
 def _claim_conditional(runtime: Runtime, claim: str) -> ClaimedOperation | None:
-    with runtime.sessions() as session:
-        candidates = list(session.scalars(
+    """Core statements on a pooled connection (idle workers look often; an ORM session per look cost CPU)."""
+    engine = runtime.db_engine
+    with engine.connect() as conn:
+        candidates = list(conn.scalars(
             select(Operation.id)
             .where(Operation.state == OperationState.QUEUED)
             .order_by(Operation.created_at, Operation.id)
@@ -71,18 +77,18 @@ def _claim_conditional(runtime: Runtime, claim: str) -> ClaimedOperation | None:
         ))
     for op_id in candidates:
         now = utcnow()
-        with runtime.sessions.begin() as session:
-            won = session.execute(
+        with engine.begin() as conn:
+            won = conn.execute(
                 update(Operation)
                 .where(Operation.id == op_id, Operation.state == OperationState.QUEUED)
                 .values(state=OperationState.RUNNING, worker=claim, heartbeat_at=now,
                         started_at=func.coalesce(Operation.started_at, now), attempts=Operation.attempts + 1)
-                .execution_options(synchronize_session=False)
             ).rowcount
             if won == 1:
-                op = session.get(Operation, op_id)
-                assert op is not None
-                return _snapshot(op, claim)
+                row = conn.execute(select(*_SNAPSHOT_COLUMNS).where(Operation.id == op_id)).one()
+                return ClaimedOperation(id=row.id, instance_id=row.instance_id, kind=row.kind,
+                                        params=dict(row.params or {}), journal=dict(row.journal or {}),
+                                        attempts=row.attempts, claim=claim, step=row.step)
     return None
 
 
