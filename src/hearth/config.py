@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     poll_factor: float = 1.5
     operation_timeout_seconds: float = 1800.0
     heartbeat_seconds: float = 2.0
+    status_sync_seconds: float = 30.0  # idle instances re-read their server's status this often (0: never)
     stale_after_seconds: float = 30.0  # a running operation whose worker is silent this long is resumed
     log_level: str = "INFO"
 

@@ -47,7 +47,7 @@ PLAN_KINDS = (*ENGINE_PLAN_KINDS, ADOPT, RELEASE)
 
 
 def _status(stack: Any) -> str:
-    return str(getattr(stack, "status", None) or "")
+    return common.status_of(stack, missing="")
 
 
 def _rule_text(shape: tuple[Any, ...]) -> str:
@@ -228,7 +228,8 @@ class MigrationEngine(ResourceEngine):
     # adopt ----------------------------------------------------------------------------------------
     def _physical_ids(self, conn: Connection, spec: InstanceSpec, current: Resources) -> dict[str, dict[str, Any]]:
         """Heat's abandon-data entry for each logical resource of the template: the existing ids."""
-        assert current.server_id and current.volume_id
+        if not (current.server_id and current.volume_id):
+            raise EngineError("adopt needs the instance's recorded server and volume ids")
         with cloud_call(f"listing volume attachments of server {current.server_id}"):
             attachment = next((a for a in conn.compute.volume_attachments(current.server_id)
                                if a.volume_id == current.volume_id), None)

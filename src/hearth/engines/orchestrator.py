@@ -60,8 +60,13 @@ _PREVIEW_DETAIL = {"added": "a new resource", "replaced": "{} is replaced by a n
 _PREVIEW_MISSING = (404, 405, 501)  # a Heat without the preview routes
 
 
+# End states in which every resource of the stack exists (a create waits for one of them).
+PROVISIONED = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "ADOPT_COMPLETE", "CHECK_COMPLETE", "RESUME_COMPLETE",
+               "SNAPSHOT_COMPLETE")
+
+
 def _status(stack: Any) -> str:
-    return str(getattr(stack, "status", None) or "")
+    return common.status_of(stack, missing="")
 
 
 class _PolledStack:
@@ -168,8 +173,9 @@ class OrchestratorEngine(ResourceEngine):
 
     def _create_failure(self, conn: Connection, stack: Any) -> str | None:
         status = _status(stack)
-        if not (status.endswith("_FAILED") or status == "ROLLBACK_COMPLETE" or status.startswith("DELETE")):
-            return None
+        if not status or (not status.startswith("DELETE")
+                          and (status.endswith("_IN_PROGRESS") or status in PROVISIONED)):
+            return None  # still going, or done: any other end state (e.g. SUSPEND_COMPLETE) is a failure
         reason = common.scrub(stack.status_reason or "no reason given by Heat")
         if "resources." not in reason:  # a generic stack reason: name the failing resource's own
             details = self._failed_resources(conn, stack)
@@ -256,7 +262,7 @@ class OrchestratorEngine(ResourceEngine):
                 self._put(conn, stack, spec, rollback=False)
             stack_id = stack.id
         ctx.step("waiting for stack")
-        self._wait(conn, stack_id, lambda s: _status(s) in ("CREATE_COMPLETE", "UPDATE_COMPLETE", "ADOPT_COMPLETE"),
+        self._wait(conn, stack_id, lambda s: _status(s) in PROVISIONED,
                    lambda s: self._create_failure(conn, s), f"creation of stack {name}")
         resources = self._realised(conn, spec, self._require_stack(conn, spec, Resources(stack_id=stack_id)),
                                    {}, ctx)

@@ -77,6 +77,8 @@ class TaskManager:
             for i in range(self.workers)
         ]
         self._threads.append(threading.Thread(target=self._keepalive, name="hearth-heartbeat", daemon=True))
+        if self.runtime.settings.status_sync_seconds > 0:
+            self._threads.append(threading.Thread(target=self._sync_status, name="hearth-status-sync", daemon=True))
         for thread in self._threads:
             thread.start()
         with _managers_lock:
@@ -206,6 +208,16 @@ class TaskManager:
                     self.notify()
             except Exception:
                 log.exception("heartbeat/recovery pass failed")
+
+    def _sync_status(self) -> None:
+        """Keep idle instances' server status current (see status_sync); a failed pass is retried later."""
+        from hearth.taskmanager.status_sync import sync_once
+
+        while not self._stopping.wait(self.runtime.settings.status_sync_seconds):
+            try:
+                sync_once(self.runtime)
+            except Exception:
+                log.exception("status sync pass failed")
 
     def _recover(self) -> int:
         with self._claims_lock:

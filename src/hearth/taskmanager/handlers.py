@@ -113,14 +113,16 @@ def _delete(job: Job) -> Resources | None:
 def _adopt(job: Job) -> Resources | None:
     from hearth.engines.migration import MigrationEngine
 
-    assert isinstance(job.engine, MigrationEngine)
+    if not isinstance(job.engine, MigrationEngine):
+        raise EngineError("adopt needs the migration engine (engine = migration)")
     return job.engine.adopt(job.spec, job.current, job.ctx)
 
 
 def _release(job: Job) -> Resources | None:
     from hearth.engines.migration import MigrationEngine
 
-    assert isinstance(job.engine, MigrationEngine)
+    if not isinstance(job.engine, MigrationEngine):
+        raise EngineError("release needs the migration engine (engine = migration)")
     return job.engine.release(job.spec, job.current, job.ctx)
 
 
@@ -223,7 +225,8 @@ def _finish_succeeded(runtime: Runtime, op: ClaimedOperation, result: Resources 
                              heartbeat_at=now):
             raise Superseded(f"operation {op.id} was taken over before it could finish")
         inst = session.get(Instance, op.instance_id)
-        assert inst is not None
+        if inst is None:
+            raise RuntimeError(f"instance {op.instance_id} of operation {op.id} vanished")
         if op.kind == DELETE:
             inst.deleted_at = now
             inst.server_status = "DELETED"
