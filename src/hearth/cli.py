@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -357,12 +357,8 @@ def instance_resize_flavor(
     """Give the instance another flavor (same server, volume and addresses)."""
     with api_client(cloud) as client:
         found = client.find_instance(instance)
-        if dry_run:
-            _show_plan(client.resize_flavor(found["id"], flavor, dry_run=True))
-            return
-        known = client.operation_ids(found["id"]) if wait else None
-        client.resize_flavor(found["id"], flavor)
-        _after_action(client, found, f"Resizing {found.get('name')} to {flavor}", known)
+        _instance_action(client, found, f"Resizing {found.get('name')} to {flavor}",
+                         lambda dry: client.resize_flavor(found["id"], flavor, dry_run=dry), wait, dry_run)
 
 
 @instance_app.command("resize-volume")
@@ -376,12 +372,20 @@ def instance_resize_volume(
     """Grow the instance's data volume."""
     with api_client(cloud) as client:
         found = client.find_instance(instance)
-        if dry_run:
-            _show_plan(client.resize_volume(found["id"], size, dry_run=True))
-            return
-        known = client.operation_ids(found["id"]) if wait else None
-        client.resize_volume(found["id"], size)
-        _after_action(client, found, f"Growing {found.get('name')}'s volume to {size} GB", known)
+        _instance_action(client, found, f"Growing {found.get('name')}'s volume to {size} GB",
+                         lambda dry: client.resize_volume(found["id"], size, dry_run=dry), wait, dry_run)
+
+
+def _instance_action(client: HearthClient, instance: dict[str, Any], label: str, act: Callable[[bool], Any],
+                     wait: bool, dry_run: bool) -> None:
+    """What every instance action shares: `--dry-run` shows the plan; otherwise act and, with `--wait`,
+    follow the operation it started. `act(dry_run)` makes the API call."""
+    if dry_run:
+        _show_plan(act(True))
+        return
+    known = client.operation_ids(instance["id"]) if wait else None
+    act(False)
+    _after_action(client, instance, label, known)
 
 
 def _after_action(client: HearthClient, instance: dict[str, Any], label: str, known: set[str] | None) -> None:
@@ -421,12 +425,8 @@ def _move(instance: str, action: str, label: str, wait: bool, dry_run: bool, clo
     with api_client(cloud) as client:
         found = client.find_instance(instance)
         move = client.adopt if action == "adopt" else client.release
-        if dry_run:
-            _show_plan(move(found["id"], dry_run=True))
-            return
-        known = client.operation_ids(found["id"]) if wait else None
-        move(found["id"])
-        _after_action(client, found, f"{label} {found.get('name')}", known)
+        _instance_action(client, found, f"{label} {found.get('name')}",
+                         lambda dry: move(found["id"], dry_run=dry), wait, dry_run)
 
 
 @instance_app.command("adopt")
