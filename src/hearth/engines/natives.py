@@ -117,12 +117,14 @@ class NativesEngine(ResourceEngine):
         calls this once as it starts; a cloud that cannot be reached now is not an error here."""
         count = max(1, min(threads, self._pool._max_workers))
         barrier = threading.Barrier(count)  # every task holds its thread until all have one: `count` threads
+        gate = threading.BoundedSemaphore(2)
 
         def connect() -> None:
             try:
-                conn = self._conn()
-                for service in ("compute", "block_storage", "network"):
-                    getattr(conn, service).get_endpoint()
+                with gate:  # a few at a time, so warming never starves the API process of the GIL
+                    conn = self._conn()
+                    for service in ("compute", "block_storage", "network"):
+                        getattr(conn, service).get_endpoint()
             except Exception:  # noqa: BLE001 - warming is best effort
                 barrier.abort()
                 return

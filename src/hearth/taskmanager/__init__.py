@@ -60,6 +60,8 @@ class TaskManager:
         self._claims: dict[str, str] = {}  # operation id -> claim token, for the operations running here
         self._claims_lock = threading.Lock()
         self.warm_connections = True  # each worker connects to the cloud as it starts (see _warm)
+        # Two at a time: dozens of threads authenticating at once would starve the API of the GIL for seconds.
+        self._warm_gate = threading.BoundedSemaphore(2)
         self._pollers = 0  # idle workers currently polling on poll_interval (at most one; see _work)
 
     # lifecycle ------------------------------------------------------------------------------------
@@ -134,14 +136,19 @@ class TaskManager:
         if not self.warm_connections:
             return
         try:
-            conn = self.runtime.connections.get()
-            services = ["compute", "block_storage", "network", "image"]
-            if self.runtime.engine_mode() != "natives":
-                services.append("orchestration")
-            for service in services:
-                getattr(conn, service).get_endpoint()
+            with self._warm_gate:
+                self._connect_all()
         except Exception as exc:  # an unreachable cloud now is not fatal: the operation will say why
             log.debug("warming a worker's cloud connection failed: %s", exc)
+
+    def _connect_all(self) -> None:
+        """This thread's Connection with its token and the endpoints the engines use."""
+        conn = self.runtime.connections.get()
+        services = ["compute", "block_storage", "network", "image"]
+        if self.runtime.engine_mode() != "natives":
+            services.append("orchestration")
+        for service in services:
+            getattr(conn, service).get_endpoint()
 
     def _warm_engines(self) -> None:
         """Engines with threads of their own (natives) start them connected: twice the workers, as a

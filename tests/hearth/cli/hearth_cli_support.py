@@ -59,9 +59,9 @@ class Background:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.args[:2]} exited with {self.process.returncode}:\n{self.output()}")
             try:
-                requests.get(url, timeout=2)
+                requests.get(url, timeout=5)
                 return
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or busy starting: ask again
                 pass
             if time.monotonic() > deadline:
                 self.stop()
