@@ -509,15 +509,10 @@ def secgroup_add_rule(
     """Allow a CIDR to reach the instance's database port."""
     with api_client(cloud) as client:
         group = client.security_group(target)
-        if dry_run:
-            _show_plan(client.add_rule(group["id"], cidr, dry_run=True))
-            return
-        instance_id = group.get("instance_id") if wait else None
-        known = client.operation_ids(instance_id) if instance_id else set()
-        rules = client.add_rule(group["id"], cidr)
-        if instance_id:
-            _wait(client, instance_id, f"Opening {cidr}", known)
-        console.print(_rules_table(rules))
+        rules = _rule_action(client, lambda: group.get("instance_id"), f"Opening {cidr}",
+                             lambda dry: client.add_rule(group["id"], cidr, dry_run=dry), wait, dry_run)
+        if not dry_run:
+            console.print(_rules_table(rules))
 
 
 @secgroup_app.command("update-rule")
@@ -530,15 +525,10 @@ def secgroup_update_rule(
 ) -> None:
     """Change a rule's CIDR (the new one opens before the old one closes)."""
     with api_client(cloud) as client:
-        if dry_run:
-            _show_plan(client.update_rule(rule_id, cidr, dry_run=True))
-            return
-        instance_id = _instance_of_rule(client, rule_id) if wait else None
-        known = client.operation_ids(instance_id) if instance_id else set()
-        rule = client.update_rule(rule_id, cidr)
-        if instance_id:
-            _wait(client, instance_id, f"Changing rule {rule_id} to {cidr}", known)
-        console.print(_rules_table([rule] if rule else []))
+        rule = _rule_action(client, lambda: _instance_of_rule(client, rule_id), f"Changing rule {rule_id} to {cidr}",
+                            lambda dry: client.update_rule(rule_id, cidr, dry_run=dry), wait, dry_run)
+        if not dry_run:
+            console.print(_rules_table([rule] if rule else []))
 
 
 @secgroup_app.command("delete-rule")
@@ -550,15 +540,25 @@ def secgroup_delete_rule(
 ) -> None:
     """Remove a rule."""
     with api_client(cloud) as client:
-        if dry_run:
-            _show_plan(client.delete_rule(rule_id, dry_run=True))
-            return
-        instance_id = _instance_of_rule(client, rule_id) if wait else None
-        known = client.operation_ids(instance_id) if instance_id else set()
-        client.delete_rule(rule_id)
-        if instance_id:
-            _wait(client, instance_id, f"Removing rule {rule_id}", known)
-    console.print(f"Deleted rule {rule_id}", highlight=False)
+        _rule_action(client, lambda: _instance_of_rule(client, rule_id), f"Removing rule {rule_id}",
+                     lambda dry: client.delete_rule(rule_id, dry_run=dry), wait, dry_run)
+    if not dry_run:
+        console.print(f"Deleted rule {rule_id}", highlight=False)
+
+
+def _rule_action(client: HearthClient, instance_of: Callable[[], str | None], label: str,
+                 act: Callable[[bool], Any], wait: bool, dry_run: bool) -> Any:
+    """What every rule command shares: `--dry-run` shows the plan (and returns None); otherwise act and, with
+    `--wait`, follow the operation it started on the rule's instance. Returns the API's answer."""
+    if dry_run:
+        _show_plan(act(True))
+        return None
+    instance_id = instance_of() if wait else None
+    known = client.operation_ids(instance_id) if instance_id else set()
+    result = act(False)
+    if instance_id:
+        _wait(client, instance_id, label, known)
+    return result
 
 
 def main() -> None:
