@@ -114,8 +114,9 @@ class OperationContext(Protocol):
     def record(self, **values: Any) -> None:
         """Persist journal entries now (before the engine waits on anything)."""
 
-    def step(self, name: str) -> None:
-        """Name the step the operation is in (shown to users, persisted)."""
+    def step(self, name: str, **journal: Any) -> None:
+        """Name the step the operation is in (shown to users, persisted); `journal` entries, if any, are
+        recorded in the same write."""
 
     def event(self, message: str, level: str = "info") -> None:
         """Append to the instance's event log."""
@@ -178,8 +179,9 @@ class LocalContext:
     def record(self, **values: Any) -> None:
         self.journal.update(values)
 
-    def step(self, name: str) -> None:
+    def step(self, name: str, **journal: Any) -> None:
         self.steps.append(name)
+        self.journal.update(journal)
 
     def event(self, message: str, level: str = "info") -> None:
         self.events.append((level, message))

@@ -403,6 +403,12 @@ def read_view(conn: Connection, spec: InstanceSpec, server_id: str | None, volum
 # Heat stacks.
 
 
+def stack_ref(stack: Any) -> str:
+    """A stack's canonical path, `name/id`: Heat answers a bare id (or name) with a redirect to it, which
+    would double every read."""
+    return f"{stack.name}/{stack.id}"
+
+
 def read_stack(conn: Connection, ref: str, outputs: bool = False) -> Any | None:
     """A stack (by id or name) as Heat reports it; None once it is gone (404 or DELETE_COMPLETE).
 

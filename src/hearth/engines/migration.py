@@ -129,22 +129,23 @@ class MigrationEngine(ResourceEngine):
 
     def _stack(self, conn: Connection, spec: InstanceSpec, *ids: str | None) -> Any | None:
         """The instance's live stack: by a known id first, else by its name."""
+        name = templates.stack_name(spec.instance_id)
         for stack_id in dict.fromkeys(i for i in ids if i):
-            stack = common.read_stack(conn, stack_id)
-            if stack is not None and stack.name == templates.stack_name(spec.instance_id):
+            stack = common.read_stack(conn, f"{name}/{stack_id}")
+            if stack is not None and stack.name == name:
                 return stack
         return self._stack_by_name(conn, spec)
 
-    def _live_stack(self, conn: Connection, stack_id: str) -> Any:
-        stack = common.read_stack(conn, stack_id)
+    def _live_stack(self, conn: Connection, ref: str) -> Any:
+        stack = common.read_stack(conn, ref)
         if stack is None:
-            raise EngineError(f"stack {stack_id} disappeared")
+            raise EngineError(f"stack {ref} disappeared")
         return stack
 
     def _wait_settled(self, conn: Connection, stack: Any) -> Any:
         if not _status(stack).endswith("_IN_PROGRESS"):
             return stack
-        return wait_for(lambda: self._live_stack(conn, stack.id),
+        return wait_for(lambda: self._live_stack(conn, common.stack_ref(stack)),
                         lambda s: not _status(s).endswith("_IN_PROGRESS"), lambda _s: None,
                         f"stack {stack.name} to finish {_status(stack)}", timeout=None, settings=self.settings)
 
@@ -156,7 +157,7 @@ class MigrationEngine(ResourceEngine):
             answer = None
         except common.CLOUD_ERRORS as exc:
             raise common.engine_error(f"abandoning stack {stack.name}", exc) from None
-        if common.read_stack(conn, stack.id) is not None:
+        if common.read_stack(conn, common.stack_ref(stack)) is not None:
             reason = ""
             if isinstance(answer, dict):
                 reason = next((str(v.get("message") or v.get("explanation") or "") for v in answer.values()
@@ -298,7 +299,7 @@ class MigrationEngine(ResourceEngine):
             ctx.event(f"resuming with stack {name} ({stack_id}), {_status(stack)}")
         ctx.step("waiting for the adopt")
         try:
-            final = wait_for(lambda: self._live_stack(conn, stack_id),
+            final = wait_for(lambda: self._live_stack(conn, f"{name}/{stack_id}"),
                              lambda s: _status(s) == "ADOPT_COMPLETE",
                              lambda s: _status(s).endswith("_FAILED") and
                              f"stack {name} is {_status(s)}: {common.scrub(s.status_reason or 'no reason given')}",
@@ -325,7 +326,7 @@ class MigrationEngine(ResourceEngine):
     def _adopted(self, conn: Connection, spec: InstanceSpec, current: Resources, stack: Any,
                  ctx: OperationContext) -> Resources:
         """The stack's outputs must name the very resources Hearth recorded."""
-        full = common.read_stack(conn, stack.id, outputs=True) or stack
+        full = common.read_stack(conn, common.stack_ref(stack), outputs=True) or stack
         outputs = {o.get("output_key"): o.get("output_value") for o in full.outputs or []}
         recorded = {templates.OUTPUT_SERVER: current.server_id, templates.OUTPUT_VOLUME: current.volume_id,
                     templates.OUTPUT_SECGROUP: current.secgroup_id}

@@ -57,9 +57,9 @@ class _SerialContext:
         with self._lock:
             self._ctx.record(**values)
 
-    def step(self, name: str) -> None:
+    def step(self, name: str, **journal: Any) -> None:
         with self._lock:
-            self._ctx.step(name)
+            self._ctx.step(name, **journal)
 
     def event(self, message: str, level: str = "info") -> None:
         with self._lock:
@@ -266,6 +266,10 @@ class NativesEngine(ResourceEngine):
         """`volume`: the volume as just read by the caller, saving a read."""
         if volume is None or volume.id != volume_id:
             volume = call("reading volume", conn.block_storage.get_volume, volume_id)
+        if volume.status == "in-use" and common.volume_attached_to(volume, server_id):  # nothing to do or wait for
+            if ctx.journal.get("volume_attached_to") != server_id:
+                ctx.record(volume_attached_to=server_id)
+            return volume
         if not common.volume_attached_to(volume, server_id):
             others = [a.get("server_id") for a in volume.attachments or []]
             if others:
@@ -434,7 +438,7 @@ class NativesEngine(ResourceEngine):
         server_id = current.server_id or ctx.journal.get("server_id")
         if not volume_id:
             raise EngineError("the instance has no data volume to resize")
-        volume = call("reading volume", conn.block_storage.get_volume, volume_id)
+        volume = call("reading volume", _plain_volume, conn, volume_id)
         if volume.status in ("extending", "detaching", "attaching"):  # a resumed attempt mid-step
             volume = self._wait_volume(conn, volume_id, f"volume {volume_id} to settle",
                                        lambda v: v.status in ("available", "in-use"))
@@ -457,24 +461,21 @@ class NativesEngine(ResourceEngine):
         attached = bool(volume.attachments)
         in_use_ok = os_utils.supports_microversion(conn.block_storage, IN_USE_EXTEND_MICROVERSION)
         if attached and not in_use_ok:
-            ctx.step("detaching volume to extend it")
-            ctx.record(volume_step="detaching")
+            ctx.step("detaching volume to extend it", volume_step="detaching")
             _detach_all(conn, volume)
             self._wait_volume(conn, volume.id, f"volume {volume.id} to detach",
                               lambda v: v.status == "available" and not v.attachments)
             ctx.event(f"volume {volume.id} detached (Cinder below {IN_USE_EXTEND_MICROVERSION} cannot extend "
                       "an attached volume)")
             attached = False
-        ctx.step(f"extending volume to {size} GB")
-        ctx.record(volume_step="extending", volume_target_size=size)
+        ctx.step(f"extending volume to {size} GB", volume_step="extending", volume_target_size=size)
         call(f"extending volume {volume.id} to {size} GB", conn.block_storage.extend_volume, volume.id, size)
         settled = "in-use" if attached else "available"
         grown = self._wait_volume(conn, volume.id, f"extension of volume {volume.id} to {size} GB",
                                   lambda v: v.status == settled and v.size >= size)
         ctx.event(f"volume {volume.id} extended to {size} GB" + (" while attached" if attached else ""))
         if server_id and not attached:
-            ctx.step("re-attaching volume")
-            ctx.record(volume_step="attaching")
+            ctx.step("re-attaching volume", volume_step="attaching")
         return grown
 
     def _reattach_after_failure(self, conn: Connection, volume_id: str, server_id: str | None,
@@ -563,11 +564,9 @@ class NativesEngine(ResourceEngine):
                 return False
             return True
 
+        # Neutron deletes a group within the request (204, or 404 when it was gone already): no read after.
         wait_for(try_delete, bool, lambda _done: None, f"deletion of security group {group_id}",
                  timeout=min(self.settings.operation_timeout_seconds, 120.0), settings=self.settings)
-        wait_for_gone(lambda: common.read_plain(conn.network, f"/security-groups/{group_id}", "security_group"),
-                      f"deletion of security group {group_id}",
-                      timeout=None, settings=self.settings)
         ctx.event(f"security group {group_id} deleted")
 
     # describe ------------------------------------------------------------------------------------

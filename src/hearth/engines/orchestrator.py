@@ -91,16 +91,24 @@ class _PolledStack:
         return Stack.existing(**self.data)
 
 
-def _poll_stack(conn: Connection, stack_id: str) -> _PolledStack | None:
-    """The stack without its outputs, as plain JSON; None once it is gone (404 or DELETE_COMPLETE), as
-    common.read_stack answers."""
-    with cloud_call(f"reading stack {stack_id}"):
-        response = conn.orchestration.get(f"/stacks/{stack_id}?resolve_outputs=False")
+def _poll_stack(conn: Connection, ref: str) -> _PolledStack | None:
+    """The stack (`ref`: name/id) without its outputs, as plain JSON; None once it is gone (404 or
+    DELETE_COMPLETE), as common.read_stack answers."""
+    with cloud_call(f"reading stack {ref}"):
+        response = conn.orchestration.get(f"/stacks/{ref}?resolve_outputs=False")
         if response.status_code == 404:
             return None
         os_exceptions.raise_from_response(response)
     stack = _PolledStack(dict(response.json().get("stack") or {}))
     return None if stack.status == "DELETE_COMPLETE" else stack
+
+
+def _request_delete(conn: Connection, stack: Any) -> None:
+    """DELETE the stack at its canonical path (name and id); one already gone (404) is fine."""
+    with cloud_call(f"deleting stack {stack.name}"):
+        response = conn.orchestration.delete(f"/stacks/{stack.name}/{stack.id}")
+        if response.status_code != 404:
+            os_exceptions.raise_from_response(response)
 
 
 def _outputs(stack: Any) -> dict[str, Any]:
@@ -137,16 +145,17 @@ class OrchestratorEngine(ResourceEngine):
         return max(1, math.ceil(self.settings.operation_timeout_seconds / 60))
 
     # finding the stack ------------------------------------------------------------------------
-    def _get_stack(self, conn: Connection, stack_id: str, outputs: bool = False) -> Any | None:
-        """The stack by id; None once deleted. Read through common.read_stack, not the SDK's get_stack,
-        which reports adopted (ADOPT_COMPLETE) stacks as missing."""
-        return common.read_stack(conn, stack_id, outputs=outputs)
+    def _get_stack(self, conn: Connection, ref: str, outputs: bool = False) -> Any | None:
+        """The stack by `name/id` (or a bare id); None once deleted, or when the id names a stack of another
+        name. Read through common.read_stack, not the SDK's get_stack, which reports adopted
+        (ADOPT_COMPLETE) stacks as missing."""
+        return common.read_stack(conn, ref, outputs=outputs)
 
     def _find_stack(self, conn: Connection, spec: InstanceSpec, *ids: str | None, outputs: bool = False) -> Any:
         """The instance's live stack: by a recorded id first, else by its name."""
         name = templates.stack_name(spec.instance_id)
         for stack_id in dict.fromkeys(i for i in ids if i):
-            stack = self._get_stack(conn, stack_id, outputs)
+            stack = self._get_stack(conn, f"{name}/{stack_id}", outputs)
             if stack is not None and stack.name == name:
                 return stack
         return common.read_stack(conn, name, outputs=outputs)
@@ -214,14 +223,14 @@ class OrchestratorEngine(ResourceEngine):
         return fault.get("message")
 
     # waits --------------------------------------------------------------------------------------
-    def _wait(self, conn: Connection, stack_id: str, done: Callable[[Any], bool],
+    def _wait(self, conn: Connection, ref: str, done: Callable[[Any], bool],
               failed: Callable[[Any], str | bool | None], what: str) -> Any:
         """Poll the stack as plain JSON (`_poll_stack`); the SDK Stack is built only for the failure check of
         a stack that stopped moving and for the stack returned at the end."""
         def fetch() -> _PolledStack:
-            stack = _poll_stack(conn, stack_id)
+            stack = _poll_stack(conn, ref)
             if stack is None:
-                raise EngineError(f"stack {stack_id} disappeared while waiting for {what}")
+                raise EngineError(f"stack {ref} disappeared while waiting for {what}")
             return stack
 
         def failed_check(stack: _PolledStack) -> str | bool | None:
@@ -233,8 +242,8 @@ class OrchestratorEngine(ResourceEngine):
         """Wait out an action already in progress (a resumed operation, or Heat rolling back)."""
         if not _status(stack).endswith("_IN_PROGRESS"):
             return stack
-        return self._wait(conn, stack.id, lambda s: not _status(s).endswith("_IN_PROGRESS"), lambda _s: None,
-                          f"stack {stack.name} to finish {_status(stack)}")
+        return self._wait(conn, common.stack_ref(stack), lambda s: not _status(s).endswith("_IN_PROGRESS"),
+                          lambda _s: None, f"stack {stack.name} to finish {_status(stack)}")
 
     # provision ----------------------------------------------------------------------------------
     def provision(self, spec: InstanceSpec, ctx: OperationContext) -> Resources:
@@ -262,7 +271,7 @@ class OrchestratorEngine(ResourceEngine):
                 self._put(conn, stack, spec, rollback=False)
             stack_id = stack.id
         ctx.step("waiting for stack")
-        self._wait(conn, stack_id, lambda s: _status(s) in PROVISIONED,
+        self._wait(conn, f"{name}/{stack_id}", lambda s: _status(s) in PROVISIONED,
                    lambda s: self._create_failure(conn, s), f"creation of stack {name}")
         resources = self._realised(conn, spec, self._require_stack(conn, spec, Resources(stack_id=stack_id)),
                                    {}, ctx)
@@ -361,17 +370,21 @@ class OrchestratorEngine(ResourceEngine):
         if check is not None:
             check(spec, live)
 
-        if self._matches(conn, stack, spec) and _status(stack).endswith("_COMPLETE"):
+        # The stack can already hold the spec only if a previous attempt of this operation updated it, or if
+        # the rules asked for are the ones recorded (a repeated request); otherwise the rules differ from what
+        # Hearth last applied and the template need not be read to know that the stack must change.
+        could_match = "stack_update" in ctx.journal or _rules_kept(spec, current) is not None
+        if could_match and _status(stack).endswith("_COMPLETE") and self._matches(conn, stack, spec):
             ctx.event(f"stack {stack.name} already holds the desired template; nothing to change")
             return self._realised(conn, spec, stack, current.rules, ctx)
 
-        ctx.step(what)
-        ctx.record(stack_update=what)
+        ctx.step(what, stack_update=what)
         self._put(conn, stack, spec, rollback=True)
         ctx.event(f"stack {stack.name} update started: {what}")
         # The wait's description names the change: common.wait_for learns how long each kind of wait takes
         # (ids and numbers masked), and a rule change must not inherit the expectation of a flavor resize.
-        final = self._wait(conn, stack.id, _update_over, lambda _s: None, f"update of stack {stack.name}: {what}")
+        final = self._wait(conn, common.stack_ref(stack), _update_over, lambda _s: None,
+                           f"update of stack {stack.name}: {what}")
         self._check_update_result(conn, stack, final, ids, what, ctx)
         ctx.event(f"stack {stack.name} updated: {what}")
         kept = _rules_kept(spec, current)
@@ -393,7 +406,7 @@ class OrchestratorEngine(ResourceEngine):
             return
         if status == "UPDATE_FAILED" and not final.is_rollback_disabled:
             # Heat starts its rollback right after UPDATE_FAILED: if it has, report where it ends.
-            again = self._get_stack(conn, final.id)
+            again = self._get_stack(conn, common.stack_ref(final))
             if again is not None and _status(again) == "ROLLBACK_IN_PROGRESS":
                 final = self._settle(conn, again)
                 status = _status(final)
@@ -417,12 +430,12 @@ class OrchestratorEngine(ResourceEngine):
         raise EngineError(f"{what} failed: stack {stack.name} update: {reason}; {outcome}")
 
     def _matches(self, conn: Connection, stack: Any, spec: InstanceSpec) -> bool:
-        """Whether the stack already carries this spec's template and parameters."""
-        current = self._template(conn, stack)
-        if current != templates.build(spec):
-            return False
+        """Whether the stack already carries this spec's template and parameters (the parameters come with
+        the stack, so the template is read only when they match)."""
         given = {k: str(v) for k, v in (stack.parameters or {}).items() if not str(k).startswith("OS::")}
-        return given == {k: str(v) for k, v in templates.parameters(spec).items()}
+        if given != {k: str(v) for k, v in templates.parameters(spec).items()}:
+            return False
+        return self._template(conn, stack) == templates.build(spec)
 
     def _template(self, conn: Connection, stack: Any) -> dict[str, Any]:
         """The stack's current template, as the sections Heat returns (absent sections left out)."""
@@ -442,6 +455,12 @@ class OrchestratorEngine(ResourceEngine):
         ctx.step("deleting stack")
         seen: set[str] = set()
         clean = bool(ctx.journal.get(PROVISION_CLEAN))
+        if clean and current.stack_id:
+            # The one provision attempt made this stack and recorded it: delete it by that identity, without
+            # reading it first (a stack already gone answers 404, which the delete accepts).
+            name = templates.stack_name(spec.instance_id)
+            self._delete_stack(conn, _PolledStack({"id": current.stack_id, "stack_name": name}), ctx)
+            return
         while True:  # every live stack of the instance (normally one)
             stack = self._find_stack(conn, spec, *(i for i in (current.stack_id, ctx.journal.get("stack_id"))
                                                    if i not in seen))
@@ -472,10 +491,11 @@ class OrchestratorEngine(ResourceEngine):
 
         for attempt in (1, 2):
             reasons.clear()
-            call(f"deleting stack {stack.name}", conn.orchestration.delete_stack, stack.id, ignore_missing=True)
+            _request_delete(conn, stack)
             try:
-                common.wait_for_gone(lambda: _poll_stack(conn, stack.id), f"deletion of stack {stack.name}",
-                                     timeout=None, settings=self.settings, is_failed=delete_failed)
+                common.wait_for_gone(lambda: _poll_stack(conn, common.stack_ref(stack)),
+                                     f"deletion of stack {stack.name}", timeout=None, settings=self.settings,
+                                     is_failed=delete_failed)
             except EngineError:
                 if attempt == 2 or not reasons:
                     raise

@@ -6,7 +6,7 @@
     tm.run_until_idle(30) # tests and benchmarks: wait until no operation is queued or running
     tm.stop()
 
-One idle worker looks at the table every `poll_interval` (0.2 s), so a task manager in its own process
+One idle worker looks at the table every `poll_interval` (50 ms), so a task manager in its own process
 (`hearth taskmanager`) picks up work queued by the API within that (a worker that finds work wakes the
 next, so a burst spreads over the workers); in the API's process the service layer wakes a worker at once
 through `wake(runtime)`.
@@ -48,7 +48,7 @@ def wake(runtime: Runtime) -> None:
 
 
 class TaskManager:
-    def __init__(self, runtime: Runtime, workers: int | None = None, poll_interval: float = 0.2) -> None:
+    def __init__(self, runtime: Runtime, workers: int | None = None, poll_interval: float = 0.05) -> None:
         self.runtime = runtime
         self.workers = workers or runtime.settings.workers
         self.poll_interval = poll_interval

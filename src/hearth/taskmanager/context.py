@@ -65,9 +65,12 @@ class OperationContext(LocalContext):
         super().record(**values)
         self._write(journal=dict(self.journal))
 
-    def step(self, name: str) -> None:
-        super().step(name)
-        self._write(step=name[:64])
+    def step(self, name: str, **journal: Any) -> None:
+        super().step(name, **journal)
+        if journal:
+            self._write(step=name[:64], journal=dict(self.journal))
+        else:
+            self._write(step=name[:64])
 
     def event(self, message: str, level: str = "info", session: Session | None = None) -> None:
         """Fenced like every other write: the claim check and the insert share one transaction, so a

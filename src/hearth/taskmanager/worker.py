@@ -1,8 +1,8 @@
 """The operation queue in the database: claiming, heartbeats, and resuming operations whose worker died.
 
 Claiming takes the oldest queued operation atomically: on PostgreSQL with SELECT ... FOR UPDATE SKIP
-LOCKED (workers never wait on each other's candidates); on SQLite with a conditional UPDATE checked by
-its row count (SQLite serialises writers, so exactly one wins). Each claim gets a fresh token written
+LOCKED (workers never wait on each other's candidates); on SQLite with one UPDATE ... RETURNING of the
+oldest queued row (SQLite serialises writers, so exactly one wins). Each claim gets a fresh token written
 to `operations.worker`; every later write of that worker is fenced by it.
 
 `attempts` counts claims (the first run is attempt 1). A running operation whose heartbeat is older
@@ -66,30 +66,29 @@ _SNAPSHOT_COLUMNS = (Operation.id, Operation.instance_id, Operation.kind, Operat
 
 
 def _claim_conditional(runtime: Runtime, claim: str) -> ClaimedOperation | None:
-    """Core statements on a pooled connection (idle workers look often; an ORM session per look cost CPU)."""
+    """One UPDATE ... RETURNING of the oldest queued operation: SQLite runs it inside its single write
+    transaction, so two workers never pick the same row. A plain read first keeps an idle worker's look
+    at an empty queue from taking the write lock. Core statements on a pooled connection: idle workers
+    look often, and an ORM session per look cost CPU."""
     engine = runtime.db_engine
+    queued = Operation.state == OperationState.QUEUED
     with engine.connect() as conn:
-        candidates = list(conn.scalars(
-            select(Operation.id)
-            .where(Operation.state == OperationState.QUEUED)
-            .order_by(Operation.created_at, Operation.id)
-            .limit(8)
-        ))
-    for op_id in candidates:
-        now = utcnow()
-        with engine.begin() as conn:
-            won = conn.execute(
-                update(Operation)
-                .where(Operation.id == op_id, Operation.state == OperationState.QUEUED)
-                .values(state=OperationState.RUNNING, worker=claim, heartbeat_at=now,
-                        started_at=func.coalesce(Operation.started_at, now), attempts=Operation.attempts + 1)
-            ).rowcount
-            if won == 1:
-                row = conn.execute(select(*_SNAPSHOT_COLUMNS).where(Operation.id == op_id)).one()
-                return ClaimedOperation(id=row.id, instance_id=row.instance_id, kind=row.kind,
-                                        params=dict(row.params or {}), journal=dict(row.journal or {}),
-                                        attempts=row.attempts, claim=claim, step=row.step)
-    return None
+        if conn.scalar(select(Operation.id).where(queued).limit(1)) is None:
+            return None
+    oldest = select(Operation.id).where(queued).order_by(Operation.created_at, Operation.id).limit(1)
+    now = utcnow()
+    with engine.begin() as conn:
+        row = conn.execute(
+            update(Operation)
+            .where(Operation.id == oldest.scalar_subquery(), queued)
+            .values(state=OperationState.RUNNING, worker=claim, heartbeat_at=now,
+                    started_at=func.coalesce(Operation.started_at, now), attempts=Operation.attempts + 1)
+            .returning(*_SNAPSHOT_COLUMNS)
+        ).first()
+    if row is None:
+        return None
+    return ClaimedOperation(id=row.id, instance_id=row.instance_id, kind=row.kind, params=dict(row.params or {}),
+                            journal=dict(row.journal or {}), attempts=row.attempts, claim=claim, step=row.step)
 
 
 def heartbeat(runtime: Runtime, claims: dict[str, str]) -> None:
