@@ -1,11 +1,12 @@
 """Request accounting: how many requests each service, method and route received.
 
 Counts are cumulative until reset; a bounded log keeps the most recent requests with their
-status and user agent, so a test can ask "which writes did Hearth make to Nova?".
+status, user agent and time, so a test can ask "which writes did Hearth make to Nova?".
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter, deque
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -24,6 +25,7 @@ class RequestRecord:
     path: str
     status: int
     user_agent: str
+    at: float  # wall-clock time the answer was recorded (seconds since the epoch), to line requests up with logs
 
 
 class Accounting:
@@ -41,7 +43,7 @@ class Accounting:
         self._log.append(
             RequestRecord(
                 self._seq, service, method, route, request.url.path, status,
-                request.headers.get("user-agent", ""),
+                request.headers.get("user-agent", ""), time.time(),
             )
         )
 
