@@ -6,8 +6,10 @@ For each registered engine (hearth.engines.available(), natives first):
 1. The floor (floor_throughput.py): the same instances' cloud calls with bare openstacksdk in `workers`
    threads, against a fresh `fakecloud serve` (zero-delay profile, unlimited quotas). orchestrator and
    migration make the same stack calls, so their floor is measured once per run and shared.
-2. Hearth: a fresh `fakecloud serve` and `hearth serve` (API + task manager with `workers` worker threads,
-   SQLite), each its own process. Warm-up: `workers` instances are created and deleted first, so every
+2. Hearth: a fresh `fakecloud serve`, `hearth serve --no-taskmanager` (the API) and `hearth taskmanager`
+   (`workers` worker threads), SQLite, each its own process: the layout of a production deployment, where
+   API and task manager are separate services (`--one-process`: one `hearth serve` with both, as `hearth up`
+   runs them). Warm-up: `workers` instances are created and deleted first, so every
    worker thread has its cloud connection (steady state; a cold start adds ~4 requests per thread).
    Then `workers` client threads POST the N creates; the clock runs from the first POST until a paginated
    `GET /instances` (polled every 250 ms) shows all N ACTIVE. Then the same for DELETE until all are gone.
@@ -87,9 +89,9 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=200)
     parser.add_argument("--workers", type=int, default=8, help="task manager workers = floor threads")
     parser.add_argument("--engines", help="comma-separated; default: every registered engine")
-    parser.add_argument("--split", action="store_true",
-                        help="run the task manager as its own process (hearth serve --no-taskmanager + "
-                             "hearth taskmanager), as a production deployment would")
+    parser.add_argument("--one-process", dest="split", action="store_false",
+                        help="run the API and the task manager in one process (as `hearth up` does) instead of "
+                             "the production layout: hearth serve --no-taskmanager + hearth taskmanager")
     parser.add_argument("--json-out")
     args = parser.parse_args()
     n = args.instances
