@@ -32,10 +32,7 @@ class CloudConnections:
         """A fresh Connection (not cached)."""
         region = self._config().get_one(cloud=self.cloud)
         conn = Connection(config=region)
-        if not environment_matters():
-            # requests re-reads proxies, CA bundles and ~/.netrc from the environment on every call (~17 % of
-            # a request's client CPU); with none of them present the answer is always "nothing".
-            conn.session.session.trust_env = False
+        settle_environment(conn)
         return conn
 
     def get(self) -> Connection:
@@ -56,18 +53,33 @@ class CloudConnections:
         self._local = threading.local()
 
 
-_REQUESTS_ENVIRONMENT = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NETRC")
+def ca_bundle_from_environment() -> str | None:
+    """The CA bundle requests would take from the environment for a verifying call, if any."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
 
 
 def environment_matters() -> bool:
-    """Whether requests would find anything in this process's environment: a proxy setting, a CA bundle
-    variable or a netrc file. Checked once per Connection, so one made after such a change still honours it."""
-    if urllib.request.getproxies() or any(os.environ.get(name) for name in _REQUESTS_ENVIRONMENT):
+    """Whether requests must keep reading the environment on every call: a proxy setting (with its per-URL
+    no_proxy rules) or a netrc file. A CA bundle variable does not count: settle_environment pins it."""
+    if urllib.request.getproxies() or os.environ.get("NETRC"):
         return True
     try:
         return any(Path(f"~/{name}").expanduser().exists() for name in (".netrc", "_netrc"))
     except (OSError, RuntimeError):  # no resolvable home directory: requests would find no netrc either
         return False
+
+
+def settle_environment(conn: Connection) -> None:
+    """requests re-reads proxies, CA bundle variables and ~/.netrc from the environment on every call (~17 %
+    of a request's client CPU). Read them once instead: a CA bundle variable becomes the session's `verify`
+    (where clouds.yaml asks for the default verification), and with no proxy or netrc to honour, the
+    per-call lookups are turned off. Checked per Connection, so one made after a change still sees it."""
+    if environment_matters():
+        return
+    bundle = ca_bundle_from_environment()
+    if bundle and conn.session.verify is True:
+        conn.session.verify = bundle
+    conn.session.session.trust_env = False
 
 
 def default_clouds_yaml(home: Path) -> Path | None:

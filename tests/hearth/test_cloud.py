@@ -1,4 +1,4 @@
-"""Cloud connections: requests' per-call environment lookups are skipped only when there is nothing to find."""
+"""Cloud connections: requests' per-call environment lookups are read once, or kept where they must be."""
 
 from __future__ import annotations
 
@@ -47,9 +47,21 @@ def test_a_proxy_in_the_environment_is_honoured(clean_environment, fakecloud, tm
         connections.close()
 
 
-def test_a_netrc_file_or_ca_bundle_keeps_the_lookups(clean_environment, monkeypatch):
+def test_a_netrc_file_keeps_the_lookups(clean_environment):
     (clean_environment / ".netrc").write_text("machine example.org login a password b\n")
     assert environment_matters() is True
-    (clean_environment / ".netrc").unlink()
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
-    assert environment_matters() is True
+
+
+def test_a_ca_bundle_variable_is_pinned_once(clean_environment, fakecloud, tmp_path, monkeypatch):
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text("")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    assert environment_matters() is False
+    connections = CloudConnections("fakecloud", fakecloud.write_clouds_yaml(tmp_path / "clouds.yaml"))
+    try:
+        conn = connections.get()
+        assert conn.session.session.trust_env is False
+        assert conn.session.verify == str(bundle)  # what requests would have taken from the environment
+        assert conn.compute.get_flavor("1").id == "1"  # plain http: the bundle is not consulted
+    finally:
+        connections.close()

@@ -191,6 +191,18 @@ def get_or_none(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T
         raise engine_error(what, exc) from None
 
 
+def delete_plain(proxy: Any, path: str, what: str) -> bool:
+    """DELETE one resource through an openstacksdk proxy (its session, endpoint and microversion) without
+    building the SDK's resource object for it; True when it was there, False when already gone (404).
+    Other errors raise EngineError("<what> failed: ...") with the SDK's exception mapping (409 included)."""
+    with cloud_call(what):
+        response = proxy.delete(path)
+        if response.status_code == 404:
+            return False
+        os_exceptions.raise_from_response(response)
+        return True
+
+
 def ignore_not_found(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
     """A delete that is fine with the thing being gone already; True when it was still there."""
     try:

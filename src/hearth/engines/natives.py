@@ -318,8 +318,8 @@ class NativesEngine(ResourceEngine):
         for stale in diff.to_delete:
             if stale.cloud_id is None:  # diff_rules only deletes realised rules; anything else is a bug
                 raise EngineError(f"cannot delete rule {stale.id}: it has no Neutron rule id")
-            ignore_not_found(f"deleting security group rule {stale.cloud_id}",
-                             conn.network.delete_security_group_rule, stale.cloud_id, ignore_missing=False)
+            common.delete_plain(conn.network, f"/security-group-rules/{stale.cloud_id}",
+                                f"deleting security group rule {stale.cloud_id}")
             ctx.event(f"rule {stale.protocol} {stale.from_port}-{stale.to_port} from {stale.cidr} removed")
         ordered = {rule.id: realised[rule.id] for rule in spec.rules}
         ctx.record(rule_ids={hid: r.cloud_id for hid, r in ordered.items()})
@@ -528,7 +528,7 @@ class NativesEngine(ResourceEngine):
                 return None
             return common.server_failure(s)
 
-        ignore_not_found(f"deleting server {server_id}", conn.compute.delete_server, server_id, ignore_missing=False)
+        common.delete_plain(conn.compute, f"/servers/{server_id}", f"deleting server {server_id}")
         wait_for_gone(lambda: _plain_server(conn, server_id), f"deletion of server {server_id}",
                       timeout=None, settings=self.settings, is_failed=delete_failed)
         ctx.event(f"server {server_id} deleted")
@@ -543,8 +543,7 @@ class NativesEngine(ResourceEngine):
             if volume.attachments:
                 self._wait_volume(conn, volume_id, f"volume {volume_id} to detach",
                                   lambda v: not v.attachments and v.status not in ("detaching", "in-use"))
-            ignore_not_found(f"deleting volume {volume_id}", conn.block_storage.delete_volume, volume_id,
-                             ignore_missing=False)
+            common.delete_plain(conn.block_storage, f"/volumes/{volume_id}", f"deleting volume {volume_id}")
 
         def delete_failed(v: Any) -> str | None:
             return common.volume_failure(v) if v.status == "error_deleting" else None
@@ -558,10 +557,11 @@ class NativesEngine(ResourceEngine):
 
         def try_delete() -> bool:
             """True once the delete went through; False while Neutron still sees a port using the group."""
-            try:
-                conn.network.delete_security_group(group_id, ignore_missing=True)
-            except os_exceptions.ConflictException:
+            response = conn.network.delete(f"/security-groups/{group_id}")
+            if response.status_code == 409:
                 return False
+            if response.status_code != 404:
+                os_exceptions.raise_from_response(response)
             return True
 
         # Neutron deletes a group within the request (204, or 404 when it was gone already): no read after.

@@ -103,14 +103,6 @@ def _poll_stack(conn: Connection, ref: str) -> _PolledStack | None:
     return None if stack.status == "DELETE_COMPLETE" else stack
 
 
-def _request_delete(conn: Connection, stack: Any) -> None:
-    """DELETE the stack at its canonical path (name and id); one already gone (404) is fine."""
-    with cloud_call(f"deleting stack {stack.name}"):
-        response = conn.orchestration.delete(f"/stacks/{stack.name}/{stack.id}")
-        if response.status_code != 404:
-            os_exceptions.raise_from_response(response)
-
-
 def _outputs(stack: Any) -> dict[str, Any]:
     return {o.get("output_key"): o.get("output_value") for o in getattr(stack, "outputs", None) or []}
 
@@ -491,7 +483,8 @@ class OrchestratorEngine(ResourceEngine):
 
         for attempt in (1, 2):
             reasons.clear()
-            _request_delete(conn, stack)
+            common.delete_plain(conn.orchestration, f"/stacks/{common.stack_ref(stack)}",
+                                f"deleting stack {stack.name}")
             try:
                 common.wait_for_gone(lambda: _poll_stack(conn, common.stack_ref(stack)),
                                      f"deletion of stack {stack.name}", timeout=None, settings=self.settings,
