@@ -279,10 +279,14 @@ def wait_for(
     what: str,
     timeout: float | None,
     settings: Settings,
+    after_change: bool = True,
 ) -> T:
     """Poll `fetch` until `is_done`; EngineError with the cloud's reason when `is_failed` says so
     (a string is the reason), or when `timeout` seconds (None: the operation timeout) run out.
-    Polls adaptively (see above); a wait that is done at its first look teaches nothing."""
+    Polls adaptively (see above). A kind already learnt is first looked at after most of its expected
+    time (a look right after the request that started the change would find it still under way) unless
+    `after_change` is False (`fetch` itself acts, or the change may well be over); a kind never seen is
+    looked at at once, and a wait done at that first look teaches nothing."""
     limit = settings.operation_timeout_seconds if timeout is None else timeout
     started = time.monotonic()
     deadline = started + limit
@@ -291,12 +295,15 @@ def wait_for(
     delays = _delays(settings)
     last: T | None = None
     polls = 0
+    slept = bool(expected) and after_change
+    if slept:
+        time.sleep(min(EARLY * expected, limit))
     while True:
         with cloud_call(f"checking {what}"):
             last = fetch()
         polls += 1
         if is_done(last):
-            if polls > 1:
+            if polls > 1 or slept:  # done at a first look after a sleep: it took at most that long
                 _learn(kind, time.monotonic() - started)
             return last
         reason = is_failed(last)

@@ -566,7 +566,8 @@ class NativesEngine(ResourceEngine):
 
         # Neutron deletes a group within the request (204, or 404 when it was gone already): no read after.
         wait_for(try_delete, bool, lambda _done: None, f"deletion of security group {group_id}",
-                 timeout=min(self.settings.operation_timeout_seconds, 120.0), settings=self.settings)
+                 timeout=min(self.settings.operation_timeout_seconds, 120.0), settings=self.settings,
+                 after_change=False)
         ctx.event(f"security group {group_id} deleted")
 
     # describe ------------------------------------------------------------------------------------

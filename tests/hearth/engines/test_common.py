@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import openstack
 import pytest
 from keystoneauth1 import exceptions as ks_exceptions
@@ -43,6 +45,36 @@ def test_wait_for_backs_off_then_returns_the_ready_resource(settings, os_conn, f
     ready = common.wait_for(fetch, lambda v: v.status == "available", common.volume_failure, "volume wait-test",
                             timeout=5, settings=tuned)
     assert ready.id == volume.id and ready.status == "available"
+
+
+def test_a_learnt_wait_looks_first_near_its_expected_end(settings, os_conn, fakecloud):
+    """A kind of wait seen before is first looked at after most of its learnt duration (a look right after
+    the request would find the change under way); with after_change=False it is looked at at once."""
+    fakecloud.control.set_delays(volume_create=0.4)
+    tuned = settings.model_copy(update={"poll_initial_seconds": 0.01, "poll_factor": 1.5, "poll_max_seconds": 0.05})
+    what = "creation of volume learn-test"
+
+    def wait(after_change: bool = True) -> list[float]:
+        volume = os_conn.block_storage.create_volume(name="learn-test", size=1)
+        started, looks = time.monotonic(), []
+
+        def fetch():
+            looks.append(time.monotonic() - started)
+            return os_conn.block_storage.get_volume(volume.id)
+
+        common.wait_for(fetch, lambda v: v.status == "available", common.volume_failure, what, timeout=10,
+                        settings=tuned, after_change=after_change)
+        return looks
+
+    first = wait()
+    assert first[0] < 0.1 and len(first) > 3  # never seen: looked at at once, then geometrically
+    learnt = common.expected_duration(common.wait_kind(what))
+    assert learnt is not None and learnt >= 0.4
+    second = wait()
+    assert second[0] >= common.EARLY * learnt * 0.95  # slept through most of the expected time first
+    assert len(second) < len(first)
+    third = wait(after_change=False)
+    assert third[0] < 0.1
 
 
 def test_wait_for_raises_the_servers_fault(settings, os_conn, fakecloud, image_id):
