@@ -6,10 +6,11 @@
     tm.run_until_idle(30) # tests and benchmarks: wait until no operation is queued or running
     tm.stop()
 
-One idle worker looks at the table every `poll_interval` (50 ms), so a task manager in its own process
-(`hearth taskmanager`) picks up work queued by the API within that (a worker that finds work wakes the
-next, so a burst spreads over the workers); in the API's process the service layer wakes a worker at once
-through `wake(runtime)`.
+One idle worker watches for work queued by other processes: on SQLite through a signal file the API
+touches (queue_signal; looked at every 10 ms, the table queried only when it changed, and every second
+regardless), on PostgreSQL by querying the table every `poll_interval` (50 ms). A worker that finds work
+wakes the next, so a burst spreads over the workers; in the API's own process the service layer wakes a
+worker at once through `wake(runtime)`.
 """
 
 from __future__ import annotations
@@ -25,21 +26,39 @@ import weakref
 from hearth.runtime import Runtime
 from hearth.taskmanager.context import ClaimedOperation, OperationContext, Superseded
 from hearth.taskmanager.handlers import execute
+from hearth.taskmanager.queue_signal import QueueSignal
 from hearth.taskmanager.worker import active_count, claim_next, heartbeat, recover_stale
 
 log = logging.getLogger(__name__)
 
 __all__ = ["TaskManager", "wake"]
 
-IDLE_WAIT = 2.0  # seconds an idle worker that is not the polling one sleeps unless woken
+IDLE_WAIT = 10.0  # seconds an idle worker that is not the polling one sleeps unless woken (a safety net: the
+# polling worker, on finding work, wakes the next idle worker, which becomes the poller)
+SIGNAL_CHECK = 0.01  # seconds between looks at the queue signal (a stat) by the polling worker
+SIGNAL_FALLBACK = 1.0  # seconds after which the polling worker queries the table even without a signal
 
 _managers: weakref.WeakSet[TaskManager] = weakref.WeakSet()
 _managers_lock = threading.Lock()
 
 
+_signals: dict[str, QueueSignal | None] = {}
+
+
+def _signal_of(url: str) -> QueueSignal | None:
+    with _managers_lock:
+        if url not in _signals:
+            _signals[url] = QueueSignal.for_database(url)
+        return _signals[url]
+
+
 def wake(runtime: Runtime) -> None:
-    """Wake the started task managers of this process that serve the same database."""
+    """Work was queued: ring the database's queue signal (task managers in other processes) and wake the
+    started task managers of this process that serve the same database."""
     url = runtime.settings.database_url
+    signal = _signal_of(url)
+    if signal is not None:
+        signal.ring()
     with _managers_lock:
         managers = list(_managers)
     for manager in managers:
@@ -63,6 +82,7 @@ class TaskManager:
         # Two at a time: dozens of threads authenticating at once would starve the API of the GIL for seconds.
         self._warm_gate = threading.BoundedSemaphore(2)
         self._pollers = 0  # idle workers currently polling on poll_interval (at most one; see _work)
+        self._signal = QueueSignal.for_database(runtime.settings.database_url)
 
     # lifecycle ------------------------------------------------------------------------------------
     @property
@@ -182,12 +202,26 @@ class TaskManager:
                         polling = self._pollers == 0
                         self._pollers += polling
                         try:
-                            self._wakeup.wait(self.poll_interval if polling else IDLE_WAIT)
+                            if polling:
+                                self._watch(generation)
+                            else:
+                                self._wakeup.wait(IDLE_WAIT)
                         finally:
                             self._pollers -= polling
                 continue
             self.notify()  # there may be more queued: the next idle worker looks
             self._run(op)
+
+    def _watch(self, generation: int) -> None:
+        """The polling worker's wait (holding self._wakeup): until woken, or the queue signal rang, or it is
+        time to query the table anyway (see the module docstring)."""
+        if self._signal is None:
+            self._wakeup.wait(self.poll_interval)
+            return
+        deadline = time.monotonic() + SIGNAL_FALLBACK
+        while time.monotonic() < deadline and not self._stopping.is_set():
+            if self._wakeup.wait(SIGNAL_CHECK) or self._generation != generation or self._signal.rang():
+                return
 
     def _run(self, op: ClaimedOperation) -> None:
         with self._claims_lock:
