@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, noload
 
 from hearth.db.models import Event, Instance, Operation, OperationState, SecurityGroupRule, Task, utcnow
 from hearth.engines.base import PROVISION_CLEAN, EngineError, InstanceSpec, ResourceEngine, Resources, RuleSpec
@@ -224,7 +224,9 @@ def _finish_succeeded(runtime: Runtime, op: ClaimedOperation, result: Resources 
         if not fenced_update(session, op, state=OperationState.SUCCEEDED, finished_at=now, error=None,
                              heartbeat_at=now):
             raise Superseded(f"operation {op.id} was taken over before it could finish")
-        inst = session.get(Instance, op.instance_id)
+        # A delete touches no rule rows: do not load them (the relationship loads eagerly otherwise).
+        inst = session.get(Instance, op.instance_id,
+                           options=[noload(Instance.rules)] if op.kind == DELETE else None)
         if inst is None:
             raise RuntimeError(f"instance {op.instance_id} of operation {op.id} vanished")
         if op.kind == DELETE:
