@@ -1,12 +1,12 @@
-"""The engines side by side: seconds and cloud HTTP calls per operation, 25 instances per engine.
+"""The engines side by side: seconds and cloud HTTP calls per operation, 15 instances per engine.
 
 For each registered engine, on fakecloud's zero-delay profile, through Hearth's REST API (fakecloud and
-`hearth serve` as separate processes): provision 25 instances, resize all their flavors, grow all their
-volumes, change all their access CIDRs, then delete them. Each step is issued for the 25 at once and waited
-for; the figures are wall seconds per operation (step time / 25) and fakecloud's request count per operation
-(its accounting before and after the step, / 25), split into writes and reads (reads include polling).
+`hearth serve` as separate processes): provision 15 instances, resize all their flavors, grow all their
+volumes, change all their access CIDRs, then delete them. Each step is issued for the 15 at once and waited
+for; the figures are wall seconds per operation (step time / 15) and fakecloud's request count per operation
+(its accounting before and after the step, / 15), split into writes and reads (reads include polling).
 
-    .venv/bin/python bench/hearth_engine_ops.py [--instances 25] [--engines natives,orchestrator]
+    .venv/bin/python bench/hearth_engine_ops.py [--instances 15] [--engines natives,orchestrator]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import Report  # noqa: E402
 from _hearth import BenchError, HearthClient, Stack, diff_counts, registered_engines  # noqa: E402
 
-BENCH_RUNS = 2  # run_all.py: runs per `make bench` (25 instances: ~15 s a run for the three engines)
+BENCH_RUNS = 2  # run_all.py: runs per `make bench` (15 instances: ~15 s a run for the three engines)
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -85,7 +85,7 @@ def measure(engine: str, n: int) -> dict[str, tuple[float, collections.Counter]]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--instances", type=int, default=25)
+    parser.add_argument("--instances", type=int, default=15)
     parser.add_argument("--engines", default=None, help="comma-separated subset of the registered engines")
     parser.add_argument("--json-out", default=None)
     args = parser.parse_args()

@@ -149,6 +149,24 @@ def test_a_superseded_worker_can_no_longer_append_events(hearth_settings, hearth
     assert "written after the takeover" not in messages
 
 
+def test_a_step_or_event_records_its_journal_entries_in_the_same_write(hearth_runtime, fakecloud):
+    """step(name, **journal) and event(message, **journal) persist the entries with the step or the event
+    (one transaction), as durably as record()."""
+    inst = service.create_instance(hearth_runtime, "proj-journal", name="journal", flavor_ref="1", volume_size=1)
+    claimed = claim_next(hearth_runtime, "worker-journal/1")
+    assert claimed is not None and claimed.instance_id == inst.id
+    ctx = OperationContext(hearth_runtime.sessions, claimed)
+    ctx.step("extending volume to 2 GB", volume_step="extending", volume_target_size=2)
+    ctx.event("rule tcp 5432-5432 from 10.0.0.0/8 added", rule_ids={"rule-1": "neutron-1"})
+    with hearth_runtime.sessions() as session:
+        op = session.get(Operation, claimed.id)
+        messages = [e.message for e in session.scalars(select(Event).where(Event.operation_id == claimed.id))]
+    assert op.step == "extending volume to 2 GB"
+    assert (op.journal or {}) == {"volume_step": "extending", "volume_target_size": 2,
+                                  "rule_ids": {"rule-1": "neutron-1"}}
+    assert "rule tcp 5432-5432 from 10.0.0.0/8 added" in messages
+
+
 def test_stop_then_start_again_and_notify(hearth_runtime, fakecloud):
     tm = TaskManager(hearth_runtime, workers=2).start()
     try:

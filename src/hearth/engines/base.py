@@ -118,8 +118,8 @@ class OperationContext(Protocol):
         """Name the step the operation is in (shown to users, persisted); `journal` entries, if any, are
         recorded in the same write."""
 
-    def event(self, message: str, level: str = "info") -> None:
-        """Append to the instance's event log."""
+    def event(self, message: str, level: str = "info", **journal: Any) -> None:
+        """Append to the instance's event log; `journal` entries, if any, are recorded in the same write."""
 
 
 class ResourceEngine(ABC):
@@ -183,5 +183,6 @@ class LocalContext:
         self.steps.append(name)
         self.journal.update(journal)
 
-    def event(self, message: str, level: str = "info") -> None:
+    def event(self, message: str, level: str = "info", **journal: Any) -> None:
         self.events.append((level, message))
+        self.journal.update(journal)

@@ -61,9 +61,9 @@ class _SerialContext:
         with self._lock:
             self._ctx.step(name, **journal)
 
-    def event(self, message: str, level: str = "info") -> None:
+    def event(self, message: str, level: str = "info", **journal: Any) -> None:
         with self._lock:
-            self._ctx.event(message, level)
+            self._ctx.event(message, level, **journal)
 
 
 def _gather(futures: list[Future[Any]]) -> list[Any]:
@@ -313,16 +313,19 @@ class NativesEngine(ResourceEngine):
         for rule in diff.to_create:
             cloud_id = self._create_rule(conn, rule, group_id)
             realised[rule.id] = dataclasses.replace(rule, cloud_id=cloud_id)
-            ctx.record(rule_ids={hid: r.cloud_id for hid, r in realised.items()})
-            ctx.event(f"rule {rule.protocol} {rule.from_port}-{rule.to_port} from {rule.cidr} added")
+            ctx.event(f"rule {rule.protocol} {rule.from_port}-{rule.to_port} from {rule.cidr} added",
+                      rule_ids={hid: r.cloud_id for hid, r in realised.items()})
+        ordered = {rule.id: realised[rule.id] for rule in spec.rules}
+        rule_ids = {hid: r.cloud_id for hid, r in ordered.items()}
         for stale in diff.to_delete:
             if stale.cloud_id is None:  # diff_rules only deletes realised rules; anything else is a bug
                 raise EngineError(f"cannot delete rule {stale.id}: it has no Neutron rule id")
             common.delete_plain(conn.network, f"/security-group-rules/{stale.cloud_id}",
                                 f"deleting security group rule {stale.cloud_id}")
-            ctx.event(f"rule {stale.protocol} {stale.from_port}-{stale.to_port} from {stale.cidr} removed")
-        ordered = {rule.id: realised[rule.id] for rule in spec.rules}
-        ctx.record(rule_ids={hid: r.cloud_id for hid, r in ordered.items()})
+            ctx.event(f"rule {stale.protocol} {stale.from_port}-{stale.to_port} from {stale.cidr} removed",
+                      rule_ids=rule_ids)
+        if ctx.journal.get("rule_ids") != rule_ids:  # not already written with the last event
+            ctx.record(rule_ids=rule_ids)
         return ordered
 
     def _create_rule(self, conn: Connection, rule: RuleSpec, group_id: str) -> str:

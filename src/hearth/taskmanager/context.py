@@ -72,23 +72,25 @@ class OperationContext(LocalContext):
         else:
             self._write(step=name[:64])
 
-    def event(self, message: str, level: str = "info", session: Session | None = None) -> None:
+    def event(self, message: str, level: str = "info", session: Session | None = None, **journal: Any) -> None:
         """Fenced like every other write: the claim check and the insert share one transaction, so a
         superseded worker cannot add to the instance's log what its successor is now writing. With
-        `session`, both are part of the caller's transaction (committed with it)."""
-        super().event(message, level)
+        `session`, both are part of the caller's transaction (committed with it). `journal` entries are
+        recorded in the same transaction."""
+        super().event(message, level, **journal)
         row = {"instance_id": self.op.instance_id, "operation_id": self.op.id, "level": level, "message": message}
+        values = {"journal": dict(self.journal)} if journal else {}
         if session is not None:
-            self._fence(session)
+            self._fence(session, **values)
             session.add(Event(**row))
             return
         if self._engine is None:
             with self.sessions.begin() as session:
-                self._fence(session)
+                self._fence(session, **values)
                 session.add(Event(**row))
             return
         with self._engine.begin() as conn:
-            self._fence(conn)
+            self._fence(conn, **values)
             conn.execute(insert(Event).values(**row))
 
     def _write(self, **values: Any) -> None:
