@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, noload
 
 from hearth.db.models import Event, Instance, Operation, OperationState, SecurityGroupRule, Task, utcnow
@@ -142,10 +142,12 @@ def execute(runtime: Runtime, op: ClaimedOperation, ctx: OperationContext) -> No
     database errors (the operation then stays `running` and is resumed once its heartbeat is stale)."""
     label = LABELS.get(op.kind, op.kind)
     with runtime.sessions.begin() as session:  # reads the instance and logs the start in one transaction
-        inst = session.get(Instance, op.instance_id)
+        # A delete needs no rule rows (engines delete the whole group): do not load them.
+        inst = session.get(Instance, op.instance_id,
+                           options=[noload(Instance.rules)] if op.kind == DELETE else None)
         if inst is None:
             raise EngineError(f"instance {op.instance_id} of operation {op.id} no longer exists")
-        rules = list(inst.rules)
+        rules = [] if op.kind == DELETE else list(inst.rules)
         if op.kind == DELETE and _provision_was_clean(session, inst.id):
             ctx.journal[PROVISION_CLEAN] = True  # derived, not recorded: a resumed delete derives it again
         ctx.event(f"{label} started" + (f" (attempt {op.attempts})" if op.attempts > 1 else ""), session=session)
@@ -220,35 +222,41 @@ def _store_resources(inst: Instance, result: Resources, rules: list[SecurityGrou
 
 def _finish_succeeded(runtime: Runtime, op: ClaimedOperation, result: Resources | None, label: str) -> None:
     now = utcnow()
+    succeeded = {"instance_id": op.instance_id, "operation_id": op.id, "message": f"{label} succeeded"}
+    if op.kind == DELETE:  # a fixed set of columns: three statements, no ORM unit of work
+        with runtime.db_engine.begin() as conn:
+            if not fenced_update(conn, op, state=OperationState.SUCCEEDED, finished_at=now, error=None,
+                                 heartbeat_at=now):
+                raise Superseded(f"operation {op.id} was taken over before it could finish")
+            found = conn.execute(update(Instance).where(Instance.id == op.instance_id).values(
+                deleted_at=now, server_status="DELETED", task=Task.NONE, fault=None, fault_at=None)).rowcount
+            if found != 1:
+                raise RuntimeError(f"instance {op.instance_id} of operation {op.id} vanished")
+            conn.execute(insert(Event).values(**succeeded))
+        return
     with runtime.sessions.begin() as session:
         if not fenced_update(session, op, state=OperationState.SUCCEEDED, finished_at=now, error=None,
                              heartbeat_at=now):
             raise Superseded(f"operation {op.id} was taken over before it could finish")
-        # A delete touches no rule rows: do not load them (the relationship loads eagerly otherwise).
-        inst = session.get(Instance, op.instance_id,
-                           options=[noload(Instance.rules)] if op.kind == DELETE else None)
+        inst = session.get(Instance, op.instance_id)
         if inst is None:
             raise RuntimeError(f"instance {op.instance_id} of operation {op.id} vanished")
-        if op.kind == DELETE:
-            inst.deleted_at = now
-            inst.server_status = "DELETED"
-        else:
-            if op.kind == RESIZE_FLAVOR:
-                inst.flavor_id = op.params["flavor_id"]
-            elif op.kind == RESIZE_VOLUME:
-                inst.volume_size = int(op.params["volume_size"])
-            elif op.kind == APPLY_RULES:
-                _sync_rules(session, inst, op)
-            if result is not None:
-                _store_resources(inst, result, list(inst.rules))
-            if op.kind in OWNER_AFTER:
-                inst.engine = OWNER_AFTER[op.kind]
-                inst.stack_id = result.stack_id if result is not None else None
-                inst.stack_status = result.stack_status if result is not None else None
+        if op.kind == RESIZE_FLAVOR:
+            inst.flavor_id = op.params["flavor_id"]
+        elif op.kind == RESIZE_VOLUME:
+            inst.volume_size = int(op.params["volume_size"])
+        elif op.kind == APPLY_RULES:
+            _sync_rules(session, inst, op)
+        if result is not None:
+            _store_resources(inst, result, list(inst.rules))
+        if op.kind in OWNER_AFTER:
+            inst.engine = OWNER_AFTER[op.kind]
+            inst.stack_id = result.stack_id if result is not None else None
+            inst.stack_status = result.stack_status if result is not None else None
         inst.task = Task.NONE
         inst.fault = None
         inst.fault_at = None
-        session.add(Event(instance_id=inst.id, operation_id=op.id, message=f"{label} succeeded"))
+        session.add(Event(**succeeded))
 
 
 def _sync_rules(session: Session, inst: Instance, op: ClaimedOperation) -> None:
