@@ -1,7 +1,8 @@
 """The admin API under /_fakecloud: faults, clock, request accounting, inventory, catalog, reset.
 
 It is fakecloud's own control surface (like LocalStack's internal endpoints), not an OpenStack API,
-so it needs no token: fakecloud binds to loopback and is a test tool.
+so it needs no token: fakecloud binds to loopback and is a test tool. Fault rules never apply to it,
+so a `*` rule cannot lock out the call that removes it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from fakecloud.errors import BadRequest, NotFound
 from fakecloud.faults import FaultRule
 from fakecloud.framework import Reply, RequestContext, Service, format_version, parse_version
 
-service = Service("admin", "/_fakecloud", error_style="keystone", accounted=False)
+service = Service("admin", "/_fakecloud", error_style="keystone", accounted=False, faulted=False)
 
 
 def _validated(model, data):
@@ -50,6 +51,7 @@ def list_faults(ctx: RequestContext) -> Reply:
 
 @service.route("/faults", "POST", op="faults.add", auth=False)
 def add_fault(ctx: RequestContext) -> Reply:
+    """A FaultRule as JSON, e.g. {"service": "compute", "action": "disconnect", "probability": 0.05}."""
     rule = _validated(FaultRule, ctx.body)
     ctx.cloud.faults.add(rule)
     return Reply(201, {"fault": rule.model_dump()})

@@ -26,6 +26,8 @@ class CloudControl:
         self._call("POST", "/reset")
 
     def add_fault(self, **rule: Any) -> dict[str, Any]:
+        """Arm a rule (fields of fakecloud.faults.FaultRule): action http_error, latency, quota, disconnect,
+        error_status or stuck; `when="after"` lets the handler's change happen before the failure."""
         return self._call("POST", "/faults", json=rule)["fault"]
 
     def faults(self) -> list[dict[str, Any]]:

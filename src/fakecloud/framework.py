@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from fakecloud.errors import BadRequest, CloudError, ErrorStyle, Forbidden, NotAcceptable, Unauthorized
-from fakecloud.faults import REQUEST_ACTIONS
+from fakecloud.faults import FAILING_ACTIONS, LATENCY_ACTIONS, DropConnection, FaultWhen
 
 if TYPE_CHECKING:
     from fakecloud.identity.backend import Token
@@ -155,6 +155,7 @@ class Service:
         microversions: Microversions | None = None,
         max_version: Callable[[Cloud], Version] | None = None,
         accounted: bool = True,
+        faulted: bool = True,
     ) -> None:
         self.name = name
         self.prefix = prefix
@@ -162,6 +163,7 @@ class Service:
         self.microversions = microversions
         self.max_version = max_version
         self.accounted = accounted
+        self.faulted = faulted  # False for the admin API: a `*` rule must never lock out the call that clears it
         self._specs: list[_RouteSpec] = []
 
     def route(self, path: str, *methods: str, op: str, auth: bool = True) -> Callable[[Handler], Handler]:
@@ -200,6 +202,9 @@ class Service:
                 status = err.status
                 style = "keystone" if isinstance(err, Unauthorized) else service.error_style
                 return json_response(err.status, err.body(style), headers)
+            except DropConnection:
+                status = 0  # the request log shows "no answer"
+                return _drop_connection(request)
             finally:
                 if service.accounted:
                     cloud.accounting.record(service.name, request.method, route_key, status, request)
@@ -215,12 +220,7 @@ class Service:
             if url_project and url_project != token.project_id and "admin" not in token.roles:
                 raise Forbidden(f"Project {url_project} in the URL does not match the token's project.")
         project_id = token.project_id if token else None
-        fault = cloud.faults.take(self.name, spec.op, REQUEST_ACTIONS, project_id)
-        if fault is not None:
-            if fault.action == "latency":
-                await asyncio.sleep(fault.latency_ms / 1000.0)
-            else:
-                cloud.raise_fault(self.name, spec.op, fault)
+        await self._request_faults(cloud, spec, project_id, "before")
         version = None
         if self.microversions is not None and self.max_version is not None:
             version = self.microversions.negotiate(request, self.max_version(cloud))
@@ -238,4 +238,31 @@ class Service:
                 except orjson.JSONDecodeError:
                     raise BadRequest("Malformed request body: it is not valid JSON.") from None
         ctx = RequestContext(request, cloud, token, dict(request.path_params), body, version)
-        return spec.handler(ctx), extra
+        reply = spec.handler(ctx)
+        await self._request_faults(cloud, spec, project_id, "after")
+        return reply, extra
+
+    async def _request_faults(self, cloud: Cloud, spec: _RouteSpec, project_id: str | None, when: FaultWhen) -> None:
+        """Latency and failure are drawn separately, so a slow request can also fail (or be dropped)."""
+        if not self.faulted:
+            return
+        delay = cloud.faults.take(self.name, spec.op, LATENCY_ACTIONS, project_id, when)
+        if delay is not None:
+            await asyncio.sleep(delay.latency_ms / 1000.0)
+        fault = cloud.faults.take(self.name, spec.op, FAILING_ACTIONS, project_id, when)  # disconnect raises
+        if fault is not None:
+            cloud.raise_fault(self.name, spec.op, fault)
+
+
+DROP_CONNECTION = "fakecloud.drop_connection"  # the ASGI scope extension fakecloud's server provides
+
+
+def _drop_connection(request: Request) -> Response:
+    """Reset the client's connection through the server's hook; the returned response is never sent.
+
+    Without the hook (another ASGI server) no reset is possible, so say so with a 502 rather than pretend."""
+    drop = request.scope.get("extensions", {}).get(DROP_CONNECTION)
+    if drop is None:
+        return json_response(502, {"error": "this server cannot drop connections (disconnect fault)"})
+    drop()
+    return Response(status_code=500)

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
+import struct
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 import yaml
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
-from fakecloud.config import CloudConfig
+from fakecloud.config import CloudConfig, UserSpec
+from fakecloud.framework import DROP_CONNECTION
 from fakecloud.state import Cloud
 
 
@@ -46,13 +50,40 @@ class _OneWriteTransport:
         self._flush()
         self._transport.close()
 
+    def reset(self) -> None:
+        """Drop what is held and close with an RST (SO_LINGER 0), as a load balancer cutting a connection does."""
+        self._pending = []
+        sock = self._transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self._transport.abort()
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
 
 
 class OneWriteHttpProtocol(HttpToolsProtocol):
+    """uvicorn's protocol, writing each response once, and giving each request a way to reset its connection.
+
+    ASGI gives an app no handle on its connection, so the `disconnect` fault needs one: every request's scope
+    carries `extensions["fakecloud.drop_connection"]`, a callable that marks the request's cycle disconnected
+    (so nothing the app sends afterwards is written) and resets the TCP connection.
+    """
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(_OneWriteTransport(transport, asyncio.get_running_loop()))  # type: ignore[arg-type]
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.scope is self.scope:  # not for an upgrade, which starts no cycle
+            extensions = self.scope.setdefault("extensions", {})  # type: ignore[typeddict-item]
+            extensions[DROP_CONNECTION] = lambda: self._drop(cycle)
+
+    def _drop(self, cycle: RequestResponseCycle) -> None:
+        cycle.disconnected = True
+        self.transport.reset()  # type: ignore[attr-defined]
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -123,8 +154,9 @@ class CloudServer:
         self.stop()
 
 
-def cloud_entries(url: str, config: CloudConfig) -> dict[str, Any]:
-    """clouds.yaml entries: `fakecloud` (demo project) and `fakecloud-admin` (admin project)."""
+def cloud_entries(url: str, config: CloudConfig, extra: Mapping[str, UserSpec] | None = None) -> dict[str, Any]:
+    """clouds.yaml entries: `fakecloud` (demo project), `fakecloud-admin` (admin project), and one per `extra`
+    name (a user added at run time, e.g. `hearth up`'s service user in the `service` project)."""
 
     def entry(user: str, password: str, project: str) -> dict[str, Any]:
         return {
@@ -149,17 +181,26 @@ def cloud_entries(url: str, config: CloudConfig) -> dict[str, Any]:
         result["fakecloud"] = entry(demo.name, demo.password, demo.project)
     if admin:
         result["fakecloud-admin"] = entry(admin.name, admin.password, admin.project)
+    for name, user in (extra or {}).items():
+        result[name] = entry(user.name, user.password, user.project)
     return result
 
 
-def write_clouds_yaml(path: str | Path, url: str, config: CloudConfig) -> Path:
-    """Add or refresh the fakecloud entries, keeping any other cloud already in the file."""
+def write_clouds_yaml(path: str | Path, url: str, config: CloudConfig,
+                      extra: Mapping[str, UserSpec] | None = None) -> Path:
+    """Add or refresh the fakecloud entries, keeping any other cloud already in the file.
+
+    The file holds passwords (`hearth up` adds its service user's), so only its owner may read it: 0600.
+    """
     path = Path(path)
     existing: dict[str, Any] = {}
     if path.exists():
         existing = yaml.safe_load(path.read_text()) or {}
     clouds = existing.setdefault("clouds", {})
-    clouds.update(cloud_entries(url, config))
+    clouds.update(cloud_entries(url, config, extra))
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(existing, sort_keys=True))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(yaml.safe_dump(existing, sort_keys=True))
+    path.chmod(0o600)  # a file created before this rule keeps its mode through O_TRUNC
     return path

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+import keystoneauth1.exceptions
 import openstack.exceptions
 import pytest
 import requests
@@ -145,7 +146,9 @@ def test_fault_scoped_to_one_project(fakecloud, os_conn, os_admin):
 
 def test_invalid_fault_rules_are_refused(fakecloud):
     for rule in ({"action": "explode"}, {"action": "http_error", "probability": 1.5},
-                 {"action": "http_error", "count": 0}, {"action": "http_error", "colour": "red"}):
+                 {"action": "http_error", "count": 0}, {"action": "http_error", "colour": "red"},
+                 {"action": "disconnect", "when": "during"}, {"action": "quota", "when": "after"},
+                 {"action": "stuck", "when": "after"}):
         response = _admin_call(fakecloud, "POST", "/faults", json=rule)
         assert response.status_code == 400, rule
     assert fakecloud.control.faults() == []
@@ -159,6 +162,16 @@ def test_clearing_all_faults(fakecloud, os_conn):
     assert list(os_conn.compute.servers()) == []
 
 
+def test_a_wildcard_rule_never_touches_the_admin_api(fakecloud, os_conn):
+    """`*` means every OpenStack service; the admin API stays reachable, so the rule can always be removed."""
+    fakecloud.control.add_fault(action="disconnect")
+    with pytest.raises(keystoneauth1.exceptions.ConnectFailure):
+        list(os_conn.compute.servers())
+    assert fakecloud.control.health()["status"] == "ok"
+    fakecloud.control.clear_faults()
+    assert list(os_conn.compute.servers()) == []
+
+
 def test_latency_fault_delays_the_answer(fakecloud, os_conn):
     list(os_conn.compute.flavors())  # authenticate and discover first
     fakecloud.control.add_fault(service="compute", operation="flavor.list", action="latency", latency_ms=300,
@@ -169,6 +182,79 @@ def test_latency_fault_delays_the_answer(fakecloud, os_conn):
     assert {f.name for f in flavors} >= {"m1.tiny", "m1.small"}  # the answer itself is normal
     assert elapsed >= 0.3  # a lower bound only: the server slept at least that long
     assert fakecloud.control.faults() == []
+
+
+def test_latency_combines_with_an_error_on_the_same_request(fakecloud, os_conn):
+    """A degraded cloud is slow and failing at once: latency rules are drawn apart from failing ones."""
+    list(os_conn.compute.flavors())
+    fakecloud.control.add_fault(service="compute", action="latency", latency_ms=300)  # listed first, always fires
+    fakecloud.control.add_fault(service="compute", operation="flavor.list", action="http_error", status=503,
+                                count=1)
+    started = time.monotonic()
+    with pytest.raises(openstack.exceptions.HttpException) as err:
+        list(os_conn.compute.flavors())
+    assert err.value.status_code == 503
+    assert time.monotonic() - started >= 0.3
+    (latency,) = fakecloud.control.faults()  # the error rule is spent; the latency rule stays
+    assert (latency["action"], latency["fired"]) == ("latency", 1)
+
+
+def test_disconnect_resets_the_connection_without_an_answer(fakecloud, os_conn):
+    """What a load balancer does: no status line, a TCP reset; keystoneauth raises ConnectFailure, unwrapped."""
+    list(os_conn.block_storage.volumes())  # authenticate and discover first, so only the create meets the fault
+    mark = fakecloud.control.requests(log=False)["seq"]
+    fakecloud.control.add_fault(service="volume", operation="volume.create", action="disconnect", count=1)
+    with pytest.raises(keystoneauth1.exceptions.ConnectionError) as err:
+        os_conn.block_storage.create_volume(name="dropped", size=1)
+    assert type(err.value) is keystoneauth1.exceptions.ConnectFailure  # what openstacksdk lets through
+    # urllib3's words: a reset read, or (when the reset met the body upload first) end of stream without a response
+    assert "Connection aborted." in str(err.value)
+    assert list(os_conn.block_storage.volumes()) == []  # dropped before the handler: nothing was made
+    (record, *_) = fakecloud.control.requests(since=mark)["requests"]
+    assert (record["method"], record["status"]) == ("POST", 0)  # logged as "no answer"
+    assert fakecloud.control.faults() == []  # count spent: the next call goes through
+    assert _volume(os_conn, "after-the-drop").status == "available"
+
+
+def test_disconnect_after_the_handler_leaves_the_change_made(fakecloud, os_conn):
+    """`when: after`: the cloud did the work, the client never heard; a client must look before it retries."""
+    list(os_conn.compute.servers())
+    fakecloud.control.add_fault(service="compute", operation="server.create", action="disconnect", when="after",
+                                count=1)
+    with pytest.raises(keystoneauth1.exceptions.ConnectFailure):
+        _boot(os_conn, "made-anyway", wait=False)
+    (server,) = os_conn.compute.servers()
+    assert server.name == "made-anyway"
+
+
+def test_http_error_after_the_handler_leaves_the_change_made(fakecloud, os_conn):
+    list(os_conn.block_storage.volumes())
+    fakecloud.control.add_fault(service="volume", operation="volume.create", action="http_error", status=500,
+                                when="after", count=1)
+    with pytest.raises(openstack.exceptions.HttpException) as err:
+        os_conn.block_storage.create_volume(name="made-anyway", size=1)
+    assert err.value.status_code == 500
+    assert [v.name for v in os_conn.block_storage.volumes()] == ["made-anyway"]
+
+
+def test_disconnect_on_a_volume_action_suboperation(fakecloud, os_conn):
+    """Cinder's action URL takes its sub-operation's faults inside the handler; a reset works there too."""
+    volume = _volume(os_conn, "grow-me")
+    fakecloud.control.add_fault(service="volume", operation="volume.extend", action="disconnect", count=1)
+    with pytest.raises(keystoneauth1.exceptions.ConnectFailure):
+        os_conn.block_storage.extend_volume(volume, 2)
+    assert os_conn.block_storage.get_volume(volume.id).size == 1
+    os_conn.block_storage.extend_volume(volume, 2)  # the zero-delay profile extends at once
+    assert os_conn.block_storage.get_volume(volume.id).size == 2
+
+
+def test_disconnect_leaves_the_server_serving_other_connections(fakecloud):
+    """A raw client sees the reset as requests' ConnectionError; the next connection is answered normally."""
+    fakecloud.control.add_fault(service="identity", operation="*", action="disconnect", count=1)
+    with requests.Session() as http:
+        with pytest.raises(requests.ConnectionError):
+            http.get(fakecloud.url + "/v3", timeout=10)
+        assert http.get(fakecloud.url + "/v3", timeout=10).status_code == 200
 
 
 def test_error_status_fault_sends_the_server_to_error(fakecloud, os_conn):

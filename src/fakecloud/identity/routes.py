@@ -70,7 +70,12 @@ def check_token(ctx: RequestContext) -> Reply:
 
 @service.route("/v3/auth/tokens", "DELETE", op="token.revoke")
 def revoke_token(ctx: RequestContext) -> Reply:
+    """Keystone's identity:revoke_token policy: the token's own user, a service or an admin; so one tenant
+    cannot log another user (or a service such as Hearth) out."""
     token = _subject(ctx)
+    caller = ctx.token
+    if caller is None or not (caller.user_id == token.user_id or {"admin", "service"} & set(caller.roles)):
+        raise Forbidden("You are not authorized to perform the requested action: identity:revoke_token.")
     ctx.cloud.identity.revoke(token.id)
     return Reply(204)
 
@@ -93,6 +98,19 @@ def _project_view(ctx: RequestContext, project) -> dict[str, Any]:
 def my_projects(ctx: RequestContext) -> Reply:
     user = ctx.cloud.identity.users[ctx.token.user_id]
     projects = [ctx.cloud.identity.projects[pid] for pid in user.roles if pid in ctx.cloud.identity.projects]
+    return Reply(200, {"projects": [_project_view(ctx, p) for p in projects], "links": {}})
+
+
+@service.route("/v3/users/{id}/projects", "GET", op="user.projects")
+def user_projects(ctx: RequestContext) -> Reply:
+    """The projects a user has a role on (openstacksdk's `identity.user_projects`): the user's own, or an admin's."""
+    identity = ctx.cloud.identity
+    user = identity.users.get(ctx.path["id"])
+    if user is None:
+        raise NotFound(f"Could not find user: {ctx.path['id']}.")
+    if not ctx.is_admin and user.id != ctx.token.user_id:
+        raise Forbidden("You are not authorized to perform the requested action: identity:list_user_projects.")
+    projects = [identity.projects[pid] for pid in user.roles if pid in identity.projects]
     return Reply(200, {"projects": [_project_view(ctx, p) for p in projects], "links": {}})
 
 
