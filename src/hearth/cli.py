@@ -287,9 +287,11 @@ def _show(client: HearthClient, instance: dict[str, Any]) -> None:
     if fault:
         fault_at = (instance.get("fault") or {}).get("created") if isinstance(instance.get("fault"), dict) else None
         rows.append(("fault", f"[red]{escape(fault)}[/]" + (f" ({fault_at})" if fault_at else "")))
+    if instance.get("drift"):
+        rows.append(("drift", f"[yellow]{escape(str(instance['drift']))}[/]"))
     for key, value in rows:
         if value not in (None, ""):
-            table.add_row(key, str(value) if key == "fault" else escape(str(value)))
+            table.add_row(key, str(value) if key in ("fault", "drift") else escape(str(value)))
     console.print(table)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import openstack
@@ -17,9 +18,16 @@ from openstack.connection import Connection
 
 
 class CloudConnections:
-    def __init__(self, cloud: str, clouds_yaml: Path | None = None) -> None:
+    """`ready`, if given, is run on every new Connection before it is handed out (and cached): a Connection
+    whose version discovery failed (a 5xx or reset during discovery) would otherwise be kept, and send requests
+    without microversions for the rest of its life. It raises to refuse the Connection; the next `get` makes
+    another."""
+
+    def __init__(self, cloud: str, clouds_yaml: Path | None = None,
+                 ready: Callable[[Connection], None] | None = None) -> None:
         self.cloud = cloud
         self.clouds_yaml = clouds_yaml
+        self.ready = ready
         self._local = threading.local()
         self._lock = threading.Lock()
         self._all: list[Connection] = []
@@ -40,6 +48,12 @@ class CloudConnections:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self.new()
+            if self.ready is not None:
+                try:
+                    self.ready(conn)
+                except BaseException:
+                    conn.close()
+                    raise
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)

@@ -5,6 +5,7 @@ The API, the task manager and the CLI all start from `build_runtime`, so each pi
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -17,7 +18,8 @@ from hearth import engines
 from hearth.cloud import CloudConnections, default_clouds_yaml
 from hearth.config import Settings
 from hearth.db.session import make_engine, session_factory, upgrade
-from hearth.engines.base import EngineError, ResourceEngine
+from hearth.engines.base import EngineError, NotConfigured, ResourceEngine
+from hearth.engines.common import ensure_discovered
 
 if TYPE_CHECKING:
     from hearth.engines.migration import MigrationEngine
@@ -72,7 +74,7 @@ class Runtime:
                 try:
                     endpoint = self.connections.get().endpoint_for("orchestration")
                 except Exception as exc:  # the catalog cannot be read: not decided yet
-                    raise EngineError(f"engine = auto: could not read the cloud's service catalog "
+                    raise NotConfigured(f"engine = auto: could not read the cloud's service catalog "
                                       f"({exc.__class__.__name__})") from None
                 self._mode = "migration" if endpoint else "natives"
                 log.info("engine = auto: the cloud %s Heat, using %s", "has" if endpoint else "has no", self._mode)
@@ -152,5 +154,13 @@ def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
         settings=settings,
         db_engine=db_engine,
         sessions=session_factory(db_engine),
-        connections=CloudConnections(settings.cloud, clouds_yaml),
+        connections=CloudConnections(settings.cloud, clouds_yaml,
+                                     ready=functools.partial(ensure_discovered, services=cloud_services(settings))),
     )
+
+
+def cloud_services(settings: Settings) -> tuple[str, ...]:
+    """The services (openstacksdk proxy names) Hearth's engines and API call: each Connection discovers them
+    before it is used (engines.common.ensure_discovered). Heat only where an engine setting can use it."""
+    heat = ("orchestration",) if settings.engine in ("orchestrator", "migration") else ()
+    return ("compute", "block_storage", "network", "image", *heat)

@@ -109,6 +109,8 @@ def instance_view(inst: Instance, links: Links, region: str | None = None, detai
         view["stack_status"] = inst.stack_status
         if inst.fault:
             view["fault"] = {"message": inst.fault, "created": timestamp(inst.fault_at), "details": ""}
+        if inst.drift:  # Hearth's: the cloud holds something the record does not say (see taskmanager.reconcile)
+            view["drift"] = inst.drift
     return view
 
 

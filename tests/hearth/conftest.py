@@ -88,7 +88,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def hearth_settings(tmp_path: Path, fakecloud: RunningCloud, db_url: str) -> Settings:
     clouds_yaml = fakecloud.write_clouds_yaml(tmp_path / "clouds.yaml")
     return Settings(home=tmp_path, db_url=db_url, cloud="fakecloud", clouds_yaml=clouds_yaml, workers=4,
-                    heartbeat_seconds=0.5, stale_after_seconds=30.0, token_cache_seconds=60.0)
+                    heartbeat_seconds=0.5, stale_after_seconds=30.0, token_cache_seconds=60.0,
+                    retry_initial_seconds=0.05, retry_max_seconds=0.5)
 
 
 @pytest.fixture

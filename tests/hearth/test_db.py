@@ -115,6 +115,6 @@ def test_operations_are_given_up_after_three_attempts(db_runtime):
         op = session.get(Operation, op_id)
         inst = session.get(Instance, op.instance_id)
         assert op.state == OperationState.FAILED
-        assert "given up after 3 attempts" in op.error and "attaching volume" in op.error
+        assert "given up after its worker stopped responding 3 times" in op.error and "attaching volume" in op.error
         assert inst.task == Task.BUILDING_ERROR
         assert inst.fault == op.error and inst.fault_at is not None

@@ -74,6 +74,9 @@ class Instance(Base):
     secgroup_id: Mapped[str | None] = mapped_column(String(64))
     stack_id: Mapped[str | None] = mapped_column(String(64))
     stack_status: Mapped[str | None] = mapped_column(String(64))
+    # What the cloud holds that differs from the record, when a failed change could be neither completed nor
+    # rolled back (shown by `show` and in events; cleared once a later operation or reconcile makes them equal).
+    drift: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -120,7 +123,11 @@ class Operation(Base):
     step: Mapped[str | None] = mapped_column(String(64))
     journal: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error: Mapped[str | None] = mapped_column(Text)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # claims, the first run included
+    # Claims that were transient-fault retries (requeued on purpose, not a worker that died): attempts - retries
+    # is what counts towards giving up on an operation that keeps losing its worker.
+    retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    retry_at: Mapped[datetime | None] = mapped_column(DateTime)  # a requeued retry is not claimed before this
     worker: Mapped[str | None] = mapped_column(String(128))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

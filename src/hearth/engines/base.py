@@ -28,7 +28,35 @@ PROVISION_CLEAN = "provision_clean"
 
 
 class EngineError(Exception):
-    """A failure the user should see as the instance's fault: says what failed and why, no secrets."""
+    """A failure the user should see as the instance's fault: says what failed and why, no secrets.
+
+    Every EngineError is terminal unless it is a `TransientError`: retrying the same request would meet
+    the same refusal (bad request, quota, a resource in ERROR with the cloud's reason, a missing thing
+    that must exist). Callers decide by type, never by the message text."""
+
+
+class TransientError(EngineError):
+    """The cloud could not do it *now* (no connection, a timeout, a 5xx, a conflict it documents as
+    retryable, a resource still in progress where a settled state was expected): the same request can
+    succeed later. `service` names the cloud service (nova, cinder, neutron, heat, keystone, glance),
+    `retry_after` is the cloud's own hint in seconds (Retry-After), if it gave one."""
+
+    def __init__(self, message: str, *, service: str | None = None, status: int | None = None,
+                 retry_after: float | None = None, cause: str | None = None) -> None:
+        super().__init__(message)
+        self.service = service
+        self.status = status
+        self.retry_after = retry_after
+        self.cause = cause or (f"HTTP {status}" if status else "unavailable")  # bounded: a label, not a message
+
+
+class QuotaExceeded(EngineError):
+    """The project's quota leaves no room for what was asked (terminal: the user must free or raise it)."""
+
+
+class NotConfigured(EngineError):
+    """What the deployment's settings ask for cannot be worked out now (e.g. engine = auto with an
+    unreadable catalog): the operator's or the cloud's problem, not the user's input."""
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,16 @@ checks) agree on how Hearth's cloud resources are named, how long to wait, and w
 
 from __future__ import annotations
 
+import email.utils
 import ipaddress
+import logging
+import random
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -20,9 +24,10 @@ from openstack import exceptions as os_exceptions
 from openstack.connection import Connection
 
 from hearth.config import Settings
-from hearth.engines.base import CloudView, EngineError, InstanceSpec, RuleSpec
+from hearth.engines.base import CloudView, EngineError, InstanceSpec, QuotaExceeded, RuleSpec, TransientError
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 META_INSTANCE = "hearth_instance_id"
 META_PROJECT = "hearth_project_id"
@@ -49,8 +54,26 @@ def resource_metadata(spec: InstanceSpec) -> dict[str, str]:
     return {META_INSTANCE: spec.instance_id, META_PROJECT: spec.project_id}
 
 
+DESCRIPTION_MAX = 255  # Neutron's (and Cinder's) limit on a description, in characters
+
+
+def _bounded_description(head: str, spec: InstanceSpec, tail: str = "") -> str:
+    """`head + NAME + tail`, the name shortened (ending "...") so the whole fits the 255 characters Neutron and
+    Cinder allow in a description: names may be as long as Trove allows (255), and a refusal would only come
+    from the cloud, after the API accepted the request."""
+    room = max(DESCRIPTION_MAX - len(head) - len(tail), 3)
+    name = spec.name if len(spec.name) <= room else spec.name[:room - 3] + "..."
+    return f"{head}{name}{tail}"[:DESCRIPTION_MAX]
+
+
 def secgroup_description(spec: InstanceSpec) -> str:
-    return f"Hearth instance {spec.name} ({spec.instance_id})"
+    """"Hearth instance NAME (ID)", bounded; both engines (natives, the orchestrator's template) use it."""
+    return _bounded_description("Hearth instance ", spec, f" ({spec.instance_id})")
+
+
+def volume_description(spec: InstanceSpec) -> str:
+    """"Data volume of Hearth instance NAME", bounded."""
+    return _bounded_description("Data volume of Hearth instance ", spec)
 
 
 def _is_ours(resource: Any, name: str, instance_id: str) -> bool:
@@ -65,22 +88,19 @@ def _is_ours(resource: Any, name: str, instance_id: str) -> bool:
 def find_servers(conn: Connection, instance_id: str) -> list[Any]:
     """The instance's servers, found by name (Nova filters by regex) and confirmed by metadata."""
     name = server_name(instance_id)
-    with cloud_call(f"listing servers named {name}"):
-        found = list(conn.compute.servers(name=f"^{re.escape(name)}$"))
+    found = retried(f"listing servers named {name}", lambda: list(conn.compute.servers(name=f"^{re.escape(name)}$")))
     return [s for s in found if s.name == name and _is_ours(s, name, instance_id)]
 
 
 def find_volumes(conn: Connection, instance_id: str) -> list[Any]:
     name = volume_name(instance_id)
-    with cloud_call(f"listing volumes named {name}"):
-        found = list(conn.block_storage.volumes(name=name))
+    found = retried(f"listing volumes named {name}", lambda: list(conn.block_storage.volumes(name=name)))
     return [v for v in found if v.name == name and _is_ours(v, name, instance_id)]
 
 
 def find_secgroups(conn: Connection, instance_id: str) -> list[Any]:
     name = secgroup_name(instance_id)
-    with cloud_call(f"listing security groups named {name}"):
-        found = list(conn.network.security_groups(name=name))
+    found = retried(f"listing security groups named {name}", lambda: list(conn.network.security_groups(name=name)))
     return [g for g in found if g.name == name]
 
 
@@ -124,19 +144,116 @@ def describe_exception(exc: BaseException) -> tuple[str, int | None]:
     return scrub(message), status
 
 
-class CloudUnavailable(EngineError):
-    """The cloud could not answer (no connection, or an HTTP 5xx): an outage to retry later, not bad input."""
+# Which statuses mean "not now" rather than "no": overload, maintenance, a gateway that lost its backend.
+# 501 (not implemented) is a permanent answer, and 4xx are the cloud refusing the request as asked.
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRY_AFTER_CAP = 60.0  # a cloud's Retry-After is honoured up to this many seconds
+
+# Service types as the catalog names them -> the names operators know from their logs.
+SERVICE_NAMES = {"compute": "Nova", "block_storage": "Cinder", "block-storage": "Cinder", "volume": "Cinder",
+                 "volumev3": "Cinder", "network": "Neutron", "orchestration": "Heat", "image": "Glance",
+                 "identity": "Keystone"}
+_endpoints: dict[str, str] = {}  # endpoint URL -> service type, noted as connections discover them
+_endpoints_lock = threading.Lock()
+
+
+class CloudUnavailable(TransientError):
+    """The cloud could not answer (no connection, a timeout, an HTTP 5xx or 429): retry later, not bad input."""
+
+
+def note_endpoints(conn: Connection, service_types: Iterable[str]) -> None:
+    """Remember which service each endpoint URL belongs to, so a failure can say "Nova answered 503"."""
+    for service_type in service_types:
+        try:
+            url = getattr(conn, service_type.replace("-", "_")).get_endpoint()
+        except Exception:  # noqa: BLE001 - a label only: a service that cannot be discovered is named "the cloud"
+            continue
+        if url:
+            with _endpoints_lock:
+                _endpoints[url.rstrip("/")] = service_type
+
+
+MICROVERSIONED = frozenset({"compute", "block_storage"})  # services whose requests carry a negotiated microversion
+
+
+def ensure_discovered(conn: Connection, services: Iterable[str]) -> None:
+    """Every one of `services` (proxy attribute names) has been discovered on `conn`: its proxy made and, for
+    the microversioned ones, the range of microversions known. openstacksdk turns a failed discovery into a
+    proxy that never sends a microversion (Nova then refuses what needs one with a 400) or into NotSupported
+    ("exists but does not have any supported versions"); both are the weather, so this raises CloudUnavailable
+    and the caller drops the Connection. Also notes the endpoints (see note_endpoints)."""
+    services = list(services)
+    for service in services:
+        label = SERVICE_NAMES.get(service, service)
+        with cloud_call(f"discovering the {label} API"):
+            try:
+                proxy = getattr(conn, service)
+            except os_exceptions.NotSupported as exc:
+                raise CloudUnavailable(f"discovering the {label} API failed: {exc.message}", service=service,
+                                       cause="version discovery failed") from None
+            if service in MICROVERSIONED:
+                data = proxy.get_endpoint_data()
+                if data is None or not data.max_microversion:
+                    raise CloudUnavailable(f"discovering the {label} API failed: its version document could not "
+                                           "be read", service=service, cause="version discovery failed")
+    note_endpoints(conn, services)
+
+
+def service_of_url(url: str | None) -> str | None:
+    """The service type owning `url` (the longest noted endpoint that prefixes it), if known."""
+    if not url:
+        return None
+    with _endpoints_lock:
+        known = list(_endpoints.items())
+    best = max((item for item in known if url.startswith(item[0])), key=lambda item: len(item[0]), default=None)
+    return best[1] if best else None
+
+
+def http_status(exc: BaseException) -> int | None:
+    if isinstance(exc, os_exceptions.HttpException):
+        return exc.status_code
+    if isinstance(exc, ks_exceptions.HttpError):
+        return exc.http_status
+    return None
 
 
 def is_unavailable(exc: BaseException) -> bool:
-    """Whether a cloud client exception means the cloud (or one of its services) is down or failing."""
-    if isinstance(exc, ks_exceptions.ConnectionError):  # refused, timed out, TLS, unknown connection failure
+    """Whether a cloud client exception means the cloud (or one of its services) is down, overloaded or
+    failing: connection refused or reset, a timeout, or a status in TRANSIENT_STATUSES."""
+    if isinstance(exc, ks_exceptions.ConnectionError):  # refused, reset, timed out, TLS, unknown connection failure
         return True
-    if isinstance(exc, os_exceptions.HttpException):
-        return (exc.status_code or 0) >= 500
-    if isinstance(exc, ks_exceptions.HttpError):
-        return (exc.http_status or 0) >= 500
-    return False
+    return http_status(exc) in TRANSIENT_STATUSES
+
+
+def retry_after_of(exc: BaseException) -> float | None:
+    """The cloud's Retry-After (seconds or an HTTP date), capped at RETRY_AFTER_CAP; None when absent."""
+    response = getattr(exc, "response", None)
+    value = response.headers.get("Retry-After") if response is not None and response.headers is not None else None
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    return min(max(seconds, 0.0), RETRY_AFTER_CAP)
+
+
+def _failure_cause(exc: BaseException) -> str:
+    status = http_status(exc)
+    if status:
+        return f"HTTP {status}"
+    if isinstance(exc, ks_exceptions.ConnectTimeout):
+        return "timeout"
+    return "connection failed"
+
+
+def _request_url(exc: BaseException) -> str | None:
+    response = getattr(exc, "response", None)
+    return getattr(response, "url", None) or getattr(exc, "url", None)
 
 
 def error_text(exc: BaseException) -> str:
@@ -148,31 +265,101 @@ def error_text(exc: BaseException) -> str:
     return message + (f" (HTTP {status})" if status else "")
 
 
-def engine_error(what: str, exc: BaseException) -> EngineError:
-    """EngineError("<what> failed: <the cloud's words> (HTTP n)"), scrubbed; CloudUnavailable for an outage."""
-    error = CloudUnavailable if is_unavailable(exc) else EngineError
-    return error(f"{what} failed: {error_text(exc)}")
+def engine_error(what: str, exc: BaseException, conflict_is_transient: bool = False) -> EngineError:
+    """EngineError("<what> failed: <the cloud's words> (HTTP n)"), scrubbed: CloudUnavailable (transient) for
+    an outage, an overload or a 5xx, and for a 409 where the caller knows the conflict is a resource still busy
+    (`conflict_is_transient`); a plain, terminal EngineError otherwise."""
+    text = f"{what} failed: {error_text(exc)}"
+    status = http_status(exc)
+    if is_unavailable(exc) or (conflict_is_transient and status == 409):
+        return CloudUnavailable(text, service=service_of_url(_request_url(exc)), status=status,
+                                retry_after=retry_after_of(exc), cause=_failure_cause(exc))
+    return EngineError(text)
 
 
 CLOUD_ERRORS: tuple[type[BaseException], ...] = (os_exceptions.SDKException, ks_exceptions.ClientException)
 
 
 @contextmanager
-def cloud_call(what: str) -> Iterator[None]:
+def cloud_call(what: str, conflict_is_transient: bool = False) -> Iterator[None]:
     """Turn any cloud client exception raised inside into EngineError("<what> failed: ... (HTTP n)")
-    (CloudUnavailable when the cloud could not be reached or answered 5xx)."""
+    (CloudUnavailable when the cloud could not be reached or answered 5xx, or 409 where the caller says a
+    conflict means the resource is still busy with an earlier action)."""
     try:
         yield
     except EngineError:
         raise
     except CLOUD_ERRORS as exc:
-        raise engine_error(what, exc) from None
+        raise engine_error(what, exc, conflict_is_transient) from None
 
 
 def call(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """`fn(*args, **kwargs)` under `cloud_call(what)`."""
+    """`fn(*args, **kwargs)` under `cloud_call(what)`, tried once: for writes that must not be repeated
+    blindly (a create whose answer was lost may have created; the operation-level retry looks first)."""
     with cloud_call(what):
         return fn(*args, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------------
+# Retrying: reads and idempotent writes retry a few times right here; whatever is still transient after
+# that goes up to the task manager, which requeues the operation with a longer backoff and resumes it from
+# its journal (like controller-runtime's requeue versus a terminal error).
+
+CALL_ATTEMPTS = 3  # tries of one read or idempotent write before the operation-level retry takes over
+CALL_BACKOFF = 0.25  # seconds before the second try; doubled each time, capped at CALL_BACKOFF_CAP
+CALL_BACKOFF_CAP = 2.0
+
+RetryReporter = Callable[[TransientError, float, int], None]  # (error, delay, attempt) -> tell the user
+retry_reporter: ContextVar[RetryReporter | None] = ContextVar("hearth_retry_reporter", default=None)
+operation_deadline: ContextVar[float | None] = ContextVar("hearth_operation_deadline", default=None)
+
+
+def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | None = None) -> float:
+    """Exponential backoff with jitter: about base * 2**(attempt-1), capped, between half and all of it
+    (so retries of many operations spread out), and never sooner than the cloud's Retry-After."""
+    ceiling = min(cap, base * (2 ** max(attempt - 1, 0)))
+    delay = ceiling / 2 + random.uniform(0, ceiling / 2)
+    return max(delay, retry_after or 0.0)
+
+
+def retry_message(err: TransientError, delay: float, attempt: int) -> str:
+    """What a user reads: "Nova answered 503 (reading server ...); retrying in 4 s (attempt 3)"."""
+    who = SERVICE_NAMES.get(err.service or "", "the cloud")
+    what = f"{who} answered {err.status}" if err.status else f"{who} could not be reached ({err.cause})"
+    return f"{what}: {err}; retrying in {delay:.3g} s (attempt {attempt})"
+
+
+def report_retry(err: TransientError, delay: float, attempt: int) -> None:
+    """Tell the running operation (its events) about a retry; a log line outside operations."""
+    reporter = retry_reporter.get()
+    if reporter is not None:
+        reporter(err, delay, attempt)
+    else:
+        log.info("%s", retry_message(err, delay, attempt))
+
+
+def _time_left() -> float | None:
+    deadline = operation_deadline.get()
+    return None if deadline is None else deadline - time.monotonic()
+
+
+def retried(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`fn(*args, **kwargs)` under `cloud_call(what)`, retried on transient failures (CALL_ATTEMPTS tries,
+    short backoff, Retry-After honoured, never past the operation's deadline). Only for reads and writes
+    that are safe to repeat (DELETE, PUT of a whole value, an action that converges)."""
+    attempt = 1
+    while True:
+        try:
+            with cloud_call(what):
+                return fn(*args, **kwargs)
+        except TransientError as err:
+            delay = backoff_delay(attempt, CALL_BACKOFF, CALL_BACKOFF_CAP, err.retry_after)
+            left = _time_left()
+            if attempt >= CALL_ATTEMPTS or (left is not None and left <= delay):
+                raise
+            report_retry(err, delay, attempt + 1)
+            time.sleep(delay)
+            attempt += 1
 
 
 def is_not_found(exc: BaseException) -> bool:
@@ -182,36 +369,49 @@ def is_not_found(exc: BaseException) -> bool:
 
 
 def get_or_none(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
-    """A read that treats 404 as "not there"."""
-    try:
-        return fn(*args, **kwargs)
-    except CLOUD_ERRORS as exc:
-        if is_not_found(exc):
-            return None
-        raise engine_error(what, exc) from None
+    """A read that treats 404 as "not there" (transient failures retried, see `retried`)."""
+
+    def read() -> T | None:
+        try:
+            return fn(*args, **kwargs)
+        except CLOUD_ERRORS as exc:
+            if is_not_found(exc):
+                return None
+            raise
+
+    return retried(what, read)
 
 
 def delete_plain(proxy: Any, path: str, what: str) -> bool:
     """DELETE one resource through an openstacksdk proxy (its session, endpoint and microversion) without
     building the SDK's resource object for it; True when it was there, False when already gone (404).
-    Other errors raise EngineError("<what> failed: ...") with the SDK's exception mapping (409 included)."""
-    with cloud_call(what):
+    Other errors raise EngineError("<what> failed: ...") with the SDK's exception mapping (409 included).
+    A DELETE is idempotent: transient failures are retried (see `retried`)."""
+
+    def remove() -> bool:
         response = proxy.delete(path)
         if response.status_code == 404:
             return False
         os_exceptions.raise_from_response(response)
         return True
 
+    return retried(what, remove)
+
 
 def ignore_not_found(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
-    """A delete that is fine with the thing being gone already; True when it was still there."""
-    try:
-        fn(*args, **kwargs)
-        return True
-    except CLOUD_ERRORS as exc:
-        if is_not_found(exc):
-            return False
-        raise engine_error(what, exc) from None
+    """A delete that is fine with the thing being gone already; True when it was still there. Retried on
+    transient failures (a repeated DELETE of something already gone answers 404: False)."""
+
+    def remove() -> bool:
+        try:
+            fn(*args, **kwargs)
+            return True
+        except CLOUD_ERRORS as exc:
+            if is_not_found(exc):
+                return False
+            raise
+
+    return retried(what, remove)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -280,14 +480,24 @@ def wait_for(
     timeout: float | None,
     settings: Settings,
     after_change: bool = True,
+    on_transient: Callable[[TransientError], None] | None = None,
 ) -> T:
     """Poll `fetch` until `is_done`; EngineError with the cloud's reason when `is_failed` says so
     (a string is the reason), or when `timeout` seconds (None: the operation timeout) run out.
     Polls adaptively (see above). A kind already learnt is first looked at after most of its expected
     time (a look right after the request that started the change would find it still under way) unless
     `after_change` is False (`fetch` itself acts, or the change may well be over); a kind never seen is
-    looked at at once, and a wait done at that first look teaches nothing."""
+    looked at at once, and a wait done at that first look teaches nothing.
+
+    A look that fails transiently (a 5xx, a reset, a timeout) decides nothing: the wait backs off and looks
+    again. If the time runs out while the cloud keeps failing, the error stays transient (the operation is
+    retried later); only a settled, failed state or a timeout of a change that never finished is terminal.
+    The wait never runs past the operation's deadline (`operation_deadline`); `on_transient` hears of each
+    failed look (a caller may judge the end state by whether the cloud went away meanwhile)."""
     limit = settings.operation_timeout_seconds if timeout is None else timeout
+    left = _time_left()
+    if left is not None:
+        limit = max(min(limit, left), 0.0)
     started = time.monotonic()
     deadline = started + limit
     kind = wait_kind(what)
@@ -295,12 +505,27 @@ def wait_for(
     delays = _delays(settings)
     last: T | None = None
     polls = 0
+    failures = 0  # consecutive looks that failed transiently
     slept = bool(expected) and after_change
     if slept:
         time.sleep(min(EARLY * expected, limit))
     while True:
-        with cloud_call(f"checking {what}"):
-            last = fetch()
+        try:
+            with cloud_call(f"checking {what}"):
+                last = fetch()
+        except TransientError as err:
+            failures += 1
+            if on_transient is not None:
+                on_transient(err)
+            delay = backoff_delay(failures, CALL_BACKOFF, CALL_BACKOFF_CAP, err.retry_after)
+            remaining = deadline - time.monotonic()
+            if remaining <= delay:
+                raise
+            if failures == 1 or failures % 5 == 0:  # say so, without an event per failed look
+                report_retry(err, delay, failures + 1)
+            time.sleep(delay)
+            continue
+        failures = 0
         polls += 1
         if is_done(last):
             if polls > 1 or slept:  # done at a first look after a sleep: it took at most that long
@@ -353,6 +578,20 @@ class Plain:
         if name.startswith("__"):
             raise AttributeError(name)
         return self.data.get(self.ALIASES.get(name, name))
+
+
+def read_json(proxy: Any, path: str, what: str, missing: tuple[int, ...] = ()) -> dict[str, Any] | None:
+    """GET `path` through an openstacksdk proxy as plain JSON (no SDK resource objects built), retried on
+    transient failures; None when the cloud answers one of the `missing` statuses."""
+
+    def read() -> dict[str, Any] | None:
+        response = proxy.get(path)
+        if response.status_code in missing:
+            return None
+        os_exceptions.raise_from_response(response)
+        return dict(response.json() or {})
+
+    return retried(what, read)
 
 
 def read_plain(proxy: Any, path: str, key: str) -> Plain:
@@ -435,11 +674,16 @@ def read_stack(conn: Connection, ref: str, outputs: bool = False) -> Any | None:
     would lose every adopted stack; this reads the same document through the orchestration proxy."""
     from openstack.orchestration.v1.stack import Stack
 
-    with cloud_call(f"reading stack {ref}"):
+    def read() -> Any | None:
         response = conn.orchestration.get(f"/stacks/{ref}" + ("" if outputs else "?resolve_outputs=False"))
         if response.status_code == 404:
             return None
         os_exceptions.raise_from_response(response)
+        return response
+
+    response = retried(f"reading stack {ref}", read)
+    if response is None:
+        return None
     stack = Stack.existing(**(response.json().get("stack") or {}))
     return None if stack.status == "DELETE_COMPLETE" else stack
 
@@ -487,7 +731,7 @@ def _cached_lookup(conn: Connection, kind: str, ref: str, find: Callable[[], Any
 
 
 def resolve_flavor(conn: Connection, ref: str) -> Any:
-    flavor = _cached_lookup(conn, "flavor", ref, lambda: call(
+    flavor = _cached_lookup(conn, "flavor", ref, lambda: retried(
         f"looking up flavor {ref}", conn.compute.find_flavor, ref, ignore_missing=True))
     if flavor is None:
         raise EngineError(f"flavor {ref!r} does not exist in the cloud")
@@ -495,7 +739,7 @@ def resolve_flavor(conn: Connection, ref: str) -> Any:
 
 
 def resolve_image(conn: Connection, ref: str) -> Any:
-    image = _cached_lookup(conn, "image", ref, lambda: call(
+    image = _cached_lookup(conn, "image", ref, lambda: retried(
         f"looking up image {ref}", conn.image.find_image, ref, ignore_missing=True))
     if image is None:
         raise EngineError(f"image {ref!r} does not exist in the cloud")
@@ -503,7 +747,7 @@ def resolve_image(conn: Connection, ref: str) -> Any:
 
 
 def resolve_network(conn: Connection, ref: str) -> Any:
-    network = call(f"looking up network {ref}", conn.network.find_network, ref, ignore_missing=True)
+    network = retried(f"looking up network {ref}", conn.network.find_network, ref, ignore_missing=True)
     if network is None:
         raise EngineError(f"network {ref!r} does not exist in the cloud")
     return network
@@ -515,40 +759,125 @@ def _room(limit: int | None, used: int | None, wanted: int) -> bool:
     return (used or 0) + wanted <= limit
 
 
+def _shortfall(label: str, limit: int | None, used: int | None, wanted: int) -> str | None:
+    """"<label>: need N, M of L left" when the quota leaves no room for `wanted` more (None when it does,
+    or nothing more is wanted; a negative limit is unlimited)."""
+    if wanted <= 0 or _room(limit, used, wanted):
+        return None
+    return f"{label}: need {wanted}, {max((limit or 0) - (used or 0), 0)} of {limit} left"
+
+
+def _refuse(shortfalls: Iterable[str | None]) -> None:
+    found = [s for s in shortfalls if s]
+    if found:
+        raise QuotaExceeded("quota exceeded: " + "; ".join(found))
+
+
 def _absolute_limits(proxy: Any, what: str) -> dict[str, Any]:
     """GET /limits' `absolute` block as plain JSON: the same request as the SDK's get_limits, without building
     its Limits resources (a measurable share of a create's CPU in the task manager)."""
-    with cloud_call(f"reading {what} limits"):
-        response = proxy.get("/limits")
-        os_exceptions.raise_from_response(response)
-        return dict((response.json().get("limits") or {}).get("absolute") or {})
+    body = read_json(proxy, "/limits", f"reading {what} limits") or {}
+    return dict((body.get("limits") or {}).get("absolute") or {})
+
+
+def _compute_shortfalls(conn: Connection, instances: int, cores: int, ram: int) -> list[str | None]:
+    nova = _absolute_limits(conn.compute, "compute")
+    return [_shortfall("instances", nova.get("maxTotalInstances"), nova.get("totalInstancesUsed"), instances),
+            _shortfall("cores", nova.get("maxTotalCores"), nova.get("totalCoresUsed"), cores),
+            _shortfall("RAM (MB)", nova.get("maxTotalRAMSize"), nova.get("totalRAMUsed"), ram)]
+
+
+def _volume_shortfalls(conn: Connection, volumes: int, gigabytes: int) -> list[str | None]:
+    cinder = _absolute_limits(conn.block_storage, "volume")
+    return [_shortfall("volumes", cinder.get("maxTotalVolumes"), cinder.get("totalVolumesUsed"), volumes),
+            _shortfall("volume gigabytes", cinder.get("maxTotalVolumeGigabytes"), cinder.get("totalGigabytesUsed"),
+                       gigabytes)]
 
 
 def check_quota(conn: Connection, flavor: Any, volume_size: int, instances: int = 1) -> None:
-    """Nova's and Cinder's absolute limits must leave room for the new server and volume."""
-    shortfalls: list[str] = []
-    nova = _absolute_limits(conn.compute, "compute")
-    for label, limit, used, wanted in (
-        ("instances", nova.get("maxTotalInstances"), nova.get("totalInstancesUsed"), instances),
-        ("cores", nova.get("maxTotalCores"), nova.get("totalCoresUsed"), flavor.vcpus * instances),
-        ("RAM (MB)", nova.get("maxTotalRAMSize"), nova.get("totalRAMUsed"), flavor.ram * instances),
-    ):
-        if not _room(limit, used, wanted):
-            shortfalls.append(f"{label}: need {wanted}, {(limit or 0) - (used or 0)} of {limit} left")
-    cinder = _absolute_limits(conn.block_storage, "volume")
-    for label, limit, used, wanted in (
-        ("volumes", cinder.get("maxTotalVolumes"), cinder.get("totalVolumesUsed"), instances),
-        ("volume gigabytes", cinder.get("maxTotalVolumeGigabytes"), cinder.get("totalGigabytesUsed"),
-         volume_size * instances),
-    ):
-        if not _room(limit, used, wanted):
-            shortfalls.append(f"{label}: need {wanted}, {(limit or 0) - (used or 0)} of {limit} left")
-    if shortfalls:
-        raise EngineError("quota exceeded: " + "; ".join(shortfalls))
+    """Nova's and Cinder's absolute limits must leave room for the new server and volume (QuotaExceeded)."""
+    _refuse([*_compute_shortfalls(conn, instances, flavor.vcpus * instances, flavor.ram * instances),
+             *_volume_shortfalls(conn, instances, volume_size * instances)])
+
+
+def check_growth_quota(conn: Connection, *, cores: int = 0, ram: int = 0, gigabytes: int = 0) -> None:
+    """Room for an existing instance to grow (a bigger flavor, a bigger volume), checked before the change is
+    accepted rather than refused by the cloud mid-operation. Reads only the services that would grow."""
+    shortfalls: list[str | None] = []
+    if cores > 0 or ram > 0:
+        shortfalls += _compute_shortfalls(conn, 0, cores, ram)
+    if gigabytes > 0:
+        shortfalls += _volume_shortfalls(conn, 0, gigabytes)
+    _refuse(shortfalls)
+
+
+NEW_GROUP_RULES = 2  # Neutron gives every new security group two egress rules (IPv4 and IPv6)
+DEFAULT_GROUP_RULES = 4  # and a project's `default` group four (those two, plus ingress from itself)
+
+
+def _network_quota(conn: Connection) -> dict[str, Any] | None:
+    """Neutron's quota details for Hearth's project (`{"security_group": {"limit": 50, "used": 1}, ...}`);
+    None when the cloud will not tell (no quota_details extension: 404; a policy that forbids it: 403):
+    Neutron then still enforces its quota, later, with its own 409."""
+    body = read_json(conn.network, f"/quotas/{conn.current_project_id}/details", "reading network quota",
+                     missing=(403, 404))
+    return None if body is None else dict(body.get("quota") or {})
+
+
+def check_network_quota(conn: Connection, groups: int = 0, rules: int = 0, ports: int = 0) -> None:
+    """Neutron's quotas must leave room for `groups` new security groups (each with Neutron's own egress
+    rules, counted here), `rules` new ingress rules and `ports` new ports. The project's `default` group
+    counts against both group and rule quotas; a project that has none yet gets it on first use."""
+    quota = _network_quota(conn)
+    if quota is None:
+        return
+
+    def used(resource: str) -> tuple[int | None, int]:
+        entry = quota.get(resource) or {}
+        if not isinstance(entry, dict):
+            return None, 0
+        return entry.get("limit"), int(entry.get("used") or 0) + int(entry.get("reserved") or 0)
+
+    group_limit, groups_used = used("security_group")
+    rule_limit, rules_used = used("security_group_rule")
+    port_limit, ports_used = used("port")
+    wanted_groups, wanted_rules = groups, rules + NEW_GROUP_RULES * groups
+    if groups and groups_used == 0:  # no default group yet: Neutron makes it along with ours
+        wanted_groups += 1
+        wanted_rules += DEFAULT_GROUP_RULES
+    _refuse([_shortfall("security groups", group_limit, groups_used, wanted_groups),
+             _shortfall("security group rules", rule_limit, rules_used, wanted_rules),
+             _shortfall("ports", port_limit, ports_used, ports)])
+
+
+def _zones(proxy: Any, what: str) -> dict[str, bool]:
+    """A service's availability zones (GET /os-availability-zone, allowed to every user) -> available."""
+    body = read_json(proxy, "/os-availability-zone", f"listing {what} availability zones") or {}
+    return {str(z.get("zoneName")): bool((z.get("zoneState") or {}).get("available"))
+            for z in body.get("availabilityZoneInfo") or [] if isinstance(z, dict)}
+
+
+def check_availability_zone(conn: Connection, zone: str) -> None:
+    """Hearth puts the server (Nova) and its data volume (Cinder) in `zone`: both services must have it, and
+    it must be available. Zone lists are cached like flavors (they change about as rarely), but a zone the
+    cached list lacks (or shows unavailable) is looked up afresh before it is refused."""
+    for proxy, what in ((conn.compute, "compute"), (conn.block_storage, "volume")):
+        zones: dict[str, bool] = _cached_lookup(conn, f"{what} zones", "",
+                                                lambda proxy=proxy, what=what: _zones(proxy, what))
+        if not zones.get(zone):
+            zones = _zones(proxy, what)
+        if zone not in zones:
+            known = ", ".join(sorted(zones)) or "none"
+            raise EngineError(f"availability zone {zone!r} does not exist in the {what} service (its zones: "
+                              f"{known})")
+        if not zones[zone]:
+            raise EngineError(f"availability zone {zone!r} is not available in the {what} service")
 
 
 def preflight(conn: Connection, spec: InstanceSpec) -> Resolved:
-    """Check the flavor, image and network exist and quota leaves room; creates nothing.
+    """Check the flavor, image, network and availability zone exist, and that Nova's, Cinder's and Neutron's
+    quotas leave room for the server, its volume, its security group with its rules, and its port; creates
+    nothing. Refusals are EngineError (QuotaExceeded for quota), a cloud that cannot answer TransientError.
 
     Returns what it resolved (callers that only want the check ignore it)."""
     if spec.volume_size < 1:
@@ -560,7 +889,10 @@ def preflight(conn: Connection, spec: InstanceSpec) -> Resolved:
         raise EngineError(f"flavor {flavor.name!r} has a {flavor.disk} GB disk, image {image.name!r} needs "
                           f"{min_disk} GB")
     network = resolve_network(conn, spec.network_id) if spec.network_id else None
+    if spec.availability_zone:
+        check_availability_zone(conn, spec.availability_zone)
     check_quota(conn, flavor, spec.volume_size)
+    check_network_quota(conn, groups=1, rules=len(spec.rules), ports=1)
     return Resolved(flavor=flavor, image=image, network=network)
 
 
@@ -596,8 +928,8 @@ def server_flavor_id(conn: Connection, server: Any) -> str | None:
 
 def ingress_rules(conn: Connection, group_id: str) -> list[Any]:
     """The group's ingress rules as Neutron holds them (egress rules are Neutron's defaults, not Hearth's)."""
-    with cloud_call(f"listing rules of security group {group_id}"):
-        return [r for r in conn.network.security_group_rules(security_group_id=group_id) if r.direction == "ingress"]
+    return retried(f"listing rules of security group {group_id}", lambda: [
+        r for r in conn.network.security_group_rules(security_group_id=group_id) if r.direction == "ingress"])
 
 
 def canonical_cidr(cidr: str | None, ethertype: str = "IPv4") -> str:

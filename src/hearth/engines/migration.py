@@ -36,8 +36,9 @@ from hearth.engines.base import (
     PlannedStep,
     ResourceEngine,
     Resources,
+    TransientError,
 )
-from hearth.engines.common import call, cloud_call, get_or_none, wait_for
+from hearth.engines.common import call, get_or_none, wait_for
 
 NATIVES = "natives"
 ORCHESTRATOR = "orchestrator"
@@ -207,9 +208,7 @@ class MigrationEngine(ResourceEngine):
         return found
 
     def _rule_differences(self, conn: Connection, spec: InstanceSpec, group_id: str) -> list[str]:
-        with cloud_call(f"listing rules of security group {group_id}"):
-            live = [common.neutron_shape(r) for r in conn.network.security_group_rules(security_group_id=group_id)
-                    if r.direction == "ingress"]
+        live = [common.neutron_shape(r) for r in common.ingress_rules(conn, group_id)]
         wanted = [common.rule_shape(r) for r in spec.rules]
         found = [f"security group {group_id} lacks the rule {_rule_text(s)}" for s in wanted if s not in live]
         found += [f"security group {group_id} has a rule Hearth does not record: {_rule_text(s)}"
@@ -217,8 +216,8 @@ class MigrationEngine(ResourceEngine):
         return found
 
     def _port_differences(self, conn: Connection, spec: InstanceSpec, server_id: str, group_id: str) -> list[str]:
-        with cloud_call(f"listing ports of server {server_id}"):
-            ports = list(conn.network.ports(device_id=server_id))
+        ports = common.retried(f"listing ports of server {server_id}",
+                               lambda: list(conn.network.ports(device_id=server_id)))
         found = []
         if not any(group_id in (p.security_group_ids or []) for p in ports):
             found.append(f"server {server_id} is not in security group {group_id}")
@@ -231,9 +230,10 @@ class MigrationEngine(ResourceEngine):
         """Heat's abandon-data entry for each logical resource of the template: the existing ids."""
         if not (current.server_id and current.volume_id):
             raise EngineError("adopt needs the instance's recorded server and volume ids")
-        with cloud_call(f"listing volume attachments of server {current.server_id}"):
-            attachment = next((a for a in conn.compute.volume_attachments(current.server_id)
-                               if a.volume_id == current.volume_id), None)
+        attachment = common.retried(
+            f"listing volume attachments of server {current.server_id}",
+            lambda: next((a for a in conn.compute.volume_attachments(current.server_id)
+                          if a.volume_id == current.volume_id), None))
         if attachment is None:
             raise EngineError(f"volume {current.volume_id} is not attached to server {current.server_id}")
         entries: dict[str, dict[str, Any]] = {
@@ -244,8 +244,8 @@ class MigrationEngine(ResourceEngine):
                                    "resource_data": {"server": current.server_id, "volume": current.volume_id}},
         }
         if spec.network_id:
-            with cloud_call(f"listing ports of server {current.server_id}"):
-                port = next(iter(conn.network.ports(device_id=current.server_id)), None)
+            port = common.retried(f"listing ports of server {current.server_id}",
+                                  lambda: next(iter(conn.network.ports(device_id=current.server_id)), None))
             if port is None:
                 raise EngineError(f"server {current.server_id} has no port")
             entries[templates.PORT] = {"resource_id": port.id}
@@ -304,6 +304,8 @@ class MigrationEngine(ResourceEngine):
                              lambda s: _status(s).endswith("_FAILED") and
                              f"stack {name} is {_status(s)}: {common.scrub(s.status_reason or 'no reason given')}",
                              f"adopt of stack {name}", timeout=None, settings=self.settings)
+        except TransientError:
+            raise  # the adopt goes on in Heat: the resumed attempt finds the stack and waits again
         except EngineError as err:
             self._undo_adopt(conn, spec, stack_id, ctx, err)
             raise

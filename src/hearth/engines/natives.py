@@ -9,6 +9,7 @@ each pool thread keeps its own openstacksdk Connection.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import threading
 from collections.abc import Callable
@@ -34,8 +35,9 @@ from hearth.engines.base import (
     ResourceEngine,
     Resources,
     RuleSpec,
+    TransientError,
 )
-from hearth.engines.common import call, get_or_none, ignore_not_found, wait_for, wait_for_gone
+from hearth.engines.common import call, get_or_none, ignore_not_found, retried, wait_for, wait_for_gone
 
 IN_USE_EXTEND_MICROVERSION = "3.42"  # Cinder extends attached volumes from this microversion on
 SETTLED_SERVER = ("ACTIVE", "SHUTOFF")  # where a resize starts from and returns to (Nova keeps a stopped server off)
@@ -82,7 +84,13 @@ def _gather(futures: list[Future[Any]]) -> list[Any]:
             raise unexpected[0]
         if len(errors) == 1:
             raise errors[0]
-        raise EngineError("; ".join(str(e) for e in errors))
+        transient = [e for e in errors if isinstance(e, TransientError)]
+        text = "; ".join(str(e) for e in errors)
+        if len(transient) < len(errors):  # a branch failed for good: so does the operation
+            raise EngineError(text)
+        first = transient[0]
+        raise TransientError(text, service=first.service, status=first.status, cause=first.cause,
+                             retry_after=max(e.retry_after or 0.0 for e in transient) or None)
     return results
 
 
@@ -137,7 +145,9 @@ class NativesEngine(ResourceEngine):
         return self.connections.get()
 
     def _submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
-        return self._pool.submit(fn, *args)
+        """Run on the pool in a copy of the caller's context: the operation's deadline and retry reporter
+        (common.operation_deadline, common.retry_reporter) go with it."""
+        return self._pool.submit(contextvars.copy_context().run, fn, *args)
 
     # waits ---------------------------------------------------------------------------------------
     def _wait_server(self, conn: Connection, server_id: str, what: str,
@@ -205,7 +215,7 @@ class NativesEngine(ResourceEngine):
         else:
             attrs: dict[str, Any] = {"name": common.volume_name(spec.instance_id), "size": spec.volume_size,
                                      "metadata": common.resource_metadata(spec),
-                                     "description": f"Data volume of Hearth instance {spec.name}"}
+                                     "description": common.volume_description(spec)}
             if spec.availability_zone:
                 attrs["availability_zone"] = spec.availability_zone
             volume = call("creating the data volume", conn.block_storage.create_volume, **attrs)
@@ -265,7 +275,7 @@ class NativesEngine(ResourceEngine):
                          volume: Any = None) -> Any:
         """`volume`: the volume as just read by the caller, saving a read."""
         if volume is None or volume.id != volume_id:
-            volume = call("reading volume", conn.block_storage.get_volume, volume_id)
+            volume = retried("reading volume", conn.block_storage.get_volume, volume_id)
         if volume.status == "in-use" and common.volume_attached_to(volume, server_id):  # nothing to do or wait for
             if ctx.journal.get("volume_attached_to") != server_id:
                 ctx.record(volume_attached_to=server_id)
@@ -376,12 +386,12 @@ class NativesEngine(ResourceEngine):
         if not server_id:
             raise EngineError("the instance has no server to resize")
         target = common.resolve_flavor(conn, spec.flavor_id)
-        server = call("reading server", conn.compute.get_server, server_id)
+        server = retried("reading server", conn.compute.get_server, server_id)
         if server.status == "VERIFY_RESIZE":  # a resumed attempt that resized but did not confirm
             if common.server_has_flavor(server, target):
                 return self._confirm_resize(conn, server_id, target, current, ctx)
             self._revert_resize(conn, server_id, ctx)
-            server = call("reading server", conn.compute.get_server, server_id)
+            server = retried("reading server", conn.compute.get_server, server_id)
         if common.server_has_flavor(server, target) and server.status in SETTLED_SERVER:
             ctx.event(f"server {server_id} already has flavor {target.name}")
             return dataclasses.replace(current, server_id=server_id, server_status=server.status)
@@ -397,13 +407,15 @@ class NativesEngine(ResourceEngine):
                               lambda s: s.status == "VERIFY_RESIZE"
                               or (s.status in SETTLED_SERVER and common.server_has_flavor(s, target)))
             return self._confirm_resize(conn, server_id, target, current, ctx)
+        except TransientError:
+            raise  # resumed later from the journal, where the resize stands: nothing to undo
         except EngineError as err:
             self._recover_resize(conn, server_id, ctx, err)
             raise
 
     def _confirm_resize(self, conn: Connection, server_id: str, target: Any, current: Resources,
                         ctx: _SerialContext) -> Resources:
-        server = call("reading server", conn.compute.get_server, server_id)
+        server = retried("reading server", conn.compute.get_server, server_id)
         if server.status == "VERIFY_RESIZE":
             ctx.step("confirming resize")
             call(f"confirming resize of server {server_id}", conn.compute.confirm_server_resize, server_id)
@@ -441,7 +453,7 @@ class NativesEngine(ResourceEngine):
         server_id = current.server_id or ctx.journal.get("server_id")
         if not volume_id:
             raise EngineError("the instance has no data volume to resize")
-        volume = call("reading volume", _plain_volume, conn, volume_id)
+        volume = retried("reading volume", _plain_volume, conn, volume_id)
         if volume.status in ("extending", "detaching", "attaching"):  # a resumed attempt mid-step
             volume = self._wait_volume(conn, volume_id, f"volume {volume_id} to settle",
                                        lambda v: v.status in ("available", "in-use"))
@@ -451,7 +463,7 @@ class NativesEngine(ResourceEngine):
         try:
             if volume.size < spec.volume_size:
                 volume = self._grow(conn, volume, spec.volume_size, server_id, ctx)
-        except EngineError as err:
+        except EngineError as err:  # transient too: the data goes back to its server now, whatever comes next
             self._reattach_after_failure(conn, volume_id, server_id, ctx, err)
             raise
         if server_id:

@@ -50,8 +50,14 @@ from hearth.engines.base import (
     ResourceEngine,
     Resources,
     RuleSpec,
+    TransientError,
 )
 from hearth.engines.common import call, cloud_call, get_or_none, wait_for
+
+# A stack create found failed after Heat was unreachable is retried (an update with the same template) this many
+# times in one operation.
+STACK_CREATE_RETRIES = 2
+STACK_RETRIES_KEY = "stack_retries"  # journal key: how many of them were used
 
 _PREVIEW_CHANGES = (("added", "create"), ("replaced", "replace"), ("updated", "update in place"),
                     ("deleted", "delete"))
@@ -94,11 +100,16 @@ class _PolledStack:
 def _poll_stack(conn: Connection, ref: str) -> _PolledStack | None:
     """The stack (`ref`: name/id) without its outputs, as plain JSON; None once it is gone (404 or
     DELETE_COMPLETE), as common.read_stack answers."""
-    with cloud_call(f"reading stack {ref}"):
+    def read() -> Any | None:
         response = conn.orchestration.get(f"/stacks/{ref}?resolve_outputs=False")
         if response.status_code == 404:
             return None
         os_exceptions.raise_from_response(response)
+        return response
+
+    response = common.retried(f"reading stack {ref}", read)
+    if response is None:
+        return None
     stack = _PolledStack(dict(response.json().get("stack") or {}))
     return None if stack.status == "DELETE_COMPLETE" else stack
 
@@ -216,7 +227,8 @@ class OrchestratorEngine(ResourceEngine):
 
     # waits --------------------------------------------------------------------------------------
     def _wait(self, conn: Connection, ref: str, done: Callable[[Any], bool],
-              failed: Callable[[Any], str | bool | None], what: str) -> Any:
+              failed: Callable[[Any], str | bool | None], what: str,
+              on_transient: Callable[[TransientError], None] | None = None) -> Any:
         """Poll the stack as plain JSON (`_poll_stack`); the SDK Stack is built only for the failure check of
         a stack that stopped moving and for the stack returned at the end."""
         def fetch() -> _PolledStack:
@@ -228,7 +240,8 @@ class OrchestratorEngine(ResourceEngine):
         def failed_check(stack: _PolledStack) -> str | bool | None:
             return None if _status(stack).endswith("_IN_PROGRESS") else failed(stack.full())
 
-        return wait_for(fetch, done, failed_check, what, timeout=None, settings=self.settings).full()
+        return wait_for(fetch, done, failed_check, what, timeout=None, settings=self.settings,
+                        on_transient=on_transient).full()
 
     def _settle(self, conn: Connection, stack: Any) -> Any:
         """Wait out an action already in progress (a resumed operation, or Heat rolling back)."""
@@ -263,8 +276,29 @@ class OrchestratorEngine(ResourceEngine):
                 self._put(conn, stack, spec, rollback=False)
             stack_id = stack.id
         ctx.step("waiting for stack")
-        self._wait(conn, f"{name}/{stack_id}", lambda s: _status(s) in PROVISIONED,
-                   lambda s: self._create_failure(conn, s), f"creation of stack {name}")
+        while True:
+            outage: list[TransientError] = []
+            try:
+                self._wait(conn, f"{name}/{stack_id}", lambda s: _status(s) in PROVISIONED,
+                           lambda s: self._create_failure(conn, s), f"creation of stack {name}", outage.append)
+                break
+            except TransientError:
+                raise
+            except EngineError as err:
+                # Heat marks what it had in progress FAILED when its engine restarts ("engine went down"): a stack
+                # found failed after Heat could not be reached during the wait is retried (an update with the same
+                # template re-creates what failed), a bounded number of times. A failure seen with Heat answering
+                # all along is the create's own, and stands with its reason.
+                retries = int(ctx.journal.get(STACK_RETRIES_KEY) or 0)
+                if not outage or retries >= STACK_CREATE_RETRIES:
+                    raise
+                stack = self._find_stack(conn, spec, stack_id)
+                if stack is None or not _status(stack).endswith("_FAILED"):
+                    raise
+                ctx.event(f"{err}, after Heat was unreachable ({outage[-1].cause}); retrying the stack "
+                          f"({retries + 1} of {STACK_CREATE_RETRIES})", "warning", **{STACK_RETRIES_KEY: retries + 1})
+                ctx.step("retrying the failed stack")
+                self._put(conn, stack, spec, rollback=False)
         resources = self._realised(conn, spec, self._require_stack(conn, spec, Resources(stack_id=stack_id)),
                                    {}, ctx)
         ctx.event(f"instance resources ready: server {resources.server_id}, volume {resources.volume_id}, "
@@ -290,9 +324,7 @@ class OrchestratorEngine(ResourceEngine):
     def _map_rules(self, conn: Connection, spec: InstanceSpec, group_id: str,
                    previous: dict[str, RuleSpec]) -> dict[str, RuleSpec]:
         """Match each Hearth rule to the Neutron rule of the same shape (keeping a known id when it still fits)."""
-        with cloud_call(f"listing rules of security group {group_id}"):
-            actual = [r for r in conn.network.security_group_rules(security_group_id=group_id)
-                      if r.direction == "ingress"]
+        actual = common.ingress_rules(conn, group_id)
         by_shape: dict[tuple[Any, ...], list[str]] = {}
         for rule in actual:
             by_shape.setdefault(common.neutron_shape(rule), []).append(rule.id)
@@ -329,12 +361,9 @@ class OrchestratorEngine(ResourceEngine):
                  "security group": (conn.network, f"/security-groups/{ids['group']}", "security_group")}
         found: dict[str, dict[str, Any]] = {}
         for kind, (proxy, path, key) in paths.items():
-            with cloud_call(f"reading {kind}"):
-                response = proxy.get(path)
-                if response.status_code == 404:
-                    continue
-                os_exceptions.raise_from_response(response)
-                found[kind] = dict(response.json().get(key) or {})
+            body = common.get_or_none(f"reading {kind}", common.read_plain, proxy, path, key)
+            if body is not None:
+                found[kind] = body.data
         gone = [f"{kind} {ids[key]}" for kind, key in (("server", "server"), ("volume", "volume"),
                                                          ("security group", "group")) if kind not in found]
         if gone:
@@ -437,9 +466,11 @@ class OrchestratorEngine(ResourceEngine):
 
     def _put(self, conn: Connection, stack: Any, spec: InstanceSpec, rollback: bool) -> None:
         """PUT the full template and parameters of `spec` (so the stack always matches the recorded state)."""
-        call(f"updating stack {stack.name}", conn.orchestration.update_stack, stack,
-             template=templates.build(spec), parameters=templates.parameters(spec),
-             is_rollback_disabled=not rollback, timeout_mins=self._timeout_mins)
+        # Heat answers 409 while the stack is still in an action of its own: a retry waits it out.
+        with cloud_call(f"updating stack {stack.name}", conflict_is_transient=True):
+            conn.orchestration.update_stack(stack, template=templates.build(spec),
+                                            parameters=templates.parameters(spec),
+                                            is_rollback_disabled=not rollback, timeout_mins=self._timeout_mins)
 
     # delete ---------------------------------------------------------------------------------------
     def delete(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> None:
@@ -499,8 +530,17 @@ class OrchestratorEngine(ResourceEngine):
 
     # describe -------------------------------------------------------------------------------------
     def describe(self, spec: InstanceSpec, current: Resources) -> CloudView:
+        """The resources as Nova, Cinder and Neutron hold them, and the stack as Heat reports it. Heat failing
+        to answer does not hide the resources: they are read by their recorded ids (the stack then shows as
+        unknown, with Heat's error as its reason)."""
         conn = self._conn()
-        stack = self._find_stack(conn, spec, current.stack_id, outputs=True)
+        heat_error: TransientError | None = None
+        try:
+            stack = self._find_stack(conn, spec, current.stack_id, outputs=True)
+        except TransientError as err:
+            if not (current.server_id or current.volume_id or current.secgroup_id):
+                raise
+            stack, heat_error = None, err
         outputs = _outputs(stack) if stack is not None else {}
         view = common.read_view(conn, spec, current.server_id or outputs.get(templates.OUTPUT_SERVER),
                                 current.volume_id or outputs.get(templates.OUTPUT_VOLUME),
@@ -508,6 +548,9 @@ class OrchestratorEngine(ResourceEngine):
         if stack is not None:
             view.stack = {"id": stack.id, "name": stack.name, "status": _status(stack),
                           "reason": common.scrub(stack.status_reason or "")}
+        elif heat_error is not None:
+            view.stack = {"id": current.stack_id, "name": templates.stack_name(spec.instance_id), "status": "UNKNOWN",
+                          "reason": str(heat_error)}
         return view
 
     # plan -----------------------------------------------------------------------------------------

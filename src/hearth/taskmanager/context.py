@@ -12,6 +12,7 @@ The writes are SQLAlchemy Core statements on a pooled connection, not ORM sessio
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, update
@@ -37,6 +38,8 @@ class ClaimedOperation:
     attempts: int
     claim: str  # the token fencing this worker's writes
     step: str | None = None
+    started_at: datetime | None = None  # the first claim's time: the operation's timeout counts from it
+    retries: int = 0  # transient-fault requeues so far
 
 
 def _fenced(op: ClaimedOperation, **values: Any) -> Any:

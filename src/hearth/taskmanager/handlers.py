@@ -3,9 +3,17 @@ the outcome back.
 
 Inputs: `InstanceSpec` (desired state: the instance row, its rules, and the operation's target) and
 `Resources` (what Hearth recorded as realised). Outcome on success: cloud ids, server status, the new
-flavor/size/rules, task NONE, fault cleared. On `EngineError`: the fault (the engine's text) is set, the
-operation fails, and the instance goes to BUILDING_ERROR (provision), ERROR (delete, or a resize that
-left the server or volume broken) or back to NONE (nothing broken, e.g. a refused rule change).
+flavor/size/rules, task NONE, fault and drift cleared.
+
+Failures go by the error's type, never its text:
+- `TransientError` (the cloud could not do it now): the operation goes back to the queue with a backoff
+  (`retry_at`; exponential with jitter, Retry-After honoured) and an event saying what failed and when it is
+  retried; the next claim resumes it from its journal. Only the operation's timeout, counted from its first
+  claim, turns a transient fault into a failure.
+- any other `EngineError` (terminal): the fault (the engine's text) is set and the operation fails. A resize
+  or access change first re-reads the cloud into the record (reconcile.after_failure). The instance goes to
+  BUILDING_ERROR (provision), ERROR (delete, or a resize that left the server or volume unusable) or back to
+  NONE (nothing broken, e.g. a refused rule change).
 Final writes are fenced by the claim, so a worker that was judged dead cannot overwrite a resumer.
 
 The engine is the one that owns the instance (`instances.engine`), as long as the `engine` setting still
@@ -17,17 +25,31 @@ A failed adopt or release leaves the resources as they were, so the instance goe
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.orm import Session, noload
+from sqlalchemy.orm import Session, lazyload
 
 from hearth.db.models import Event, Instance, Operation, OperationState, SecurityGroupRule, Task, utcnow
-from hearth.engines.base import PROVISION_CLEAN, EngineError, InstanceSpec, ResourceEngine, Resources, RuleSpec
+from hearth.engines import common
+from hearth.engines.base import (
+    PROVISION_CLEAN,
+    EngineError,
+    InstanceSpec,
+    NotConfigured,
+    ResourceEngine,
+    Resources,
+    RuleSpec,
+    TransientError,
+)
 from hearth.runtime import Runtime
 from hearth.service import ADOPT, APPLY_RULES, DELETE, PROVISION, RELEASE, RESIZE_FLAVOR, RESIZE_VOLUME
+from hearth.taskmanager import reconcile
 from hearth.taskmanager.context import ClaimedOperation, OperationContext, Superseded, fenced_update
 
 log = logging.getLogger(__name__)
@@ -36,6 +58,7 @@ RESOURCE_FIELDS = ("server_id", "volume_id", "secgroup_id", "stack_id")
 LABELS = {PROVISION: "create", RESIZE_FLAVOR: "resize", RESIZE_VOLUME: "volume resize",
           APPLY_RULES: "access update", DELETE: "delete", ADOPT: "adopt", RELEASE: "release"}
 OWNER_AFTER = {ADOPT: "orchestrator", RELEASE: "natives"}  # who owns the instance once the move succeeded
+RECONCILED = (RESIZE_FLAVOR, RESIZE_VOLUME, APPLY_RULES)  # changes whose failure re-reads the cloud into the record
 
 
 def spec_of(inst: Instance, rules: list[SecurityGroupRule]) -> InstanceSpec:
@@ -138,20 +161,27 @@ RUNNERS: dict[str, Runner] = {
 
 
 def execute(runtime: Runtime, op: ClaimedOperation, ctx: OperationContext) -> None:
-    """Run one claimed operation to its end (succeeded or failed). Raises only `Superseded` and
-    database errors (the operation then stays `running` and is resumed once its heartbeat is stale)."""
+    """Run one claimed operation to its end (succeeded, failed, or requeued to retry a transient fault).
+    Raises only `Superseded` and database errors (the operation then stays `running` and is resumed once its
+    heartbeat is stale)."""
     label = LABELS.get(op.kind, op.kind)
     with runtime.sessions.begin() as session:  # reads the instance and logs the start in one transaction
         # A delete needs no rule rows (engines delete the whole group): do not load them.
         inst = session.get(Instance, op.instance_id,
-                           options=[noload(Instance.rules)] if op.kind == DELETE else None)
+                           options=[lazyload(Instance.rules)] if op.kind == DELETE else None)
         if inst is None:
             raise EngineError(f"instance {op.instance_id} of operation {op.id} no longer exists")
         rules = [] if op.kind == DELETE else list(inst.rules)
         if op.kind == DELETE and _provision_was_clean(session, inst.id):
             ctx.journal[PROVISION_CLEAN] = True  # derived, not recorded: a resumed delete derives it again
-        ctx.event(f"{label} started" + (f" (attempt {op.attempts})" if op.attempts > 1 else ""), session=session)
+        if op.retries:
+            ctx.event(f"{label} resumed after a transient cloud fault (attempt {op.attempts})", session=session)
+        else:
+            ctx.event(f"{label} started" + (f" (attempt {op.attempts})" if op.attempts > 1 else ""),
+                      session=session)
     runner = RUNNERS.get(op.kind)
+    deadline = _deadline(runtime, op)
+    tokens = (common.operation_deadline.set(deadline), common.retry_reporter.set(_reporter(ctx)))
     try:
         if runner is None:
             raise EngineError(f"unknown operation kind {op.kind!r}")
@@ -164,17 +194,92 @@ def execute(runtime: Runtime, op: ClaimedOperation, ctx: OperationContext) -> No
         result = runner(job)
     except Superseded:
         raise
+    except (TransientError, NotConfigured) as err:
+        delay = common.backoff_delay(op.retries + 1, runtime.settings.retry_initial_seconds,
+                                     runtime.settings.retry_max_seconds, getattr(err, "retry_after", None))
+        if time.monotonic() + delay < deadline:
+            _requeue(runtime, op, ctx, err, delay)
+            return
+        timeout = runtime.settings.operation_timeout_seconds
+        _fail(runtime, op, inst, rules, ctx, f"{label} failed: the cloud kept failing for the operation's "
+                                            f"{timeout:g} s timeout; last: {err}")
+        return
     except EngineError as err:
-        broken = _left_broken(runtime, op, inst, rules)
-        finish_failed(runtime, op, f"{label} failed: {err}", broken=broken, journal=ctx.journal)
+        _fail(runtime, op, inst, rules, ctx, f"{label} failed: {err}")
         return
     except Exception as exc:  # a bug or an unexpected client error: still never leave the instance stuck
         log.exception("operation %s (%s) crashed", op.id, op.kind)
-        message = f"{label} failed: internal error ({exc.__class__.__name__}: {exc})"
-        finish_failed(runtime, op, message, broken=op.kind not in (APPLY_RULES, *OWNER_AFTER),
-                      journal=ctx.journal)
+        _fail(runtime, op, inst, rules, ctx, f"{label} failed: internal error ({exc.__class__.__name__}: "
+                                            f"{common.scrub(str(exc))})")
         return
+    finally:
+        common.operation_deadline.reset(tokens[0])
+        common.retry_reporter.reset(tokens[1])
     _finish_succeeded(runtime, op, result, label)
+
+
+def reconcile_abandoned(runtime: Runtime, op: ClaimedOperation) -> None:
+    """An operation given up on (its worker kept dying) may have changed the cloud half-way: for a resize or
+    an access change, re-read the cloud into the record as a failed one does."""
+    if op.kind not in RECONCILED:
+        return
+    with runtime.sessions() as session:
+        inst = session.get(Instance, op.instance_id)
+        if inst is None or inst.deleted_at is not None:
+            return
+        rules = list(inst.rules)
+    broken = reconcile.after_failure(runtime, op, inst, spec_of(inst, rules), resources_of(inst, rules))
+    with runtime.sessions.begin() as session:
+        fresh = session.get(Instance, op.instance_id)
+        if fresh is not None and fresh.task == Task.ERROR and not broken:
+            fresh.task = Task.NONE  # the re-read shows the server and volume usable
+
+
+def _deadline(runtime: Runtime, op: ClaimedOperation) -> float:
+    """The operation's deadline on the monotonic clock: `operation_timeout_seconds` after its first claim,
+    however many retries and resumptions came between."""
+    timeout = runtime.settings.operation_timeout_seconds
+    if op.started_at is None:
+        return time.monotonic() + timeout
+    spent = (utcnow() - op.started_at).total_seconds()
+    return time.monotonic() + timeout - max(spent, 0.0)
+
+
+def _reporter(ctx: OperationContext) -> common.RetryReporter:
+    """Retries inside the engine become warning events (engines call it from several threads at once)."""
+    lock = threading.Lock()
+
+    def report(err: TransientError, delay: float, attempt: int) -> None:
+        with lock:
+            ctx.event(common.retry_message(err, delay, attempt), "warning")
+
+    return report
+
+
+def _requeue(runtime: Runtime, op: ClaimedOperation, ctx: OperationContext, err: EngineError, delay: float) -> None:
+    """Give the operation back to the queue, not to be claimed for `delay` seconds; the next claim resumes it
+    from its journal. The instance keeps its task (still being worked on) and the event says why and when."""
+    if isinstance(err, TransientError):
+        message = common.retry_message(err, delay, op.retries + 2)
+    else:
+        message = f"{err}; retrying in {delay:.3g} s (attempt {op.retries + 2})"
+    now = utcnow()
+    with runtime.sessions.begin() as session:
+        if not fenced_update(session, op, state=OperationState.QUEUED, worker=None, journal=dict(ctx.journal),
+                             retry_at=now + timedelta(seconds=delay), retries=op.retries + 1,
+                             step=f"waiting to retry ({getattr(err, 'cause', 'not ready')})"[:64]):
+            raise Superseded(f"operation {op.id} was taken over before it could be requeued")
+        session.add(Event(instance_id=op.instance_id, operation_id=op.id, level="warning", message=message))
+    log.info("operation %s (%s) requeued: %s", op.id, op.kind, message)
+
+
+def _fail(runtime: Runtime, op: ClaimedOperation, inst: Instance, rules: list[SecurityGroupRule],
+          ctx: OperationContext, message: str) -> None:
+    """Fail the operation; for a change to an existing instance, first make the record equal the cloud."""
+    broken = op.kind in (PROVISION, DELETE)
+    if op.kind in RECONCILED:
+        broken = reconcile.after_failure(runtime, op, inst, spec_of(inst, rules), resources_of(inst, rules))
+    finish_failed(runtime, op, message, broken=broken, journal=ctx.journal)
 
 
 def _provision_was_clean(session: Session, instance_id: str) -> bool:
@@ -184,27 +289,6 @@ def _provision_was_clean(session: Session, instance_id: str) -> bool:
         .where(Operation.instance_id == instance_id, Operation.kind == PROVISION)
     ).all()
     return len(found) == 1 and found[0].state == OperationState.SUCCEEDED and found[0].attempts == 1
-
-
-def _left_broken(runtime: Runtime, op: ClaimedOperation, inst: Instance, rules: list[SecurityGroupRule]) -> bool:
-    """Is the instance unusable after a failed operation? Provision and delete failures always are;
-    a rule change never touches the server; a resize is judged by what the cloud now shows."""
-    if op.kind in (PROVISION, DELETE):
-        return True
-    if op.kind in (APPLY_RULES, *OWNER_AFTER):  # rule changes never touch the server; moves change nothing
-        return False
-    try:
-        view = runtime.engine(inst.engine).describe(spec_of(inst, rules), resources_of(inst, rules))
-    except Exception:
-        log.warning("could not read the cloud's state of instance %s after a failed %s", inst.id, op.kind)
-        return True
-    server_ok = bool(view.server) and view.server.get("status") == "ACTIVE"
-    volume_ok = not inst.volume_id or (bool(view.volume) and view.volume.get("status") == "in-use")
-    with runtime.sessions.begin() as session:
-        fresh = session.get(Instance, inst.id)
-        if fresh is not None and view.server:
-            fresh.server_status = view.server.get("status")
-    return not (server_ok and volume_ok)
 
 
 def _store_resources(inst: Instance, result: Resources, rules: list[SecurityGroupRule]) -> None:
@@ -256,6 +340,7 @@ def _finish_succeeded(runtime: Runtime, op: ClaimedOperation, result: Resources 
         inst.task = Task.NONE
         inst.fault = None
         inst.fault_at = None
+        inst.drift = None
         session.add(Event(**succeeded))
 
 

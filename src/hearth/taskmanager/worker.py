@@ -5,23 +5,25 @@ LOCKED (workers never wait on each other's candidates); on SQLite with one UPDAT
 oldest queued row (SQLite serialises writers, so exactly one wins). Each claim gets a fresh token written
 to `operations.worker`; every later write of that worker is fenced by it.
 
-`attempts` counts claims (the first run is attempt 1). A running operation whose heartbeat is older
-than `settings.stale_after_seconds` is re-queued (and resumed from its journal by the next claim); one
-that went silent on its MAX_ATTEMPTS-th attempt is failed instead, with the reason on the instance.
+`attempts` counts claims (the first run is attempt 1); `retries` counts the claims that followed a
+transient cloud fault (the handler requeued the operation with `retry_at`, its backoff: it is not claimed
+before then). A running operation whose heartbeat is older than `settings.stale_after_seconds` is re-queued
+(and resumed from its journal by the next claim); one whose worker went silent MAX_ATTEMPTS times
+(attempts - retries) is failed instead, with the reason on the instance.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 
 from hearth.db.models import Event, Instance, Operation, OperationState, utcnow
 from hearth.runtime import Runtime
 from hearth.service import APPLY_RULES
 from hearth.taskmanager.context import ClaimedOperation
-from hearth.taskmanager.handlers import LABELS, fail_instance
+from hearth.taskmanager.handlers import LABELS, fail_instance, reconcile_abandoned
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +32,14 @@ MAX_ATTEMPTS = 3
 
 def _snapshot(op: Operation, claim: str) -> ClaimedOperation:
     return ClaimedOperation(id=op.id, instance_id=op.instance_id, kind=op.kind, params=dict(op.params or {}),
-                            journal=dict(op.journal or {}), attempts=op.attempts, claim=claim, step=op.step)
+                            journal=dict(op.journal or {}), attempts=op.attempts, claim=claim, step=op.step,
+                            started_at=op.started_at, retries=op.retries or 0)
+
+
+def _claimable(now: datetime) -> ColumnElement[bool]:
+    """Queued, and not waiting out a retry's backoff."""
+    return and_(Operation.state == OperationState.QUEUED,
+                or_(Operation.retry_at.is_(None), Operation.retry_at <= now))
 
 
 def claim_next(runtime: Runtime, claim: str) -> ClaimedOperation | None:
@@ -45,7 +54,7 @@ def _claim_skip_locked(runtime: Runtime, claim: str) -> ClaimedOperation | None:
     with runtime.sessions.begin() as session:
         op = session.scalars(
             select(Operation)
-            .where(Operation.state == OperationState.QUEUED)
+            .where(_claimable(now))
             .order_by(Operation.created_at, Operation.id)
             .limit(1)
             .with_for_update(skip_locked=True)
@@ -62,7 +71,7 @@ def _claim_skip_locked(runtime: Runtime, claim: str) -> ClaimedOperation | None:
 
 
 _SNAPSHOT_COLUMNS = (Operation.id, Operation.instance_id, Operation.kind, Operation.params, Operation.journal,
-                     Operation.attempts, Operation.step)
+                     Operation.attempts, Operation.step, Operation.started_at, Operation.retries)
 
 
 def _claim_conditional(runtime: Runtime, claim: str) -> ClaimedOperation | None:
@@ -71,12 +80,12 @@ def _claim_conditional(runtime: Runtime, claim: str) -> ClaimedOperation | None:
     at an empty queue from taking the write lock. Core statements on a pooled connection: idle workers
     look often, and an ORM session per look cost CPU."""
     engine = runtime.db_engine
-    queued = Operation.state == OperationState.QUEUED
+    now = utcnow()
+    queued = _claimable(now)
     with engine.connect() as conn:
         if conn.scalar(select(Operation.id).where(queued).limit(1)) is None:
             return None
     oldest = select(Operation.id).where(queued).order_by(Operation.created_at, Operation.id).limit(1)
-    now = utcnow()
     with engine.begin() as conn:
         row = conn.execute(
             update(Operation)
@@ -88,7 +97,8 @@ def _claim_conditional(runtime: Runtime, claim: str) -> ClaimedOperation | None:
     if row is None:
         return None
     return ClaimedOperation(id=row.id, instance_id=row.instance_id, kind=row.kind, params=dict(row.params or {}),
-                            journal=dict(row.journal or {}), attempts=row.attempts, claim=claim, step=row.step)
+                            journal=dict(row.journal or {}), attempts=row.attempts, claim=claim, step=row.step,
+                            started_at=row.started_at, retries=row.retries or 0)
 
 
 def heartbeat(runtime: Runtime, claims: dict[str, str]) -> None:
@@ -115,13 +125,15 @@ def recover_stale(runtime: Runtime, own_claims: set[str]) -> int:
             select(Operation).where(Operation.state == OperationState.RUNNING, Operation.heartbeat_at < cutoff)
         ))
     touched = 0
+    abandoned: list[ClaimedOperation] = []
     for op in stale:
         if op.worker in own_claims:
             continue
         with runtime.sessions.begin() as session:
-            if op.attempts >= MAX_ATTEMPTS:
-                message = (f"{LABELS.get(op.kind, op.kind)} failed: given up after {op.attempts} attempts; the "
-                           f"worker running it stopped responding (last step: {op.step or 'none'})")
+            lost = op.attempts - (op.retries or 0)  # claims whose worker went silent (this one included)
+            if lost >= MAX_ATTEMPTS:
+                message = (f"{LABELS.get(op.kind, op.kind)} failed: given up after its worker stopped responding "
+                           f"{lost} times (last step: {op.step or 'none'})")
                 values = {"state": OperationState.FAILED, "finished_at": utcnow(), "error": message}
             else:
                 message = ""
@@ -141,11 +153,14 @@ def recover_stale(runtime: Runtime, own_claims: set[str]) -> int:
                 log.warning("operation %s abandoned: %s", op.id, message)
                 fail_instance(session, inst, _snapshot(op, op.worker or ""), message,
                               broken=op.kind != APPLY_RULES, journal=dict(op.journal or {}))
+                abandoned.append(_snapshot(op, op.worker or ""))
             else:
                 log.info("operation %s (%s) re-queued after its worker went silent", op.id, op.kind)
                 session.add(Event(instance_id=op.instance_id, operation_id=op.id, level="warning",
                                   message=f"{LABELS.get(op.kind, op.kind)}: its worker stopped responding "
                                           f"(step: {op.step or 'none'}); resuming from its journal"))
+    for op in abandoned:  # after the commit: re-reading the cloud takes time
+        reconcile_abandoned(runtime, op)
     return touched
 
 

@@ -70,11 +70,12 @@ def test_resize_that_breaks_the_server_leaves_error_and_is_deletable(hearth_api)
 
 
 def test_failed_delete_shows_error_with_the_reason_and_can_be_retried(hearth_api):
+    """A delete Nova refuses for good (403: not a fault of the weather) ends in ERROR with Nova's reason."""
     api = hearth_api.client()
     inst = hearth_api.create(api)
     iid = inst["id"]
     hearth_api.cloud.control.add_fault(service="compute", operation="server.delete", action="http_error",
-                                       status=500, message="Compute is having a bad day.", count=10)
+                                       status=403, message="Compute is having a bad day.", count=10)
     assert api.delete(f"/instances/{iid}").status_code == 202
     hearth_api.settle()
     shown = api.get(f"/instances/{iid}").json()["instance"]
