@@ -17,11 +17,20 @@ the instance's owner is still allowed by the `engine` setting (409 naming the wa
 `adopt_instance` / `release_instance` move an instance between natives and a Heat stack (engine =
 migration only). Dry runs: every mutating command takes `dry_run=True` and then returns a `Plan` (the
 owning engine's `plan`) after the same validation, writing nothing to the database or the cloud.
+
+Engine errors become statuses by their type, never their text (`_engine_failure`): EngineNotAllowed 409,
+QuotaExceeded 413, TransientError or NotConfigured 503 (with Retry-After), any other EngineError 400.
+Before a command is accepted, the cloud's quotas must hold what it adds (create: server, volume, security
+group, its rules and port; resizes: the growth; access changes: the new rules), so a change is refused
+with 413 at once rather than by the cloud halfway through its operation. Input never reaches the database
+or the cloud with control characters, beyond its bounds (MAX_NAME, MAX_VOLUME_GB, MAX_ALLOWED_CIDRS), or
+echoed raw in a message (`shown`).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -33,13 +42,35 @@ from sqlalchemy.orm import Session
 
 from hearth.config import Datastore, DatastoreVersion
 from hearth.db.models import Event, Instance, Operation, SecurityGroupRule, Task, new_id, utcnow
-from hearth.engines.base import EngineError, InstanceSpec, PlannedStep, Resources
+from hearth.engines.base import (
+    EngineError,
+    InstanceSpec,
+    NotConfigured,
+    PlannedStep,
+    QuotaExceeded,
+    Resources,
+    RuleSpec,
+    TransientError,
+)
 from hearth.runtime import EngineNotAllowed, Runtime
 from hearth.views import datastore_id, datastore_version_id, instance_status, security_group_id
 
 DEFAULT_CIDR = "0.0.0.0/0"
 FLAVOR_CACHE_SECONDS = 30.0
 DELETABLE = (Task.NONE, Task.ERROR, Task.BUILDING_ERROR)
+
+# Input bounds (each a 400 naming the bound).
+MAX_NAME = 255  # Trove's limit, and the instances.name column
+MAX_VOLUME_GB = 2**31 - 1  # a 32-bit integer: Cinder's volumes.size column, and Hearth's
+# At most this many allowed CIDRs per instance, checked before any is parsed. Neutron's default
+# security_group_rule quota is 500 per project, so in a cloud with default quotas the project's rule quota
+# (checked on create and on every access change, 413) is what binds; this ceiling bounds the work for clouds
+# with raised or unlimited quotas (and the rule count of one group, which Neutron and OVS pay for per packet).
+MAX_ALLOWED_CIDRS = 1000
+DEFAULT_RETRY_AFTER = 5.0  # seconds a 503 asks clients to wait when the cloud gave no Retry-After of its own
+# Characters no name, id or CIDR has a use for: C0 and C1 controls (PostgreSQL refuses NUL in text outright)
+# and lone surrogates (not encodable as UTF-8: neither database nor JSON encoder takes them).
+UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 # Operation kinds and the task each puts the instance in.
 PROVISION = "provision"
@@ -97,7 +128,14 @@ class NotReady(ServiceError):
 
 
 class Unavailable(ServiceError):
+    """The cloud (or a setting that depends on it) cannot answer now; nothing was changed. The API adds
+    `Retry-After: retry_after` (the cloud's own hint when it gave one)."""
+
     status = 503
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = DEFAULT_RETRY_AFTER if retry_after is None else max(retry_after, 0.0)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -137,7 +175,12 @@ def list_flavors(runtime: Runtime, refresh: bool = False) -> list[Flavor]:
             for f in conn.compute.flavors(details=True)
         ]
     except Exception as exc:  # the cloud is unreachable or refused us: not the user's fault
-        raise Unavailable(f"Could not list flavors from the cloud: {exc.__class__.__name__}") from None
+        from hearth.engines import common
+
+        known = isinstance(exc, common.CLOUD_ERRORS)
+        raise Unavailable(f"Could not list flavors from the cloud "
+                          f"({common.error_text(exc) if known else exc.__class__.__name__}); retry later.",
+                          retry_after=common.retry_after_of(exc) if known else None) from None
     with _flavor_lock:
         _flavor_cache[key] = (now + FLAVOR_CACHE_SECONDS, found)
     return found
@@ -150,7 +193,7 @@ def get_flavor(runtime: Runtime, ref: str | int) -> Flavor:
         found = next((f for f in list_flavors(runtime, refresh) if f.id == flavor_id), None)
         if found is not None:
             return found
-    raise NotFound(f"Flavor {flavor_id} could not be found.")
+    raise NotFound(f"Flavor {shown(flavor_id)} could not be found.")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -160,7 +203,7 @@ def find_datastore(runtime: Runtime, ref: str) -> Datastore:
     for ds in runtime.settings.datastores:
         if ref in (ds.name, datastore_id(ds.name)):
             return ds
-    raise NotFound(f"Datastore '{ref}' cannot be found.")
+    raise NotFound(f"Datastore '{shown(ref)}' cannot be found.")
 
 
 def find_version(ds: Datastore, ref: str | None) -> DatastoreVersion:
@@ -168,7 +211,7 @@ def find_version(ds: Datastore, ref: str | None) -> DatastoreVersion:
     for version in ds.versions:
         if wanted in (version.name, datastore_version_id(ds.name, version.name)):
             return version
-    raise NotFound(f"Datastore version '{wanted}' cannot be found.")
+    raise NotFound(f"Datastore version '{shown(wanted)}' cannot be found.")
 
 
 def find_version_anywhere(runtime: Runtime, ref: str) -> tuple[Datastore, DatastoreVersion]:
@@ -176,7 +219,7 @@ def find_version_anywhere(runtime: Runtime, ref: str) -> tuple[Datastore, Datast
         for version in ds.versions:
             if ref == datastore_version_id(ds.name, version.name):
                 return ds, version
-    raise NotFound(f"Datastore version '{ref}' cannot be found.")
+    raise NotFound(f"Datastore version '{shown(ref)}' cannot be found.")
 
 
 def resolve_datastore(
@@ -195,6 +238,29 @@ def resolve_datastore(
 # Input checks.
 
 
+def shown(value: Any, limit: int = 80) -> str:
+    """User input as an error message may quote it: control characters and lone surrogates escaped
+    (`\\x00`), long text cut, so a message never carries what a terminal, a log or a JSON encoder chokes on."""
+    text = str(value)
+    if len(text) > limit:
+        text = text[:limit] + "..."
+    return UNPRINTABLE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
+
+
+def check_text(value: Any, field: str, max_length: int = MAX_NAME) -> str:
+    """A string Hearth stores or hands to the cloud: at most `max_length` characters, none of them
+    UNPRINTABLE (a NUL is refused by PostgreSQL mid-transaction; no cloud name or description wants one)."""
+    if not isinstance(value, str):
+        raise BadRequest(f"{field}: must be a string.")
+    if len(value) > max_length:
+        raise BadRequest(f"{field}: must be at most {max_length} characters, got {len(value)}.")
+    found = UNPRINTABLE.search(value)
+    if found is not None:
+        raise BadRequest(f"{field}: must not contain control characters; found {shown(found[0])} at position "
+                         f"{found.start()}. Remove it and send the request again.")
+    return value
+
+
 def normalize_cidr(text: Any, field: str = "cidr") -> str:
     """`10.0.0.7/24` -> `10.0.0.0/24`; anything that is not a network is a 400 naming the field."""
     if not isinstance(text, str) or not text.strip():
@@ -202,34 +268,39 @@ def normalize_cidr(text: Any, field: str = "cidr") -> str:
     try:
         return str(ipaddress.ip_network(text.strip(), strict=False))
     except ValueError:
-        raise BadRequest(f"{field}: '{text}' is not a valid CIDR (expected e.g. 10.0.0.0/24).") from None
+        raise BadRequest(f"{field}: '{shown(text)}' is not a valid CIDR (expected e.g. 10.0.0.0/24).") from None
 
 
 def normalize_cidrs(values: Iterable[Any], field: str = "allowed_cidrs") -> list[str]:
-    result: list[str] = []
-    for value in values:
-        cidr = normalize_cidr(value, field)
-        if cidr not in result:
-            result.append(cidr)
-    return result
+    """Each CIDR normalized, repeats dropped (the first kept), in linear time; the list's length is checked
+    before anything is parsed (at most MAX_ALLOWED_CIDRS)."""
+    given = list(values)
+    if len(given) > MAX_ALLOWED_CIDRS:
+        raise BadRequest(f"{field}: at most {MAX_ALLOWED_CIDRS} CIDRs are accepted, got {len(given)}. Merge "
+                         "neighbouring networks into wider CIDRs (e.g. 10.0.0.0/16 for 256 /24s).")
+    return list(dict.fromkeys(normalize_cidr(value, field) for value in given))
 
 
 def check_name(name: Any) -> str:
     if not isinstance(name, str) or not name.strip():
         raise BadRequest("name: must be a non-empty string.")
-    if len(name) > 255:
-        raise BadRequest("name: must be at most 255 characters.")
-    return name
+    return check_text(name, "name", MAX_NAME)
 
 
 def check_volume_size(size: Any) -> int:
-    if isinstance(size, bool) or not isinstance(size, int):
+    """A whole number of GB from 1 to MAX_VOLUME_GB; digit strings are accepted (as Trove does), booleans
+    are not numbers."""
+    if isinstance(size, bool):
+        raise BadRequest(f"volume size: must be a whole number of GB, not {str(size).lower()}.")
+    if not isinstance(size, int):
         try:
             size = int(str(size))
         except ValueError:
-            raise BadRequest(f"volume size: '{size}' is not an integer.") from None
+            raise BadRequest(f"volume size: '{shown(size)}' is not an integer.") from None
     if size < 1:
         raise BadRequest(f"volume size: must be at least 1 (GB), got {size}.")
+    if size > MAX_VOLUME_GB:
+        raise BadRequest(f"volume size: must be at most {MAX_VOLUME_GB} (GB), got {shown(size, 24)}.")
     return size
 
 
@@ -244,13 +315,15 @@ def get_instance(runtime: Runtime, project_id: str, instance_id: str, session: S
             return get_instance(runtime, project_id, instance_id, own)
     inst = session.get(Instance, instance_id) if _looks_like_id(instance_id) else None
     if inst is None or inst.deleted_at is not None or inst.project_id != project_id:
-        raise NotFound(f"Instance {instance_id} could not be found.")
+        raise NotFound(f"Instance {shown(instance_id)} could not be found.")
     _ = list(inst.rules)  # loaded now, usable after the session closes
     return inst
 
 
 def _looks_like_id(value: str) -> bool:
-    return 0 < len(value) <= 36
+    """Whether `value` could be one of Hearth's ids: anything else is "not found" without asking the database
+    (which would choke on a NUL)."""
+    return 0 < len(value) <= 36 and UNPRINTABLE.search(value) is None
 
 
 def list_instances(
@@ -262,7 +335,7 @@ def list_instances(
         if marker:
             after = session.get(Instance, marker) if _looks_like_id(marker) else None
             if after is None or after.project_id != project_id:
-                raise BadRequest(f"marker: instance {marker} is not in this project's list.")
+                raise BadRequest(f"marker: instance {shown(marker)} is not in this project's list.")
             # A row-value comparison is an index range on (project_id, deleted_at, created_at, id) in SQLite
             # (>= 3.15) and PostgreSQL; the equivalent OR of two comparisons made both scan every earlier row.
             query = query.where(tuple_(Instance.created_at, Instance.id) > tuple_(after.created_at, after.id))
@@ -312,7 +385,7 @@ def find_security_group(runtime: Runtime, project_id: str, ref: str) -> Instance
                                 if security_group_id(i) == ref), None)
             found = session.get(Instance, instance_id) if instance_id else None
     if found is None:
-        raise NotFound(f"Security group {ref} could not be found.")
+        raise NotFound(f"Security group {shown(ref)} could not be found.")
     return found
 
 
@@ -324,7 +397,7 @@ def get_rule(runtime: Runtime, project_id: str, rule_id: str) -> tuple[Instance,
             if inst is not None and inst.deleted_at is None and inst.project_id == project_id:
                 _ = list(inst.rules)
                 return inst, rule
-    raise NotFound(f"Security group rule {rule_id} could not be found.")
+    raise NotFound(f"Security group rule {shown(rule_id)} could not be found.")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -344,13 +417,24 @@ class Plan:
                 "steps": [{"action": s.action, "target": s.target, "detail": s.detail} for s in self.steps]}
 
 
+def _sentence(message: str) -> str:
+    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
+
+
 def _engine_failure(err: EngineError) -> ServiceError:
+    """The API's answer to an engine's refusal, decided by the error's type (never its text): the setting
+    no longer allows the owning engine 409, a quota 413, the cloud unable to answer now (or a setting that
+    needs it) 503 with the cloud's Retry-After, anything else the request's fault, 400."""
     if isinstance(err, EngineNotAllowed):
-        return Conflict(str(err)[:1].upper() + str(err)[1:] + ".")
-    message = str(err)
-    if message.startswith("could not read") or "engine = auto" in message:
-        return Unavailable(message)
-    return BadRequest(message[:1].upper() + message[1:] + ".")
+        return Conflict(_sentence(str(err)))
+    if isinstance(err, QuotaExceeded):
+        return OverLimit(_sentence(str(err)))
+    if isinstance(err, TransientError):
+        return Unavailable(f"The cloud is unavailable ({err}); nothing was changed, retry the request later.",
+                           retry_after=err.retry_after)
+    if isinstance(err, NotConfigured):
+        return Unavailable(_sentence(str(err)))
+    return BadRequest(_sentence(str(err)))
 
 
 def _plan(runtime: Runtime, engine_name: str, kind: str, spec: InstanceSpec, current: Resources,
@@ -410,22 +494,21 @@ def create_instance(
     """Record a new instance (task BUILDING) and its provision operation (or, dry, plan its build)."""
     name = check_name(name)
     size = check_volume_size(volume_size)
+    if availability_zone is not None:
+        availability_zone = check_text(availability_zone, "availability_zone") or None
+    cidrs = [DEFAULT_CIDR] if allowed_cidrs is None else normalize_cidrs(allowed_cidrs)
     flavor = get_flavor(runtime, flavor_ref)
     ds, version = resolve_datastore(runtime, datastore, datastore_version)
-    cidrs = [DEFAULT_CIDR] if allowed_cidrs is None else normalize_cidrs(allowed_cidrs)
     instance_id = new_id()
     engine = _new_instance_engine(runtime)
     spec = InstanceSpec(
         instance_id=instance_id, name=name, project_id=project_id, flavor_id=flavor.id, image_id=version.image,
         volume_size=size, network_id=runtime.settings.network, availability_zone=availability_zone,
+        rules=tuple(RuleSpec(new_id(), version.protocol, version.port, version.port, c) for c in cidrs),
     )
     image_id, network_id = _preflight(runtime, spec)
     if dry_run:
-        from hearth.engines.base import RuleSpec
-
-        rules = tuple(RuleSpec(new_id(), version.protocol, version.port, version.port, c) for c in cidrs)
-        return _plan(runtime, engine, PROVISION, spec.replace(image_id=image_id, network_id=network_id, rules=rules),
-                     Resources())
+        return _plan(runtime, engine, PROVISION, spec.replace(image_id=image_id, network_id=network_id), Resources())
     with runtime.sessions.begin() as session:
         inst = Instance(
             id=instance_id, project_id=project_id, name=name, engine=engine,
@@ -447,21 +530,35 @@ def create_instance(
 
 
 def _preflight(runtime: Runtime, spec: InstanceSpec) -> tuple[str, str | None]:
-    """The engines' synchronous checks (image, network, quota); returns the resolved image and network ids.
-    A cloud that cannot answer is a 503 to retry, never the user's 400."""
-    from hearth.engines.common import CloudUnavailable, preflight
+    """The engines' synchronous checks (image, network, availability zone; Nova's, Cinder's and Neutron's
+    quotas for the server, volume, security group, its rules and port); returns the resolved image and network
+    ids. A cloud that cannot answer is a 503 to retry, never the user's 400."""
+    from hearth.engines.common import preflight
 
     try:
         resolved = preflight(runtime.connections.get(), spec)
-    except CloudUnavailable as err:
-        raise Unavailable(f"The cloud is unavailable ({err}); nothing was created, retry the request later.") from None
     except EngineError as err:
-        message = str(err)
-        if message.startswith("quota exceeded"):
-            raise OverLimit(f"Quota exceeded for resources: {message.removeprefix('quota exceeded: ')}") from None
-        raise BadRequest(message[:1].upper() + message[1:] + ".") from None
+        raise _engine_failure(err) from None
     network = getattr(resolved, "network", None)
     return str(resolved.image.id), (str(network.id) if network is not None else None)
+
+
+def _check_room(runtime: Runtime, *, cores: int = 0, ram: int = 0, gigabytes: int = 0, rules: int = 0) -> None:
+    """Before a change is accepted: the cloud's quotas leave room for what it adds (413 otherwise; 503 when
+    the cloud cannot say), so the change is not refused by the cloud halfway through its operation. The
+    quotas are those of Hearth's own cloud project, where every instance's resources live."""
+    from hearth.engines.common import check_growth_quota, check_network_quota
+
+    if max(cores, ram, gigabytes, rules) <= 0:
+        return
+    try:
+        conn = runtime.connections.get()
+        if max(cores, ram, gigabytes) > 0:
+            check_growth_quota(conn, cores=cores, ram=ram, gigabytes=gigabytes)
+        if rules > 0:
+            check_network_quota(conn, rules=rules)
+    except EngineError as err:
+        raise _engine_failure(err) from None
 
 
 def rename_instance(runtime: Runtime, project_id: str, instance_id: str, name: str) -> Instance:
@@ -482,6 +579,9 @@ def resize_flavor(runtime: Runtime, project_id: str, instance_id: str, flavor_re
     if flavor_id == inst.flavor_id:
         raise BadRequest(f"The new flavor id must be different than the current flavor id of '{inst.flavor_id}'.")
     flavor = get_flavor(runtime, flavor_id)
+    current = next((f for f in list_flavors(runtime) if f.id == inst.flavor_id), None)
+    if current is not None:  # a flavor since deleted from the cloud: Nova alone can tell what it counted
+        _check_room(runtime, cores=flavor.vcpus - current.vcpus, ram=flavor.ram - current.ram)
     if dry_run:
         return _plan_change(runtime, inst, RESIZE_FLAVOR, {"flavor_id": flavor.id})
     return _start(runtime, inst, RESIZE_FLAVOR, {"flavor_id": flavor.id},
@@ -494,6 +594,7 @@ def resize_volume(runtime: Runtime, project_id: str, instance_id: str, size: Any
     size = check_volume_size(size)
     if size <= inst.volume_size:
         raise BadRequest(f"The new volume 'size' must be larger than the current volume size of '{inst.volume_size}'.")
+    _check_room(runtime, gigabytes=size - inst.volume_size)
     if dry_run:
         return _plan_change(runtime, inst, RESIZE_VOLUME, {"volume_size": size})
     return _start(runtime, inst, RESIZE_VOLUME, {"volume_size": size},
@@ -675,7 +776,12 @@ def _start(runtime: Runtime, inst: Instance, kind: str, params: dict[str, Any], 
 
 def _start_rules(runtime: Runtime, inst: Instance, target: list[dict[str, Any]], message: str,
                  dry_run: bool = False) -> Operation | Plan:
+    """Start (or plan) converging the instance's rules to `target`. Neutron's rule quota must hold the new
+    rules: the engines add them before removing the ones they replace."""
     new_rules = [r for r in target if r.get("new")]
+    recorded = {r.id: r.cidr for r in inst.rules}
+    changed = sum(1 for r in target if not r.get("new") and recorded.get(r["id"], r["cidr"]) != r["cidr"])
+    _check_room(runtime, rules=len(new_rules) + changed)
     rules = [{k: v for k, v in r.items() if k != "new"} for r in target]
     params = {"rules": rules, "added": [r["id"] for r in new_rules]}
     if dry_run:

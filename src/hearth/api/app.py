@@ -3,6 +3,11 @@
 `create_app(runtime)` is all a server needs (the CLI runs it under uvicorn, next to a TaskManager).
 Routes are plain functions, so FastAPI runs them on its thread pool: each thread has its own cloud
 connection (CloudConnections) and database session.
+
+The OpenAPI document (/openapi.json) lists, for every route, each status it can answer with Trove's fault
+body (see `errors.responses`): every route 400 (a path with control characters), 413 (a body over
+limits.MAX_BODY_BYTES) and 500; every project route 401, 403 and 503 (Keystone); and each route its own.
+FastAPI's default 422 "validation error" is removed: Hearth answers those 400.
 """
 
 from __future__ import annotations
@@ -10,15 +15,20 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 import hearth
 from hearth.api import errors, routes_catalog, routes_instances, routes_security_groups, routes_versions
 from hearth.api.auth import TokenValidator
+from hearth.api.limits import RequestLimits
 from hearth.runtime import Runtime
 
 PROJECT_PREFIX = "/v1.0/{project_id}"
+EVERY_ROUTE = (400, 413, 500)  # RequestLimits (path, body size) and the unexpected
+PROJECT_ROUTE = (401, 403, 503)  # auth.project_scope: no token, another project, Keystone unreachable
 
 
 @asynccontextmanager
@@ -40,11 +50,33 @@ def create_app(runtime: Runtime) -> FastAPI:
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        responses=errors.responses(*EVERY_ROUTE),
     )
     app.state.runtime = runtime
     app.state.tokens = TokenValidator(runtime)
     errors.install(app)
+    app.add_middleware(RequestLimits)
     app.include_router(routes_versions.router)
     for module in (routes_instances, routes_catalog, routes_security_groups):
-        app.include_router(module.router, prefix=PROJECT_PREFIX)
+        app.include_router(module.router, prefix=PROJECT_PREFIX, responses=errors.responses(*PROJECT_ROUTE))
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, without the 422 "validation error" it adds to every route with parameters (Hearth
+    answers those 400 badRequest, documented instead), built once."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, summary=app.summary, description=app.description,
+                         routes=app.routes)
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            answers = operation.get("responses", {})
+            if "HTTPValidationError" in str(answers.get("422", "")):
+                del answers["422"]
+    components = schema.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    app.openapi_schema = schema
+    return schema

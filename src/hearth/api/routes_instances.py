@@ -23,8 +23,8 @@ from fastapi.responses import JSONResponse
 
 from hearth import service
 from hearth.api.auth import Scope, project_scope
-from hearth.api.errors import ApiError
-from hearth.api.schemas import ActionBody, InstanceCreateBody, InstanceUpdateBody
+from hearth.api.errors import ApiError, responses
+from hearth.api.schemas import ActionBody, InstanceCreateBody, InstanceUpdateBody, PlanBody
 from hearth.engines.base import PlannedStep
 from hearth.views import event_view, instance_view, operation_view
 
@@ -34,6 +34,8 @@ PAGE_SIZE = 20  # Trove's instances_page_size: the default page
 MAX_PAGE = 1000
 DryRun = Query(default=False, description="Answer with the plan (200) instead of doing it; nothing changes")
 ACTIONS = ("resize", "reset_status", "adopt", "release")
+DRY_RUN_PLAN: dict[int | str, dict[str, Any]] = {
+    200: {"model": PlanBody, "description": "dry_run=true: the plan; nothing was recorded or changed"}}
 
 
 def plan_response(plan: service.Plan) -> JSONResponse:
@@ -41,7 +43,9 @@ def plan_response(plan: service.Plan) -> JSONResponse:
     return JSONResponse({"plan": plan.view()}, status_code=200)
 
 
-@router.post("/instances", summary="Create an instance (answers at once with status BUILD)")
+@router.post("/instances", summary="Create an instance (answers at once with status BUILD)",
+             description="200 with the instance (status BUILD), or with `{\"plan\": ...}` for dry_run=true.",
+             responses=responses(404, 503))
 def create_instance(body: InstanceCreateBody, scope: Scope = Depends(project_scope),
                     dry_run: bool = DryRun) -> Any:
     req = body.instance
@@ -62,7 +66,8 @@ def create_instance(body: InstanceCreateBody, scope: Scope = Depends(project_sco
     return {"instance": instance_view(inst, scope.links, scope.region)}
 
 
-@router.get("/instances", summary="List instances (oldest first; `limit` and `marker` paginate)")
+@router.get("/instances", summary="List instances (oldest first; `limit` and `marker` paginate)",
+            responses=responses(400))
 def list_instances(
     scope: Scope = Depends(project_scope),
     limit: int | None = Query(default=None, ge=1),
@@ -86,14 +91,15 @@ def list_instances_detail(
     return list_instances(scope, limit, marker)
 
 
-@router.get("/instances/{instance_id}", summary="Show an instance")
+@router.get("/instances/{instance_id}", summary="Show an instance", responses=responses(404))
 def show_instance(instance_id: str, scope: Scope = Depends(project_scope)) -> dict[str, Any]:
     inst = service.get_instance(scope.runtime, scope.project_id, instance_id)
     return {"instance": instance_view(inst, scope.links, scope.region)}
 
 
 @router.put("/instances/{instance_id}", status_code=202,
-            summary="Rename an instance and/or replace its allowed CIDRs (access.allowed_cidrs)")
+            summary="Rename an instance and/or replace its allowed CIDRs (access.allowed_cidrs)",
+            responses={**DRY_RUN_PLAN, **responses(404, 409, 413, 422, 503)})
 def update_instance(instance_id: str, body: InstanceUpdateBody, scope: Scope = Depends(project_scope),
                     dry_run: bool = DryRun) -> Any:
     req = body.instance
@@ -125,7 +131,8 @@ def _update_plan(scope: Scope, instance_id: str, name: str | None, cidrs: list[s
     return plan
 
 
-@router.delete("/instances/{instance_id}", status_code=202, summary="Delete an instance (allowed in ERROR)")
+@router.delete("/instances/{instance_id}", status_code=202, summary="Delete an instance (allowed in ERROR)",
+               responses={**DRY_RUN_PLAN, **responses(404, 409, 422, 503)})
 def delete_instance(instance_id: str, scope: Scope = Depends(project_scope), dry_run: bool = DryRun) -> Any:
     done = service.delete_instance(scope.runtime, scope.project_id, instance_id, dry_run=dry_run)
     if isinstance(done, service.Plan):
@@ -135,7 +142,8 @@ def delete_instance(instance_id: str, scope: Scope = Depends(project_scope), dry
 
 @router.post("/instances/{instance_id}/action", status_code=202,
              summary='Actions: {"resize": {"flavorRef": id}}, {"resize": {"volume": {"size": n}}}; '
-                     'admin only: {"adopt": {}} (into a Heat stack), {"release": {}} (back to natives)')
+                     'admin only: {"adopt": {}} (into a Heat stack), {"release": {}} (back to natives)',
+             responses={**DRY_RUN_PLAN, **responses(404, 409, 413, 422, 503)})
 def instance_action(instance_id: str, body: ActionBody, scope: Scope = Depends(project_scope),
                     dry_run: bool = DryRun) -> Any:
     given = [name for name in ACTIONS if getattr(body, name, None) is not None]
@@ -172,13 +180,15 @@ def instance_action(instance_id: str, body: ActionBody, scope: Scope = Depends(p
     return Response(status_code=202)
 
 
-@router.get("/instances/{instance_id}/events", summary="Hearth: the instance's event log")
+@router.get("/instances/{instance_id}/events", summary="Hearth: the instance's event log",
+            responses=responses(404))
 def instance_events(instance_id: str, scope: Scope = Depends(project_scope)) -> dict[str, Any]:
     events = service.list_events(scope.runtime, scope.project_id, instance_id)
     return {"events": [event_view(e) for e in events]}
 
 
-@router.get("/instances/{instance_id}/operations", summary="Hearth: the instance's operations, oldest first")
+@router.get("/instances/{instance_id}/operations", summary="Hearth: the instance's operations, oldest first",
+            responses=responses(404))
 def instance_operations(instance_id: str, scope: Scope = Depends(project_scope)) -> dict[str, Any]:
     ops = service.list_operations(scope.runtime, scope.project_id, instance_id)
     return {"operations": [operation_view(o) for o in ops]}

@@ -16,7 +16,8 @@ from fastapi import APIRouter, Depends, Response
 
 from hearth import service
 from hearth.api.auth import Scope, project_scope
-from hearth.api.routes_instances import DryRun, plan_response
+from hearth.api.errors import responses
+from hearth.api.routes_instances import DRY_RUN_PLAN, DryRun, plan_response
 from hearth.api.schemas import RuleCreateBody, RuleUpdateBody
 from hearth.db.models import utcnow
 from hearth.views import rule_view, security_group_id, security_group_view
@@ -30,13 +31,15 @@ def list_groups(scope: Scope = Depends(project_scope)) -> dict[str, Any]:
     return {"security_groups": [security_group_view(i, scope.links) for i in instances]}
 
 
-@router.get("/security-groups/{ref}", summary="A group by its id or by its instance's id")
+@router.get("/security-groups/{ref}", summary="A group by its id or by its instance's id",
+            responses=responses(404))
 def show_group(ref: str, scope: Scope = Depends(project_scope)) -> dict[str, Any]:
     inst = service.find_security_group(scope.runtime, scope.project_id, ref)
     return {"security_group": security_group_view(inst, scope.links)}
 
 
-@router.post("/security-group-rules", status_code=201, summary="Open the datastore port(s) to a CIDR")
+@router.post("/security-group-rules", status_code=201, summary="Open the datastore port(s) to a CIDR",
+             responses={**DRY_RUN_PLAN, **responses(404, 409, 413, 422, 503)})
 def create_rule(body: RuleCreateBody, scope: Scope = Depends(project_scope), dry_run: bool = DryRun) -> Any:
     req = body.security_group_rule
     added = service.add_rules(scope.runtime, scope.project_id, req.group_id, req.cidr, dry_run=dry_run)
@@ -48,7 +51,8 @@ def create_rule(body: RuleCreateBody, scope: Scope = Depends(project_scope), dry
     return {"security_group_rule": [rule_view(r, gid) for r in fresh.rules if r.id in new_ids]}
 
 
-@router.put("/security-group-rules/{rule_id}", status_code=202, summary="Hearth: change one rule's CIDR")
+@router.put("/security-group-rules/{rule_id}", status_code=202, summary="Hearth: change one rule's CIDR",
+            responses={**DRY_RUN_PLAN, **responses(404, 409, 413, 422, 503)})
 def update_rule(rule_id: str, body: RuleUpdateBody, scope: Scope = Depends(project_scope),
                 dry_run: bool = DryRun) -> Any:
     updated = service.update_rule_cidr(scope.runtime, scope.project_id, rule_id, body.security_group_rule.cidr,
@@ -60,7 +64,8 @@ def update_rule(rule_id: str, body: RuleUpdateBody, scope: Scope = Depends(proje
     return {"security_group_rule": rule_view(changed, security_group_id(inst.id), created)}
 
 
-@router.delete("/security-group-rules/{rule_id}", status_code=204, response_model=None, summary="Remove a rule")
+@router.delete("/security-group-rules/{rule_id}", status_code=204, response_model=None, summary="Remove a rule",
+               responses={**DRY_RUN_PLAN, **responses(404, 409, 422, 503)})
 def delete_rule(rule_id: str, scope: Scope = Depends(project_scope), dry_run: bool = DryRun) -> Any:
     done = service.delete_rule(scope.runtime, scope.project_id, rule_id, dry_run=dry_run)
     if isinstance(done, service.Plan):

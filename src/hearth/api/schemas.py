@@ -1,13 +1,31 @@
 """Request bodies of the Trove-compatible API (pydantic). Shapes follow Trove's JSON schema; fields
 Hearth does not implement (users, databases, replicas, backups, configurations...) are refused by name
 rather than silently ignored. Semantic checks (flavor exists, CIDR valid, sizes) live in the service
-layer, which also serves the CLI."""
+layer, which also serves the CLI.
+
+Numbers are never booleans: pydantic's lax mode would take `"size": true` as 1 GB and `"flavorRef": true` as
+flavor 1, so both refuse a boolean before anything else looks at them (digit strings stay accepted for sizes,
+as Trove's schema allows)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from hearth.service import MAX_ALLOWED_CIDRS, MAX_NAME, MAX_VOLUME_GB
+
+
+def _not_a_boolean(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise PydanticCustomError("bool_is_not_a_number", "must be a number or a string, not true or false")
+    return value
+
+
+Size = Annotated[int, BeforeValidator(_not_a_boolean),
+                 Field(ge=1, le=MAX_VOLUME_GB, description="Size of the data volume in GB")]
+FlavorRef = Annotated[str | int, BeforeValidator(_not_a_boolean), Field(description="Flavor id (or href)")]
 
 
 class Strict(BaseModel):
@@ -21,7 +39,7 @@ class Lenient(BaseModel):
 
 
 class VolumeIn(Lenient):
-    size: int = Field(ge=1, description="Size of the data volume in GB")
+    size: Size
     type: str | None = Field(default=None, description="Accepted for compatibility; Hearth uses the default type")
 
 
@@ -34,16 +52,19 @@ class DatastoreIn(Lenient):
 class AccessIn(Lenient):
     is_public: bool | None = Field(default=None, description="Accepted for compatibility; no effect in Hearth")
     allowed_cidrs: list[str] | None = Field(
-        default=None, description="CIDRs allowed to reach the datastore port; default on create: 0.0.0.0/0")
+        default=None, max_length=MAX_ALLOWED_CIDRS,
+        description="CIDRs allowed to reach the datastore port; default on create: 0.0.0.0/0. Repeats are "
+                    "dropped; the cloud's security group rule quota must hold them (413 otherwise)")
 
 
 class InstanceCreate(Strict):
-    name: str = Field(min_length=1, max_length=255)
-    flavorRef: str | int = Field(description="Flavor id (or href)")
+    name: str = Field(min_length=1, max_length=MAX_NAME, description="Any text without control characters")
+    flavorRef: FlavorRef
     volume: VolumeIn
     datastore: DatastoreIn | None = None
     access: AccessIn | None = None
-    availability_zone: str | None = None
+    availability_zone: str | None = Field(default=None, max_length=255,
+                                          description="A zone both Nova and Cinder have (400 otherwise)")
     region_name: str | None = None
     nics: list[dict[str, Any]] | None = Field(default=None, max_length=0,
                                               description="Not supported: Hearth uses the configured network")
@@ -54,7 +75,7 @@ class InstanceCreateBody(Strict):
 
 
 class InstanceUpdate(Strict):
-    name: str | None = Field(default=None, min_length=1, max_length=255)
+    name: str | None = Field(default=None, min_length=1, max_length=MAX_NAME)
     access: AccessIn | None = None
 
 
@@ -63,7 +84,7 @@ class InstanceUpdateBody(Strict):
 
 
 class ResizeIn(Strict):
-    flavorRef: str | int | None = None
+    flavorRef: FlavorRef | None = None
     volume: VolumeIn | None = None
 
 
@@ -96,3 +117,21 @@ class RuleUpdate(Strict):
 
 class RuleUpdateBody(Strict):
     security_group_rule: RuleUpdate
+
+
+class PlannedStepOut(BaseModel):
+    action: str = Field(description="The cloud call (natives) or Heat's action (orchestrator)")
+    target: str
+    detail: str
+
+
+class PlanOut(BaseModel):
+    engine: str
+    operation: str
+    steps: list[PlannedStepOut]
+
+
+class PlanBody(BaseModel):
+    """A dry run's answer (`?dry_run=true`): what the request would do; nothing was recorded or changed."""
+
+    plan: PlanOut

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
+from openstack.connection import Connection
 
 from hearth.api.auth import TokenValidator
 from hearth.api.errors import ApiError
+from hearth.config import Settings
 from hearth.views import datastore_id
 
 
@@ -119,3 +123,26 @@ def test_a_revoked_token_is_401_once_the_cache_forgets_it(hearth_runtime, fakecl
     with pytest.raises(ApiError) as raised:
         validator.validate(token)
     assert raised.value.status == 401 and "invalid or expired" in raised.value.message
+
+
+def test_a_revoked_token_is_refused_by_the_api_within_seconds(hearth_api, fakecloud, fault_of):
+    """With the default cache (the fixture caches for 60 s), a token revoked in Keystone is a 401 within
+    `token_cache_seconds`: a few seconds, not a minute."""
+    default_ttl = Settings.model_fields["token_cache_seconds"].default
+    assert 0 < default_ttl <= 5  # still a cache, and a short one
+    runtime = hearth_api.runtime
+    runtime.settings = runtime.settings.model_copy(update={"token_cache_seconds": default_ttl})
+    user = ks_session.Session(auth=v3.Password(**fakecloud.auth("demo")))
+    api = hearth_api.client()
+    api.http.headers["X-Auth-Token"] = user.get_token()
+    assert api.get("/instances").status_code == 200
+
+    # the user logs out, through Keystone (openstacksdk, its own session: the token's user may revoke it)
+    Connection(session=user, region_name=fakecloud.cloud.config.region).identity.revoke_token(user.get_token())
+    revoked_at = time.monotonic()
+    while (response := api.get("/instances")).status_code == 200:
+        assert time.monotonic() - revoked_at < default_ttl + 2, "the revoked token is still accepted"
+        time.sleep(0.2)
+    fault_of(response, 401, "unauthorized", "invalid or expired")
+    assert time.monotonic() - revoked_at <= default_ttl + 2
+    assert hearth_api.client().get("/instances").status_code == 200  # other tokens are unaffected
