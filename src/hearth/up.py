@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 import shutil
 import signal
 import socket
@@ -21,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+import yaml
 from rich.console import Console
+from sqlalchemy import func, inspect, select
 from sqlalchemy.engine import make_url
 
 from hearth.config import Settings
@@ -29,7 +32,15 @@ from hearth.runtime import Runtime, build_runtime
 
 log = logging.getLogger(__name__)
 
-CLOUD_NAME = "fakecloud"  # the clouds.yaml entry `hearth up` writes for the demo project
+CLOUD_NAME = "fakecloud"  # the clouds.yaml entry users use: user demo, project demo (a tenant)
+# Hearth's own entry. Tenants' servers, volumes and groups live in a project no tenant belongs to (as in Trove
+# deployments), so a tenant's Nova, Cinder or Neutron cannot list or delete another tenant's databases.
+SERVICE_CLOUD_NAME = "fakecloud-hearth"
+SERVICE_USER = "hearth"
+SERVICE_PROJECT = "service"
+# member: create servers, volumes and groups in the service project; service: validate users' tokens (Keystone's
+# identity:validate_token policy allows the service role, or the token's own user).
+SERVICE_ROLES = ["member", "reader", "service"]
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -122,8 +133,9 @@ class UpOptions:
 
 
 def run_up(settings: Settings, options: UpOptions, console: Console) -> None:
-    """fakecloud + Hearth API + task manager, in this process, until Ctrl-C."""
-    from fakecloud.config import PROFILES, load_config
+    """fakecloud + Hearth API + task manager, in this process, until Ctrl-C. Hearth works as its own user in
+    fakecloud's `service` project; users' clouds.yaml entry (`fakecloud`) stays on demo."""
+    from fakecloud.config import PROFILES, UserSpec, load_config
     from fakecloud.control import CloudControl
     from fakecloud.server import CloudServer, write_clouds_yaml
 
@@ -161,14 +173,22 @@ def run_up(settings: Settings, options: UpOptions, console: Console) -> None:
                 heat.start(cloud.url)
             except RuntimeError as err:  # HeatInstallError / HeatStartError: shown as a plain CLI error
                 raise OSError(f"upstream Heat did not start: {err}") from None
-        CloudControl(cloud.url).register_service("database", "hearth", f"http://127.0.0.1:{port}/v1.0/{{project_id}}")
-        clouds_yaml = write_clouds_yaml(home / "clouds.yaml", cloud.url, cloud_config)
-        settings = settings.model_copy(update={
-            "home": home, "cloud": CLOUD_NAME, "clouds_yaml": clouds_yaml,
-            "api_host": "127.0.0.1", "api_port": port,
-        })
+        control = CloudControl(cloud.url)
+        control.register_service("database", "hearth", f"http://127.0.0.1:{port}/v1.0/{{project_id}}")
+        clouds_path = home / "clouds.yaml"
+        settings = settings.model_copy(update={"home": home, "api_host": "127.0.0.1", "api_port": port})
+        legacy = _instances_in_demo(clouds_path, settings.database_url)
+        extra: dict[str, UserSpec] = {}
+        if not legacy:
+            service = UserSpec(name=SERVICE_USER, password=_service_password(clouds_path), project=SERVICE_PROJECT,
+                               roles=SERVICE_ROLES)
+            control.add_user(service.name, service.password, service.project, service.roles)
+            extra[SERVICE_CLOUD_NAME] = service
+        clouds_yaml = write_clouds_yaml(clouds_path, cloud.url, cloud_config, extra)
+        settings = settings.model_copy(update={"cloud": CLOUD_NAME if legacy else SERVICE_CLOUD_NAME,
+                                               "clouds_yaml": clouds_yaml})
         runtime = build_runtime(settings)
-        _banner(console, settings, cloud.url, clouds_yaml, options.profile)
+        _banner(console, settings, cloud.url, clouds_yaml, options.profile, legacy)
         serve_api(runtime, api_sock, with_taskmanager=True, access_log=False)
     finally:
         api_sock.close()
@@ -181,6 +201,42 @@ def run_up(settings: Settings, options: UpOptions, console: Console) -> None:
                   "`hearth up` again picks them up.", soft_wrap=True)
 
 
+def _service_password(clouds_yaml: Path) -> str:
+    """The service user's password: the one this home's clouds.yaml already holds (so a `hearth serve` or
+    `hearth taskmanager` started from it keeps working across restarts), else a new random one."""
+    if clouds_yaml.exists():
+        entries = (yaml.safe_load(clouds_yaml.read_text()) or {}).get("clouds") or {}
+        password = ((entries.get(SERVICE_CLOUD_NAME) or {}).get("auth") or {}).get("password")
+        if isinstance(password, str) and password:
+            return password
+    return secrets.token_urlsafe(24)
+
+
+def _instances_in_demo(clouds_yaml: Path, database_url: str) -> int:
+    """Live instances of a home made before `hearth up` had a service project (its clouds.yaml has no service
+    entry). Their servers, volumes and groups are in demo, where only demo's credentials find them, so such a
+    home keeps using demo until they are deleted: switching would make Hearth lose them."""
+    if not clouds_yaml.exists():
+        return 0
+    entries = (yaml.safe_load(clouds_yaml.read_text()) or {}).get("clouds") or {}
+    if CLOUD_NAME not in entries or SERVICE_CLOUD_NAME in entries:
+        return 0
+    if database_url.startswith("sqlite:///") and not Path(database_url.removeprefix("sqlite:///")).exists():
+        return 0
+    from hearth.db.models import Instance
+    from hearth.db.session import make_engine
+
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            if not inspect(conn).has_table(Instance.__tablename__):
+                return 0
+            live = select(func.count()).select_from(Instance).where(Instance.deleted_at.is_(None))
+            return int(conn.execute(live).scalar_one())
+    finally:
+        engine.dispose()
+
+
 def _listen(port: int, what: str, flag: str) -> socket.socket:
     try:
         return bind("127.0.0.1", port)
@@ -189,7 +245,8 @@ def _listen(port: int, what: str, flag: str) -> socket.socket:
                       f"(is another `hearth up` running? choose another with {flag})") from None
 
 
-def _banner(console: Console, settings: Settings, cloud_url: str, clouds_yaml: Path, profile: str) -> None:
+def _banner(console: Console, settings: Settings, cloud_url: str, clouds_yaml: Path, profile: str,
+            legacy: int = 0) -> None:
     def line(text: str) -> None:  # never wrapped: paths and commands must stay copy-pastable
         console.print(text, highlight=False, soft_wrap=True)
 
@@ -197,7 +254,16 @@ def _banner(console: Console, settings: Settings, cloud_url: str, clouds_yaml: P
     line(f"  API          {settings.api_url}/v1.0/{{project_id}}  (the 'database' service in the catalog)")
     line(f"  database     {safe_db_url(settings.database_url)}")
     line(f"  fakecloud    {cloud_url}  (admin API under /_fakecloud)")
-    line(f"  clouds.yaml  {clouds_yaml}  (clouds: fakecloud, fakecloud-admin)")
+    clouds = ", ".join([CLOUD_NAME, "fakecloud-admin"] + ([] if legacy else [SERVICE_CLOUD_NAME]))
+    line(f"  clouds.yaml  {clouds_yaml}  (clouds: {clouds})")
+    if legacy:
+        console.print(f"[yellow]This home predates Hearth's service project: its {legacy} instance(s) have their "
+                      f"servers, volumes and groups in the demo project, so Hearth keeps using demo "
+                      f"({CLOUD_NAME}). Delete them (or use another --home) and restart to move to the "
+                      f"{SERVICE_PROJECT!r} project.[/]", highlight=False, soft_wrap=True)
+    else:
+        line(f"  resources    in project {SERVICE_PROJECT!r} (user {SERVICE_USER}, cloud {SERVICE_CLOUD_NAME}), "
+             "which no tenant sees in Nova, Cinder or Neutron")
     line("\nIn another terminal, create the first instance:")
     line(f"  export {_path_prefix()}OS_CLIENT_CONFIG_FILE={clouds_yaml}")
     line("  hearth instance create db1 --flavor m1.small --size 1 --wait")

@@ -16,6 +16,7 @@ import requests
 
 from fakecloud.control import CloudControl
 from hearth.client import HearthClient
+from hearth.up import SERVICE_PROJECT
 
 BIN = Path(sys.executable).parent
 HEARTH = str(BIN / "hearth")
@@ -129,9 +130,10 @@ class HearthUp(Background):
 
 
 # reading the cloud ----------------------------------------------------------------------------
-def cloud_resources(control: CloudControl, instance_id: str) -> dict[str, Any]:
-    """What fakecloud holds for one Hearth instance (by the names Hearth gives its resources)."""
-    inventory = control.inventory("demo")
+def cloud_resources(control: CloudControl, instance_id: str, project: str = SERVICE_PROJECT) -> dict[str, Any]:
+    """What one project holds for a Hearth instance (by the names Hearth gives its resources): `hearth up`
+    keeps every tenant's in its service project; pass "demo" where Hearth runs as the demo user."""
+    inventory = control.inventory(project)
     stem = f"hearth-{instance_id}"
     return {
         "servers": [s for s in inventory.get("servers", []) if s.get("name") == stem],

@@ -9,6 +9,7 @@ import yaml
 from hearth_cli_support import HearthUp, only
 
 from hearth.client import HearthClient
+from hearth.up import SERVICE_PROJECT
 
 OPERATOR = "fakecloud-operator"
 
@@ -26,7 +27,7 @@ def _add_operator(up: HearthUp) -> None:
 
 
 def _stack_names(up: HearthUp) -> list[str]:
-    return [s.get("stack_name") for s in up.control.inventory("demo").get("stacks", [])]
+    return [s.get("stack_name") for s in up.control.inventory(SERVICE_PROJECT).get("stacks", [])]
 
 
 def test_dry_run_adopt_release_from_the_cli(hearth_up: HearthUp, api: HearthClient) -> None:

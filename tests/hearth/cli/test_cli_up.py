@@ -1,11 +1,14 @@
-"""`hearth up` as a user runs it (stop with Ctrl-C, start again: everything is still there), and the
-server-side commands that need no running cloud."""
+"""`hearth up` as a user runs it (stop with Ctrl-C, start again: everything is still there; tenants' databases
+in a service project no tenant sees), and the server-side commands that need no running cloud."""
 
 from __future__ import annotations
 
 import signal
+import stat
 from pathlib import Path
+from typing import Any
 
+import openstack.config
 import pytest
 import yaml
 from hearth_cli_support import (
@@ -13,19 +16,42 @@ from hearth_cli_support import (
     Background,
     HearthUp,
     clean_env,
-    cloud_resources,
     free_port,
     ingress_cidrs,
     only,
     server_flavor_name,
     settle,
 )
+from openstack import exceptions as os_exceptions
+from openstack.connection import Connection
 from sqlalchemy import create_engine, inspect
 from typer.testing import CliRunner
 
+from fakecloud.control import CloudControl
 from fakecloud.testing import running_cloud
 from hearth.cli import app
 from hearth.client import HearthClient
+from hearth.engines.common import META_INSTANCE, META_PROJECT
+from hearth.up import SERVICE_CLOUD_NAME, SERVICE_PROJECT
+
+NOTHING = {"servers": [], "volumes": [], "security_groups": []}
+
+
+def project_resources(control: CloudControl, instance_id: str, project: str = SERVICE_PROJECT) -> dict[str, Any]:
+    """What one project holds for a Hearth instance (by name): `hearth up` puts it all in the service project."""
+    inventory = control.inventory(project)
+    stem = f"hearth-{instance_id}"
+    return {
+        "servers": [s for s in inventory.get("servers", []) if s.get("name") == stem],
+        "volumes": [v for v in inventory.get("volumes", []) if v.get("name") == f"{stem}-data"],
+        "security_groups": [g for g in inventory.get("security_groups", []) if g.get("name") == stem],
+    }
+
+
+def connect(clouds_yaml: Path, cloud: str) -> Connection:
+    """An openstacksdk Connection from a clouds.yaml entry, as a user (or Hearth) makes it."""
+    config = openstack.config.OpenStackConfig(config_files=[str(clouds_yaml)], load_envvars=False)
+    return Connection(config=config.get_one(cloud=cloud))
 
 
 @pytest.mark.cli
@@ -42,7 +68,7 @@ def test_up_restart_keeps_instances_and_cloud_resources(tmp_path: Path) -> None:
         with up.client() as api:
             instance_id = api.create_instance("keep", "m1.small", 1, allowed_cidrs=["10.2.0.0/24"])["id"]
             settle(api, instance_id)
-        before = cloud_resources(up.control, instance_id)
+        before = project_resources(up.control, instance_id)
         server = only(before["servers"], "server")
         volume = only(before["volumes"], "volume")
         group = only(before["security_groups"], "security group")
@@ -57,7 +83,7 @@ def test_up_restart_keeps_instances_and_cloud_resources(tmp_path: Path) -> None:
             instance = api.get_instance(instance_id)
             assert (instance["name"], instance["status"], instance["volume"]["size"]) == ("keep", "ACTIVE", 1)
             assert instance["access"]["allowed_cidrs"] == ["10.2.0.0/24"]
-            after = cloud_resources(up.control, instance_id)
+            after = project_resources(up.control, instance_id)
             assert only(after["servers"], "server")["id"] == server["id"]
             assert only(after["servers"], "server")["status"] == "ACTIVE"
             kept_volume = only(after["volumes"], "volume")
@@ -70,11 +96,106 @@ def test_up_restart_keeps_instances_and_cloud_resources(tmp_path: Path) -> None:
             # The restarted stack carries on: grow the volume, then delete everything.
             api.resize_volume(instance_id, 2)
             settle(api, instance_id)
-            assert only(cloud_resources(up.control, instance_id)["volumes"], "volume")["size"] == 2
+            assert only(project_resources(up.control, instance_id)["volumes"], "volume")["size"] == 2
             api.delete_instance(instance_id)
             assert settle(api, instance_id, gone_ok=True) is None
-        assert cloud_resources(up.control, instance_id) == {"servers": [], "volumes": [], "security_groups": []}
+        assert project_resources(up.control, instance_id) == NOTHING
         assert up.stop(signal.SIGTERM) == 0  # SIGTERM shuts down as cleanly as Ctrl-C
+    finally:
+        up.stop()
+
+
+@pytest.mark.cli
+def test_up_keeps_databases_in_a_service_project_no_tenant_sees(tmp_path: Path) -> None:
+    """Users' clouds.yaml entry stays on demo; Hearth's own entry is a service user in `service`. A demo
+    user's Nova, Cinder and Neutron neither list nor reach the database's server, volume and group."""
+    up = HearthUp(tmp_path / "home").start()
+    try:
+        clouds = yaml.safe_load(up.clouds_yaml.read_text())["clouds"]
+        assert clouds["fakecloud"]["auth"]["project_name"] == "demo"
+        assert clouds[SERVICE_CLOUD_NAME]["auth"]["project_name"] == SERVICE_PROJECT
+        assert stat.S_IMODE(up.clouds_yaml.stat().st_mode) == 0o600  # it holds the service user's password
+        assert f"in project '{SERVICE_PROJECT}'" in up.output()
+        demo = connect(up.clouds_yaml, "fakecloud")
+        service = connect(up.clouds_yaml, SERVICE_CLOUD_NAME)
+        assert service.current_project_id != demo.current_project_id
+
+        with up.client() as api:
+            instance_id = api.create_instance("isolated", "m1.tiny", 1, allowed_cidrs=["10.3.0.0/24"])["id"]
+            settle(api, instance_id)
+            assert api.get_instance(instance_id)["status"] == "ACTIVE"
+
+            found = project_resources(up.control, instance_id)
+            server = only(found["servers"], "server")
+            volume = only(found["volumes"], "volume")
+            group = only(found["security_groups"], "security group")
+            assert project_resources(up.control, instance_id, "demo") == NOTHING
+            # the service project holds them, tagged with the tenant's project
+            tags = {META_INSTANCE: instance_id, META_PROJECT: demo.current_project_id}
+            assert service.compute.get_server(server["id"]).metadata.items() >= tags.items()
+            assert service.block_storage.get_volume(volume["id"]).metadata.items() >= tags.items()
+            assert ingress_cidrs(service.network.get_security_group(group["id"]).to_dict()) == {"10.3.0.0/24"}
+
+            # the tenant sees none of them, and cannot reach them by id either
+            assert [s.name for s in demo.compute.servers() if s.name.startswith("hearth-")] == []
+            assert [v.name for v in demo.block_storage.volumes() if v.name.startswith("hearth-")] == []
+            assert [g.name for g in demo.network.security_groups() if g.name.startswith("hearth-")] == []
+            for attempt in (lambda: demo.compute.get_server(server["id"]),
+                            lambda: demo.compute.delete_server(server["id"], ignore_missing=False),
+                            lambda: demo.block_storage.get_volume(volume["id"]),
+                            lambda: demo.block_storage.delete_volume(volume["id"], ignore_missing=False),
+                            lambda: demo.network.get_security_group(group["id"]),
+                            lambda: demo.network.delete_security_group(group["id"], ignore_missing=False)):
+                with pytest.raises(os_exceptions.NotFoundException):
+                    attempt()
+            assert api.get_instance(instance_id)["status"] == "ACTIVE"
+            assert service.compute.get_server(server["id"]).status == "ACTIVE"
+
+            api.delete_instance(instance_id)
+            assert settle(api, instance_id, gone_ok=True) is None
+        assert project_resources(up.control, instance_id) == NOTHING
+    finally:
+        up.stop()
+
+
+@pytest.mark.cli
+def test_up_on_a_home_from_before_the_service_project_keeps_its_instances_in_demo(tmp_path: Path) -> None:
+    """A home whose instances were built in demo (clouds.yaml without Hearth's own entry) keeps using demo
+    while they live, so Hearth does not lose them; once they are gone, the next start moves to `service`."""
+    home = tmp_path / "home"
+    up = HearthUp(home)
+    db = f"sqlite:///{home / 'hearth.sqlite'}"
+    # Such a home, made the way the earlier `hearth up` did: fakecloud with its state under home, Hearth on demo.
+    with running_cloud(port=up.cloud_port, state_file=home / "fakecloud-state.json") as cloud:
+        clouds_yaml = cloud.write_clouds_yaml(home / "clouds.yaml")
+        port = free_port()
+        cloud.control.register_service("database", "hearth", f"http://127.0.0.1:{port}/v1.0/{{project_id}}")
+        serve = Background([HEARTH, "serve", "--cloud", "fakecloud", "--db", db, "--clouds-yaml", str(clouds_yaml),
+                            "--port", str(port)], clean_env(HEARTH_HOME=str(home)), tmp_path / "serve.log")
+        try:
+            serve.start(f"http://127.0.0.1:{port}/")
+            with HearthClient("fakecloud", clouds_yaml) as client:
+                instance_id = client.create_instance("old", "m1.tiny", 1)["id"]
+                settle(client, instance_id)
+            assert serve.stop(signal.SIGTERM) == 0
+        finally:
+            serve.stop()
+
+    up.start()
+    try:
+        assert "predates Hearth's service project" in up.output()
+        assert SERVICE_CLOUD_NAME not in yaml.safe_load(up.clouds_yaml.read_text())["clouds"]
+        with up.client() as api:
+            assert api.get_instance(instance_id)["status"] == "ACTIVE"
+            only(project_resources(up.control, instance_id, "demo")["servers"], "server")
+            api.delete_instance(instance_id)
+            assert settle(api, instance_id, gone_ok=True) is None
+        assert project_resources(up.control, instance_id, "demo") == NOTHING
+
+        assert up.stop() == 0
+        up.start()
+        assert SERVICE_CLOUD_NAME in yaml.safe_load(up.clouds_yaml.read_text())["clouds"]
+        assert f"in project '{SERVICE_PROJECT}'" in up.output()
     finally:
         up.stop()
 
@@ -98,12 +219,12 @@ def test_serve_and_taskmanager_as_separate_processes(tmp_path: Path, db_url: str
                 instance_id = client.create_instance("split", "m1.tiny", 1)["id"]
                 settle(client, instance_id)
                 assert client.get_instance(instance_id)["status"] == "ACTIVE"
-                held = cloud_resources(cloud.control, instance_id)
+                held = project_resources(cloud.control, instance_id, "demo")  # Hearth runs as demo here
                 assert server_flavor_name(only(held["servers"], "server")) == "m1.tiny"
                 assert only(held["volumes"], "volume")["status"] == "in-use"
                 client.delete_instance(instance_id)
                 assert settle(client, instance_id, gone_ok=True) is None
-            assert cloud_resources(cloud.control, instance_id) == {"servers": [], "volumes": [], "security_groups": []}
+            assert project_resources(cloud.control, instance_id, "demo") == NOTHING
             assert api.stop(signal.SIGTERM) == 0
             assert worker.stop(signal.SIGTERM) == 0
             assert "without task manager" in api.output()
