@@ -84,6 +84,14 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 # Runtime and API
 
 
+@pytest.fixture(autouse=True)
+def fresh_wait_expectations() -> None:
+    """Each test's cloud has its own delays: waits learnt in an earlier test must not set this one's pace."""
+    from hearth.engines.common import forget_learnt_waits
+
+    forget_learnt_waits()
+
+
 @pytest.fixture
 def hearth_settings(tmp_path: Path, fakecloud: RunningCloud, db_url: str) -> Settings:
     clouds_yaml = fakecloud.write_clouds_yaml(tmp_path / "clouds.yaml")

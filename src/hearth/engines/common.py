@@ -454,6 +454,13 @@ def expected_duration(kind: str) -> float | None:
         return _expected.get(kind)
 
 
+def forget_learnt_waits() -> None:
+    """Start learning afresh: the cloud behind the process changed (tests give each test a cloud of its own,
+    some with seconds-long delays that would make the next test's waits sleep through them)."""
+    with _expected_lock:
+        _expected.clear()
+
+
 def _learn(kind: str, seconds: float) -> None:
     with _expected_lock:
         old = _expected.get(kind)
@@ -506,6 +513,7 @@ def wait_for(
     last: T | None = None
     polls = 0
     failures = 0  # consecutive looks that failed transiently
+    troubled = False  # a look failed: the wait's length says more about the weather than about the transition
     slept = bool(expected) and after_change
     if slept:
         time.sleep(min(EARLY * expected, limit))
@@ -515,6 +523,7 @@ def wait_for(
                 last = fetch()
         except TransientError as err:
             failures += 1
+            troubled = True
             if on_transient is not None:
                 on_transient(err)
             delay = backoff_delay(failures, CALL_BACKOFF, CALL_BACKOFF_CAP, err.retry_after)
@@ -528,7 +537,7 @@ def wait_for(
         failures = 0
         polls += 1
         if is_done(last):
-            if polls > 1 or slept:  # done at a first look after a sleep: it took at most that long
+            if (polls > 1 or slept) and not troubled:  # done at a first look after a sleep: it took at most that
                 _learn(kind, time.monotonic() - started)
             return last
         reason = is_failed(last)

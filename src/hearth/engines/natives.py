@@ -499,10 +499,13 @@ class NativesEngine(ResourceEngine):
         if not server_id:
             return
         try:
-            volume = conn.block_storage.get_volume(volume_id)
+            volume = retried("reading volume", conn.block_storage.get_volume, volume_id)
             if volume.status == "available" and not volume.attachments:
                 self._ensure_attached(conn, server_id, volume_id, ctx)
                 ctx.event(f"volume {volume_id} re-attached after a failed resize ({err})", "warning")
+        except TransientError as exc:  # the resumed resize attaches it (it ends with the volume attached)
+            ctx.event(f"volume {volume_id} could not be re-attached yet ({exc}); the retry of the resize will",
+                      "warning")
         except (EngineError, *common.CLOUD_ERRORS) as exc:
             ctx.event(f"re-attaching volume {volume_id} after a failed resize failed: {common.error_text(exc)}",
                       "error")

@@ -68,6 +68,7 @@ def test_dry_runs_during_a_cloud_outage_are_503_not_400(hearth_api, fault_of):
     _unavailable(fault_of, api.put(f"/instances/{iid}?dry_run=true",
                                    json={"instance": {"access": {"allowed_cidrs": ["10.1.0.0/16"]}}}),
                  "Neutron lost its database", "(HTTP 500)")
+    control.clear_faults()
     control.add_fault(service="compute", operation="availability_zone.list", action="http_error", status=502,
                       message="Bad gateway")
     _unavailable(fault_of, api.post("/instances", json={"instance": {

@@ -6,7 +6,6 @@ from __future__ import annotations
 import signal
 import stat
 from pathlib import Path
-from typing import Any
 
 import openstack.config
 import pytest
@@ -16,6 +15,7 @@ from hearth_cli_support import (
     Background,
     HearthUp,
     clean_env,
+    cloud_resources,
     free_port,
     ingress_cidrs,
     only,
@@ -27,7 +27,6 @@ from openstack.connection import Connection
 from sqlalchemy import create_engine, inspect
 from typer.testing import CliRunner
 
-from fakecloud.control import CloudControl
 from fakecloud.testing import running_cloud
 from hearth.cli import app
 from hearth.client import HearthClient
@@ -35,17 +34,6 @@ from hearth.engines.common import META_INSTANCE, META_PROJECT
 from hearth.up import SERVICE_CLOUD_NAME, SERVICE_PROJECT
 
 NOTHING = {"servers": [], "volumes": [], "security_groups": []}
-
-
-def project_resources(control: CloudControl, instance_id: str, project: str = SERVICE_PROJECT) -> dict[str, Any]:
-    """What one project holds for a Hearth instance (by name): `hearth up` puts it all in the service project."""
-    inventory = control.inventory(project)
-    stem = f"hearth-{instance_id}"
-    return {
-        "servers": [s for s in inventory.get("servers", []) if s.get("name") == stem],
-        "volumes": [v for v in inventory.get("volumes", []) if v.get("name") == f"{stem}-data"],
-        "security_groups": [g for g in inventory.get("security_groups", []) if g.get("name") == stem],
-    }
 
 
 def connect(clouds_yaml: Path, cloud: str) -> Connection:
@@ -68,7 +56,7 @@ def test_up_restart_keeps_instances_and_cloud_resources(tmp_path: Path) -> None:
         with up.client() as api:
             instance_id = api.create_instance("keep", "m1.small", 1, allowed_cidrs=["10.2.0.0/24"])["id"]
             settle(api, instance_id)
-        before = project_resources(up.control, instance_id)
+        before = cloud_resources(up.control, instance_id)
         server = only(before["servers"], "server")
         volume = only(before["volumes"], "volume")
         group = only(before["security_groups"], "security group")
@@ -83,7 +71,7 @@ def test_up_restart_keeps_instances_and_cloud_resources(tmp_path: Path) -> None:
             instance = api.get_instance(instance_id)
             assert (instance["name"], instance["status"], instance["volume"]["size"]) == ("keep", "ACTIVE", 1)
             assert instance["access"]["allowed_cidrs"] == ["10.2.0.0/24"]
-            after = project_resources(up.control, instance_id)
+            after = cloud_resources(up.control, instance_id)
             assert only(after["servers"], "server")["id"] == server["id"]
             assert only(after["servers"], "server")["status"] == "ACTIVE"
             kept_volume = only(after["volumes"], "volume")
@@ -96,10 +84,10 @@ def test_up_restart_keeps_instances_and_cloud_resources(tmp_path: Path) -> None:
             # The restarted stack carries on: grow the volume, then delete everything.
             api.resize_volume(instance_id, 2)
             settle(api, instance_id)
-            assert only(project_resources(up.control, instance_id)["volumes"], "volume")["size"] == 2
+            assert only(cloud_resources(up.control, instance_id)["volumes"], "volume")["size"] == 2
             api.delete_instance(instance_id)
             assert settle(api, instance_id, gone_ok=True) is None
-        assert project_resources(up.control, instance_id) == NOTHING
+        assert cloud_resources(up.control, instance_id) == NOTHING
         assert up.stop(signal.SIGTERM) == 0  # SIGTERM shuts down as cleanly as Ctrl-C
     finally:
         up.stop()
@@ -125,11 +113,11 @@ def test_up_keeps_databases_in_a_service_project_no_tenant_sees(tmp_path: Path) 
             settle(api, instance_id)
             assert api.get_instance(instance_id)["status"] == "ACTIVE"
 
-            found = project_resources(up.control, instance_id)
+            found = cloud_resources(up.control, instance_id)
             server = only(found["servers"], "server")
             volume = only(found["volumes"], "volume")
             group = only(found["security_groups"], "security group")
-            assert project_resources(up.control, instance_id, "demo") == NOTHING
+            assert cloud_resources(up.control, instance_id, "demo") == NOTHING
             # the service project holds them, tagged with the tenant's project
             tags = {META_INSTANCE: instance_id, META_PROJECT: demo.current_project_id}
             assert service.compute.get_server(server["id"]).metadata.items() >= tags.items()
@@ -153,7 +141,7 @@ def test_up_keeps_databases_in_a_service_project_no_tenant_sees(tmp_path: Path) 
 
             api.delete_instance(instance_id)
             assert settle(api, instance_id, gone_ok=True) is None
-        assert project_resources(up.control, instance_id) == NOTHING
+        assert cloud_resources(up.control, instance_id) == NOTHING
     finally:
         up.stop()
 
@@ -187,10 +175,10 @@ def test_up_on_a_home_from_before_the_service_project_keeps_its_instances_in_dem
         assert SERVICE_CLOUD_NAME not in yaml.safe_load(up.clouds_yaml.read_text())["clouds"]
         with up.client() as api:
             assert api.get_instance(instance_id)["status"] == "ACTIVE"
-            only(project_resources(up.control, instance_id, "demo")["servers"], "server")
+            only(cloud_resources(up.control, instance_id, "demo")["servers"], "server")
             api.delete_instance(instance_id)
             assert settle(api, instance_id, gone_ok=True) is None
-        assert project_resources(up.control, instance_id, "demo") == NOTHING
+        assert cloud_resources(up.control, instance_id, "demo") == NOTHING
 
         assert up.stop() == 0
         up.start()
@@ -219,12 +207,12 @@ def test_serve_and_taskmanager_as_separate_processes(tmp_path: Path, db_url: str
                 instance_id = client.create_instance("split", "m1.tiny", 1)["id"]
                 settle(client, instance_id)
                 assert client.get_instance(instance_id)["status"] == "ACTIVE"
-                held = project_resources(cloud.control, instance_id, "demo")  # Hearth runs as demo here
+                held = cloud_resources(cloud.control, instance_id, "demo")  # Hearth runs as demo here
                 assert server_flavor_name(only(held["servers"], "server")) == "m1.tiny"
                 assert only(held["volumes"], "volume")["status"] == "in-use"
                 client.delete_instance(instance_id)
                 assert settle(client, instance_id, gone_ok=True) is None
-            assert project_resources(cloud.control, instance_id, "demo") == NOTHING
+            assert cloud_resources(cloud.control, instance_id, "demo") == NOTHING
             assert api.stop(signal.SIGTERM) == 0
             assert worker.stop(signal.SIGTERM) == 0
             assert "without task manager" in api.output()

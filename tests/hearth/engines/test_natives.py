@@ -270,10 +270,21 @@ def test_failed_resize_recovery_logs_the_clouds_error_scrubbed(natives, fakeclou
 
 
 def test_failed_reattach_logs_the_clouds_error_scrubbed(natives, fakecloud, os_conn):
+    fakecloud.control.add_fault(service="volume", operation="volume.show", action="http_error", status=403,
+                                message=f'boom "password": "hunter2" X-Auth-Token: {TOKEN}')
+    ctx = LocalContext()
+    natives._reattach_after_failure(os_conn, "some-volume", "some-server", ctx, EngineError("extend failed"))
+    [(level, message)] = ctx.events
+    assert level == "error" and "after a failed resize failed: reading volume failed: boom" in message, message
+    assert TOKEN not in message and "hunter2" not in message and message.endswith("(HTTP 403)"), message
+
+
+def test_reattach_the_cloud_cannot_do_now_is_left_to_the_retry(natives, fakecloud, os_conn):
+    """Cinder answering 500 (transient) is no failure of the re-attach: the resumed resize attaches the volume."""
     fakecloud.control.add_fault(service="volume", operation="volume.show", action="http_error", status=500,
                                 message=f'boom "password": "hunter2" X-Auth-Token: {TOKEN}')
     ctx = LocalContext()
     natives._reattach_after_failure(os_conn, "some-volume", "some-server", ctx, EngineError("extend failed"))
     [(level, message)] = ctx.events
-    assert level == "error" and "after a failed resize failed: boom" in message, message
-    assert TOKEN not in message and "hunter2" not in message and message.endswith("(HTTP 500)"), message
+    assert level == "warning" and "could not be re-attached yet" in message and "(HTTP 500)" in message, message
+    assert TOKEN not in message and "hunter2" not in message, message
