@@ -8,6 +8,10 @@ median of the runs with min and max. A script may set `BENCH_RUNS = n` at module
 `make bench` under 10 minutes); `--runs` overrides every script. If any run of any script
 exits non-zero or writes no figures, nothing from that benchmark is reported, RESULTS.md says it failed,
 and this script exits 1. Text after the KEEP_MARKER line in RESULTS.md (analysis) is carried over.
+
+hearth_soak runs once (BENCH_RUNS = 1, 2-4 minutes: mixed operations per engine
+through injected 5xx, resets and latency; a figure that misses its goal is a finding, not a failed run).
+Environment for a quicker pass: BENCH_SOAK_OPS=60 (operations per pass instead of 300).
 """
 
 from __future__ import annotations
