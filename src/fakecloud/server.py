@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
 import struct
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -86,14 +87,48 @@ class OneWriteHttpProtocol(HttpToolsProtocol):
         self.transport.reset()  # type: ignore[attr-defined]
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """Bind first, so the catalog can name the real port (port 0 picks a free one)."""
+def bind(host: str, port: int, listen: bool = True) -> socket.socket:
+    """Bind first, so the catalog can name the real port (port 0 picks a free one).
+
+    With `listen=False` the port is reserved but refuses connections until uvicorn starts serving on it
+    (asyncio calls listen() after the app's lifespan startup): a client that connects as soon as the port
+    accepts then always finds a server that can answer, never a backlog queue in front of one still starting.
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    sock.listen(1024)
+    if listen:
+        sock.listen(1024)
     sock.set_inheritable(True)
     return sock
+
+
+READY_PATH = "/_fakecloud/ready"
+
+
+class _Readiness:
+    """Answers `GET /_fakecloud/ready`: 200 while the server serves, 503 once it is shutting down.
+
+    The port accepts only after the lifespan startup (state loaded, scheduler running), so answering at all
+    means started. It wraps the app because shutting down is the server's to know, not the cloud's;
+    `/_fakecloud/health` stays the liveness answer. No token, no accounting, no faults, like the rest of
+    the admin API.
+    """
+
+    def __init__(self, app: Any, stopping: Callable[[], bool]) -> None:
+        self.app = app
+        self.stopping = stopping
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != READY_PATH or scope["method"] not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        ready = not self.stopping()
+        body = json.dumps({"status": "ready" if ready else "stopping"}).encode()
+        await send({"type": "http.response.start", "status": 200 if ready else 503,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body if scope["method"] == "GET" else b""})
 
 
 class CloudServer:
@@ -108,14 +143,14 @@ class CloudServer:
     ) -> None:
         from fakecloud.app import build_app
 
-        self.sock = bind(host, port)
+        self.sock = bind(host, port, listen=False)  # accepts once serving: the saved state is loaded by then
         self.host, self.port = self.sock.getsockname()[:2]
         self.url = f"http://{self.host}:{self.port}"
         self.cloud = Cloud(config, base_url=self.url)
         self.app = build_app(self.cloud, state_file=state_file)
         uv_config = uvicorn.Config(
-            self.app, log_level="warning", access_log=False, lifespan="on", timeout_keep_alive=120,
-            http=OneWriteHttpProtocol,
+            _Readiness(self.app, stopping=lambda: self.server.should_exit), log_level="warning", access_log=False,
+            lifespan="on", timeout_keep_alive=120, http=OneWriteHttpProtocol,
         )
         self.server = uvicorn.Server(uv_config)
         self._thread: threading.Thread | None = None

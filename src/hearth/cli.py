@@ -98,13 +98,20 @@ def up(
     cloud_port: Annotated[int, typer.Option(help="fakecloud port.")] = 8780,
     engine: Annotated[str | None, typer.Option(help="Resource engine for new instances.")] = None,
     home: Annotated[Path | None, typer.Option(help="Where state lives (default .hearth, or HEARTH_HOME).")] = None,
-    profile: Annotated[str, typer.Option(help="fakecloud delay profile: zero or realistic.")] = "zero",
-    cloud_config: Annotated[Path | None, typer.Option(help="fakecloud YAML/TOML configuration file.")] = None,
+    profile: Annotated[str | None, typer.Option(
+        help="fakecloud delay profile: zero or realistic (default zero, or the --cloud-config file's). It sets "
+             "only the delays the --cloud-config file does not name.")] = None,
+    cloud_config: Annotated[Path | None, typer.Option(
+        help="fakecloud YAML/TOML configuration file; the delays it names win over --profile.")] = None,
     heat: Annotated[str, typer.Option(help="Orchestration service: fakecloud's own Heat, or 'upstream' "
                                            "OpenStack Heat 27 (installed into .heat-venv on first use).")]
     = "fakecloud",
 ) -> None:
-    """Run fakecloud, the API and the task manager in this process, state under HEARTH_HOME."""
+    """Run fakecloud, the API and the task manager in this process, state under HEARTH_HOME.
+
+    The API port accepts connections only once clouds.yaml is written, the schema migrated and the task
+    manager running (GET /readyz says the same), so scripts may wait for the port and go.
+    """
     from hearth.up import UpOptions, run_up
 
     settings = _settings(home=home, engine=engine)
@@ -129,7 +136,11 @@ def serve(
     taskmanager: Annotated[bool | None, typer.Option(
         "--taskmanager/--no-taskmanager", help="Run a task manager in this process too.")] = None,
 ) -> None:
-    """Serve the API (and, by default, a task manager) against any cloud in clouds.yaml."""
+    """Serve the API (and, by default, a task manager) against any cloud in clouds.yaml.
+
+    The port is bound first (a busy port fails fast) but accepts connections only once the schema is migrated
+    and the task manager runs; GET /healthz answers liveness and GET /readyz readiness.
+    """
     from hearth.up import bind, safe_db_url, serve_api
 
     settings = _settings(cloud=cloud, db_url=db, api_host=host, api_port=port, engine=engine,

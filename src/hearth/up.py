@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 import yaml
@@ -29,6 +29,9 @@ from sqlalchemy.engine import make_url
 
 from hearth.config import Settings
 from hearth.runtime import Runtime, build_runtime
+
+if TYPE_CHECKING:  # fakecloud is imported only by `hearth up`, never by a production server
+    from fakecloud.config import Delays
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +81,14 @@ def ensure_sqlite_dir(url: str) -> None:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """Bind before serving, so a port of 0 resolves to a real one the catalog can name."""
+    """Bind before serving, so a port of 0 resolves to a real one the catalog can name.
+
+    The socket does not listen yet: uvicorn listens once it serves, after the runtime is built (migrations
+    applied), clouds.yaml written and the task manager started, so connecting successfully means "ready".
+    """
     from fakecloud.server import bind as fakecloud_bind
 
-    return fakecloud_bind(host, port)
+    return fakecloud_bind(host, port, listen=False)
 
 
 def start_taskmanager(runtime: Runtime) -> Any:
@@ -98,7 +105,7 @@ def serve_api(runtime: Runtime, sock: socket.socket, with_taskmanager: bool, acc
 
     manager = start_taskmanager(runtime) if with_taskmanager else None
     try:
-        app = create_app(runtime)
+        app = create_app(runtime, taskmanager=manager)
         config = uvicorn.Config(app, log_level="warning", access_log=access_log, lifespan="on",
                                 timeout_keep_alive=120)
         server = uvicorn.Server(config)
@@ -127,7 +134,7 @@ class UpOptions:
     home: Path
     port: int = 8779
     cloud_port: int = 8780
-    profile: str = "zero"
+    profile: str | None = None  # given: fills the delays cloud_config leaves unset; else the file's, else zero
     cloud_config: Path | None = None  # fakecloud YAML/TOML configuration
     heat: str = "fakecloud"  # orchestration service: fakecloud's own Heat, or "upstream" OpenStack Heat
 
@@ -135,16 +142,15 @@ class UpOptions:
 def run_up(settings: Settings, options: UpOptions, console: Console) -> None:
     """fakecloud + Hearth API + task manager, in this process, until Ctrl-C. Hearth works as its own user in
     fakecloud's `service` project; users' clouds.yaml entry (`fakecloud`) stays on demo."""
-    from fakecloud.config import PROFILES, UserSpec, load_config
+    from fakecloud.cli import delays_in_force
+    from fakecloud.config import UserSpec, load_config
     from fakecloud.control import CloudControl
     from fakecloud.server import CloudServer, write_clouds_yaml
 
     home = options.home.resolve()
     home.mkdir(parents=True, exist_ok=True)
     cloud_config = load_config(options.cloud_config)
-    if options.profile not in PROFILES:
-        raise ValueError(f"unknown profile {options.profile!r}; choose one of {', '.join(PROFILES)}")
-    cloud_config.delays = PROFILES[options.profile].model_copy()
+    cloud_config.delays = delays_in_force(cloud_config, options.cloud_config, options.profile)
 
     if options.heat not in ("fakecloud", "upstream"):
         raise ValueError(f"unknown Heat {options.heat!r}; choose fakecloud or upstream")
@@ -188,7 +194,7 @@ def run_up(settings: Settings, options: UpOptions, console: Console) -> None:
         settings = settings.model_copy(update={"cloud": CLOUD_NAME if legacy else SERVICE_CLOUD_NAME,
                                                "clouds_yaml": clouds_yaml})
         runtime = build_runtime(settings)
-        _banner(console, settings, cloud.url, clouds_yaml, options.profile, legacy)
+        _banner(console, settings, cloud.url, clouds_yaml, cloud_config.delays, legacy)
         serve_api(runtime, api_sock, with_taskmanager=True, access_log=False)
     finally:
         api_sock.close()
@@ -245,12 +251,18 @@ def _listen(port: int, what: str, flag: str) -> socket.socket:
                       f"(is another `hearth up` running? choose another with {flag})") from None
 
 
-def _banner(console: Console, settings: Settings, cloud_url: str, clouds_yaml: Path, profile: str,
+def _banner(console: Console, settings: Settings, cloud_url: str, clouds_yaml: Path, delays: Delays,
             legacy: int = 0) -> None:
+    from fakecloud.cli import describe_delays
+    from fakecloud.config import PROFILES
+
     def line(text: str) -> None:  # never wrapped: paths and commands must stay copy-pastable
         console.print(text, highlight=False, soft_wrap=True)
 
-    console.print(f"[bold green]Hearth is up[/] (engine {settings.engine}, fakecloud profile {profile})")
+    profile = next((name for name, known in PROFILES.items() if known == delays), None)
+    console.print(f"[bold green]Hearth is up[/] (engine {settings.engine}, fakecloud delays "
+                  f"{f'profile {profile}' if profile else 'from --cloud-config'})")
+    line(f"  delays       {describe_delays(delays)}")
     line(f"  API          {settings.api_url}/v1.0/{{project_id}}  (the 'database' service in the catalog)")
     line(f"  database     {safe_db_url(settings.database_url)}")
     line(f"  fakecloud    {cloud_url}  (admin API under /_fakecloud)")

@@ -1,7 +1,9 @@
-"""`fakecloud serve` as a real process: clouds.yaml, answering clients, clean Ctrl-C, state across restarts."""
+"""`fakecloud serve` as a real process: clouds.yaml, answering clients, clean Ctrl-C, state across restarts,
+readiness, and which delays are in force."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -14,8 +16,12 @@ from pathlib import Path
 
 import openstack
 import openstack.config
+import pytest
 import requests
 import yaml
+
+from fakecloud.cli import delays_in_force
+from fakecloud.config import PROFILES, Delays, load_config
 
 WAIT = {"interval": 0.05, "wait": 10}
 FAKECLOUD = Path(sys.executable).parent / "fakecloud"
@@ -112,3 +118,70 @@ def test_serve_writes_clouds_yaml_answers_and_keeps_state_across_restarts(tmp_pa
         assert [s.id for s in everyone] == [server.id]
         admin.close()
         assert _interrupt(proc) == 0
+
+
+def test_serve_accepts_connections_only_once_ready_and_the_config_delays_win(tmp_path):
+    """The first connection `fakecloud serve` accepts finds clouds.yaml written and gets an answer; the delays
+    the --config file names are in force, --profile filling only the rest."""
+    config = tmp_path / "cloud.yaml"
+    config.write_text(yaml.safe_dump({"delays": {"server_boot": 1.5}}))
+    clouds_yaml = tmp_path / "clouds.yaml"
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [*_command(), "serve", "--port", str(port), "--clouds-yaml", str(clouds_yaml), "--config", str(config),
+             "--profile", "realistic"],
+            stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ, NO_COLOR="1", COLUMNS="200"),
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+                break
+            except ConnectionRefusedError:
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "fakecloud serve did not accept within 30 s"
+                time.sleep(0.001)
+        with sock:
+            clouds = yaml.safe_load(clouds_yaml.read_text())["clouds"]  # before any request: already written
+            assert clouds["fakecloud"]["auth"]["auth_url"] == f"http://127.0.0.1:{port}/v3"
+            sock.sendall(b"GET /_fakecloud/ready HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.split()[1] == b"200" and json.loads(body) == {"status": "ready"}
+
+        url = f"http://127.0.0.1:{port}"
+        delays = requests.get(url + "/_fakecloud/delays", timeout=10).json()["delays"]
+        realistic = PROFILES["realistic"]
+        assert delays["server_boot"] == 1.5  # the file's, not the profile's 3.0
+        assert delays["volume_create"] == realistic.volume_create  # the profile's, where the file is silent
+        assert requests.get(url + "/_fakecloud/health", timeout=10).json()["status"] == "ok"  # liveness
+        assert _interrupt(proc) == 0
+        assert "server_boot 1.5 s" in log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_delays_in_force_name_by_name(tmp_path):
+    """File-named delays win; then --profile, else the file's own `profile`, else zero fills the rest."""
+    yaml_file = tmp_path / "cloud.yaml"
+    yaml_file.write_text(yaml.safe_dump({"profile": "realistic", "delays": {"server_boot": 1.5}}))
+    toml_file = tmp_path / "cloud.toml"
+    toml_file.write_text("[delays]\nvolume_attach = 0.25\n")
+    realistic = PROFILES["realistic"]
+
+    from_yaml = load_config(yaml_file)
+    assert delays_in_force(from_yaml, yaml_file, None) == realistic.model_copy(update={"server_boot": 1.5})
+    assert delays_in_force(from_yaml, yaml_file, "zero") == Delays(server_boot=1.5)
+    from_toml = load_config(toml_file)
+    assert delays_in_force(from_toml, toml_file, None) == Delays(volume_attach=0.25)
+    assert delays_in_force(from_toml, toml_file, "realistic") == realistic.model_copy(update={"volume_attach": 0.25})
+    assert delays_in_force(load_config(None), None, "realistic") == realistic
+    with pytest.raises(ValueError, match="unknown profile"):
+        delays_in_force(load_config(None), None, "glacial")

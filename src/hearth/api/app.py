@@ -15,16 +15,19 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 import hearth
-from hearth.api import errors, routes_catalog, routes_instances, routes_security_groups, routes_versions
+from hearth.api import errors, routes_catalog, routes_health, routes_instances, routes_security_groups, routes_versions
 from hearth.api.auth import TokenValidator
 from hearth.api.limits import RequestLimits
 from hearth.runtime import Runtime
+
+if TYPE_CHECKING:
+    from hearth.taskmanager import TaskManager
 
 PROJECT_PREFIX = "/v1.0/{project_id}"
 EVERY_ROUTE = (400, 413, 500)  # RequestLimits (path, body size) and the unexpected
@@ -41,7 +44,9 @@ async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-def create_app(runtime: Runtime) -> FastAPI:
+def create_app(runtime: Runtime, taskmanager: TaskManager | None = None) -> FastAPI:
+    """The API over `runtime`; `taskmanager` is the one running in this process, if any (GET /readyz
+    reports it)."""
     app = FastAPI(
         lifespan=_lifespan,
         title="Hearth",
@@ -53,10 +58,12 @@ def create_app(runtime: Runtime) -> FastAPI:
         responses=errors.responses(*EVERY_ROUTE),
     )
     app.state.runtime = runtime
+    app.state.taskmanager = taskmanager
     app.state.tokens = TokenValidator(runtime)
     errors.install(app)
     app.add_middleware(RequestLimits)
     app.include_router(routes_versions.router)
+    app.include_router(routes_health.router)
     for module in (routes_instances, routes_catalog, routes_security_groups):
         app.include_router(module.router, prefix=PROJECT_PREFIX, responses=errors.responses(*PROJECT_ROUTE))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -3,15 +3,20 @@ in a service project no tenant sees), and the server-side commands that need no 
 
 from __future__ import annotations
 
+import json
 import signal
+import socket
 import stat
+import time
 from pathlib import Path
 
 import openstack.config
 import pytest
+import requests
 import yaml
 from hearth_cli_support import (
     HEARTH,
+    START_TIMEOUT,
     Background,
     HearthUp,
     clean_env,
@@ -89,6 +94,101 @@ def test_up_restart_keeps_instances_and_cloud_resources(tmp_path: Path) -> None:
             assert settle(api, instance_id, gone_ok=True) is None
         assert cloud_resources(up.control, instance_id) == NOTHING
         assert up.stop(signal.SIGTERM) == 0  # SIGTERM shuts down as cleanly as Ctrl-C
+    finally:
+        up.stop()
+
+
+def _first_connection(process: Background, port: int) -> socket.socket:
+    """Connect to the port in a tight loop from the moment the process starts; the first accepted socket."""
+    assert process.process is not None
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=30)
+        except ConnectionRefusedError:
+            assert process.process.poll() is None, process.output()
+            assert time.monotonic() < deadline, f"port {port} did not accept within {START_TIMEOUT} s"
+            time.sleep(0.001)
+
+
+def _raw_get(sock: socket.socket, path: str) -> tuple[int, dict]:
+    """One HTTP/1.1 GET on an already connected socket: (status, JSON body)."""
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+@pytest.mark.cli
+def test_up_accepts_connections_only_once_it_can_answer(tmp_path: Path) -> None:
+    """A script that waits for the API port and then reads clouds.yaml, or sends a request, never races
+    `hearth up`: the first connection the port accepts finds clouds.yaml written and gets a real answer."""
+    home = tmp_path / "home"
+    up = HearthUp(home)
+    Background.start(up)  # no waiting: the test does its own, as impatiently as it can
+    try:
+        sock = _first_connection(up, up.port)
+        with sock:
+            # checked before sending anything: accepting the connection already promises this
+            clouds = yaml.safe_load(up.clouds_yaml.read_text())["clouds"]
+            assert clouds[SERVICE_CLOUD_NAME]["auth"]["auth_url"] == f"http://127.0.0.1:{up.cloud_port}/v3"
+            status, ready = _raw_get(sock, "/readyz")
+        assert (status, ready["status"]) == (200, "ready"), ready
+        assert ready["checks"] == {"database": "ok", "taskmanager": "running"}
+        secrets = {entry["auth"]["password"] for entry in clouds.values()} | {str(home)}
+        assert not any(secret in json.dumps(ready) for secret in secrets)  # no passwords, no paths
+
+        with socket.create_connection(("127.0.0.1", up.port), timeout=30) as again:
+            status, versions = _raw_get(again, "/")
+        assert status == 200
+        assert versions["versions"][0]["id"] == "v1.0"  # Trove's version document, unchanged
+        assert requests.get(f"http://127.0.0.1:{up.port}/healthz", timeout=10).json() == {"status": "ok"}
+        with up.client() as api:  # and clouds.yaml is the one to use: the API works through it at once
+            assert api.list_instances() == []
+        assert up.stop() == 0
+    finally:
+        up.stop()
+
+
+@pytest.mark.cli
+def test_up_cloud_config_delays_are_the_ones_in_force(tmp_path: Path) -> None:
+    """`hearth up --cloud-config` with a server_boot delay boots servers in that time, not in zero (the
+    profile's); the banner names the delays in force. (--profile filling the rest: tests/fakecloud/test_serve.)"""
+    config = tmp_path / "cloud.yaml"
+    config.write_text(yaml.safe_dump({"delays": {"server_boot": 1.5}, "quotas": {"instances": 7}}))
+    up = HearthUp(tmp_path / "home")
+    profile = up.args.index("--profile")
+    del up.args[profile:profile + 2]  # no --profile: the file alone decides
+    up.args += ["--cloud-config", str(config)]
+    up.start()
+    try:
+        assert "server_boot 1.5 s" in up.output()
+        assert "profile zero" not in up.output()
+
+        # On fakecloud's clock, stopped: a server is still building 1.4 s in and active at 1.6 s.
+        demo = connect(up.clouds_yaml, "fakecloud")
+        image = demo.image.find_image("cirros-0.6.2", ignore_missing=False)
+        up.control.freeze()
+        try:
+            server = demo.compute.create_server(name="timed", image_id=image.id, flavor_id="1", networks="auto")
+            up.control.advance(1.4)
+            assert demo.compute.get_server(server.id).status == "BUILD"
+            up.control.advance(0.2)
+            assert demo.compute.get_server(server.id).status == "ACTIVE"
+        finally:
+            up.control.freeze(False)
+        demo.compute.delete_server(server.id)
+        assert demo.compute.get_limits().absolute.instances == 7  # the file's quotas apply as before
+
+        # Through Hearth, on the running clock: at least the file's boot time (zero delays take ~0.1 s).
+        with up.client() as api:
+            started = time.monotonic()
+            instance_id = api.create_instance("timed", "m1.tiny", 1)["id"]
+            settle(api, instance_id)
+            assert time.monotonic() - started >= 1.5
+            assert api.get_instance(instance_id)["status"] == "ACTIVE"
     finally:
         up.stop()
 
@@ -213,6 +313,9 @@ def test_serve_and_taskmanager_as_separate_processes(tmp_path: Path, db_url: str
                 client.delete_instance(instance_id)
                 assert settle(client, instance_id, gone_ok=True) is None
             assert cloud_resources(cloud.control, instance_id, "demo") == NOTHING
+            ready = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
+            assert ready.status_code == 200
+            assert ready.json()["checks"] == {"database": "ok", "taskmanager": "not in this process"}
             assert api.stop(signal.SIGTERM) == 0
             assert worker.stop(signal.SIGTERM) == 0
             assert "without task manager" in api.output()
