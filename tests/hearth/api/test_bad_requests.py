@@ -142,6 +142,9 @@ def test_concurrent_requests_start_one_operation(hearth_api, ready):
     """Many simultaneous resizes of one instance: exactly one is accepted (conditional UPDATE on task)."""
     api, inst = ready
     iid = inst["id"]
+    # The accepted resize must still be running when the last request arrives: its extend takes a second of
+    # the cloud's clock, and the clock stands still until every request has been answered.
+    hearth_api.cloud.control.set_delays(volume_extend=1.0)
     hearth_api.cloud.control.freeze()
     statuses: list[int] = []
     lock = threading.Lock()
