@@ -1,20 +1,91 @@
-"""The queue signal between processes sharing a SQLite database: rung by whoever queues, seen once."""
+"""The queue signal a task manager's watcher sleeps on: rung by whoever queues, on SQLite through Unix
+datagram sockets beside the database, on PostgreSQL through LISTEN/NOTIFY."""
 
 from __future__ import annotations
 
-from hearth.taskmanager.queue_signal import QueueSignal
+import socket
+import time
+
+import psycopg
+import pytest
+
+from hearth.taskmanager.queue_signal import CHANNEL, Listener, NotifyListener, QueueSignal, libpq_url
 
 
-def test_a_ring_is_seen_once_by_each_watcher(tmp_path):
-    url = f"sqlite:///{tmp_path / 'hearth.sqlite'}"
-    api_side, watcher, other_watcher = (QueueSignal.for_database(url) for _ in range(3))
-    assert api_side.path == tmp_path / "hearth.sqlite.queued"
-    assert not watcher.rang()
+def _signal(tmp_path) -> QueueSignal:
+    signal = QueueSignal.for_database(f"sqlite:///{tmp_path / 'hearth.sqlite'}")
+    assert signal is not None
+    return signal
+
+
+def test_a_ring_wakes_every_listener_once(tmp_path):
+    api_side = _signal(tmp_path)
+    assert api_side.directory == tmp_path / "hearth.sqlite.wake"
+    first, second = _signal(tmp_path).listen(), _signal(tmp_path).listen()
+    try:
+        assert first.wait(0) and second.wait(0)  # nothing rang: the time ran out, the owner looks anyway
+        api_side.ring()
+        api_side.ring()
+        assert first.wait(5) and second.wait(5)  # both woken; the two rings are drained as one
+        started = time.monotonic()
+        assert first.wait(0.2)  # quiet again until the next ring: a timeout
+        assert time.monotonic() - started >= 0.15
+    finally:
+        first.close()
+        second.close()
+    assert list(api_side.directory.iterdir()) == []  # a closed listener takes its socket away
+
+
+def test_an_interrupt_ends_the_wait_without_asking_for_a_look(tmp_path):
+    listener = _signal(tmp_path).listen()
+    try:
+        listener.interrupt()
+        assert listener.wait(5) is False
+    finally:
+        listener.close()
+    listener.interrupt()  # after close: harmless
+    plain = Listener()
+    plain.interrupt()
+    assert plain.wait(5) is False
+    plain.close()
+
+
+def test_ringing_with_nobody_listening_is_harmless(tmp_path):
+    api_side = _signal(tmp_path)
+    api_side.ring()  # no directory yet
+    api_side.directory.mkdir()
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    dead.bind(str(api_side.directory / "1-deadbeef"))  # left behind by a process that was killed
+    dead.close()
     api_side.ring()
-    assert watcher.rang() and not watcher.rang()  # seen, then quiet until the next ring
-    assert other_watcher.rang()  # every watcher sees it
-    api_side.ring()
-    assert watcher.rang()
+    assert list(api_side.directory.iterdir()) == []  # the refused socket was cleared away
+
+
+def test_skip_own_leaves_this_process_listeners_alone(tmp_path):
+    api_side = _signal(tmp_path)
+    listener = api_side.listen()
+    try:
+        api_side.ring(skip_own=True)
+        assert listener.wait(0.1)  # a timeout, not a ring: the wait lasted
+        api_side.ring()
+        started = time.monotonic()
+        assert listener.wait(5) and time.monotonic() - started < 4
+    finally:
+        listener.close()
+
+
+def test_a_database_path_too_long_for_a_socket_name_listens_under_the_temp_dir(tmp_path):
+    deep = tmp_path / ("d" * 90)
+    deep.mkdir()
+    signal = _signal(deep)
+    assert not str(signal.directory).startswith(str(deep))
+    listener = signal.listen()
+    try:
+        signal.ring()
+        assert listener.wait(5)
+    finally:
+        listener.close()
+        signal.directory.rmdir()
 
 
 def test_only_sqlite_files_have_a_signal():
@@ -23,9 +94,15 @@ def test_only_sqlite_files_have_a_signal():
     assert QueueSignal.for_database("sqlite:///:memory:") is None
 
 
-def test_rings_faster_than_file_times_are_each_seen(tmp_path):
-    url = f"sqlite:///{tmp_path / 'hearth.sqlite'}"
-    api_side, watcher = QueueSignal.for_database(url), QueueSignal.for_database(url)
-    for _ in range(5000):  # more than the file holds: it starts over, and each ring is still seen
-        api_side.ring()
-        assert watcher.rang()
+@pytest.mark.postgres
+def test_notify_wakes_a_postgresql_listener_except_its_own_rings(postgres_database):
+    url = libpq_url(postgres_database)
+    listener = NotifyListener(url, ignore_payload="me")
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"NOTIFY {CHANNEL}, 'me'")
+            assert listener.wait(5) is False  # this process's own ring: its workers were woken directly
+            conn.execute(f"NOTIFY {CHANNEL}, 'someone else'")
+            assert listener.wait(5) is True
+    finally:
+        listener.close()

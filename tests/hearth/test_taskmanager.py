@@ -1,5 +1,6 @@
 """The task manager: a worker process killed mid-provision is resumed from its journal by a fresh task
-manager without duplicating anything; separate-process polling; stop/start."""
+manager without duplicating anything; work queued by another process's API is picked up through the queue
+signal; an expiring retry backoff is picked up with nothing rung; stop/start."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from hearth import service
-from hearth.db.models import Event, Instance, Operation, OperationState, Task
+from hearth import service, taskmanager
+from hearth.db.models import Event, Instance, Operation, OperationState, Task, utcnow
 from hearth.runtime import build_runtime
 from hearth.taskmanager import TaskManager
 from hearth.taskmanager.context import OperationContext, Superseded
@@ -25,6 +27,18 @@ from hearth.config import load_settings
 from hearth.runtime import build_runtime
 from hearth.taskmanager import TaskManager
 TaskManager(build_runtime(load_settings()), workers=1).start()
+time.sleep(600)
+"""
+
+# A task manager that only the queue signal can wake: no fallback look, no worker safety net within the test.
+SIGNALLED_WORKER_SCRIPT = """
+import sys, time
+import hearth.taskmanager as tm
+from hearth.config import load_settings
+from hearth.runtime import build_runtime
+tm.FALLBACK = tm.IDLE_WAIT = 600.0
+tm.TaskManager(build_runtime(load_settings()), workers=1).start()
+print("listening", flush=True)
 time.sleep(600)
 """
 
@@ -86,8 +100,8 @@ def test_killed_worker_is_resumed_from_its_journal_without_duplicates(hearth_set
     assert inventory["servers"][0]["status"] == "ACTIVE"
 
 
-def test_a_separate_process_task_manager_polls_for_work(hearth_settings, hearth_runtime, fakecloud):
-    """Work queued by a process with no task manager is picked up by one that only polls."""
+def test_a_task_manager_process_takes_work_queued_before_it_started(hearth_settings, hearth_runtime, fakecloud):
+    """Work queued while no task manager ran is taken by one started later in another process."""
     inst = service.create_instance(hearth_runtime, "proj-poll", name="polled", flavor_ref="1", volume_size=1)
     assert _operation(hearth_runtime, inst.id).state == OperationState.QUEUED
     child = subprocess.Popen([sys.executable, "-c", WORKER_SCRIPT], env=_child_env(hearth_settings))
@@ -111,6 +125,50 @@ def test_a_separate_process_task_manager_polls_for_work(hearth_settings, hearth_
     with hearth_runtime.sessions() as session:
         row = session.get(Instance, inst.id)
         assert (row.server_id, row.volume_id, row.secgroup_id) == (servers[0]["id"], volumes[0]["id"], groups[0]["id"])
+
+
+def test_work_queued_by_another_process_wakes_a_sleeping_task_manager(hearth_settings, hearth_runtime, fakecloud):
+    """The task manager process sleeps on the queue signal (LISTEN/NOTIFY on PostgreSQL, its socket on SQLite),
+    with its fallback look out of reach: the API's wake after the commit is what gets the operation done."""
+    child = subprocess.Popen([sys.executable, "-c", SIGNALLED_WORKER_SCRIPT], env=_child_env(hearth_settings),
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "listening"
+        inst = service.create_instance(hearth_runtime, "proj-wake", name="woken", flavor_ref="1", volume_size=1)
+        deadline = time.monotonic() + 90
+        while _operation(hearth_runtime, inst.id).state != OperationState.SUCCEEDED:
+            assert child.poll() is None, "the worker process exited"
+            assert time.monotonic() < deadline, "the sleeping task manager never took the operation"
+            time.sleep(0.05)
+    finally:
+        child.terminate()
+        child.wait(30)
+    with hearth_runtime.sessions() as session:
+        assert session.get(Instance, inst.id).server_status == "ACTIVE"
+
+
+def test_an_expiring_retry_backoff_is_picked_up_with_nothing_rung(hearth_runtime, fakecloud, monkeypatch):
+    """Nothing rings when a requeued operation's retry_at comes due: the watcher sleeps until then."""
+    monkeypatch.setattr(taskmanager, "FALLBACK", 600.0)
+    monkeypatch.setattr(taskmanager, "IDLE_WAIT", 600.0)
+    inst = service.create_instance(hearth_runtime, "proj-retry", name="later", flavor_ref="1", volume_size=1)
+    with hearth_runtime.sessions.begin() as session:
+        op = session.scalars(select(Operation).where(Operation.instance_id == inst.id)).one()
+        op.retry_at = utcnow() + timedelta(seconds=1.5)
+    tm = TaskManager(hearth_runtime, workers=1).start()
+    try:
+        deadline = time.monotonic() + 60
+        while _operation(hearth_runtime, inst.id).state != OperationState.SUCCEEDED:
+            assert time.monotonic() < deadline, "the operation was never taken after its backoff"
+            time.sleep(0.05)
+    finally:
+        tm.stop()
+
+
+def test_wake_with_nobody_listening_is_harmless(hearth_runtime):
+    inst = service.create_instance(hearth_runtime, "proj-alone", name="alone", flavor_ref="1", volume_size=1)
+    taskmanager.wake(hearth_runtime)  # create_instance rang once already; again, still nobody there
+    assert _operation(hearth_runtime, inst.id).state == OperationState.QUEUED
 
 
 def test_a_superseded_worker_can_no_longer_append_events(hearth_settings, hearth_runtime, fakecloud):

@@ -6,11 +6,12 @@
     tm.run_until_idle(30) # tests and benchmarks: wait until no operation is queued or running
     tm.stop()
 
-One idle worker watches for work queued by other processes: on SQLite through a signal file the API
-touches (queue_signal; looked at every 10 ms, the table queried only when it changed, and every second
-regardless), on PostgreSQL by querying the table every `poll_interval` (50 ms). A worker that finds work
-wakes the next, so a burst spreads over the workers; in the API's own process the service layer wakes a
-worker at once through `wake(runtime)`.
+Idle, nothing runs: the workers wait on a condition, and a watcher thread sleeps in the kernel on the queue
+signal (queue_signal: LISTEN/NOTIFY on PostgreSQL, a Unix datagram socket on SQLite) that `wake(runtime)`
+rings in the process that queued. Rung, it wakes one worker; a worker that finds work wakes the next, so a
+burst spreads over the workers. In the API's own process `wake` also wakes a worker directly. The watcher
+also wakes a worker when the earliest retry backoff (`retry_at`) expires, and every FALLBACK seconds
+regardless, so work queued without a ring (or a lost one) is never stranded.
 """
 
 from __future__ import annotations
@@ -22,21 +23,23 @@ import threading
 import time
 import uuid
 import weakref
+from datetime import datetime
 
+from sqlalchemy import text
+
+from hearth.db.models import utcnow
 from hearth.runtime import Runtime
 from hearth.taskmanager.context import ClaimedOperation, OperationContext, Superseded
 from hearth.taskmanager.handlers import execute
-from hearth.taskmanager.queue_signal import QueueSignal
-from hearth.taskmanager.worker import active_count, claim_next, heartbeat, recover_stale
+from hearth.taskmanager.queue_signal import CHANNEL, Listener, NotifyListener, QueueSignal, libpq_url
+from hearth.taskmanager.worker import active_count, claim_next, heartbeat, next_retry_at, recover_stale
 
 log = logging.getLogger(__name__)
 
 __all__ = ["TaskManager", "wake"]
 
-IDLE_WAIT = 10.0  # seconds an idle worker that is not the polling one sleeps unless woken (a safety net: the
-# polling worker, on finding work, wakes the next idle worker, which becomes the poller)
-SIGNAL_CHECK = 0.01  # seconds between looks at the queue signal (a stat) by the polling worker
-SIGNAL_FALLBACK = 1.0  # seconds after which the polling worker queries the table even without a signal
+IDLE_WAIT = 60.0  # seconds an idle worker sleeps unless woken (a safety net: the watcher wakes one when needed)
+FALLBACK = 5.0  # seconds after which the watcher has the table looked at even without a ring
 
 _managers: weakref.WeakSet[TaskManager] = weakref.WeakSet()
 _managers_lock = threading.Lock()
@@ -52,25 +55,37 @@ def _signal_of(url: str) -> QueueSignal | None:
         return _signals[url]
 
 
+def _own_ring() -> str:
+    """The NOTIFY payload of this process's rings, which its own watchers skip (its workers were woken
+    directly); computed per call, as a forked process is another process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def wake(runtime: Runtime) -> None:
-    """Work was queued: ring the database's queue signal (task managers in other processes) and wake the
-    started task managers of this process that serve the same database."""
+    """Work was queued (and committed): wake the started task managers of this process that serve the same
+    database, and ring the database's queue signal for those in other processes (best effort)."""
     url = runtime.settings.database_url
+    with _managers_lock:
+        managers = [m for m in _managers if m.runtime is runtime or m.runtime.settings.database_url == url]
+    for manager in managers:
+        manager.notify()
+    if runtime.db_engine.dialect.name == "postgresql":
+        try:
+            with runtime.db_engine.begin() as conn:
+                conn.execute(text("SELECT pg_notify(:channel, :payload)"),
+                             {"channel": CHANNEL, "payload": _own_ring() if managers else ""})
+        except Exception as exc:  # the fallback look finds the work a little later
+            log.warning("NOTIFY %s failed: %s", CHANNEL, exc)
+        return
     signal = _signal_of(url)
     if signal is not None:
-        signal.ring()
-    with _managers_lock:
-        managers = list(_managers)
-    for manager in managers:
-        if manager.runtime is runtime or manager.runtime.settings.database_url == url:
-            manager.notify()
+        signal.ring(skip_own=bool(managers))
 
 
 class TaskManager:
-    def __init__(self, runtime: Runtime, workers: int | None = None, poll_interval: float = 0.05) -> None:
+    def __init__(self, runtime: Runtime, workers: int | None = None) -> None:
         self.runtime = runtime
         self.workers = workers or runtime.settings.workers
-        self.poll_interval = poll_interval
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wakeup = threading.Condition()
         self._generation = 0
@@ -81,8 +96,7 @@ class TaskManager:
         self.warm_connections = True  # each worker connects to the cloud as it starts (see _warm)
         # Two at a time: dozens of threads authenticating at once would starve the API of the GIL for seconds.
         self._warm_gate = threading.BoundedSemaphore(2)
-        self._pollers = 0  # idle workers currently polling on poll_interval (at most one; see _work)
-        self._signal = QueueSignal.for_database(runtime.settings.database_url)
+        self._listener: Listener | None = None  # the watcher's, while started
 
     # lifecycle ------------------------------------------------------------------------------------
     @property
@@ -93,11 +107,14 @@ class TaskManager:
         if self.running:
             return self
         self._stopping.clear()
+        self._listener = self._listen()
         self._recover()
         self._threads = [
             threading.Thread(target=self._work, args=(i,), name=f"hearth-worker-{i}", daemon=True)
             for i in range(self.workers)
         ]
+        self._threads.append(threading.Thread(target=self._watch, args=(self._listener,), name="hearth-watch",
+                                              daemon=True))
         self._threads.append(threading.Thread(target=self._keepalive, name="hearth-heartbeat", daemon=True))
         if self.runtime.settings.status_sync_seconds > 0:
             self._threads.append(threading.Thread(target=self._sync_status, name="hearth-status-sync", daemon=True))
@@ -115,6 +132,9 @@ class TaskManager:
             _managers.discard(self)
         self._stopping.set()
         self.notify(everyone=True)
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.interrupt()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -196,32 +216,48 @@ class TaskManager:
             if op is None:
                 with self._wakeup:
                     if self._generation == generation:  # no wake-up arrived while we looked
-                        # One idle worker polls the table every poll_interval (work queued by another process
-                        # is seen within that); the others sleep until woken, looking only every IDLE_WAIT:
-                        # twenty idle workers each querying five times a second cost the API's CPU.
-                        polling = self._pollers == 0
-                        self._pollers += polling
-                        try:
-                            if polling:
-                                self._watch(generation)
-                            else:
-                                self._wakeup.wait(IDLE_WAIT)
-                        finally:
-                            self._pollers -= polling
+                        self._wakeup.wait(IDLE_WAIT)
                 continue
             self.notify()  # there may be more queued: the next idle worker looks
             self._run(op)
+            listener = self._listener
+            if listener is not None:  # it may have been requeued with a backoff: the watcher re-plans its sleep
+                listener.interrupt()
 
-    def _watch(self, generation: int) -> None:
-        """The polling worker's wait (holding self._wakeup): until woken, or the queue signal rang, or it is
-        time to query the table anyway (see the module docstring)."""
-        if self._signal is None:
-            self._wakeup.wait(self.poll_interval)
-            return
-        deadline = time.monotonic() + SIGNAL_FALLBACK
-        while time.monotonic() < deadline and not self._stopping.is_set():
-            if self._wakeup.wait(SIGNAL_CHECK) or self._generation != generation or self._signal.rang():
-                return
+    def _listen(self) -> Listener:
+        """The watcher's listener on this database's queue signal (see queue_signal)."""
+        url = self.runtime.settings.database_url
+        if self.runtime.db_engine.dialect.name == "postgresql":
+            return NotifyListener(libpq_url(url), ignore_payload=_own_ring())
+        signal = _signal_of(url)
+        if signal is None:  # in-memory SQLite: only this process queues, and wakes the workers directly
+            return Listener()
+        try:
+            return signal.listen()
+        except OSError as exc:
+            log.warning("cannot listen on %s (looking at the table every %.0f s): %s", signal.directory,
+                        FALLBACK, exc)
+            return Listener()
+
+    def _watch(self, listener: Listener) -> None:
+        """Sleep until rung, until the earliest retry backoff expires, or FALLBACK; then wake a worker."""
+        try:
+            while not self._stopping.is_set():
+                if listener.wait(self._sleep_for()) and not self._stopping.is_set():
+                    self.notify()
+        finally:
+            listener.close()
+
+    def _sleep_for(self) -> float:
+        """Seconds until the watcher should have the table looked at (at most FALLBACK)."""
+        try:
+            due: datetime | None = next_retry_at(self.runtime)
+        except Exception as exc:  # the database is away: look again at the fallback pace
+            log.debug("reading the earliest retry_at failed: %s", exc)
+            return FALLBACK
+        if due is None:
+            return FALLBACK
+        return min(FALLBACK, max(0.0, (due - utcnow()).total_seconds()) + 0.005)
 
     def _run(self, op: ClaimedOperation) -> None:
         with self._claims_lock:

@@ -42,6 +42,14 @@ def _claimable(now: datetime) -> ColumnElement[bool]:
                 or_(Operation.retry_at.is_(None), Operation.retry_at <= now))
 
 
+def next_retry_at(runtime: Runtime) -> datetime | None:
+    """When the earliest queued operation waiting out a retry's backoff becomes claimable (the task manager's
+    watcher sleeps until then at most: nothing rings when a backoff expires)."""
+    with runtime.db_engine.connect() as conn:
+        return conn.scalar(select(func.min(Operation.retry_at))
+                           .where(Operation.state == OperationState.QUEUED, Operation.retry_at > utcnow()))
+
+
 def claim_next(runtime: Runtime, claim: str) -> ClaimedOperation | None:
     """Take the oldest queued operation for this worker, or None when the queue is empty."""
     if runtime.db_engine.dialect.name == "postgresql":
