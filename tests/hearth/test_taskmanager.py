@@ -100,17 +100,22 @@ def test_killed_worker_is_resumed_from_its_journal_without_duplicates(hearth_set
     assert inventory["servers"][0]["status"] == "ACTIVE"
 
 
+def _wait_until_succeeded(runtime, instance_id: str, child: subprocess.Popen, never: str) -> None:
+    """Until the instance's operation succeeded, while the task manager process `child` stays up (90 s)."""
+    deadline = time.monotonic() + 90
+    while _operation(runtime, instance_id).state != OperationState.SUCCEEDED:
+        assert child.poll() is None, "the worker process exited"
+        assert time.monotonic() < deadline, never
+        time.sleep(0.05)
+
+
 def test_a_task_manager_process_takes_work_queued_before_it_started(hearth_settings, hearth_runtime, fakecloud):
     """Work queued while no task manager ran is taken by one started later in another process."""
     inst = service.create_instance(hearth_runtime, "proj-poll", name="polled", flavor_ref="1", volume_size=1)
     assert _operation(hearth_runtime, inst.id).state == OperationState.QUEUED
     child = subprocess.Popen([sys.executable, "-c", WORKER_SCRIPT], env=_child_env(hearth_settings))
     try:
-        deadline = time.monotonic() + 90
-        while _operation(hearth_runtime, inst.id).state != OperationState.SUCCEEDED:
-            assert child.poll() is None, "the worker process exited"
-            assert time.monotonic() < deadline, "the polling task manager never finished the operation"
-            time.sleep(0.1)
+        _wait_until_succeeded(hearth_runtime, inst.id, child, "the polling task manager never finished the operation")
     finally:
         child.terminate()
         child.wait(30)
@@ -135,11 +140,7 @@ def test_work_queued_by_another_process_wakes_a_sleeping_task_manager(hearth_set
     try:
         assert child.stdout is not None and child.stdout.readline().strip() == "listening"
         inst = service.create_instance(hearth_runtime, "proj-wake", name="woken", flavor_ref="1", volume_size=1)
-        deadline = time.monotonic() + 90
-        while _operation(hearth_runtime, inst.id).state != OperationState.SUCCEEDED:
-            assert child.poll() is None, "the worker process exited"
-            assert time.monotonic() < deadline, "the sleeping task manager never took the operation"
-            time.sleep(0.05)
+        _wait_until_succeeded(hearth_runtime, inst.id, child, "the sleeping task manager never took the operation")
     finally:
         child.terminate()
         child.wait(30)
