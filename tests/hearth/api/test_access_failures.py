@@ -14,6 +14,13 @@ import pytest
 
 
 @pytest.fixture
+def db_url(tmp_path) -> str:
+    """SQLite only: these paths are about the engines and the cloud; the requeue and claim statements they share
+    with PostgreSQL run there in test_weather.py (and `make test` stays under its time)."""
+    return f"sqlite:///{tmp_path / 'hearth.sqlite'}"
+
+
+@pytest.fixture
 def hearth_settings(hearth_settings, request):
     """The shared settings with the engine (and any other setting) a test names through indirect params."""
     update: dict[str, Any] = getattr(request, "param", {"engine": "natives"})
