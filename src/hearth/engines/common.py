@@ -161,6 +161,18 @@ class CloudUnavailable(TransientError):
     """The cloud could not answer (no connection, a timeout, an HTTP 5xx or 429): retry later, not bad input."""
 
 
+def note_endpoints(conn: Connection, service_types: Iterable[str]) -> None:
+    """Remember which service each endpoint URL belongs to, so a failure can say "Nova answered 503"."""
+    for service_type in service_types:
+        try:
+            url = getattr(conn, service_type.replace("-", "_")).get_endpoint()
+        except Exception:  # noqa: BLE001 - a label only: a service that cannot be discovered is named "the cloud"
+            continue
+        if url:
+            with _endpoints_lock:
+                _endpoints[url.rstrip("/")] = service_type
+
+
 MICROVERSIONED = frozenset({"compute", "block_storage"})  # services whose requests carry a negotiated microversion
 
 
@@ -169,7 +181,8 @@ def ensure_discovered(conn: Connection, services: Iterable[str]) -> None:
     the microversioned ones, the range of microversions known. openstacksdk turns a failed discovery into a
     proxy that never sends a microversion (Nova then refuses what needs one with a 400) or into NotSupported
     ("exists but does not have any supported versions"); both are the weather, so this raises CloudUnavailable
-    and the caller drops the Connection. Also notes each endpoint's service (see service_of_url)."""
+    and the caller drops the Connection. Also notes the endpoints (see note_endpoints)."""
+    services = list(services)
     for service in services:
         label = SERVICE_NAMES.get(service, service)
         with cloud_call(f"discovering the {label} API"):
@@ -183,10 +196,7 @@ def ensure_discovered(conn: Connection, services: Iterable[str]) -> None:
                 if data is None or not data.max_microversion:
                     raise CloudUnavailable(f"discovering the {label} API failed: its version document could not "
                                            "be read", service=service, cause="version discovery failed")
-            url = proxy.get_endpoint()
-        if url:  # so a failure can say "Nova answered 503" (see service_of_url)
-            with _endpoints_lock:
-                _endpoints[url.rstrip("/")] = service
+    note_endpoints(conn, services)
 
 
 def service_of_url(url: str | None) -> str | None:
@@ -673,11 +683,17 @@ def read_stack(conn: Connection, ref: str, outputs: bool = False) -> Any | None:
     would lose every adopted stack; this reads the same document through the orchestration proxy."""
     from openstack.orchestration.v1.stack import Stack
 
-    path = f"/stacks/{ref}" + ("" if outputs else "?resolve_outputs=False")
-    body = read_json(conn.orchestration, path, f"reading stack {ref}", missing=(404,))
-    if body is None:
+    def read() -> Any | None:
+        response = conn.orchestration.get(f"/stacks/{ref}" + ("" if outputs else "?resolve_outputs=False"))
+        if response.status_code == 404:
+            return None
+        os_exceptions.raise_from_response(response)
+        return response
+
+    response = retried(f"reading stack {ref}", read)
+    if response is None:
         return None
-    stack = Stack.existing(**(body.get("stack") or {}))
+    stack = Stack.existing(**(response.json().get("stack") or {}))
     return None if stack.status == "DELETE_COMPLETE" else stack
 
 

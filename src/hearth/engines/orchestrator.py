@@ -100,11 +100,17 @@ class _PolledStack:
 def _poll_stack(conn: Connection, ref: str) -> _PolledStack | None:
     """The stack (`ref`: name/id) without its outputs, as plain JSON; None once it is gone (404 or
     DELETE_COMPLETE), as common.read_stack answers."""
-    body = common.read_json(conn.orchestration, f"/stacks/{ref}?resolve_outputs=False", f"reading stack {ref}",
-                            missing=(404,))
-    if body is None:
+    def read() -> Any | None:
+        response = conn.orchestration.get(f"/stacks/{ref}?resolve_outputs=False")
+        if response.status_code == 404:
+            return None
+        os_exceptions.raise_from_response(response)
+        return response
+
+    response = common.retried(f"reading stack {ref}", read)
+    if response is None:
         return None
-    stack = _PolledStack(dict(body.get("stack") or {}))
+    stack = _PolledStack(dict(response.json().get("stack") or {}))
     return None if stack.status == "DELETE_COMPLETE" else stack
 
 
