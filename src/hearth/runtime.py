@@ -9,7 +9,6 @@ import functools
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,11 +17,8 @@ from hearth import engines
 from hearth.cloud import CloudConnections, default_clouds_yaml
 from hearth.config import Settings
 from hearth.db.session import make_engine, session_factory, upgrade
-from hearth.engines.base import EngineError, NotConfigured, ResourceEngine
+from hearth.engines.base import EngineError, NotConfigured, Relocation, ResourceEngine
 from hearth.engines.common import ensure_discovered
-
-if TYPE_CHECKING:
-    from hearth.engines.migration import MigrationEngine
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +47,11 @@ class Runtime:
 
     def engine(self, name: str) -> ResourceEngine:
         """The engine of that name, built once under the lock (two workers asking at once must not build
-        two engines and leak one's thread pool) and shared by every worker thread. The migration engine
-        composes the Runtime's own natives and orchestrator engines (the lock is re-entrant for that)."""
+        two engines and leak one's thread pool) and shared by every worker thread. An engine composing
+        others (migration) resolves them here, so it shares the Runtime's own (the lock is re-entrant)."""
         with self._lock:
             if name not in self._engines:
-                if name == "migration":
-                    from hearth.engines.migration import MigrationEngine
-
-                    self._engines[name] = MigrationEngine(self.settings, self.connections, self.engine("natives"),
-                                                          self.engine("orchestrator"))
-                else:
-                    self._engines[name] = engines.build_engine(name, self.settings, self.connections)
+                self._engines[name] = engines.build_engine(name, self.settings, self.connections, self.engine)
             return self._engines[name]
 
     def engine_mode(self) -> str:
@@ -111,18 +101,17 @@ class Runtime:
         self.check_owner(instance_id, owner)
         return self.engine(owner)
 
-    def migration(self) -> MigrationEngine:
-        """The migration engine (adopt, release); refused unless the setting serves both engines."""
+    def relocation(self) -> tuple[ResourceEngine, Relocation]:
+        """The engine that adopts and releases (the one the setting names), with that capability; refused
+        when the setting's engine has none (only migration serves natives and Heat-owned instances alike)."""
         mode = self.engine_mode()
-        if mode != "migration":
+        engine = self.engine(mode)
+        relocation = engine.relocation()
+        if relocation is None:
             raise EngineNotAllowed(f"adopt and release need engine = migration (or auto on a cloud with Heat); "
                                    f"the engine setting is {self.settings.engine}"
                                    + (f" (resolved to {mode})" if mode != self.settings.engine else ""))
-        engine = self.engine("migration")
-        from hearth.engines.migration import MigrationEngine
-
-        assert isinstance(engine, MigrationEngine)
-        return engine
+        return engine, relocation
 
     def close(self) -> None:
         """Close every engine built here (stopping their thread pools) before the connections they use and
@@ -133,13 +122,10 @@ class Runtime:
             built = list(self._engines.values())
             self._engines.clear()
         for engine in reversed(built):
-            close = getattr(engine, "close", None)
-            if close is None:
-                continue
             try:
-                close()
+                engine.close()
             except Exception:
-                log.exception("closing the %s engine failed", getattr(engine, "name", type(engine).__name__))
+                log.exception("closing the %s engine failed", engine.name)
         self.connections.close()
         self.db_engine.dispose()
 

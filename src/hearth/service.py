@@ -440,13 +440,12 @@ def _engine_failure(err: EngineError) -> ServiceError:
 def _plan(runtime: Runtime, engine_name: str, kind: str, spec: InstanceSpec, current: Resources,
           extra: Sequence[PlannedStep] = ()) -> Plan:
     """The engine's dry run of `kind`; its refusals are the user's 400 (reads only, changes nothing)."""
-    engine = runtime.migration() if kind in (ADOPT, RELEASE) else runtime.engine(engine_name)
+    engine = runtime.relocation()[0] if kind in (ADOPT, RELEASE) else runtime.engine(engine_name)
     try:
         steps = engine.plan(kind, spec, current)
     except EngineError as err:
         raise _engine_failure(err) from None
-    return Plan(engine=engine.name if kind in (ADOPT, RELEASE) else engine_name, operation=kind,
-                steps=[*steps, *extra])
+    return Plan(engine=engine.name, operation=kind, steps=[*steps, *extra])
 
 
 def _plan_change(runtime: Runtime, inst: Instance, kind: str, params: dict[str, Any],
@@ -683,7 +682,7 @@ def release_instance(runtime: Runtime, project_id: str, instance_id: str, dry_ru
 
 def _require_migration(runtime: Runtime) -> None:
     try:
-        runtime.migration()
+        runtime.relocation()
     except EngineError as err:
         raise _engine_failure(err) from None
 

@@ -53,7 +53,7 @@ class _FailingClose(ResourceEngine):
 
     name = "test-failing-close"
 
-    def __init__(self, settings: Settings, connections: object) -> None:
+    def __init__(self, settings: Settings, connections: object, resolve: object = None) -> None:
         self.settings = settings
 
     def close(self) -> None:

@@ -7,9 +7,10 @@ from collections.abc import Callable
 
 from hearth.cloud import CloudConnections
 from hearth.config import Settings
-from hearth.engines.base import EngineError, ResourceEngine
+from hearth.engines.base import EngineError, EngineResolver, ResourceEngine
 
-EngineBuilder = Callable[[Settings, CloudConnections], ResourceEngine]
+#: Builds an engine from the settings, the cloud connections and a resolver of sibling engines by name.
+EngineBuilder = Callable[[Settings, CloudConnections, EngineResolver | None], ResourceEngine]
 
 _REGISTRY: dict[str, EngineBuilder] = {}
 
@@ -23,13 +24,16 @@ def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def build_engine(name: str, settings: Settings, connections: CloudConnections) -> ResourceEngine:
+def build_engine(name: str, settings: Settings, connections: CloudConnections,
+                 resolve: EngineResolver | None = None) -> ResourceEngine:
+    """A new engine `name`. `resolve` gives it the sibling engines it composes (the Runtime passes its own
+    shared ones); without it, an engine builds the siblings it needs itself and closes them with itself."""
     _load_builtin()
     try:
         builder = _REGISTRY[name]
     except KeyError:
         raise EngineError(f"unknown engine {name!r}; available: {', '.join(sorted(_REGISTRY))}") from None
-    return builder(settings, connections)
+    return builder(settings, connections, resolve)
 
 
 def _load_builtin() -> None:

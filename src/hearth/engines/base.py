@@ -188,8 +188,37 @@ class ResourceEngine(ABC):
         """Dry run: the steps an operation would take, with nothing changed in the cloud."""
         raise NotImplementedError(f"the {self.name} engine has no dry-run plans yet")
 
+    def relocation(self) -> Relocation | None:
+        """The engine's adopt/release capability, or None: only an engine serving both natives and
+        stack-owned instances can move one between them."""
+        return None
 
-EngineFactory = Callable[[], ResourceEngine]
+    def warm(self, threads: int) -> None:
+        """Get ready for a burst (e.g. start `threads` connected threads); engines with nothing to warm
+        keep this no-op. Best effort: an unreachable cloud is not an error here."""
+        return None
+
+    def close(self) -> None:
+        """Release what the engine holds (threads, engines it built itself); a no-op for most."""
+        return None
+
+
+class Relocation(ABC):
+    """Moving an instance between natives and a Heat stack without touching its resources: the capability
+    an engine advertises through `ResourceEngine.relocation()`."""
+
+    @abstractmethod
+    def adopt(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
+        """Hand a natives instance's existing resources to a new Heat stack (nothing created or replaced)."""
+
+    @abstractmethod
+    def release(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
+        """Abandon the instance's stack, leaving every resource in place, and hand it back to natives."""
+
+
+#: Looks up a sibling engine by name: what an engine that composes others (migration) is built with, so the
+#: runtime shares one natives and one orchestrator engine among all and needs no special case for any.
+EngineResolver = Callable[[str], ResourceEngine]
 
 
 class LocalContext:

@@ -31,9 +31,11 @@ from hearth.engines.base import PLAN_KINDS as ENGINE_PLAN_KINDS
 from hearth.engines.base import (
     CloudView,
     EngineError,
+    EngineResolver,
     InstanceSpec,
     OperationContext,
     PlannedStep,
+    Relocation,
     ResourceEngine,
     Resources,
     TransientError,
@@ -57,29 +59,32 @@ def _rule_text(shape: tuple[Any, ...]) -> str:
     return f"{protocol or 'any'}{ports} from {cidr}"
 
 
-class MigrationEngine(ResourceEngine):
+class MigrationEngine(ResourceEngine, Relocation):
     name = "migration"
 
-    def __init__(self, settings: Settings, connections: CloudConnections,
+    def __init__(self, settings: Settings, connections: CloudConnections, resolve: EngineResolver | None = None, *,
                  natives: ResourceEngine | None = None, orchestrator: ResourceEngine | None = None) -> None:
-        """Composes the given engines (the Runtime passes its shared ones), else builds its own."""
+        """Composes the given engines, else the resolver's (the Runtime's shared ones), else builds its own."""
         self.settings = settings
         self.connections = connections
         self._owned: list[ResourceEngine] = []
-        self.natives = natives or self._build(NATIVES)
-        self.orchestrator = orchestrator or self._build(ORCHESTRATOR)
+        self.natives = natives or self._sibling(NATIVES, resolve)
+        self.orchestrator = orchestrator or self._sibling(ORCHESTRATOR, resolve)
 
-    def _build(self, name: str) -> ResourceEngine:
+    def _sibling(self, name: str, resolve: EngineResolver | None) -> ResourceEngine:
+        if resolve is not None:
+            return resolve(name)
         built = engines.build_engine(name, self.settings, self.connections)
         self._owned.append(built)
         return built
 
+    def relocation(self) -> Relocation:
+        return self
+
     def close(self) -> None:
-        """Close only the engines this one built (shared ones belong to the Runtime)."""
+        """Close only the engines this one built (shared ones belong to whoever resolved them)."""
         for built in self._owned:
-            close = getattr(built, "close", None)
-            if close is not None:
-                close()
+            built.close()
 
     def _conn(self) -> Connection:
         return self.connections.get()

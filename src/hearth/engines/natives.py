@@ -659,4 +659,4 @@ def _rule_text(rule: RuleSpec) -> str:
     return f"{rule.protocol} {rule.from_port}-{rule.to_port} from {rule.cidr}"
 
 
-engines.register("natives", NativesEngine)
+engines.register("natives", lambda settings, connections, _resolve: NativesEngine(settings, connections))

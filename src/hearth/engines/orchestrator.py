@@ -136,9 +136,6 @@ class OrchestratorEngine(ResourceEngine):
         self.settings = settings
         self.connections = connections
 
-    def close(self) -> None:
-        """Nothing of its own to stop (connections are closed with the CloudConnections)."""
-
     def _conn(self) -> Connection:
         return self.connections.get()
 
@@ -679,4 +676,4 @@ def _values(node: Any) -> list[Any]:
     return found
 
 
-engines.register("orchestrator", OrchestratorEngine)
+engines.register("orchestrator", lambda settings, connections, _resolve: OrchestratorEngine(settings, connections))

@@ -195,9 +195,7 @@ class TaskManager:
         provision runs up to three steps at once beside its worker."""
         try:
             for name in sorted(self.runtime.allowed_engines()):
-                warm = getattr(self.runtime.engine(name), "warm", None)
-                if warm is not None:
-                    warm(2 * self.workers)
+                self.runtime.engine(name).warm(2 * self.workers)
         except Exception as exc:  # best effort, like _warm
             log.debug("warming the engines' threads failed: %s", exc)
 

@@ -42,6 +42,7 @@ from hearth.engines.base import (
     EngineError,
     InstanceSpec,
     NotConfigured,
+    Relocation,
     ResourceEngine,
     Resources,
     RuleSpec,
@@ -133,20 +134,20 @@ def _delete(job: Job) -> Resources | None:
     return None
 
 
-def _adopt(job: Job) -> Resources | None:
-    from hearth.engines.migration import MigrationEngine
+def _relocation(job: Job) -> Relocation:
+    relocation = job.engine.relocation()
+    if relocation is None:
+        raise EngineError(f"{job.op.kind} needs an engine that moves instances between natives and Heat "
+                          "(engine = migration)")
+    return relocation
 
-    if not isinstance(job.engine, MigrationEngine):
-        raise EngineError("adopt needs the migration engine (engine = migration)")
-    return job.engine.adopt(job.spec, job.current, job.ctx)
+
+def _adopt(job: Job) -> Resources | None:
+    return _relocation(job).adopt(job.spec, job.current, job.ctx)
 
 
 def _release(job: Job) -> Resources | None:
-    from hearth.engines.migration import MigrationEngine
-
-    if not isinstance(job.engine, MigrationEngine):
-        raise EngineError("release needs the migration engine (engine = migration)")
-    return job.engine.release(job.spec, job.current, job.ctx)
+    return _relocation(job).release(job.spec, job.current, job.ctx)
 
 
 RUNNERS: dict[str, Runner] = {
@@ -185,10 +186,7 @@ def execute(runtime: Runtime, op: ClaimedOperation, ctx: OperationContext) -> No
     try:
         if runner is None:
             raise EngineError(f"unknown operation kind {op.kind!r}")
-        if op.kind in OWNER_AFTER:
-            engine: ResourceEngine = runtime.migration()
-        else:
-            engine = runtime.owning_engine(inst.id, inst.engine)
+        engine = runtime.relocation()[0] if op.kind in OWNER_AFTER else runtime.owning_engine(inst.id, inst.engine)
         spec = operation_spec(op.kind, inst, rules, op.params)
         job = Job(op, inst, engine, spec, resources_of(inst, rules), ctx)
         result = runner(job)
