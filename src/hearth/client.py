@@ -227,8 +227,11 @@ class HearthClient:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                instance = self.get_instance(instance_id)
+                # Operations first: an operation ends in the same transaction that updates the instance, so an
+                # instance read after seeing it done shows the result (read the other way round, an operation
+                # ending between the two reads would leave the stale instance as the last one yielded).
                 operations = [op for op in self.operations(instance_id) if known is None or op["id"] not in known]
+                instance = self.get_instance(instance_id)
             except ApiError as err:
                 if err.status == 404 and gone_ok:
                     yield None, []
