@@ -12,15 +12,35 @@ from hearth.engines.base import EngineError, EngineResolver, ResourceEngine
 #: Builds an engine from the settings, the cloud connections and a resolver of sibling engines by name.
 EngineBuilder = Callable[[Settings, CloudConnections, EngineResolver | None], ResourceEngine]
 
-_REGISTRY: dict[str, EngineBuilder] = {}
+def _natives(settings: Settings, connections: CloudConnections, _resolve: EngineResolver | None) -> ResourceEngine:
+    from hearth.engines.natives import NativesEngine
+
+    return NativesEngine(settings, connections)
+
+
+def _orchestrator(settings: Settings, connections: CloudConnections,
+                  _resolve: EngineResolver | None) -> ResourceEngine:
+    from hearth.engines.orchestrator import OrchestratorEngine
+
+    return OrchestratorEngine(settings, connections)
+
+
+def _migration(settings: Settings, connections: CloudConnections, resolve: EngineResolver | None) -> ResourceEngine:
+    from hearth.engines.migration import MigrationEngine
+
+    return MigrationEngine(settings, connections, resolve)
+
+
+# The built-in engines, imported when first built (an engine module never imports this package back).
+_REGISTRY: dict[str, EngineBuilder] = {"natives": _natives, "orchestrator": _orchestrator, "migration": _migration}
 
 
 def register(name: str, builder: EngineBuilder) -> None:
+    """Add an engine (a plug-in, or a test's) under `name`."""
     _REGISTRY[name] = builder
 
 
 def available() -> list[str]:
-    _load_builtin()
     return sorted(_REGISTRY)
 
 
@@ -28,18 +48,8 @@ def build_engine(name: str, settings: Settings, connections: CloudConnections,
                  resolve: EngineResolver | None = None) -> ResourceEngine:
     """A new engine `name`. `resolve` gives it the sibling engines it composes (the Runtime passes its own
     shared ones); without it, an engine builds the siblings it needs itself and closes them with itself."""
-    _load_builtin()
     try:
         builder = _REGISTRY[name]
     except KeyError:
         raise EngineError(f"unknown engine {name!r}; available: {', '.join(sorted(_REGISTRY))}") from None
     return builder(settings, connections, resolve)
-
-
-def _load_builtin() -> None:
-    if "natives" not in _REGISTRY:
-        from hearth.engines import natives  # noqa: F401  (registers itself)
-    if "orchestrator" not in _REGISTRY:
-        from hearth.engines import orchestrator  # noqa: F401  (registers itself)
-    if "migration" not in _REGISTRY:
-        from hearth.engines import migration  # noqa: F401  (registers itself)

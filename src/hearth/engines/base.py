@@ -110,6 +110,8 @@ class Resources:
     rules: dict[str, RuleSpec] = field(default_factory=dict)  # Hearth rule id -> realised rule
     server_status: str | None = None
     stack_status: str | None = None
+    #: Cloud ids of the resource kinds without a field of their own above (kind key -> id; see resources.py).
+    extra_ids: dict[str, str] = field(default_factory=dict)
 
     def with_rules(self, rules: dict[str, RuleSpec]) -> Resources:
         return dataclasses.replace(self, rules=dict(rules))
@@ -123,6 +125,7 @@ class CloudView:
     volume: dict[str, Any] | None = None  # id, status, size, attached_to
     security_group: dict[str, Any] | None = None  # id, name, rules: [{id, protocol, from_port, to_port, cidr}]
     stack: dict[str, Any] | None = None  # id, name, status, reason
+    extra: dict[str, dict[str, Any]] = field(default_factory=dict)  # other resource kinds, by kind key
 
 
 @dataclass(frozen=True)
@@ -187,6 +190,10 @@ class ResourceEngine(ABC):
     def plan(self, kind: str, spec: InstanceSpec, current: Resources) -> list[PlannedStep]:
         """Dry run: the steps an operation would take, with nothing changed in the cloud."""
         raise NotImplementedError(f"the {self.name} engine has no dry-run plans yet")
+
+    def differences(self, spec: InstanceSpec, current: Resources) -> list[str]:
+        """Drift: how what the cloud holds differs from the desired state (empty: it matches). Reads only."""
+        raise NotImplementedError(f"the {self.name} engine has no drift check yet")
 
     def relocation(self) -> Relocation | None:
         """The engine's adopt/release capability, or None: only an engine serving both natives and

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from keystoneauth1 import exceptions as ks_exceptions
@@ -429,44 +430,79 @@ def _delays(settings: Settings) -> Iterator[float]:
         delay = min(delay * factor, cap)
 
 
+class WaitKind(StrEnum):
+    """What a wait waits for: the key of its learnt duration. Declared, never derived from the text of its
+    message, so two waits share what they learn only when they wait for the same kind of transition."""
+
+    SERVER_BOOT = "server boot"
+    SERVER_RESIZE = "server resize"
+    SERVER_SETTLE = "server settle"
+    SERVER_DELETE = "server delete"
+    VOLUME_CREATE = "volume create"
+    VOLUME_ATTACH = "volume attach"
+    VOLUME_DETACH = "volume detach"
+    VOLUME_EXTEND = "volume extend"
+    VOLUME_SETTLE = "volume settle"
+    VOLUME_DELETE = "volume delete"
+    NEUTRON_DELETE = "neutron delete"
+    STACK_CREATE = "stack create"
+    STACK_UPDATE_FLAVOR = "stack update: flavor"
+    STACK_UPDATE_VOLUME = "stack update: volume"
+    STACK_UPDATE_RULES = "stack update: rules"
+    STACK_SETTLE = "stack settle"
+    STACK_DELETE = "stack delete"
+    STACK_ADOPT = "stack adopt"
+
+
 # Adaptive polling. A cloud takes about as long for the same transition each time (a boot, an attach, an
-# extend), so each kind of wait remembers how long it took (EWMA per kind; the kind is `what` with ids and
-# numbers masked) and the next one sleeps through most of that, then polls finely around the expected end:
-# a few requests per wait, and the end is seen within a few percent. A kind seen for the first time (or a
-# wait running well past its expectation) uses the geometric schedule of the settings, its step kept under a
-# tenth of the time waited once past a second, so a 1-2 s first wait is not overshot by a whole `poll_max`.
-LEARN_WEIGHT = 0.3  # weight of the newest observation
+# extend), so each kind of wait (WaitKind) remembers how long its last few took and the next one sleeps through
+# most of the typical (median) time, then polls finely around the expected end: a few requests per wait, and
+# the end is seen within a few percent. The median makes one slow period (fewer than half the window) change
+# nothing, and a wait found done at its first look after the sleep (the cloud got faster: the sleep was too
+# long) is learnt as half that time, so the expectation comes down within a few waits. A kind seen for the
+# first time (or a wait running well past its expectation) uses the geometric schedule of the settings, its
+# step kept under a tenth of the time waited once past a second, so a 1-2 s first wait is not overshot by a
+# whole `poll_max`.
+LEARN_WINDOW = 5  # observations kept per kind
 EARLY = 0.85  # sleep until this share of the expected time
 FINE = 0.03  # then poll every this share of the expected time (at least poll_initial)
-_expected: dict[str, float] = {}
+_observed: dict[str, list[float]] = {}
 _expected_lock = threading.Lock()
 _ID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32}")
 _NUMBER = re.compile(r"\d+")
 
 
 def wait_kind(what: str) -> str:
-    """The kind of a wait: its description with ids and numbers masked."""
+    """The key of a wait that declares no WaitKind (callers outside the engines): its description with ids and
+    numbers masked."""
     return _NUMBER.sub("#", _ID_PATTERN.sub("<id>", what))
 
 
-def expected_duration(kind: str) -> float | None:
+def _key(kind: WaitKind | str) -> str:
+    return kind.value if isinstance(kind, WaitKind) else kind
+
+
+def expected_duration(kind: WaitKind | str) -> float | None:
+    """The typical (median) duration of the kind's last waits, None before the first."""
     with _expected_lock:
-        return _expected.get(kind)
+        seen = sorted(_observed.get(_key(kind)) or ())
+    return seen[len(seen) // 2] if seen else None
 
 
 def forget_learnt_waits() -> None:
     """Start learning afresh: the cloud behind the process changed (tests give each test a cloud of its own,
     some with seconds-long delays that would make the next test's waits sleep through them)."""
     with _expected_lock:
-        _expected.clear()
+        _observed.clear()
 
 
-def _learn(kind: str, seconds: float) -> None:
+def _learn(kind: WaitKind | str, seconds: float) -> None:
     with _expected_lock:
-        old = _expected.get(kind)
-        _expected[kind] = seconds if old is None else (1 - LEARN_WEIGHT) * old + LEARN_WEIGHT * seconds
-        if len(_expected) > 4096:  # descriptions that escaped the masking: start over rather than grow
-            _expected.clear()
+        seen = _observed.setdefault(_key(kind), [])
+        seen.append(seconds)
+        del seen[:-LEARN_WINDOW]
+        if len(_observed) > 4096:  # descriptions that escaped the masking: start over rather than grow
+            _observed.clear()
 
 
 def _next_delay(settings: Settings, elapsed: float, expected: float | None, geometric: Iterator[float]) -> float:
@@ -488,6 +524,7 @@ def wait_for(
     settings: Settings,
     after_change: bool = True,
     on_transient: Callable[[TransientError], None] | None = None,
+    kind: WaitKind | None = None,
 ) -> T:
     """Poll `fetch` until `is_done`; EngineError with the cloud's reason when `is_failed` says so
     (a string is the reason), or when `timeout` seconds (None: the operation timeout) run out.
@@ -500,15 +537,16 @@ def wait_for(
     again. If the time runs out while the cloud keeps failing, the error stays transient (the operation is
     retried later); only a settled, failed state or a timeout of a change that never finished is terminal.
     The wait never runs past the operation's deadline (`operation_deadline`); `on_transient` hears of each
-    failed look (a caller may judge the end state by whether the cloud went away meanwhile)."""
+    failed look (a caller may judge the end state by whether the cloud went away meanwhile). `kind` keys what
+    is learnt (without one, the masked text of `what`)."""
     limit = settings.operation_timeout_seconds if timeout is None else timeout
     left = _time_left()
     if left is not None:
         limit = max(min(limit, left), 0.0)
     started = time.monotonic()
     deadline = started + limit
-    kind = wait_kind(what)
-    expected = expected_duration(kind)
+    key: WaitKind | str = kind if kind is not None else wait_kind(what)
+    expected = expected_duration(key)
     delays = _delays(settings)
     last: T | None = None
     polls = 0
@@ -537,8 +575,10 @@ def wait_for(
         failures = 0
         polls += 1
         if is_done(last):
-            if (polls > 1 or slept) and not troubled:  # done at a first look after a sleep: it took at most that
-                _learn(kind, time.monotonic() - started)
+            if (polls > 1 or slept) and not troubled:
+                took = time.monotonic() - started
+                # done at the first look after the sleep: it took at most that, likely much less
+                _learn(key, took / 2 if polls == 1 and slept else took)
             return last
         reason = is_failed(last)
         if reason:
@@ -557,6 +597,7 @@ def wait_for_gone(
     timeout: float | None,
     settings: Settings,
     is_failed: Callable[[Any], str | bool | None] | None = None,
+    kind: WaitKind | None = None,
 ) -> None:
     """Poll until `fetch` answers 404 (or None): the resource is gone."""
     missing = object()
@@ -570,7 +611,8 @@ def wait_for_gone(
             raise
         return missing if found is None else found
 
-    wait_for(fetch_or_missing, lambda r: r is missing, is_failed or (lambda _r: None), what, timeout, settings)
+    wait_for(fetch_or_missing, lambda r: r is missing, is_failed or (lambda _r: None), what, timeout, settings,
+             kind=kind)
 
 
 class Plain:
@@ -589,26 +631,37 @@ class Plain:
         return self.data.get(self.ALIASES.get(name, name))
 
 
-def read_json(proxy: Any, path: str, what: str, missing: tuple[int, ...] = ()) -> dict[str, Any] | None:
-    """GET `path` through an openstacksdk proxy as plain JSON (no SDK resource objects built), retried on
-    transient failures; None when the cloud answers one of the `missing` statuses."""
+def _get_json(proxy: Any, path: str, missing: tuple[int, ...] = ()) -> dict[str, Any] | None:
+    """The one plain-JSON GET: through an openstacksdk proxy (its session, endpoint and microversion), no SDK
+    resource objects built; None for one of the `missing` statuses, the SDK's exceptions for other errors."""
+    response = proxy.get(path)
+    if response.status_code in missing:
+        return None
+    os_exceptions.raise_from_response(response)
+    return dict(response.json() or {})
+
+
+def read_json(proxy: Any, path: str, what: str, missing: tuple[int, ...] = (),
+              key: str | None = None) -> dict[str, Any] | None:
+    """GET `path` as plain JSON (its `key` member, when given), retried on transient failures; None when the
+    cloud answers one of the `missing` statuses."""
 
     def read() -> dict[str, Any] | None:
-        response = proxy.get(path)
-        if response.status_code in missing:
-            return None
-        os_exceptions.raise_from_response(response)
-        return dict(response.json() or {})
+        body = _get_json(proxy, path, missing)
+        return body if body is None or key is None else dict(body.get(key) or {})
 
     return retried(what, read)
 
 
+def get_plain(proxy: Any, path: str, key: str, what: str) -> dict[str, Any] | None:
+    """One resource's plain JSON (its `key` member), None once it is gone (404); retried like get_or_none."""
+    return read_json(proxy, path, what, missing=(404,), key=key)
+
+
 def read_plain(proxy: Any, path: str, key: str) -> Plain:
-    """GET one resource through an openstacksdk proxy as `Plain`; errors (404 included) raise the SDK's
-    exceptions, exactly as its get_* calls do, so get_or_none and wait_for_gone treat them alike."""
-    response = proxy.get(path)
-    os_exceptions.raise_from_response(response)
-    return Plain(dict(response.json().get(key) or {}))
+    """GET one resource as `Plain`, tried once (for polls: wait_for retries); errors (404 included) raise the
+    SDK's exceptions, exactly as its get_* calls do, so wait_for_gone treats them alike."""
+    return Plain(dict((_get_json(proxy, path) or {}).get(key) or {}))
 
 
 def status_of(resource: Any, missing: str = "unknown") -> str:
@@ -667,37 +720,6 @@ def read_view(conn: Connection, spec: InstanceSpec, server_id: str | None, volum
 
 
 # --------------------------------------------------------------------------------------------------
-# Heat stacks.
-
-
-def stack_ref(stack: Any) -> str:
-    """A stack's canonical path, `name/id`: Heat answers a bare id (or name) with a redirect to it, which
-    would double every read."""
-    return f"{stack.name}/{stack.id}"
-
-
-def read_stack(conn: Connection, ref: str, outputs: bool = False) -> Any | None:
-    """A stack (by id or name) as Heat reports it; None once it is gone (404 or DELETE_COMPLETE).
-
-    openstacksdk's `get_stack` raises NotFound for ADOPT_COMPLETE stacks as well as deleted ones, which
-    would lose every adopted stack; this reads the same document through the orchestration proxy."""
-    from openstack.orchestration.v1.stack import Stack
-
-    def read() -> Any | None:
-        response = conn.orchestration.get(f"/stacks/{ref}" + ("" if outputs else "?resolve_outputs=False"))
-        if response.status_code == 404:
-            return None
-        os_exceptions.raise_from_response(response)
-        return response
-
-    response = retried(f"reading stack {ref}", read)
-    if response is None:
-        return None
-    stack = Stack.existing(**(response.json().get("stack") or {}))
-    return None if stack.status == "DELETE_COMPLETE" else stack
-
-
-# --------------------------------------------------------------------------------------------------
 # Preflight: refuse before anything is created.
 
 
@@ -739,24 +761,39 @@ def _cached_lookup(conn: Connection, kind: str, ref: str, find: Callable[[], Any
     return found
 
 
+_UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
+
+
 def resolve_flavor(conn: Connection, ref: str) -> Any:
-    flavor = _cached_lookup(conn, "flavor", ref, lambda: retried(
-        f"looking up flavor {ref}", conn.compute.find_flavor, ref, ignore_missing=True))
+    flavor = _cached_lookup(conn, "flavor", ref, lambda: get_or_none(
+        f"looking up flavor {ref}", conn.compute.find_flavor, ref, ignore_missing=False))
     if flavor is None:
         raise EngineError(f"flavor {ref!r} does not exist in the cloud")
     return flavor
 
 
 def resolve_image(conn: Connection, ref: str) -> Any:
-    image = _cached_lookup(conn, "image", ref, lambda: retried(
-        f"looking up image {ref}", conn.image.find_image, ref, ignore_missing=True))
+    image = _cached_lookup(conn, "image", ref, lambda: _find_image(conn, ref))
     if image is None:
         raise EngineError(f"image {ref!r} does not exist in the cloud")
     return image
 
 
+def _find_image(conn: Connection, ref: str) -> Any | None:
+    """The image with that id, else the one with that name (None: neither). Not the SDK's find_image: it
+    always warns (it looks up with ignore_missing=True inside, whatever its caller asks)."""
+    if _UUID.fullmatch(ref):
+        image = get_or_none(f"reading image {ref}", conn.image.get_image, ref)
+        if image is not None:
+            return image
+    named = retried(f"looking up image {ref}", lambda: list(conn.image.images(name=ref)))
+    if len(named) > 1:
+        raise EngineError(f"{len(named)} images are named {ref!r}; name one by its id")
+    return named[0] if named else None
+
+
 def resolve_network(conn: Connection, ref: str) -> Any:
-    network = retried(f"looking up network {ref}", conn.network.find_network, ref, ignore_missing=True)
+    network = get_or_none(f"looking up network {ref}", conn.network.find_network, ref, ignore_missing=False)
     if network is None:
         raise EngineError(f"network {ref!r} does not exist in the cloud")
     return network
@@ -905,11 +942,17 @@ def preflight(conn: Connection, spec: InstanceSpec) -> Resolved:
     return Resolved(flavor=flavor, image=image, network=network)
 
 
+def _flavor_field(flavor: Any, key: str) -> Any:
+    """A field of a server's flavor, whether an SDK object or plain JSON (a dict)."""
+    if flavor is None:
+        return None
+    return flavor.get(key) if isinstance(flavor, dict) else getattr(flavor, key, None)
+
+
 def _embedded_flavor_name(server: Any) -> str | None:
     """From Nova 2.47 the server embeds its flavor by name (original_name) and has no id; openstacksdk
     then fills the flavor's `id` with that name, so the name decides which form we got."""
-    current = getattr(server, "flavor", None)
-    return getattr(current, "original_name", None) if current is not None else None
+    return _flavor_field(getattr(server, "flavor", None), "original_name")
 
 
 def server_has_flavor(server: Any, flavor: Any) -> bool:
@@ -918,16 +961,15 @@ def server_has_flavor(server: Any, flavor: Any) -> bool:
     if name is not None:
         return name == flavor.name
     current = getattr(server, "flavor", None)
-    return current is not None and getattr(current, "id", None) == flavor.id
+    return current is not None and _flavor_field(current, "id") == flavor.id
 
 
 def server_flavor_id(conn: Connection, server: Any) -> str | None:
     """The server's flavor id, resolving the name newer microversions report."""
     name = _embedded_flavor_name(server)
     if name is None:
-        current = getattr(server, "flavor", None)
-        return getattr(current, "id", None) if current is not None else None
-    flavor = get_or_none(f"looking up flavor {name}", conn.compute.find_flavor, name, ignore_missing=True)
+        return _flavor_field(getattr(server, "flavor", None), "id")
+    flavor = get_or_none(f"looking up flavor {name}", conn.compute.find_flavor, name, ignore_missing=False)
     return flavor.id if flavor is not None else None
 
 
@@ -995,6 +1037,22 @@ def rule_body(rule: RuleSpec, secgroup_id: str) -> dict[str, Any]:
         body["port_range_min"] = _port(rule.from_port)
         body["port_range_max"] = _port(rule.to_port)
     return body
+
+
+def shape_text(shape: tuple[Any, ...]) -> str:
+    """The one way Hearth prints a rule, from its normalized shape: "tcp 5432-5432 from 10.0.0.0/24" (a rule
+    without ports: "icmp from ...", any protocol: "any from ...")."""
+    _ethertype, protocol, pmin, pmax, cidr = shape
+    ports = "" if pmin is None and pmax is None else f" {pmin}-{pmax}"
+    return f"{protocol or 'any'}{ports} from {cidr}"
+
+
+def rule_text(rule: RuleSpec) -> str:
+    """A Hearth rule as text (see shape_text); a rule whose CIDR is invalid is printed as given."""
+    try:
+        return shape_text(rule_shape(rule))
+    except EngineError:
+        return f"{rule.protocol} {rule.from_port}-{rule.to_port} from {rule.cidr}"
 
 
 def hearth_rule_id(neutron_rule: Any) -> str | None:

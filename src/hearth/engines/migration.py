@@ -18,15 +18,13 @@ It composes the natives and orchestrator engines and never repeats what they do:
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 from openstack.connection import Connection
 
-from hearth import engines
 from hearth.cloud import CloudConnections
 from hearth.config import Settings
-from hearth.engines import common, heat, templates
+from hearth.engines import common, heat, resources, templates
 from hearth.engines.base import PLAN_KINDS as ENGINE_PLAN_KINDS
 from hearth.engines.base import (
     CloudView,
@@ -40,7 +38,9 @@ from hearth.engines.base import (
     Resources,
     TransientError,
 )
-from hearth.engines.common import call, get_or_none, wait_for
+from hearth.engines.common import WaitKind, call
+from hearth.engines.natives import NativesEngine
+from hearth.engines.orchestrator import OrchestratorEngine
 
 NATIVES = "natives"
 ORCHESTRATOR = "orchestrator"
@@ -49,14 +49,7 @@ RELEASE = "release"
 PLAN_KINDS = (*ENGINE_PLAN_KINDS, ADOPT, RELEASE)
 
 
-def _status(stack: Any) -> str:
-    return common.status_of(stack, missing="")
-
-
-def _rule_text(shape: tuple[Any, ...]) -> str:
-    _ethertype, protocol, pmin, pmax, cidr = shape
-    ports = "" if pmin is None else (f" {pmin}" if pmin == pmax else f" {pmin}-{pmax}")
-    return f"{protocol or 'any'}{ports} from {cidr}"
+_status = heat.status
 
 
 class MigrationEngine(ResourceEngine, Relocation):
@@ -74,7 +67,7 @@ class MigrationEngine(ResourceEngine, Relocation):
     def _sibling(self, name: str, resolve: EngineResolver | None) -> ResourceEngine:
         if resolve is not None:
             return resolve(name)
-        built = engines.build_engine(name, self.settings, self.connections)
+        built = {NATIVES: NativesEngine, ORCHESTRATOR: OrchestratorEngine}[name](self.settings, self.connections)
         self._owned.append(built)
         return built
 
@@ -131,29 +124,11 @@ class MigrationEngine(ResourceEngine, Relocation):
 
     # stacks ---------------------------------------------------------------------------------------
     def _stack_by_name(self, conn: Connection, spec: InstanceSpec) -> Any | None:
-        return common.read_stack(conn, templates.stack_name(spec.instance_id))
+        return heat.read_stack(conn, templates.stack_name(spec.instance_id))
 
     def _stack(self, conn: Connection, spec: InstanceSpec, *ids: str | None) -> Any | None:
         """The instance's live stack: by a known id first, else by its name."""
-        name = templates.stack_name(spec.instance_id)
-        for stack_id in dict.fromkeys(i for i in ids if i):
-            stack = common.read_stack(conn, f"{name}/{stack_id}")
-            if stack is not None and stack.name == name:
-                return stack
-        return self._stack_by_name(conn, spec)
-
-    def _live_stack(self, conn: Connection, ref: str) -> Any:
-        stack = common.read_stack(conn, ref)
-        if stack is None:
-            raise EngineError(f"stack {ref} disappeared")
-        return stack
-
-    def _wait_settled(self, conn: Connection, stack: Any) -> Any:
-        if not _status(stack).endswith("_IN_PROGRESS"):
-            return stack
-        return wait_for(lambda: self._live_stack(conn, common.stack_ref(stack)),
-                        lambda s: not _status(s).endswith("_IN_PROGRESS"), lambda _s: None,
-                        f"stack {stack.name} to finish {_status(stack)}", timeout=None, settings=self.settings)
+        return heat.find_stack(conn, templates.stack_name(spec.instance_id), *ids)
 
     def _abandon(self, conn: Connection, stack: Any) -> None:
         """Heat forgets the stack and leaves its resources; an error if the stack is still there after."""
@@ -163,7 +138,7 @@ class MigrationEngine(ResourceEngine, Relocation):
             answer = None
         except common.CLOUD_ERRORS as exc:
             raise common.engine_error(f"abandoning stack {stack.name}", exc) from None
-        if common.read_stack(conn, common.stack_ref(stack)) is not None:
+        if heat.poll_stack(conn, heat.stack_ref(stack)) is not None:
             reason = ""
             if isinstance(answer, dict):
                 reason = next((str(v.get("message") or v.get("explanation") or "") for v in answer.values()
@@ -175,86 +150,14 @@ class MigrationEngine(ResourceEngine, Relocation):
     # drift ----------------------------------------------------------------------------------------
     def differences(self, spec: InstanceSpec, current: Resources) -> list[str]:
         """How the live resources differ from the recorded desired state (empty: they match). Reads only."""
-        conn = self._conn()
-        missing = [label for label, value in (("server", current.server_id), ("volume", current.volume_id),
-                                               ("security group", current.secgroup_id)) if not value]
-        if missing:
-            return [f"Hearth has no recorded {', '.join(missing)} for the instance (it was never fully built)"]
-        found: list[str] = []
-        server = get_or_none("reading server", conn.compute.get_server, current.server_id)
-        if server is None:
-            found.append(f"server {current.server_id} no longer exists")
-        else:
-            if server.status != "ACTIVE":
-                found.append(f"server {server.id} is {server.status}, not ACTIVE")
-            flavor = common.resolve_flavor(conn, spec.flavor_id)
-            if not common.server_has_flavor(server, flavor):
-                live = common.server_flavor_id(conn, server)
-                live_name = getattr(getattr(server, "flavor", None), "original_name", None) or live
-                found.append(f"server {server.id} has flavor {live_name} ({live}); Hearth records flavor "
-                             f"{flavor.name} ({flavor.id})")
-        volume = get_or_none("reading volume", conn.block_storage.get_volume, current.volume_id)
-        if volume is None:
-            found.append(f"volume {current.volume_id} no longer exists")
-        else:
-            if volume.size != spec.volume_size:
-                found.append(f"volume {volume.id} is {volume.size} GB; Hearth records {spec.volume_size} GB")
-            attached = [a.get("server_id") for a in volume.attachments or []]
-            if attached != [current.server_id]:
-                found.append(f"volume {volume.id} is attached to {', '.join(map(str, attached)) or 'nothing'}; "
-                             f"Hearth records it attached to server {current.server_id}")
-        group = get_or_none("reading security group", conn.network.get_security_group, current.secgroup_id)
-        if group is None:
-            found.append(f"security group {current.secgroup_id} no longer exists")
-        else:
-            found += self._rule_differences(conn, spec, group.id)
-        if server is not None and group is not None:
-            found += self._port_differences(conn, spec, server.id, group.id)
-        return found
-
-    def _rule_differences(self, conn: Connection, spec: InstanceSpec, group_id: str) -> list[str]:
-        live = [common.neutron_shape(r) for r in common.ingress_rules(conn, group_id)]
-        wanted = [common.rule_shape(r) for r in spec.rules]
-        found = [f"security group {group_id} lacks the rule {_rule_text(s)}" for s in wanted if s not in live]
-        found += [f"security group {group_id} has a rule Hearth does not record: {_rule_text(s)}"
-                  for s in live if s not in wanted]
-        return found
-
-    def _port_differences(self, conn: Connection, spec: InstanceSpec, server_id: str, group_id: str) -> list[str]:
-        ports = common.retried(f"listing ports of server {server_id}",
-                               lambda: list(conn.network.ports(device_id=server_id)))
-        found = []
-        if not any(group_id in (p.security_group_ids or []) for p in ports):
-            found.append(f"server {server_id} is not in security group {group_id}")
-        if spec.network_id and len(ports) != 1:
-            found.append(f"server {server_id} has {len(ports)} ports; Hearth's template gives it exactly one")
-        return found
+        return resources.differences(self._conn(), spec, resources.ids_of(current))
 
     # adopt ----------------------------------------------------------------------------------------
     def _physical_ids(self, conn: Connection, spec: InstanceSpec, current: Resources) -> dict[str, dict[str, Any]]:
         """Heat's abandon-data entry for each logical resource of the template: the existing ids."""
         if not (current.server_id and current.volume_id):
             raise EngineError("adopt needs the instance's recorded server and volume ids")
-        attachment = common.retried(
-            f"listing volume attachments of server {current.server_id}",
-            lambda: next((a for a in conn.compute.volume_attachments(current.server_id)
-                          if a.volume_id == current.volume_id), None))
-        if attachment is None:
-            raise EngineError(f"volume {current.volume_id} is not attached to server {current.server_id}")
-        entries: dict[str, dict[str, Any]] = {
-            templates.SECURITY_GROUP: {"resource_id": current.secgroup_id},
-            templates.DATA_VOLUME: {"resource_id": current.volume_id},
-            templates.SERVER: {"resource_id": current.server_id},
-            templates.ATTACHMENT: {"resource_id": attachment.id,
-                                   "resource_data": {"server": current.server_id, "volume": current.volume_id}},
-        }
-        if spec.network_id:
-            port = common.retried(f"listing ports of server {current.server_id}",
-                                  lambda: next(iter(conn.network.ports(device_id=current.server_id)), None))
-            if port is None:
-                raise EngineError(f"server {current.server_id} has no port")
-            entries[templates.PORT] = {"resource_id": port.id}
-        return entries
+        return resources.adopt_entries(conn, spec, resources.ids_of(current))
 
     def _adopt_attrs(self, conn: Connection, spec: InstanceSpec, current: Resources) -> dict[str, Any]:
         """The stack adopt request, as openstacksdk Stack attributes (plus heat.HeatStack's adopt_stack_data)."""
@@ -271,7 +174,7 @@ class MigrationEngine(ResourceEngine, Relocation):
                 "environment": {"parameters": templates.parameters(spec)}, "resources": resources}
         return {"name": name, "template": template, "parameters": templates.parameters(spec),
                 "adopt_stack_data": json.dumps(data), "is_rollback_disabled": True,
-                "timeout_mins": max(1, math.ceil(self.settings.operation_timeout_seconds / 60))}
+                "timeout_mins": heat.timeout_mins(self.settings)}
 
     def adopt(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
         """Move a natives instance into a Heat stack that takes over its existing resources."""
@@ -304,11 +207,11 @@ class MigrationEngine(ResourceEngine, Relocation):
             ctx.event(f"resuming with stack {name} ({stack_id}), {_status(stack)}")
         ctx.step("waiting for the adopt")
         try:
-            final = wait_for(lambda: self._live_stack(conn, f"{name}/{stack_id}"),
-                             lambda s: _status(s) == "ADOPT_COMPLETE",
-                             lambda s: _status(s).endswith("_FAILED") and
-                             f"stack {name} is {_status(s)}: {common.scrub(s.status_reason or 'no reason given')}",
-                             f"adopt of stack {name}", timeout=None, settings=self.settings)
+            final = heat.wait_stack(
+                conn, self.settings, f"{name}/{stack_id}", lambda s: _status(s) == "ADOPT_COMPLETE",
+                lambda s: _status(s).endswith("_FAILED") and
+                f"stack {name} is {_status(s)}: {common.scrub(s.status_reason or 'no reason given')}",
+                f"adopt of stack {name}", WaitKind.STACK_ADOPT)
         except TransientError:
             raise  # the adopt goes on in Heat: the resumed attempt finds the stack and waits again
         except EngineError as err:
@@ -323,7 +226,7 @@ class MigrationEngine(ResourceEngine, Relocation):
         if stack is None:
             return
         try:
-            self._abandon(conn, self._wait_settled(conn, stack))
+            self._abandon(conn, heat.settle(conn, self.settings, stack))
             ctx.event(f"stack {stack.name} abandoned after the failed adopt ({err}); the resources stay with "
                       "natives", "warning")
         except EngineError as exc:
@@ -333,18 +236,16 @@ class MigrationEngine(ResourceEngine, Relocation):
     def _adopted(self, conn: Connection, spec: InstanceSpec, current: Resources, stack: Any,
                  ctx: OperationContext) -> Resources:
         """The stack's outputs must name the very resources Hearth recorded."""
-        full = common.read_stack(conn, common.stack_ref(stack), outputs=True) or stack
-        outputs = {o.get("output_key"): o.get("output_value") for o in full.outputs or []}
-        recorded = {templates.OUTPUT_SERVER: current.server_id, templates.OUTPUT_VOLUME: current.volume_id,
-                    templates.OUTPUT_SECGROUP: current.secgroup_id}
-        wrong = [f"{key} is {outputs.get(key)}, expected {value}" for key, value in recorded.items()
-                 if outputs.get(key) != value]
+        full = heat.read_stack(conn, heat.stack_ref(stack), outputs=True) or stack
+        adopted = resources.ids_from_outputs(heat.outputs(full))
+        wrong = [f"{kind.output} is {adopted.get(kind.key)}, expected {value}"
+                 for kind, value in ((k, resources.id_of(k, current)) for k in resources.KINDS if k.output)
+                 if value and adopted.get(kind.key) != value]
         if wrong:
             raise EngineError(f"stack {stack.name} adopted other resources than Hearth's: {'; '.join(wrong)}")
         ctx.event(f"stack {stack.name} ({stack.id}) is {_status(full)}: the instance now belongs to the orchestrator")
-        return Resources(server_id=current.server_id, volume_id=current.volume_id, secgroup_id=current.secgroup_id,
-                         stack_id=stack.id, rules=dict(current.rules), server_status="ACTIVE",
-                         stack_status=_status(full))
+        return resources.with_ids(Resources(stack_id=stack.id, rules=dict(current.rules), server_status="ACTIVE",
+                                            stack_status=_status(full)), resources.ids_of(current))
 
     def plan_adopt(self, spec: InstanceSpec, current: Resources) -> list[PlannedStep]:
         """The drift check runs for real (it only reads); then the stack adopt Heat would be asked for."""
@@ -354,8 +255,7 @@ class MigrationEngine(ResourceEngine, Relocation):
         if drift:
             return [PlannedStep("refuse", "adopt", difference) for difference in drift]
         name = templates.stack_name(spec.instance_id)
-        ids = {templates.SECURITY_GROUP: current.secgroup_id, templates.DATA_VOLUME: current.volume_id,
-               templates.SERVER: current.server_id, templates.ATTACHMENT: current.volume_id}
+        ids = {kind.logical: resources.id_of(kind, current) for kind in resources.KINDS if kind.logical}
         steps = [PlannedStep("stack adopt", name, "POST /stacks with adopt_stack_data: nothing is created or "
                                                   "changed")]
         steps += [PlannedStep("adopt", f"{logical} ({definition['type']})", ids.get(logical) or "existing")
@@ -371,7 +271,7 @@ class MigrationEngine(ResourceEngine, Relocation):
             raise EngineError(f"the instance has no Heat stack to release ({templates.stack_name(spec.instance_id)} "
                               "does not exist)")
         if stack is not None:
-            stack = self._wait_settled(conn, stack)
+            stack = heat.settle(conn, self.settings, stack)
             status = _status(stack)
             if not status.endswith("_COMPLETE") or status.startswith(("DELETE", "ROLLBACK")):
                 raise EngineError(f"stack {stack.name} is {status}; release needs a stack whose last action completed")
@@ -380,15 +280,15 @@ class MigrationEngine(ResourceEngine, Relocation):
             self._abandon(conn, stack)
             ctx.event(f"stack {stack.name} ({stack.id}) abandoned; its resources stay where they are")
         ctx.step("checking the resources are still there")
-        view = common.read_view(conn, spec, current.server_id, current.volume_id, current.secgroup_id)
-        gone = [f"{label} {value}" for label, value, seen in (
-            ("server", current.server_id, view.server), ("volume", current.volume_id, view.volume),
-            ("security group", current.secgroup_id, view.security_group)) if value and seen is None]
+        ids = resources.ids_of(current)
+        live = resources.read_live(conn, ids)
+        gone = [f"{kind.label} {ids[kind.key]}" for kind in resources.KINDS
+                if kind.key in live and live[kind.key] is None]
         if gone:
             raise EngineError(f"after abandoning the stack, {', '.join(gone)} no longer exist(s)")
         ctx.event("the instance now belongs to natives")
-        return Resources(server_id=current.server_id, volume_id=current.volume_id, secgroup_id=current.secgroup_id,
-                         rules=dict(current.rules), server_status=(view.server or {}).get("status"))
+        return resources.with_ids(Resources(rules=dict(current.rules),
+                                            server_status=(live.get("server") or {}).get("status")), ids)
 
     def plan_release(self, spec: InstanceSpec, current: Resources) -> list[PlannedStep]:
         stack = self._stack(self._conn(), spec, current.stack_id)
@@ -399,6 +299,3 @@ class MigrationEngine(ResourceEngine, Relocation):
                             "DELETE /stacks/{name}/{id}/abandon: Heat forgets the stack, every resource stays"),
                 PlannedStep("keep", "resources", f"server {current.server_id}, volume {current.volume_id}, "
                                                  f"security group {current.secgroup_id} go back to natives")]
-
-
-engines.register("migration", MigrationEngine)

@@ -28,17 +28,15 @@ before any write, instead of silently "succeeding" with a no-op update.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable
 from typing import Any
 
 from openstack import exceptions as os_exceptions
 from openstack.connection import Connection
 
-from hearth import engines
 from hearth.cloud import CloudConnections
 from hearth.config import Settings
-from hearth.engines import common, heat, templates
+from hearth.engines import common, heat, resources, templates
 from hearth.engines.base import (
     PLAN_KINDS,
     PROVISION_CLEAN,
@@ -52,7 +50,7 @@ from hearth.engines.base import (
     RuleSpec,
     TransientError,
 )
-from hearth.engines.common import call, cloud_call, get_or_none, wait_for
+from hearth.engines.common import WaitKind, call, cloud_call, get_or_none
 
 # A stack create found failed after Heat was unreachable is retried (an update with the same template) this many
 # times in one operation.
@@ -71,51 +69,8 @@ PROVISIONED = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "ADOPT_COMPLETE", "CHECK_CO
                "SNAPSHOT_COMPLETE")
 
 
-def _status(stack: Any) -> str:
-    return common.status_of(stack, missing="")
-
-
-class _PolledStack:
-    """A stack as Heat's plain JSON, read like the SDK's Stack for what polling looks at (building the
-    SDK resource for every poll was a large share of the task manager's CPU)."""
-
-    __slots__ = ("data",)
-    _FIELDS = {"status": "stack_status", "status_reason": "stack_status_reason", "name": "stack_name", "id": "id"}
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        self.data = data
-
-    def __getattr__(self, name: str) -> Any:
-        if name not in self._FIELDS:
-            raise AttributeError(name)
-        return self.data.get(self._FIELDS[name])
-
-    def full(self) -> Any:
-        """The openstacksdk Stack of the same document."""
-        from openstack.orchestration.v1.stack import Stack
-
-        return Stack.existing(**self.data)
-
-
-def _poll_stack(conn: Connection, ref: str) -> _PolledStack | None:
-    """The stack (`ref`: name/id) without its outputs, as plain JSON; None once it is gone (404 or
-    DELETE_COMPLETE), as common.read_stack answers."""
-    def read() -> Any | None:
-        response = conn.orchestration.get(f"/stacks/{ref}?resolve_outputs=False")
-        if response.status_code == 404:
-            return None
-        os_exceptions.raise_from_response(response)
-        return response
-
-    response = common.retried(f"reading stack {ref}", read)
-    if response is None:
-        return None
-    stack = _PolledStack(dict(response.json().get("stack") or {}))
-    return None if stack.status == "DELETE_COMPLETE" else stack
-
-
-def _outputs(stack: Any) -> dict[str, Any]:
-    return {o.get("output_key"): o.get("output_value") for o in getattr(stack, "outputs", None) or []}
+_status = heat.status
+_outputs = heat.outputs
 
 
 def _preview(what: str, make: Callable[[], heat.HeatStack]) -> heat.HeatStack | None:
@@ -141,24 +96,12 @@ class OrchestratorEngine(ResourceEngine):
 
     @property
     def _timeout_mins(self) -> int:
-        """Heat's own stack timeout: the operation timeout, so a stuck stack ends FAILED, not IN_PROGRESS."""
-        return max(1, math.ceil(self.settings.operation_timeout_seconds / 60))
+        return heat.timeout_mins(self.settings)
 
     # finding the stack ------------------------------------------------------------------------
-    def _get_stack(self, conn: Connection, ref: str, outputs: bool = False) -> Any | None:
-        """The stack by `name/id` (or a bare id); None once deleted, or when the id names a stack of another
-        name. Read through common.read_stack, not the SDK's get_stack, which reports adopted
-        (ADOPT_COMPLETE) stacks as missing."""
-        return common.read_stack(conn, ref, outputs=outputs)
-
     def _find_stack(self, conn: Connection, spec: InstanceSpec, *ids: str | None, outputs: bool = False) -> Any:
         """The instance's live stack: by a recorded id first, else by its name."""
-        name = templates.stack_name(spec.instance_id)
-        for stack_id in dict.fromkeys(i for i in ids if i):
-            stack = self._get_stack(conn, f"{name}/{stack_id}", outputs)
-            if stack is not None and stack.name == name:
-                return stack
-        return common.read_stack(conn, name, outputs=outputs)
+        return heat.find_stack(conn, templates.stack_name(spec.instance_id), *ids, outputs=outputs)
 
     def _require_stack(self, conn: Connection, spec: InstanceSpec, current: Resources,
                        ctx: OperationContext | None = None) -> Any:
@@ -224,28 +167,12 @@ class OrchestratorEngine(ResourceEngine):
 
     # waits --------------------------------------------------------------------------------------
     def _wait(self, conn: Connection, ref: str, done: Callable[[Any], bool],
-              failed: Callable[[Any], str | bool | None], what: str,
+              failed: Callable[[Any], str | bool | None], what: str, kind: WaitKind,
               on_transient: Callable[[TransientError], None] | None = None) -> Any:
-        """Poll the stack as plain JSON (`_poll_stack`); the SDK Stack is built only for the failure check of
-        a stack that stopped moving and for the stack returned at the end."""
-        def fetch() -> _PolledStack:
-            stack = _poll_stack(conn, ref)
-            if stack is None:
-                raise EngineError(f"stack {ref} disappeared while waiting for {what}")
-            return stack
-
-        def failed_check(stack: _PolledStack) -> str | bool | None:
-            return None if _status(stack).endswith("_IN_PROGRESS") else failed(stack.full())
-
-        return wait_for(fetch, done, failed_check, what, timeout=None, settings=self.settings,
-                        on_transient=on_transient).full()
+        return heat.wait_stack(conn, self.settings, ref, done, failed, what, kind, on_transient)
 
     def _settle(self, conn: Connection, stack: Any) -> Any:
-        """Wait out an action already in progress (a resumed operation, or Heat rolling back)."""
-        if not _status(stack).endswith("_IN_PROGRESS"):
-            return stack
-        return self._wait(conn, common.stack_ref(stack), lambda s: not _status(s).endswith("_IN_PROGRESS"),
-                          lambda _s: None, f"stack {stack.name} to finish {_status(stack)}")
+        return heat.settle(conn, self.settings, stack)
 
     # provision ----------------------------------------------------------------------------------
     def provision(self, spec: InstanceSpec, ctx: OperationContext) -> Resources:
@@ -277,7 +204,8 @@ class OrchestratorEngine(ResourceEngine):
             outage: list[TransientError] = []
             try:
                 self._wait(conn, f"{name}/{stack_id}", lambda s: _status(s) in PROVISIONED,
-                           lambda s: self._create_failure(conn, s), f"creation of stack {name}", outage.append)
+                           lambda s: self._create_failure(conn, s), f"creation of stack {name}", WaitKind.STACK_CREATE,
+                           outage.append)
                 break
             except TransientError:
                 raise
@@ -296,27 +224,29 @@ class OrchestratorEngine(ResourceEngine):
                           f"({retries + 1} of {STACK_CREATE_RETRIES})", "warning", **{STACK_RETRIES_KEY: retries + 1})
                 ctx.step("retrying the failed stack")
                 self._put(conn, stack, spec, rollback=False)
-        resources = self._realised(conn, spec, self._require_stack(conn, spec, Resources(stack_id=stack_id)),
-                                   {}, ctx)
-        ctx.event(f"instance resources ready: server {resources.server_id}, volume {resources.volume_id}, "
-                  f"security group {resources.secgroup_id}")
-        return resources
+        realised = self._realised(conn, spec, self._require_stack(conn, spec, Resources(stack_id=stack_id)),
+                                  {}, ctx)
+        ids = resources.ids_of(realised)
+        ctx.event("instance resources ready: " + ", ".join(f"{k.label} {ids[k.key]}" for k in resources.KINDS
+                                                             if k.key in ids))
+        return realised
 
     def _realised(self, conn: Connection, spec: InstanceSpec, stack: Any, previous: dict[str, RuleSpec],
                   ctx: OperationContext) -> Resources:
         """Resources from the stack's outputs, with Hearth's rule ids mapped to the rules Heat made."""
         outputs = _outputs(stack)
-        server_id = outputs.get(templates.OUTPUT_SERVER)
-        volume_id = outputs.get(templates.OUTPUT_VOLUME)
-        group_id = outputs.get(templates.OUTPUT_SECGROUP)
-        if not (server_id and volume_id and group_id):
+        ids = resources.ids_from_outputs(outputs)
+        if resources.missing_required(ids):
             raise EngineError(f"stack {stack.name} is {_status(stack)} but its outputs lack resource ids: "
                               f"{sorted(k for k, v in outputs.items() if v)}")
-        rules = self._map_rules(conn, spec, group_id, previous)
-        ctx.record(server_id=server_id, volume_id=volume_id, secgroup_id=group_id,
-                   rule_ids={hid: r.cloud_id for hid, r in rules.items()})
-        return Resources(server_id=server_id, volume_id=volume_id, secgroup_id=group_id, stack_id=stack.id,
-                         rules=rules, server_status="ACTIVE", stack_status=_status(stack))
+        rules = self._map_rules(conn, spec, ids["security_group"], previous)
+        return self._record(ids, stack, _status(stack), rules, ctx)
+
+    def _record(self, ids: dict[str, str], stack: Any, stack_status: str, rules: dict[str, RuleSpec],
+                ctx: OperationContext) -> Resources:
+        ctx.record(**resources.journal_ids(ids), rule_ids={hid: r.cloud_id for hid, r in rules.items()})
+        return resources.with_ids(Resources(stack_id=stack.id, rules=rules, server_status="ACTIVE",
+                                            stack_status=stack_status), ids)
 
     def _map_rules(self, conn: Connection, spec: InstanceSpec, group_id: str,
                    previous: dict[str, RuleSpec]) -> dict[str, RuleSpec]:
@@ -329,8 +259,8 @@ class OrchestratorEngine(ResourceEngine):
         for rule in spec.rules:
             ids = by_shape.get(common.rule_shape(rule), [])
             if not ids:
-                raise EngineError(f"security group {group_id} has no rule {rule.protocol} {rule.from_port}-"
-                                  f"{rule.to_port} from {rule.cidr} after the stack operation")
+                raise EngineError(f"security group {group_id} has no rule {common.rule_text(rule)} after the stack "
+                                  "operation")
             known = previous.get(rule.id)
             cloud_id = known.cloud_id if known is not None and known.cloud_id in ids else ids[0]
             mapped[rule.id] = dataclasses.replace(rule, cloud_id=cloud_id)
@@ -339,51 +269,41 @@ class OrchestratorEngine(ResourceEngine):
     # updates ------------------------------------------------------------------------------------
     def resize_flavor(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
         common.resolve_flavor(self._conn(), spec.flavor_id)
-        return self._update(spec, current, ctx, f"resizing to flavor {spec.flavor_id}")
+        return self._update(spec, current, ctx, f"resizing to flavor {spec.flavor_id}", WaitKind.STACK_UPDATE_FLAVOR)
 
     def resize_volume(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
         return self._update(spec, current, ctx, f"growing the data volume to {spec.volume_size} GB",
-                            check=_check_no_shrink)
+                            WaitKind.STACK_UPDATE_VOLUME, check=_check_no_shrink)
 
     def apply_rules(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
-        return self._update(spec, current, ctx, f"applying {len(spec.rules)} security group rule(s)")
+        return self._update(spec, current, ctx, f"applying {len(spec.rules)} security group rule(s)",
+                            WaitKind.STACK_UPDATE_RULES)
 
     def _check_drift(self, conn: Connection, stack: Any, ids: dict[str, str]) -> dict[str, dict[str, Any]]:
         """Refuse to update a stack whose resources were deleted outside Heat (an update would not bring
         them back, and the server references the group through a property Heat can only replace).
-        Returns each resource as the cloud answered (plain JSON: only existence and a few fields are used,
-        so the SDK's resource objects are not built for them)."""
-        paths = {"server": (conn.compute, f"/servers/{ids['server']}", "server"),
-                 "volume": (conn.block_storage, f"/volumes/{ids['volume']}", "volume"),
-                 "security group": (conn.network, f"/security-groups/{ids['group']}", "security_group")}
-        found: dict[str, dict[str, Any]] = {}
-        for kind, (proxy, path, key) in paths.items():
-            body = common.get_or_none(f"reading {kind}", common.read_plain, proxy, path, key)
-            if body is not None:
-                found[kind] = body.data
-        gone = [f"{kind} {ids[key]}" for kind, key in (("server", "server"), ("volume", "volume"),
-                                                         ("security group", "group")) if kind not in found]
+        Returns each resource kind's live plain JSON (resources.read_live)."""
+        live = resources.read_live(conn, ids)
+        gone = [f"{kind.label} {ids[kind.key]}" for kind in resources.KINDS
+                if kind.key in live and live[kind.key] is None]
         if gone:
             raise EngineError(f"{', '.join(gone)} of stack {stack.name} no longer exist(s): deleted outside Heat. "
                               "The orchestrator only changes the cloud through the stack; delete and re-create "
                               "the instance (or restore the resource) first")
-        return found
+        return {key: value for key, value in live.items() if value is not None}
 
-    def _update(self, spec: InstanceSpec, current: Resources, ctx: OperationContext, what: str,
+    def _update(self, spec: InstanceSpec, current: Resources, ctx: OperationContext, what: str, wait_kind: WaitKind,
                 check: Callable[[InstanceSpec, dict[str, dict[str, Any]]], None] | None = None) -> Resources:
         conn = self._conn()
         stack = self._require_stack(conn, spec, current, ctx)
         if _status(stack).endswith("_IN_PROGRESS"):  # settle, then read the outputs as they ended up
             stack = self._settle(conn, stack)
             stack = self._require_stack(conn, spec, Resources(stack_id=stack.id))
-        outputs = _outputs(stack)
-        found = {"server": outputs.get(templates.OUTPUT_SERVER) or current.server_id,
-                 "volume": outputs.get(templates.OUTPUT_VOLUME) or current.volume_id,
-                 "group": outputs.get(templates.OUTPUT_SECGROUP) or current.secgroup_id}
-        ids = {key: str(value) for key, value in found.items() if value}
-        if len(ids) != len(found):
+        ids = {**resources.ids_of(current), **resources.ids_from_outputs(_outputs(stack))}
+        missing = resources.missing_required(ids)
+        if missing:
             raise EngineError(f"stack {stack.name} is {_status(stack)} and has no "
-                              f"{', '.join(k for k in found if k not in ids)}: the instance was never fully built")
+                              f"{', '.join(k.label for k in missing)}: the instance was never fully built")
         live = self._check_drift(conn, stack, ids)
         if check is not None:
             check(spec, live)
@@ -399,20 +319,17 @@ class OrchestratorEngine(ResourceEngine):
         ctx.step(what, stack_update=what)
         self._put(conn, stack, spec, rollback=True)
         ctx.event(f"stack {stack.name} update started: {what}")
-        # The wait's description names the change: common.wait_for learns how long each kind of wait takes
-        # (ids and numbers masked), and a rule change must not inherit the expectation of a flavor resize.
-        final = self._wait(conn, common.stack_ref(stack), _update_over, lambda _s: None,
-                           f"update of stack {stack.name}: {what}")
+        # The wait's kind names the change: common.wait_for learns how long each kind of wait takes, and a rule
+        # change must not inherit the expectation of a flavor resize.
+        final = self._wait(conn, heat.stack_ref(stack), _update_over, lambda _s: None,
+                           f"update of stack {stack.name}: {what}", wait_kind)
         self._check_update_result(conn, stack, final, ids, what, ctx)
         ctx.event(f"stack {stack.name} updated: {what}")
         kept = _rules_kept(spec, current)
         if kept is not None:
             # The group was not part of this update (same rules): its resources and rule ids are the ones read
             # before the update, so the stack's outputs and the group's rules need no second read.
-            ctx.record(server_id=ids["server"], volume_id=ids["volume"], secgroup_id=ids["group"],
-                       rule_ids={hid: r.cloud_id for hid, r in kept.items()})
-            return Resources(server_id=ids["server"], volume_id=ids["volume"], secgroup_id=ids["group"],
-                             stack_id=stack.id, rules=kept, server_status="ACTIVE", stack_status=_status(final))
+            return self._record(ids, stack, _status(final), kept, ctx)
         return self._realised(conn, spec, self._require_stack(conn, spec, Resources(stack_id=stack.id)),
                               current.rules, ctx)
 
@@ -424,7 +341,7 @@ class OrchestratorEngine(ResourceEngine):
             return
         if status == "UPDATE_FAILED" and not final.is_rollback_disabled:
             # Heat starts its rollback right after UPDATE_FAILED: if it has, report where it ends.
-            again = self._get_stack(conn, common.stack_ref(final))
+            again = heat.read_stack(conn, heat.stack_ref(final))
             if again is not None and _status(again) == "ROLLBACK_IN_PROGRESS":
                 final = self._settle(conn, again)
                 status = _status(final)
@@ -467,7 +384,8 @@ class OrchestratorEngine(ResourceEngine):
         with cloud_call(f"updating stack {stack.name}", conflict_is_transient=True):
             conn.orchestration.update_stack(stack, template=templates.build(spec),
                                             parameters=templates.parameters(spec),
-                                            is_rollback_disabled=not rollback, timeout_mins=self._timeout_mins)
+                                            is_rollback_disabled=not rollback,
+                                            timeout_mins=self._timeout_mins)
 
     # delete ---------------------------------------------------------------------------------------
     def delete(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> None:
@@ -479,7 +397,7 @@ class OrchestratorEngine(ResourceEngine):
             # The one provision attempt made this stack and recorded it: delete it by that identity, without
             # reading it first (a stack already gone answers 404, which the delete accepts).
             name = templates.stack_name(spec.instance_id)
-            self._delete_stack(conn, _PolledStack({"id": current.stack_id, "stack_name": name}), ctx)
+            self._delete_stack(conn, heat.PolledStack({"id": current.stack_id, "stack_name": name}), ctx)
             return
         while True:  # every live stack of the instance (normally one)
             stack = self._find_stack(conn, spec, *(i for i in (current.stack_id, ctx.journal.get("stack_id"))
@@ -493,9 +411,7 @@ class OrchestratorEngine(ResourceEngine):
         if clean and seen:
             return  # the stack is gone and the provision recorded all it made: no look-ups by name needed
         ctx.step("checking nothing is left")
-        left = [f"server {s.id}" for s in common.find_servers(conn, spec.instance_id)]
-        left += [f"volume {v.id}" for v in common.find_volumes(conn, spec.instance_id)]
-        left += [f"security group {g.id}" for g in common.find_secgroups(conn, spec.instance_id)]
+        left = [f"{kind.label} {found.id}" for kind, found in resources.find_all(conn, spec.instance_id)]
         if left:
             raise EngineError(f"after deleting the stack, the cloud still holds {', '.join(left)} named for "
                               f"instance {spec.instance_id}; they are outside any Heat stack and need removing")
@@ -511,12 +427,12 @@ class OrchestratorEngine(ResourceEngine):
 
         for attempt in (1, 2):
             reasons.clear()
-            common.delete_plain(conn.orchestration, f"/stacks/{common.stack_ref(stack)}",
+            common.delete_plain(conn.orchestration, f"/stacks/{heat.stack_ref(stack)}",
                                 f"deleting stack {stack.name}")
             try:
-                common.wait_for_gone(lambda: _poll_stack(conn, common.stack_ref(stack)),
+                common.wait_for_gone(lambda: heat.poll_stack(conn, heat.stack_ref(stack)),
                                      f"deletion of stack {stack.name}", timeout=None, settings=self.settings,
-                                     is_failed=delete_failed)
+                                     is_failed=delete_failed, kind=WaitKind.STACK_DELETE)
             except EngineError:
                 if attempt == 2 or not reasons:
                     raise
@@ -535,13 +451,11 @@ class OrchestratorEngine(ResourceEngine):
         try:
             stack = self._find_stack(conn, spec, current.stack_id, outputs=True)
         except TransientError as err:
-            if not (current.server_id or current.volume_id or current.secgroup_id):
+            if not resources.ids_of(current):
                 raise
             stack, heat_error = None, err
         outputs = _outputs(stack) if stack is not None else {}
-        view = common.read_view(conn, spec, current.server_id or outputs.get(templates.OUTPUT_SERVER),
-                                current.volume_id or outputs.get(templates.OUTPUT_VOLUME),
-                                current.secgroup_id or outputs.get(templates.OUTPUT_SECGROUP))
+        view = resources.read_view(conn, spec, {**resources.ids_from_outputs(outputs), **resources.ids_of(current)})
         if stack is not None:
             view.stack = {"id": stack.id, "name": stack.name, "status": _status(stack),
                           "reason": common.scrub(stack.status_reason or "")}
@@ -549,6 +463,9 @@ class OrchestratorEngine(ResourceEngine):
             view.stack = {"id": current.stack_id, "name": templates.stack_name(spec.instance_id), "status": "UNKNOWN",
                           "reason": str(heat_error)}
         return view
+
+    def differences(self, spec: InstanceSpec, current: Resources) -> list[str]:
+        return resources.differences(self._conn(), spec, resources.ids_of(current))
 
     # plan -----------------------------------------------------------------------------------------
     def plan(self, kind: str, spec: InstanceSpec, current: Resources) -> list[PlannedStep]:
@@ -674,6 +591,3 @@ def _values(node: Any) -> list[Any]:
         for value in node:
             found += _values(value)
     return found
-
-
-engines.register("orchestrator", lambda settings, connections, _resolve: OrchestratorEngine(settings, connections))

@@ -11,21 +11,16 @@ from typing import Any
 
 import yaml
 
-from hearth.engines import common
-from hearth.engines.base import InstanceSpec, RuleSpec
+from hearth.engines import resources
+from hearth.engines.base import InstanceSpec
 
 HOT_VERSION = "2018-08-31"
 
-# Logical resource names inside every Hearth stack.
-SECURITY_GROUP = "security_group"
-DATA_VOLUME = "data_volume"
-PORT = "port"
-SERVER = "server"
-ATTACHMENT = "data_volume_attachment"
-
-OUTPUT_SERVER = "server_id"
-OUTPUT_VOLUME = "volume_id"
-OUTPUT_SECGROUP = "security_group_id"
+# Logical resource names and outputs, as resources.py declares them (kept here for callers of the builder).
+SECURITY_GROUP, DATA_VOLUME, PORT, SERVER, ATTACHMENT = (
+    resources.SECURITY_GROUP, resources.DATA_VOLUME, resources.PORT, resources.SERVER, resources.ATTACHMENT)
+OUTPUT_SERVER, OUTPUT_VOLUME, OUTPUT_SECGROUP = (
+    resources.OUTPUT_SERVER, resources.OUTPUT_VOLUME, resources.OUTPUT_SECGROUP)
 
 
 def stack_name(instance_id: str) -> str:
@@ -34,96 +29,28 @@ def stack_name(instance_id: str) -> str:
 
 def parameters(spec: InstanceSpec) -> dict[str, Any]:
     """The values passed with every create and update: what changes between operations."""
-    return {"flavor": spec.flavor_id, "image": spec.image_id, "volume_size": spec.volume_size}
-
-
-def _rule(rule: RuleSpec) -> dict[str, Any]:
-    shape = common.rule_body(rule, secgroup_id="")
-    entry: dict[str, Any] = {
-        "direction": "ingress",
-        "ethertype": rule.ethertype,
-        "remote_mode": "remote_ip_prefix",
-        "remote_ip_prefix": shape["remote_ip_prefix"],
-    }
-    if shape["protocol"]:
-        entry["protocol"] = shape["protocol"]
-        entry["port_range_min"] = shape["port_range_min"]
-        entry["port_range_max"] = shape["port_range_max"]
-    return entry
-
-
-def _sorted_rules(rules: tuple[RuleSpec, ...]) -> list[RuleSpec]:
-    """Rules in a stable order (by what they open, then Hearth id) so equal specs render equally."""
-    return sorted(rules, key=lambda r: (r.protocol, r.from_port, r.to_port, r.cidr, r.id))
+    return {resources.PARAM_FLAVOR: spec.flavor_id, resources.PARAM_IMAGE: spec.image_id,
+            resources.PARAM_VOLUME_SIZE: spec.volume_size}
 
 
 def build(spec: InstanceSpec) -> dict[str, Any]:
-    """The HOT template (as a dict, keys in a fixed, readable order) for one instance."""
-    metadata = common.resource_metadata(spec)
-    resources: dict[str, Any] = {
-        SECURITY_GROUP: {
-            "type": "OS::Neutron::SecurityGroup",
-            "properties": {
-                "name": common.secgroup_name(spec.instance_id),
-                "description": common.secgroup_description(spec),
-                "rules": [_rule(r) for r in _sorted_rules(spec.rules)],
-            },
-        },
-        DATA_VOLUME: {
-            "type": "OS::Cinder::Volume",
-            "properties": {
-                "name": common.volume_name(spec.instance_id),
-                "size": {"get_param": "volume_size"},
-                "metadata": metadata,
-            },
-        },
-    }
-    server_properties: dict[str, Any] = {
-        "name": common.server_name(spec.instance_id),
-        "flavor": {"get_param": "flavor"},
-        "flavor_update_policy": "RESIZE",
-        "image": {"get_param": "image"},
-        "metadata": metadata,
-    }
-    if spec.network_id:
-        resources[PORT] = {
-            "type": "OS::Neutron::Port",
-            "properties": {
-                "name": f"hearth-{spec.instance_id}-port",
-                "network": spec.network_id,
-                "security_groups": [{"get_resource": SECURITY_GROUP}],
-            },
-        }
-        server_properties["networks"] = [{"port": {"get_resource": PORT}}]
-    else:
-        server_properties["networks"] = [{"allocate_network": "auto"}]
-        server_properties["security_groups"] = [{"get_resource": SECURITY_GROUP}]
-    if spec.availability_zone:
-        server_properties["availability_zone"] = spec.availability_zone
-        resources[DATA_VOLUME]["properties"]["availability_zone"] = spec.availability_zone
-    resources[SERVER] = {"type": "OS::Nova::Server", "properties": server_properties}
-    resources[ATTACHMENT] = {
-        "type": "OS::Cinder::VolumeAttachment",
-        "properties": {"instance_uuid": {"get_resource": SERVER}, "volume_id": {"get_resource": DATA_VOLUME}},
-    }
+    """The HOT template (as a dict, keys in a fixed, readable order) for one instance: its resources and
+    outputs are the HOT fragments of resources.KINDS."""
+    fragments = resources.hot_resources(spec)
     return {
         "heat_template_version": HOT_VERSION,
         "description": f"Hearth database instance {spec.name} ({spec.instance_id})",
         "parameters": {
-            "flavor": {"type": "string", "description": "Nova flavor of the database server"},
-            "image": {"type": "string", "description": "Glance image of the datastore version"},
-            "volume_size": {
+            resources.PARAM_FLAVOR: {"type": "string", "description": "Nova flavor of the database server"},
+            resources.PARAM_IMAGE: {"type": "string", "description": "Glance image of the datastore version"},
+            resources.PARAM_VOLUME_SIZE: {
                 "type": "number",
                 "description": "Size of the data volume in GiB (grow only)",
                 "constraints": [{"range": {"min": 1}}],
             },
         },
-        "resources": resources,
-        "outputs": {
-            OUTPUT_SERVER: {"description": "Nova server id", "value": {"get_resource": SERVER}},
-            OUTPUT_VOLUME: {"description": "Cinder volume id", "value": {"get_resource": DATA_VOLUME}},
-            OUTPUT_SECGROUP: {"description": "Neutron security group id", "value": {"get_resource": SECURITY_GROUP}},
-        },
+        "resources": fragments,
+        "outputs": resources.hot_outputs(fragments),
     }
 
 

@@ -19,7 +19,7 @@ from fakecloud.testing import running_cloud
 from hearth import service
 from hearth.config import Settings
 from hearth.db.models import Event, Instance, Operation, SecurityGroupRule
-from hearth.engines.common import read_stack
+from hearth.engines.heat import read_stack
 from hearth.runtime import build_runtime
 from hearth.taskmanager import TaskManager
 
@@ -114,7 +114,7 @@ def test_auto_picks_natives_without_heat_and_migration_with_it(hearth_settings, 
             assert runtime.allowed_engines() == {"natives"}
             conn = no_heat.connect()
             inst = service.create_instance(runtime, conn.current_project_id, name="plain", flavor_ref="1",
-                                           volume_size=1)
+                                           volume_size=1).record(runtime)
             assert isinstance(inst, Instance) and inst.engine == "natives"
             assert TaskManager(runtime).run_until_idle(60)
             built = service.get_instance(runtime, conn.current_project_id, inst.id)
@@ -122,7 +122,7 @@ def test_auto_picks_natives_without_heat_and_migration_with_it(hearth_settings, 
             assert conn.compute.get_server(built.server_id).status == "ACTIVE"
             with pytest.raises(service.Conflict, match="engine = migration"):
                 service.adopt_instance(runtime, conn.current_project_id, inst.id)
-            service.delete_instance(runtime, conn.current_project_id, inst.id)
+            service.delete_instance(runtime, conn.current_project_id, inst.id).record(runtime)
             assert TaskManager(runtime).run_until_idle(60)
             assert not [s for s in no_heat.control.inventory("demo")["servers"] if s["name"].startswith("hearth-")]
             conn.close()

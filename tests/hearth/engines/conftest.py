@@ -73,7 +73,9 @@ def natives(settings: Settings, connections: CloudConnections) -> Iterator[Resou
 
 @pytest.fixture
 def image_id(os_conn: openstack.connection.Connection) -> str:
-    return os_conn.image.find_image(IMAGE, ignore_missing=False).id
+    # images(name=), not find_image: openstacksdk's Image.find always searches with ignore_missing=True first
+    # (openstack/image/v2/image.py), so find_image warns (RemovedInSDK60Warning) whatever its caller passes.
+    return next(os_conn.image.images(name=IMAGE)).id
 
 
 @pytest.fixture

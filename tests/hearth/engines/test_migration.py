@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from hearth.engines.base import EngineError, LocalContext, RuleSpec
-from hearth.engines.common import read_stack
+from hearth.engines.heat import read_stack
 from hearth.engines.migration import MigrationEngine
 
 SSH_RULE = RuleSpec("rule-ssh", "tcp", 22, 22, "192.168.7.0/24")
@@ -85,7 +85,7 @@ def test_adopt_refuses_a_drifted_instance_and_changes_nothing(migration, natives
     message = str(refused.value)
     assert f"server {res.server_id} has flavor m1.medium (3)" in message
     assert "Hearth records flavor m1.small (2)" in message
-    assert "has a rule Hearth does not record: tcp 3306 from 10.9.0.0/16" in message
+    assert "has a rule Hearth does not record: tcp 3306-3306 from 10.9.0.0/16" in message
     assert cloud_state.writes_since(seq) == []
     assert read_stack(os_conn, f"hearth-{spec.instance_id}") is None
 

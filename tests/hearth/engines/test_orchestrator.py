@@ -340,7 +340,7 @@ def test_a_stack_timeout_names_the_resource_that_never_finished(orchestrator, ma
         stack = None
         while stack is None or stack.status != "CREATE_IN_PROGRESS" or not any(
                 r.name == templates.SERVER and r.physical_resource_id for r in os_conn.orchestration.resources(stack)):
-            stack = os_conn.orchestration.find_stack(templates.stack_name(spec.instance_id))
+            stack = next(os_conn.orchestration.stacks(name=templates.stack_name(spec.instance_id)), None)
             assert not future.done(), future.exception()
         fakecloud.control.advance(61 * orchestrator._timeout_mins)  # past the stack's timeout_mins
         with pytest.raises(EngineError) as failure:
@@ -368,7 +368,8 @@ def test_retrying_a_failed_provision_lets_heat_replace_what_failed(orchestrator,
     assert _only_stack_writes(fakecloud, seq) == ["PUT /heat-api/v1/{project_id}/stacks/{stack_name}/{stack_id}"]
     assert res.stack_id == ctx.journal["stack_id"] and res.server_id != failed_server
     assert os_conn.compute.get_server(res.server_id).status == "ACTIVE"
-    assert os_conn.compute.find_server(failed_server, ignore_missing=True) is None  # Heat removed the failed one
+    with pytest.raises(openstack.exceptions.NotFoundException):  # Heat removed the failed one
+        os_conn.compute.find_server(failed_server, ignore_missing=False)
     assert len(fakecloud.control.inventory("demo")["stacks"]) == 1
     orchestrator.delete(spec, res, LocalContext())
     assert cloud_state.hearth_leftovers() == {}

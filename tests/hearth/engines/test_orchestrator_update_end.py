@@ -38,7 +38,7 @@ def test_a_stack_deleted_under_an_update_fails_the_update_with_heats_reason(orch
         stack = None
         while stack is None or stack.status != "UPDATE_IN_PROGRESS":
             assert not future.done(), future.exception()
-            stack = os_conn.orchestration.find_stack(templates.stack_name(spec.instance_id))
+            stack = next(os_conn.orchestration.stacks(name=templates.stack_name(spec.instance_id)), None)
         os_conn.orchestration.delete_stack(stack.id)
         with pytest.raises(EngineError) as failure:
             future.result(timeout=60)
