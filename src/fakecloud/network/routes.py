@@ -1,17 +1,24 @@
 """Neutron v2.0 routes: what openstacksdk, the OpenStack CLI and Heat call.
 
+Each handler takes the body out of the request, has `requests` parse it into a typed request (Neutron's
+attribute checks), calls one backend method and renders a view. Meaning (does the group exist, is the
+address free, is there quota) is the backend's.
+
 openstacksdk does no discovery for the network service: it appends /v2.0 to the catalog URL. The
 versions document and the resource list are served anyway, for clients that do look.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from fakecloud.errors import BadRequest, NotFound
 from fakecloud.framework import Reply, RequestContext, Service
-from fakecloud.network import views
+from fakecloud.network import requests, views
 from fakecloud.network.backend import NetworkBackend
+from fakecloud.network.quotas import require_admin
+from fakecloud.network.records import SecurityGroup, SecurityGroupRule
 
 service = Service("network", "/network", error_style="neutron")
 
@@ -45,6 +52,7 @@ def _net(ctx: RequestContext) -> NetworkBackend:
 
 
 def _body(ctx: RequestContext, key: str) -> dict[str, Any]:
+    """The resource's object in the body (`{"port": {...}}`), or Neutron's 400."""
     if not isinstance(ctx.body, dict) or not isinstance(ctx.body.get(key), dict):
         raise BadRequest("Resource body required", error_type="HTTPBadRequest")
     return ctx.body[key]
@@ -54,7 +62,7 @@ def _one(ctx: RequestContext, key: str, view: dict[str, Any], status: int = 200)
     return Reply(status, {key: views.select(view, ctx.query)})
 
 
-def _list(ctx: RequestContext, records, render, key: str) -> Reply:
+def _list(ctx: RequestContext, records: Iterable[Any], render: Callable[[Any], views.View], key: str) -> Reply:
     url = ctx.url(f"/network{V2}/{key.replace('_', '-')}")
     return Reply(200, views.collection(records, render, ctx.query, key, url))
 
@@ -110,7 +118,8 @@ def show_network(ctx: RequestContext) -> Reply:
 
 @service.route(V2 + "/networks", "POST", op="network.create")
 def create_network(ctx: RequestContext) -> Reply:
-    network = _net(ctx).create_network(ctx.project_id, ctx.is_admin, _body(ctx, "network"))
+    request = requests.parse_network(_body(ctx, "network"))
+    network = _net(ctx).create_network(ctx.project_id, ctx.is_admin, request)
     return _one(ctx, "network", views.network(network), 201)
 
 
@@ -127,7 +136,8 @@ def list_subnets(ctx: RequestContext) -> Reply:
 
 @service.route(V2 + "/subnets", "POST", op="subnet.create")
 def create_subnet(ctx: RequestContext) -> Reply:
-    subnet = _net(ctx).create_subnet(ctx.project_id, ctx.is_admin, _body(ctx, "subnet"))
+    request = requests.parse_subnet(_body(ctx, "subnet"))
+    subnet = _net(ctx).create_subnet(ctx.project_id, ctx.is_admin, request)
     return _one(ctx, "subnet", views.subnet(subnet), 201)
 
 
@@ -149,13 +159,15 @@ def show_port(ctx: RequestContext) -> Reply:
 
 @service.route(V2 + "/ports", "POST", op="port.create")
 def create_port(ctx: RequestContext) -> Reply:
-    port = _net(ctx).create_port_from_body(ctx.project_id, ctx.is_admin, _body(ctx, "port"))
+    request = requests.parse_port(_body(ctx, "port"))
+    port = _net(ctx).create_requested_port(ctx.project_id, ctx.is_admin, request)
     return _one(ctx, "port", views.port(port), 201)
 
 
 @service.route(V2 + "/ports/{id}", "PUT", op="port.update")
 def update_port(ctx: RequestContext) -> Reply:
-    port = _net(ctx).update_port(ctx.path["id"], ctx.project_id, ctx.is_admin, _body(ctx, "port"))
+    request = requests.parse_port_update(_body(ctx, "port"))
+    port = _net(ctx).update_port(ctx.path["id"], ctx.project_id, ctx.is_admin, request)
     return _one(ctx, "port", views.port(port))
 
 
@@ -166,7 +178,7 @@ def delete_port(ctx: RequestContext) -> Reply:
 
 
 # security groups ------------------------------------------------------------------------------
-def _group_view(net: NetworkBackend, group) -> dict[str, Any]:
+def _group_view(net: NetworkBackend, group: SecurityGroup) -> views.View:
     return views.security_group(group, net.rules_of_group(group.id), net.is_default_group(group.id))
 
 
@@ -187,14 +199,16 @@ def show_security_group(ctx: RequestContext) -> Reply:
 @service.route(V2 + "/security-groups", "POST", op="security_group.create")
 def create_security_group(ctx: RequestContext) -> Reply:
     net = _net(ctx)
-    group = net.create_security_group(ctx.project_id, ctx.is_admin, _body(ctx, "security_group"))
+    request = requests.parse_security_group(_body(ctx, "security_group"))
+    group = net.create_security_group(ctx.project_id, ctx.is_admin, request)
     return _one(ctx, "security_group", _group_view(net, group), 201)
 
 
 @service.route(V2 + "/security-groups/{id}", "PUT", op="security_group.update")
 def update_security_group(ctx: RequestContext) -> Reply:
     net = _net(ctx)
-    group = net.update_security_group(ctx.path["id"], ctx.project_id, ctx.is_admin, _body(ctx, "security_group"))
+    request = requests.parse_security_group_update(_body(ctx, "security_group"))
+    group = net.update_security_group(ctx.path["id"], ctx.project_id, ctx.is_admin, request)
     return _one(ctx, "security_group", _group_view(net, group))
 
 
@@ -205,7 +219,7 @@ def delete_security_group(ctx: RequestContext) -> Reply:
 
 
 # security group rules -------------------------------------------------------------------------
-def _rule_view(net: NetworkBackend, rule) -> dict[str, Any]:
+def _rule_view(net: NetworkBackend, rule: SecurityGroupRule) -> views.View:
     return views.security_group_rule(rule, net.is_default_group(rule.security_group_id))
 
 
@@ -230,17 +244,19 @@ def create_security_group_rules(ctx: RequestContext) -> Reply:
     net = _net(ctx)
     body = ctx.body if isinstance(ctx.body, dict) else {}
     if isinstance(body.get("security_group_rules"), list):
-        rules = net.create_security_group_rules(ctx.project_id, ctx.is_admin, body["security_group_rules"])
+        bulk = requests.parse_rules(body["security_group_rules"])
+        rules = net.create_security_group_rules(ctx.project_id, ctx.is_admin, bulk)
         return Reply(201, {"security_group_rules": [_rule_view(net, r) for r in rules]})
-    (rule,) = net.create_security_group_rules(ctx.project_id, ctx.is_admin, [_body(ctx, "security_group_rule")])
+    request = requests.parse_rule(_body(ctx, "security_group_rule"))
+    (rule,) = net.create_security_group_rules(ctx.project_id, ctx.is_admin, [request])
     return _one(ctx, "security_group_rule", _rule_view(net, rule), 201)
 
 
 @service.route(V2 + "/security-group-rules/{id}", "PUT", op="security_group_rule.update")
 def update_security_group_rule(ctx: RequestContext) -> Reply:
     net = _net(ctx)
-    rule = net.update_security_group_rule(ctx.path["id"], ctx.project_id, ctx.is_admin,
-                                          _body(ctx, "security_group_rule"))
+    request = requests.parse_rule_update(_body(ctx, "security_group_rule"))
+    rule = net.update_security_group_rule(ctx.path["id"], ctx.project_id, ctx.is_admin, request)
     return _one(ctx, "security_group_rule", _rule_view(net, rule))
 
 
@@ -258,7 +274,7 @@ def _quota(limits: dict[str, int], project_id: str) -> dict[str, Any]:
 @service.route(V2 + "/quotas", "GET", op="quota.list")
 def list_quotas(ctx: RequestContext) -> Reply:
     net = _net(ctx)
-    projects = sorted(net.quota_overrides) if ctx.is_admin else []
+    projects = net.quota_projects() if ctx.is_admin else []
     return Reply(200, {"quotas": [_quota(net.quota_limits(p), p) for p in projects]})
 
 
@@ -286,12 +302,9 @@ def show_quota_details(ctx: RequestContext) -> Reply:
 
 @service.route(V2 + "/quotas/{project_id}", "PUT", op="quota.update")
 def update_quota(ctx: RequestContext) -> Reply:
-    body = ctx.body.get("quota") if isinstance(ctx.body, dict) and isinstance(ctx.body.get("quota"), dict) else None
-    if body is None:
-        raise BadRequest("Resource body required", error_type="HTTPBadRequest")
-    body = {k: v for k, v in body.items() if k not in ("project_id", "tenant_id", "id")}
-    project_id = ctx.path["project_id"]
-    limits = _net(ctx).update_quota(project_id, ctx.is_admin, body)
+    body = _body(ctx, "quota")
+    require_admin(ctx.is_admin, "update_quota")  # Neutron checks policy before it reads the values
+    limits = _net(ctx).update_quota(ctx.path["project_id"], ctx.is_admin, requests.parse_quota(body))
     return Reply(200, {"quota": limits})
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from fakecloud.network.backend import Network, Port, SecurityGroup, SecurityGroupRule, Subnet
+from fakecloud.network.records import Network, Port, SecurityGroup, SecurityGroupRule, Subnet
 
 View = dict[str, Any]
 

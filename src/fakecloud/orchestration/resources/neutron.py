@@ -6,7 +6,8 @@ import ipaddress
 from typing import Any
 
 from fakecloud.errors import NotFound
-from fakecloud.network.backend import ANY_ADDRESS, PROTOCOLS
+from fakecloud.network.protocols import ANY_ADDRESS, PROTOCOLS
+from fakecloud.network.requests import parse_rule, parse_rules, parse_security_group, parse_security_group_update
 from fakecloud.orchestration.constraints import AllowedValues, Constraint, Custom, Range, Scope
 from fakecloud.orchestration.errors import ResourcePropertyConflict, StackValidationFailed
 from fakecloud.orchestration.properties import BOOLEAN, INTEGER, LIST, MAP, STRING, Schema
@@ -101,14 +102,14 @@ class SecurityGroup(Resource):
                 network.delete_security_group_rule(rule.id, project, False)
         missing = [body for key, body in wanted.items() if key not in present]
         if missing:
-            network.create_security_group_rules(project, False, missing)
+            network.create_security_group_rules(project, False, parse_rules(missing))
 
     def handle_create(self, props: dict[str, Any]) -> None:
         body: dict[str, Any] = {"name": props.get("name") or self.physical_name(),
                                 "description": props.get("description") or ""}
         if props.get("stateful") is not None:
             body["stateful"] = props["stateful"]
-        group = self.cloud.network.create_security_group(self.ctx.project_id, False, body)
+        group = self.cloud.network.create_security_group(self.ctx.project_id, False, parse_security_group(body))
         self.record.physical_id = group.id
         self._reconcile(props.get("rules") or [])
 
@@ -121,7 +122,8 @@ class SecurityGroup(Resource):
         if "stateful" in changed and new.get("stateful") is not None:
             body["stateful"] = new["stateful"]
         if body:
-            self.cloud.network.update_security_group(self.record.physical_id, self.ctx.project_id, False, body)
+            self.cloud.network.update_security_group(self.record.physical_id, self.ctx.project_id, False,
+                                                     parse_security_group_update(body))
         if "rules" in changed:
             self._reconcile(new.get("rules") or [])
 
@@ -179,7 +181,7 @@ class SecurityGroupRule(Resource):
                 body[key] = props[key]
         if props.get("remote_group"):
             body["remote_group_id"] = network.find_security_group(project, props["remote_group"]).id
-        rule = network.create_security_group_rules(project, False, [body])[0]
+        rule = network.create_security_group_rules(project, False, [parse_rule(body)])[0]
         self.record.physical_id = rule.id
 
     def handle_delete(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fakecloud.errors import NotFound
+from fakecloud.network.requests import FixedIp, parse_port_update
 from fakecloud.orchestration.constraints import AllowedValues, Custom, find_network
 from fakecloud.orchestration.errors import ResourceFailure
 from fakecloud.orchestration.properties import BOOLEAN, LIST, MAP, STRING, Schema
@@ -77,7 +78,7 @@ class NeutronPort(Resource):
                                   f"Unable to find subnet with name or id '{ref}'")
         return named[0].id
 
-    def _fixed_ips(self, network_id: str, props: dict[str, Any]) -> list[dict[str, Any]] | None:
+    def _fixed_ips(self, network_id: str, props: dict[str, Any]) -> list[FixedIp] | None:
         if props.get("no_fixed_ips"):
             return []
         items = props.get("fixed_ips")
@@ -85,13 +86,10 @@ class NeutronPort(Resource):
             return None
         result = []
         for item in items:
-            entry: dict[str, Any] = {}
             ref = item.get("subnet") or item.get("subnet_id")
-            if ref:
-                entry["subnet_id"] = self._subnet_id(network_id, str(ref))
-            if item.get("ip_address"):
-                entry["ip_address"] = item["ip_address"]
-            result.append(entry)
+            subnet_id = self._subnet_id(network_id, str(ref)) if ref else None
+            result.append(FixedIp(subnet_id=subnet_id, ip_address=str(item["ip_address"]) if item.get("ip_address")
+                                  else None))
         return result
 
     # create ------------------------------------------------------------------------------------
@@ -106,11 +104,11 @@ class NeutronPort(Resource):
             mac_address=props.get("mac_address"), created_by_nova=False,
         )
         if fixed_ips == []:
-            self._reallocate(port, [])
+            network.reassign_fixed_ips(port, [])
         self.record.physical_id = port.id
         if props.get("port_security_enabled") is not None:
             network.update_port(port.id, self.ctx.project_id, False,
-                                {"port_security_enabled": props["port_security_enabled"]})
+                                parse_port_update({"port_security_enabled": props["port_security_enabled"]}))
 
     # update ------------------------------------------------------------------------------------
     def needs_replace(self, old: dict[str, Any], new: dict[str, Any], changed: set[str]) -> bool:
@@ -133,7 +131,7 @@ class NeutronPort(Resource):
             if key in changed:
                 body[key] = new.get(key) or ""
         if body:
-            network.update_port(port.id, self.ctx.project_id, False, body)
+            network.update_port(port.id, self.ctx.project_id, False, parse_port_update(body))
         if changed & {"fixed_ips", "no_fixed_ips"}:
             self.cloud.network.reassign_fixed_ips(port, self._fixed_ips(port.network_id, new))
 

@@ -1,0 +1,127 @@
+"""Neutron's stored records, how they get ids, and who owns and sees them.
+
+Every other network module reads and writes these; they import nothing from the rest of the
+package, so the views, the request parsers and the backend modules can all share them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from fakecloud.errors import Forbidden
+from fakecloud.identity.backend import stable_id
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def dashed_stable_id(kind: str, name: str) -> str:
+    """Neutron ids are dashed UUIDs; seeded resources keep the same id across resets."""
+    return str(uuid.UUID(stable_id(kind, name)))
+
+
+ADMIN_PROJECT = stable_id("project", "admin")
+
+
+@dataclass(slots=True)
+class Network:
+    id: str
+    name: str
+    project_id: str
+    created_at: str
+    updated_at: str
+    subnets: list[str] = field(default_factory=list)
+    shared: bool = False
+    external: bool = False  # `router:external` on the wire
+    status: str = "ACTIVE"
+    mtu: int = 1450
+    admin_state_up: bool = True
+    description: str = ""
+    revision_number: int = 1
+
+
+@dataclass(slots=True)
+class Subnet:
+    id: str
+    name: str
+    network_id: str
+    project_id: str
+    cidr: str
+    gateway_ip: str | None
+    pool_start: str
+    pool_end: str
+    created_at: str
+    updated_at: str
+    ip_version: int = 4
+    enable_dhcp: bool = True
+    description: str = ""
+    revision_number: int = 0
+
+
+@dataclass(slots=True)
+class Port:
+    id: str
+    name: str
+    network_id: str
+    project_id: str
+    device_id: str
+    device_owner: str
+    mac_address: str
+    fixed_ips: list[dict[str, str]]
+    security_groups: list[str]
+    created_at: str
+    updated_at: str
+    status: str = "ACTIVE"
+    admin_state_up: bool = True
+    description: str = ""
+    port_security_enabled: bool = True
+    revision_number: int = 1
+    # Nova made this port for a server (deleted with it); a port the user made and Nova bound is only unbound.
+    created_by_nova: bool = False
+
+
+@dataclass(slots=True)
+class SecurityGroup:
+    id: str
+    name: str
+    project_id: str
+    description: str
+    created_at: str
+    updated_at: str
+    stateful: bool = True
+    revision_number: int = 1
+
+
+@dataclass(slots=True)
+class SecurityGroupRule:
+    id: str
+    security_group_id: str
+    project_id: str
+    direction: str
+    ethertype: str
+    protocol: str | None
+    port_range_min: int | None
+    port_range_max: int | None
+    remote_ip_prefix: str | None
+    remote_group_id: str | None
+    remote_address_group_id: str | None
+    description: str
+    created_at: str
+    revision_number: int = 0
+
+
+def visible(owner: str, project_id: str | None, admin: bool = False) -> bool:
+    """Whether a project may see a record it does not own (None: an internal caller, sees all)."""
+    return project_id is None or admin or owner == project_id
+
+
+def owner_of(project_id: str, admin: bool, requested: str | None) -> str:
+    """The project a new resource belongs to: the caller's, or (admin only) the one the request names."""
+    if not requested or requested == project_id:
+        return project_id
+    if not admin:
+        raise Forbidden("Specifying 'project_id' or 'tenant_id' other than the authenticated project in "
+                        "request requires admin privileges")
+    return requested

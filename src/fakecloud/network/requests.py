@@ -1,0 +1,415 @@
+"""What a Neutron request asks for, as typed objects, and how a request body becomes one.
+
+The parsers are Neutron's attribute layer: unknown attributes, required ones, type conversion and
+the checks a rule's own fields must pass, with Neutron's wire messages (which name body fields).
+The backend gets only these objects, so it never sees a body. Routes call the parsers; so does Heat,
+whose Neutron resources hand fakecloud the bodies a Neutron client would send.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+from fakecloud.errors import BadRequest
+from fakecloud.network.protocols import (
+    ICMP_PROTOCOLS,
+    IPV6_ONLY_PROTOCOLS,
+    PORT_PROTOCOLS,
+    PROTOCOLS,
+    protocol_number,
+)
+from fakecloud.network.quotas import QUOTA_DEFAULTS
+
+RULE_ATTRS = frozenset({
+    "security_group_id", "direction", "ethertype", "protocol", "port_range_min", "port_range_max",
+    "remote_ip_prefix", "remote_group_id", "remote_address_group_id", "description", "project_id", "tenant_id",
+})
+GROUP_ATTRS = frozenset({"name", "description", "stateful", "project_id", "tenant_id"})
+PORT_ATTRS = frozenset({
+    "network_id", "name", "description", "admin_state_up", "device_id", "device_owner", "fixed_ips",
+    "security_groups", "mac_address", "project_id", "tenant_id", "port_security_enabled",
+})
+PORT_UPDATE_ATTRS = PORT_ATTRS - {"network_id", "mac_address", "project_id", "tenant_id"}
+GROUP_UPDATE_ATTRS = GROUP_ATTRS - {"project_id", "tenant_id"}
+
+
+# typed requests -------------------------------------------------------------------------------
+@dataclass(slots=True, frozen=True)
+class NetworkCreate:
+    name: str = ""
+    shared: bool = False
+    external: bool = False
+    mtu: int = 1450
+    admin_state_up: bool = True
+    description: str = ""
+    project_id: str | None = None  # the owner asked for (admin only), None: the caller's
+
+
+@dataclass(slots=True, frozen=True)
+class SubnetCreate:
+    network_id: str
+    cidr: str  # normalised, e.g. "10.0.0.0/24"
+    name: str = ""
+    gateway_ip: str | None = ""  # "": the first host address; None: no gateway
+
+
+@dataclass(slots=True, frozen=True)
+class FixedIp:
+    """One `fixed_ips` entry: a subnet (None: the network's first), an address (None: the next free)."""
+
+    subnet_id: str | None = None
+    ip_address: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class PortCreate:
+    network_id: str
+    device_id: str = ""
+    device_owner: str = ""
+    security_groups: list[str] | None = None  # None: the project's default group
+    fixed_ips: list[FixedIp] | None = None  # None: one address on the first subnet; []: none
+    name: str = ""
+    description: str = ""
+    admin_state_up: bool = True
+    mac_address: str | None = None
+    project_id: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class PortUpdate:
+    """Only the attributes the request names; None leaves one as it is."""
+
+    name: str | None = None
+    description: str | None = None
+    device_id: str | None = None
+    device_owner: str | None = None
+    fixed_ips: list[FixedIp] | None = None
+    security_groups: list[str] | None = None
+    admin_state_up: bool | None = None
+    port_security_enabled: bool | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class SecurityGroupCreate:
+    name: str = ""
+    description: str = ""
+    stateful: bool = True
+    project_id: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class SecurityGroupUpdate:
+    name: str | None = None
+    description: str | None = None
+    stateful: bool | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class RuleCreate:
+    """A rule whose fields are converted and consistent; whether its groups exist is the backend's."""
+
+    security_group_id: str
+    direction: str
+    ethertype: str
+    protocol: str | None = None
+    port_range_min: int | None = None
+    port_range_max: int | None = None
+    remote_ip_prefix: str | None = None  # normalised CIDR
+    remote_group_id: str | None = None
+    remote_address_group_id: str | None = None
+    description: str = ""
+    project_id: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class RuleUpdate:
+    description: str | None = None
+
+
+# attribute conversion -------------------------------------------------------------------------
+def _check_attrs(body: dict[str, Any], allowed: frozenset[str]) -> None:
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise BadRequest(f"Unrecognized attribute(s) '{', '.join(unknown)}'", error_type="HTTPBadRequest")
+
+
+def _bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+        return value.lower() in ("true", "1")
+    raise BadRequest(f"Invalid input for {name}. Reason: '{value}' cannot be converted to boolean.")
+
+
+def _text(value: Any) -> str:
+    """Neutron's string attributes: a missing or null value is the empty string."""
+    return str(value or "")
+
+
+def _optional_text(value: Any) -> str | None:
+    return str(value) if value else None
+
+
+def _requested_owner(body: dict[str, Any]) -> str | None:
+    wanted = body.get("project_id") or body.get("tenant_id")
+    return str(wanted) if wanted else None
+
+
+def _group_ids(value: Any) -> list[str]:
+    if not isinstance(value, (list, tuple)):
+        raise BadRequest(f"Invalid input for security_groups. Reason: '{value}' is not a list.")
+    return [str(group) for group in value]
+
+
+def _fixed_ips(value: Any) -> list[FixedIp]:
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise BadRequest(f"Invalid input for fixed_ips. Reason: Invalid data format for fixed IP: '{value}'.")
+    return [FixedIp(_optional_text(item.get("subnet_id")), _optional_text(item.get("ip_address"))) for item in value]
+
+
+# networks and subnets -------------------------------------------------------------------------
+def parse_network(body: dict[str, Any]) -> NetworkCreate:
+    mtu = body.get("mtu") or 1450
+    try:
+        mtu = int(mtu)
+    except (TypeError, ValueError):
+        raise BadRequest(f"Invalid input for mtu. Reason: '{mtu}' is not an integer.") from None
+    return NetworkCreate(
+        name=_text(body.get("name")), shared=_bool("shared", body.get("shared", False)),
+        external=_bool("router:external", body.get("router:external", False)), mtu=mtu,
+        admin_state_up=_bool("admin_state_up", body.get("admin_state_up", True)),
+        description=_text(body.get("description")), project_id=_requested_owner(body),
+    )
+
+
+def parse_subnet(body: dict[str, Any]) -> SubnetCreate:
+    try:
+        cidr = ipaddress.ip_network(str(body.get("cidr")), strict=True)
+    except ValueError:
+        raise BadRequest(f"Invalid input for cidr. Reason: '{body.get('cidr')}' is not a valid IP subnet.") \
+            from None
+    gateway = body.get("gateway_ip", "")
+    # A missing network_id reads "None", so the answer stays "Network None could not be found."
+    return SubnetCreate(network_id=str(body.get("network_id")), cidr=str(cidr), name=_text(body.get("name")),
+                        gateway_ip=None if gateway is None else str(gateway))
+
+
+# ports ----------------------------------------------------------------------------------------
+def parse_port(body: dict[str, Any]) -> PortCreate:
+    _check_attrs(body, PORT_ATTRS)
+    if not body.get("network_id"):
+        raise BadRequest("Failed to parse request. Required attribute 'network_id' not specified")
+    groups = body.get("security_groups")
+    fixed_ips = body.get("fixed_ips")
+    mac = body.get("mac_address")
+    return PortCreate(
+        network_id=str(body["network_id"]), device_id=_text(body.get("device_id")),
+        device_owner=_text(body.get("device_owner")),
+        fixed_ips=_fixed_ips(fixed_ips) if fixed_ips is not None else None,
+        admin_state_up=_bool("admin_state_up", body.get("admin_state_up", True)),
+        security_groups=_group_ids(groups) if groups is not None else None,
+        name=_text(body.get("name")), description=_text(body.get("description")),
+        mac_address=str(mac) if mac is not None else None, project_id=_requested_owner(body),
+    )
+
+
+def parse_port_update(body: dict[str, Any]) -> PortUpdate:
+    _check_attrs(body, PORT_UPDATE_ATTRS)
+
+    def text(key: str) -> str | None:
+        return _text(body[key]) if key in body else None
+
+    def flag(key: str) -> bool | None:
+        return _bool(key, body[key]) if key in body else None
+
+    return PortUpdate(
+        name=text("name"), description=text("description"), device_id=text("device_id"),
+        device_owner=text("device_owner"),
+        fixed_ips=_fixed_ips(body["fixed_ips"] or []) if "fixed_ips" in body else None,
+        security_groups=_group_ids(body["security_groups"] or []) if "security_groups" in body else None,
+        admin_state_up=flag("admin_state_up"), port_security_enabled=flag("port_security_enabled"),
+    )
+
+
+# security groups ------------------------------------------------------------------------------
+def parse_security_group(body: dict[str, Any]) -> SecurityGroupCreate:
+    _check_attrs(body, GROUP_ATTRS)
+    return SecurityGroupCreate(name=_text(body.get("name")), description=_text(body.get("description")),
+                               stateful=_bool("stateful", body.get("stateful", True)),
+                               project_id=_requested_owner(body))
+
+
+def parse_security_group_update(body: dict[str, Any]) -> SecurityGroupUpdate:
+    _check_attrs(body, GROUP_UPDATE_ATTRS)
+    return SecurityGroupUpdate(
+        name=_text(body["name"]) if "name" in body else None,
+        description=_text(body["description"]) if "description" in body else None,
+        stateful=_bool("stateful", body["stateful"]) if "stateful" in body else None,
+    )
+
+
+def _port_value(value: Any) -> int | None:
+    """Neutron's convert_validate_port_value: ints or digit strings in 0..65535."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise BadRequest(f"Invalid value for port {value}.", error_type="SecurityGroupInvalidPortValue")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise BadRequest(f"Invalid value for port {value}.", error_type="SecurityGroupInvalidPortValue") from None
+    if not 0 <= number <= 65535:
+        raise BadRequest(f"Invalid value for port {value}.", error_type="SecurityGroupInvalidPortValue")
+    return number
+
+
+def _protocol(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and value.lower() == "any"):
+        return None
+    text = str(value).strip()
+    if text.isdigit() and 0 <= int(text) <= 255:
+        return text
+    if text.lower() in PROTOCOLS:
+        return text.lower()
+    raise BadRequest(
+        f"Security group rule protocol {value} not supported. Only protocol values "
+        f"{sorted([*PROTOCOLS, None], key=str)} and integer representations [0 to 255] are supported.",
+        error_type="SecurityGroupRuleInvalidProtocol",
+    )
+
+
+def _ethertype(value: Any) -> str:
+    if value is None:
+        return "IPv4"
+    for allowed in ("IPv4", "IPv6"):
+        if isinstance(value, str) and value.lower() == allowed.lower():
+            return allowed
+    raise BadRequest(
+        f"Security group rule for ethertype '{value}' not supported. Allowed values are ['IPv4', 'IPv6'].",
+        error_type="SecurityGroupRuleInvalidEtherType",
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cidr(text: str) -> tuple[str, int] | None:
+    """(normalised CIDR, IP version), cached: bulk rule sets repeat the same few prefixes."""
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
+    return str(network), network.version
+
+
+def _cidr(value: Any) -> tuple[str, int] | None:
+    """Neutron's remote_ip_prefix conversion: host bits cleared (10.0.0.5/24 -> 10.0.0.0/24), /32 added."""
+    if value is None or value == "":
+        return None
+    parsed = _parse_cidr(str(value))
+    if parsed is None:
+        raise BadRequest(
+            f"Invalid input for remote_ip_prefix. Reason: '{value}' is not a valid IP subnet.",
+            error_type="HTTPBadRequest",
+        )
+    return parsed
+
+
+def _check_port_range(protocol: str | None, pmin: int | None, pmax: int | None) -> None:
+    """Neutron's port range rules: which protocols take one, and what it may hold for ICMP."""
+    if pmin is None and pmax is None:
+        return
+    if protocol is None:
+        raise BadRequest("Must also specify protocol if port range is given.",
+                         error_type="SecurityGroupProtocolRequiredWithPorts")
+    number = protocol_number(protocol)
+    if number in PORT_PROTOCOLS:
+        if pmin == 0 or pmax == 0:
+            raise BadRequest("Invalid value for port 0.", error_type="SecurityGroupInvalidPortValue")
+        if pmin is None or pmax is None or pmin > pmax:
+            raise BadRequest("For TCP/UDP protocols, port_range_min must be <= port_range_max",
+                             error_type="SecurityGroupInvalidPortRange")
+    elif number in ICMP_PROTOCOLS:
+        for attr, kind, value in (("port_range_min", "type", pmin), ("port_range_max", "code", pmax)):
+            if value is not None and not 0 <= value <= 255:
+                raise BadRequest(f"Invalid value for ICMP {kind} ({attr}) {value}. It must be 0 to 255.",
+                                 error_type="SecurityGroupInvalidIcmpValue")
+        if pmin is None and pmax is not None:
+            raise BadRequest(f"ICMP code (port-range-max) {pmax} is provided but ICMP type (port-range-min) "
+                             "is missing.", error_type="SecurityGroupMissingIcmpType")
+    else:
+        raise BadRequest(f"Invalid protocol {number} for port range, only supported for TCP, UDP, UDPLITE, "
+                         "SCTP and DCCP.", error_type="SecurityGroupInvalidProtocolForPort")
+
+
+def parse_rule(body: Any) -> RuleCreate:
+    """Neutron's attribute conversion and rule validation, in Neutron's order."""
+    if not isinstance(body, dict):
+        raise BadRequest("Invalid input for security_group_rule: it must be an object.")
+    _check_attrs(body, RULE_ATTRS)
+    for required in ("security_group_id", "direction"):
+        if body.get(required) in (None, ""):
+            raise BadRequest(f"Failed to parse request. Required attribute '{required}' not specified",
+                             error_type="HTTPBadRequest")
+    direction = body["direction"]
+    if direction not in ("ingress", "egress"):
+        raise BadRequest(f"Invalid input for direction. Reason: '{direction}' is not in ['ingress', 'egress'].",
+                         error_type="HTTPBadRequest")
+    ethertype = _ethertype(body.get("ethertype"))
+    protocol = _protocol(body.get("protocol"))
+    pmin = _port_value(body.get("port_range_min"))
+    pmax = _port_value(body.get("port_range_max"))
+    network = _cidr(body.get("remote_ip_prefix"))
+    if ethertype == "IPv6" and protocol in ("icmp", "icmpv6", "1"):
+        protocol = "58" if protocol == "1" else "ipv6-icmp"
+    _check_port_range(protocol, pmin, pmax)
+    if network is not None and ethertype != f"IPv{network[1]}":
+        raise BadRequest(f"Conflicting value ethertype {ethertype} for CIDR {body['remote_ip_prefix']}",
+                         error_type="SecurityGroupRuleParameterConflict")
+    if protocol_number(protocol) in IPV6_ONLY_PROTOCOLS and ethertype == "IPv4":
+        raise BadRequest(f"Invalid ethertype {ethertype} for protocol {protocol}.",
+                         error_type="SecurityGroupEthertypeConflictWithProtocol")
+    remote_group_id = _optional_text(body.get("remote_group_id"))
+    if network is not None and remote_group_id:
+        raise BadRequest("Only remote_ip_prefix or remote_group_id may be provided.",
+                         error_type="SecurityGroupRemoteGroupAndRemoteIpPrefix")
+    return RuleCreate(
+        security_group_id=str(body["security_group_id"]), direction=direction, ethertype=ethertype,
+        protocol=protocol, port_range_min=pmin, port_range_max=pmax,
+        remote_ip_prefix=network[0] if network is not None else None, remote_group_id=remote_group_id,
+        remote_address_group_id=_optional_text(body.get("remote_address_group_id")),
+        description=_text(body.get("description")), project_id=_requested_owner(body),
+    )
+
+
+def parse_rules(bodies: list[Any]) -> list[RuleCreate]:
+    """A bulk create: every rule parsed before any is looked at by the backend."""
+    if not bodies:
+        raise BadRequest("Resource body required")
+    return [parse_rule(body) for body in bodies]
+
+
+def parse_rule_update(body: dict[str, Any]) -> RuleUpdate:
+    read_only = sorted(set(body) - {"description"})
+    if read_only:
+        raise BadRequest(f"Cannot update read-only attribute {read_only[0]}")
+    return RuleUpdate(description=_text(body["description"]) if "description" in body else None)
+
+
+# quotas ---------------------------------------------------------------------------------------
+def parse_quota(body: dict[str, Any]) -> dict[str, int]:
+    """New limits by resource name; the id keys clients echo back are ignored."""
+    changes: dict[str, int] = {}
+    for name, value in body.items():
+        if name in ("project_id", "tenant_id", "id"):
+            continue
+        if name not in QUOTA_DEFAULTS:
+            raise BadRequest(f"Unrecognized attribute(s) '{name}'")
+        try:
+            changes[name] = int(value)
+        except (TypeError, ValueError):
+            raise BadRequest(f"Invalid input for {name}. Reason: '{value}' is not an integer.") from None
+        if changes[name] < -1:
+            raise BadRequest(f"Invalid input for {name}. Reason: '{value}' should be >= -1.")
+    return changes
