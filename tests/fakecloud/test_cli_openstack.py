@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import openstack.exceptions
 import pytest
 
 from fakecloud.testing import RunningCloud, running_cloud
@@ -68,7 +69,7 @@ def test_server_volume_lifecycle(cli):
     assert created["addresses"]["private"][0].startswith("10.0.0.")
     server = conn.compute.get_server(created["id"])
     assert server.flavor["original_name"] == "m1.small"
-    assert server.image["id"] == conn.image.find_image("postgresql-16", ignore_missing=False).id
+    assert server.image["id"] == next(conn.image.images(name="postgresql-16")).id
 
     (row,) = osc.json("server", "list")
     assert (row["ID"], row["Name"], row["Status"], row["Image"], row["Flavor"]) == (
@@ -111,7 +112,8 @@ def test_server_volume_lifecycle(cli):
     assert conn.block_storage.get_volume(volume["id"]).size == 3
 
     osc.run("server", "delete", "--wait", "db1")
-    assert conn.compute.find_server(server.id) is None
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        conn.compute.find_server(server.id, ignore_missing=False)
     disk = conn.block_storage.get_volume(volume["id"])
     assert (disk.status, disk.attachments) == ("available", [])
     inventory = fc.control.inventory("demo")

@@ -92,11 +92,12 @@ def test_flavors_list_show_and_find_by_name(fakecloud, os_conn):
 
 def test_admin_creates_and_deletes_a_flavor(fakecloud, os_conn, os_admin):
     flavor = os_admin.compute.create_flavor(name="c1.custom", ram=1024, vcpus=2, disk=10)
-    assert os_conn.compute.find_flavor("c1.custom").id == flavor.id
+    assert os_conn.compute.find_flavor("c1.custom", ignore_missing=False).id == flavor.id
     with pytest.raises(openstack.exceptions.ForbiddenException):
         os_conn.compute.create_flavor(name="nope", ram=1, vcpus=1, disk=1)
     os_admin.compute.delete_flavor(flavor)
-    assert os_conn.compute.find_flavor("c1.custom") is None
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        os_conn.compute.find_flavor("c1.custom", ignore_missing=False)
 
 
 # server lifecycle ---------------------------------------------------------------------------

@@ -18,7 +18,7 @@ WAIT = {"interval": 0.05, "wait": 10}
 
 
 def _image_id(conn) -> str:
-    return conn.image.find_image("cirros-0.6.2", ignore_missing=False).id
+    return next(conn.image.images(name="cirros-0.6.2")).id
 
 
 def _boot(conn, name: str, flavor: str = "1", wait: bool = True):
@@ -374,7 +374,7 @@ def test_lowered_volume_cap_refuses_extending_an_attached_volume(fakecloud, os_c
         server = conn.compute.create_server(name="db", image_id=_image_id(conn), flavor_id="1", networks="none")
         conn.compute.wait_for_server(server, **WAIT)
         volume = _volume(conn, "data")
-        conn.compute.create_volume_attachment(server, volume_id=volume.id)
+        conn.compute.create_volume_attachment(server, volume=volume)
         conn.block_storage.wait_for_status(volume, "in-use", **WAIT)
         with pytest.raises(openstack.exceptions.BadRequestException):
             conn.block_storage.extend_volume(volume, 2)

@@ -197,7 +197,8 @@ def test_group_in_use_by_a_port_cannot_be_deleted(os_conn):
     assert f"Security Group {group.id} in use." in str(err.value)
     os_conn.network.update_port(port, security_group_ids=[])
     os_conn.network.delete_security_group(group, ignore_missing=False)
-    assert os_conn.network.find_security_group(group.id) is None
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        os_conn.network.find_security_group(group.id, ignore_missing=False)
 
 
 def test_rule_quota_is_409_overquota(os_conn, os_admin, fakecloud):
@@ -282,7 +283,7 @@ def test_addresses_are_handed_out_in_order_and_released_ones_reused(os_conn):
 def test_server_deletion_keeps_a_port_the_user_made(os_conn):
     network = os_conn.network.find_network("private", ignore_missing=False)
     mine = os_conn.network.create_port(network_id=network.id, name="mine")
-    image = os_conn.image.find_image("cirros-0.6.2", ignore_missing=False)
+    image = next(os_conn.image.images(name="cirros-0.6.2"))
     server = os_conn.compute.create_server(name="on-my-port", image_id=image.id, flavor_id="1",
                                            networks=[{"port": mine.id}, {"uuid": network.id}])
     server = os_conn.compute.wait_for_server(server, interval=0.05, wait=10)
@@ -298,7 +299,8 @@ def test_server_deletion_keeps_a_port_the_user_made(os_conn):
     kept = os_conn.network.get_port(mine.id)
     assert (kept.device_id, kept.device_owner, kept.status) == ("", "", "DOWN")
     assert kept.fixed_ips == mine.fixed_ips
-    assert os_conn.network.find_port(made.id) is None, "the port Nova made went with the server"
+    with pytest.raises(openstack.exceptions.NotFoundException):  # the port Nova made went with the server
+        os_conn.network.find_port(made.id, ignore_missing=False)
     assert list(os_conn.network.ports(device_id=server.id)) == []
 
 
@@ -340,7 +342,7 @@ def test_state_is_saved_and_inventoried(os_conn, fakecloud, tmp_path):
 
 
 def test_port_fixed_ips_can_be_changed_and_a_taken_address_is_refused(os_conn):
-    network = os_conn.network.find_network("private")
+    network = os_conn.network.find_network("private", ignore_missing=False)
     subnet_id = network.subnet_ids[0]
     first = os_conn.network.create_port(network_id=network.id)
     second = os_conn.network.create_port(network_id=network.id)

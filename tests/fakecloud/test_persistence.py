@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import openstack.exceptions
 import pytest
 
 from fakecloud.config import CloudConfig
@@ -18,7 +19,7 @@ WAIT = {"interval": 0.05, "wait": 10}
 
 
 def _image_id(conn) -> str:
-    return conn.image.find_image("cirros-0.6.2", ignore_missing=False).id
+    return next(conn.image.images(name="cirros-0.6.2")).id
 
 
 def test_resources_and_ids_survive_a_restart(tmp_path):
@@ -34,7 +35,7 @@ def test_resources_and_ids_survive_a_restart(tmp_path):
         server = conn.compute.wait_for_server(server, **WAIT)
         volume = conn.block_storage.create_volume(name="pgdata", size=3)
         conn.block_storage.wait_for_status(volume, "available", **WAIT)
-        conn.compute.create_volume_attachment(server, volume_id=volume.id)
+        conn.compute.create_volume_attachment(server, volume=volume)
         conn.block_storage.wait_for_status(volume, "in-use", **WAIT)
         before_addresses = conn.compute.get_server(server.id).addresses
         project_id = conn.current_project_id
@@ -112,9 +113,11 @@ def test_transitional_states_settle_on_load(tmp_path):
         after_resize = conn.compute.get_server(resized.id)
         assert after_resize.status == "VERIFY_RESIZE"
         assert after_resize.flavor["original_name"] == "m1.small"
-        assert conn.compute.find_server(doomed.id) is None
+        with pytest.raises(openstack.exceptions.NotFoundException):
+            conn.compute.find_server(doomed.id, ignore_missing=False)
         assert conn.block_storage.get_volume(creating.id).status == "available"
-        assert conn.block_storage.find_volume(gone_volume.id) is None
+        with pytest.raises(openstack.exceptions.NotFoundException):
+            conn.block_storage.find_volume(gone_volume.id, ignore_missing=False)
         # Nothing is left scheduled from before the restart; the cloud continues from settled states.
         assert fc.control.health()["pending_transitions"] == 0
         conn.compute.confirm_server_resize(after_resize)

@@ -92,7 +92,7 @@ def test_serve_writes_clouds_yaml_answers_and_keeps_state_across_restarts(tmp_pa
         assert clouds["fakecloud-admin"]["auth"]["project_name"] == "admin"
 
         conn = _connect(clouds_yaml, "fakecloud")
-        image = conn.image.find_image("postgresql-16", ignore_missing=False)
+        image = next(conn.image.images(name="postgresql-16"))
         server = conn.compute.create_server(name="db1", image_id=image.id, flavor_id="2", networks="auto")
         server = conn.compute.wait_for_server(server, **WAIT)
         volume = conn.block_storage.create_volume(name="pgdata", size=2)

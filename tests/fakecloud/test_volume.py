@@ -29,7 +29,7 @@ def _headers(conn, version: str | None = None) -> dict[str, str]:
 
 
 def _server(conn, name: str = "vm"):
-    image = conn.image.find_image("cirros-0.6.2", ignore_missing=False)
+    image = next(conn.image.images(name="cirros-0.6.2"))
     server = conn.compute.create_server(name=name, image_id=image.id, flavor_id="1", networks="none")
     return conn.compute.wait_for_server(server, **FAST)
 
@@ -37,7 +37,7 @@ def _server(conn, name: str = "vm"):
 def _attach(conn, volume, server=None) -> str:
     """Attach through Nova (Cinder records the attachment); returns the server id."""
     server = server or _server(conn)
-    conn.compute.create_volume_attachment(server, volume_id=volume.id)
+    conn.compute.create_volume_attachment(server, volume=volume)
     conn.block_storage.wait_for_status(volume, "in-use", failures=["error_attaching"], **FAST)
     return server.id
 
@@ -95,7 +95,7 @@ def test_find_by_name_and_list_filters(fakecloud, os_conn):
     response = requests.get(_volume_url(fakecloud, os_conn, "/volumes/one"), headers=_headers(os_conn))
     assert response.status_code == 404
     assert response.json() == {"itemNotFound": {"code": 404, "message": "Volume one could not be found."}}
-    assert storage.find_volume("one").id == first.id
+    assert storage.find_volume("one", ignore_missing=False).id == first.id
     assert [v.id for v in storage.volumes(name="two")] == [second.id]
     assert [v.id for v in storage.volumes()] == [second.id, first.id], "newest first"
     assert [v.id for v in storage.volumes(status="available")] == [second.id, first.id]
@@ -328,11 +328,11 @@ def test_nova_attachments_show_in_cinder(os_conn):
     assert sorted(devices.values()) == ["/dev/vdb", "/dev/vdc"]
     assert {a.volume_id for a in compute.volume_attachments(server)} == {first.id, second.id}
     with pytest.raises(openstack.exceptions.HttpException) as err:
-        compute.create_volume_attachment(server, volume_id=first.id)
+        compute.create_volume_attachment(server, volume=first)
     assert err.value.status_code == 409, "already attached to this server"
     other = _server(os_conn, "other")
     with pytest.raises(openstack.exceptions.BadRequestException) as err:
-        compute.create_volume_attachment(other, volume_id=first.id)
+        compute.create_volume_attachment(other, volume=first)
     assert f"volume {first.id} status must be available, but current status is: in-use." in str(err.value)
 
     compute.delete_volume_attachment(server, first.id)

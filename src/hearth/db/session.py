@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -75,9 +76,24 @@ class _WriteGate:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
         self._lock.release()
 
+    def __del__(self) -> None:  # the last connection using the gate is gone: so is the lock file's descriptor
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
 
 _gates: dict[str, _WriteGate] = {}
 _gates_guard = threading.Lock()
+
+
+def forget_write_gates() -> None:
+    """Drop this process's record of write gates (tests: each has databases of its own). Connections still open
+    keep the gate they have and close its lock file with the last of them; a new connection to the same file
+    makes a new gate, which still queues behind the old one on the file lock (flock locks conflict between
+    descriptors of the same process)."""
+    with _gates_guard:
+        _gates.clear()
 
 
 def _gate(database: str) -> _WriteGate:

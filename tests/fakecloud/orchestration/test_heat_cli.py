@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import openstack.exceptions
 import pytest
 import yaml
 
@@ -89,7 +90,7 @@ def test_stack_lifecycle_through_the_cli(cloud):
     assert ("tcp", 22, "10.0.0.0/8") in rules
 
     cli.run("stack", "update", "--wait", "-t", str(work / "v2.yaml"), "app")
-    assert conn.orchestration.find_stack("app").status == "UPDATE_COMPLETE"
+    assert conn.orchestration.find_stack("app", ignore_missing=False).status == "UPDATE_COMPLETE"
     assert conn.compute.get_server(ids["server"]).flavor["original_name"] == "m1.small"
 
     events = cli.json("stack", "event", "list", "app")
@@ -102,7 +103,8 @@ def test_stack_lifecycle_through_the_cli(cloud):
     cli.run("stack", "abandon", "app", "--output-file", str(abandon_file))
     data = json.loads(abandon_file.read_text())
     assert {name: r["resource_id"] for name, r in data["resources"].items()} == ids
-    assert conn.orchestration.find_stack("app") is None
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        conn.orchestration.find_stack("app", ignore_missing=False)
     assert conn.compute.get_server(ids["server"]).status == "ACTIVE"  # abandoned, not deleted
 
     adopted = cli.run("stack", "adopt", "--wait", "--adopt-file", str(abandon_file), "again")
@@ -114,5 +116,6 @@ def test_stack_lifecycle_through_the_cli(cloud):
     cli.run("stack", "delete", "--yes", "--wait", "again")
     assert list(conn.compute.servers()) == []
     assert list(conn.block_storage.volumes()) == []
-    assert conn.network.find_security_group(ids["sg"]) is None
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        conn.network.find_security_group(ids["sg"], ignore_missing=False)
     conn.close()

@@ -212,7 +212,8 @@ def test_mark_unhealthy_then_update_replaces(os_conn, heat):
     wait(os_conn, stack, "UPDATE_COMPLETE")
     after = physical(os_conn, stack)
     assert after["vol"] != ids["vol"] and after["server"] == ids["server"]
-    assert os_conn.block_storage.find_volume(ids["vol"]) is None
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        os_conn.block_storage.find_volume(ids["vol"], ignore_missing=False)
     volume = os_conn.block_storage.get_volume(after["vol"])
     assert volume.status == "in-use" and [a["server_id"] for a in volume.attachments] == [ids["server"]]
 
@@ -246,7 +247,10 @@ def test_abandon_then_adopt_keeps_the_resources(fakecloud, os_conn, heat):
     assert {r["resource_name"]: r["physical_resource_id"] for r in adopted} == ids
     assert {r["resource_status"] for r in adopted} == {"ADOPT_COMPLETE"}
     # a later update works on the adopted resources: the flavor change resizes the same server
-    stack = os_conn.orchestration.find_stack(new_id, ignore_missing=True) or type(stack)(id=new_id, name="again")
+    try:
+        stack = os_conn.orchestration.find_stack(new_id, ignore_missing=False)
+    except openstack.exceptions.NotFoundException:
+        stack = type(stack)(id=new_id, name="again")
     os_conn.orchestration.update_stack(stack, template=template("m1.small", size=2))
     wait(os_conn, stack, "UPDATE_COMPLETE")
     assert physical(os_conn, stack) == ids
@@ -309,18 +313,19 @@ def test_port_is_bound_to_the_server_and_updates_in_place(os_conn):
     stack = wait(os_conn, stack, "UPDATE_COMPLETE")
     assert physical(os_conn, stack) == ids
     port = os_conn.network.get_port(ids["port"])
-    default = os_conn.network.find_security_group("default")
+    default = os_conn.network.find_security_group("default", ignore_missing=False)
     assert port.name == "p2" and port.security_group_ids == [default.id]
     assert [ip["ip_address"] for ip in port.fixed_ips] == ["10.0.0.200"]
     assert port.device_id == ids["server"]
     os_conn.orchestration.delete_stack(stack)
     os_conn.orchestration.wait_for_delete(stack, **WAIT)
     assert list(os_conn.network.ports(device_id=ids["server"])) == []
-    assert os_conn.network.find_port(ids["port"]) is None
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        os_conn.network.find_port(ids["port"], ignore_missing=False)
 
 
 def test_server_networks_auto_and_by_id(os_conn):
-    network = os_conn.network.find_network("private")
+    network = os_conn.network.find_network("private", ignore_missing=False)
     tmpl = {"heat_template_version": "2021-04-16", "resources": {
         "auto": {"type": "OS::Nova::Server", "properties": {
             "flavor": "m1.tiny", "image": "cirros-0.6.2", "networks": [{"allocate_network": "auto"}]}},

@@ -117,7 +117,8 @@ def test_replace_policy_gives_a_new_server(os_conn):
     new = physical(os_conn, stack)
     assert new["server"] != old["server"]
     assert new["vol"] == old["vol"]
-    assert os_conn.compute.find_server(old["server"]) is None
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        os_conn.compute.find_server(old["server"], ignore_missing=False)
     server = os_conn.compute.get_server(new["server"])
     assert server.flavor["original_name"] == "m1.small"
     volume = os_conn.block_storage.get_volume(new["vol"])
@@ -178,9 +179,12 @@ def test_delete_leaves_nothing_and_stack_stays_visible_by_id(os_conn):
     ids = physical(os_conn, stack)
     os_conn.orchestration.delete_stack(stack)
     os_conn.orchestration.wait_for_delete(stack, **WAIT)
-    assert os_conn.compute.find_server(ids["server"]) is None
-    assert os_conn.block_storage.find_volume(ids["vol"]) is None
-    assert os_conn.network.find_security_group(ids["sg"]) is None
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        os_conn.compute.find_server(ids["server"], ignore_missing=False)
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        os_conn.block_storage.find_volume(ids["vol"], ignore_missing=False)
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        os_conn.network.find_security_group(ids["sg"], ignore_missing=False)
     assert list(os_conn.orchestration.stacks()) == []
     with pytest.raises(openstack.exceptions.NotFoundException):
         os_conn.orchestration.get_stack(stack.id)  # the SDK turns DELETE_COMPLETE into not-found
@@ -221,7 +225,7 @@ def test_stacks_survive_a_restart(tmp_path):
         ids = physical(conn, stack)
     with running_cloud(state_file=state) as fc:
         conn = fc.connect()
-        stack = conn.orchestration.find_stack("kept")
+        stack = conn.orchestration.find_stack("kept", ignore_missing=False)
         assert stack.status == "CREATE_COMPLETE"
         assert physical(conn, stack) == ids
         assert conn.compute.get_server(ids["server"]).status == "ACTIVE"

@@ -290,7 +290,8 @@ def test_stacks_are_per_project(fakecloud, os_conn, os_admin, heat):
     heat.create("mine", hot({}))
     assert [s.name for s in os_conn.orchestration.stacks()] == ["mine"]
     assert list(os_admin.orchestration.stacks()) == []
-    assert os_admin.orchestration.find_stack("mine") is None
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        os_admin.orchestration.find_stack("mine", ignore_missing=False)
 
 
 def test_disabled_orchestration_is_gone():

@@ -169,7 +169,7 @@ def test_up_cloud_config_delays_are_the_ones_in_force(tmp_path: Path) -> None:
 
         # On fakecloud's clock, stopped: a server is still building 1.4 s in and active at 1.6 s.
         demo = connect(up.clouds_yaml, "fakecloud")
-        image = demo.image.find_image("cirros-0.6.2", ignore_missing=False)
+        image = next(demo.image.images(name="cirros-0.6.2"))
         up.control.freeze()
         try:
             server = demo.compute.create_server(name="timed", image_id=image.id, flavor_id="1", networks="auto")
