@@ -90,11 +90,12 @@ def fresh_wait_expectations() -> None:
     delays (waits learnt in an earlier test must not set this one's pace), and its own databases.
 
     Not reset yet, for want of a public reset in their modules: hearth.service._flavor_cache,
-    hearth.engines.common._resolved and _endpoints, hearth.taskmanager._signals."""
+    hearth.taskmanager._signals."""
     from hearth.db.session import forget_write_gates
-    from hearth.engines.common import forget_learnt_waits
+    from hearth.engines.common import forget_cloud_lookups, forget_learnt_waits
 
     forget_learnt_waits()
+    forget_cloud_lookups()
     forget_write_gates()
 
 

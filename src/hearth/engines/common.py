@@ -740,6 +740,15 @@ _resolved: dict[tuple[str, ...], tuple[float, Any]] = {}
 _resolved_lock = threading.Lock()
 
 
+def forget_cloud_lookups() -> None:
+    """Drop what the process learnt of the cloud behind it (resolved flavors and images, endpoint URLs):
+    that cloud was replaced (tests give each test a cloud of its own)."""
+    with _resolved_lock:
+        _resolved.clear()
+    with _endpoints_lock:
+        _endpoints.clear()
+
+
 def _cloud_identity(conn: Connection) -> tuple[str, ...]:
     auth = conn.config.config.get("auth") or {}
     return tuple(str(auth.get(key) or "") for key in ("auth_url", "project_id", "project_name", "username"))
