@@ -7,12 +7,20 @@ so a `*` rule cannot lock out the call that removes it.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import ValidationError
 
+from fakecloud.compute import views as compute_views
 from fakecloud.config import PROFILES, CatalogEntry, Delays
 from fakecloud.errors import BadRequest, NotFound
 from fakecloud.faults import FaultRule
 from fakecloud.framework import Reply, RequestContext, Service, format_version, parse_version
+from fakecloud.image.views import image_view
+from fakecloud.network import views as network_views
+from fakecloud.orchestration.views import stack_summary
+from fakecloud.state import Cloud
+from fakecloud.volume.views import volume_detail
 
 service = Service("admin", "/_fakecloud", error_style="keystone", accounted=False, faulted=False)
 
@@ -156,7 +164,32 @@ def inventory(ctx: RequestContext) -> Reply:
     """Every resource, or one project's (`?project=demo`, by name or id)."""
     project = ctx.query.get("project")
     project_id = ctx.cloud.identity.find_project(project).id if project else None
-    return Reply(200, {"project_id": project_id, "resources": ctx.cloud.inventory(project_id)})
+    return Reply(200, {"project_id": project_id, "resources": inventory_of(ctx.cloud, project_id)})
+
+
+def inventory_of(cloud: Cloud, project_id: str | None) -> dict[str, list[dict[str, Any]]]:
+    """Every resource of a project (all projects when None), each as its service's admin view shows it: what
+    tests and operators compare with what Hearth records, and what a leak check counts."""
+
+    def mine(owner: str | None) -> bool:
+        return project_id is None or owner == project_id
+
+    network, secgroups = cloud.network, cloud.network.secgroups
+    return {
+        "images": [image_view(i) for i in cloud.image.images.values() if mine(i.owner)],
+        "networks": [network_views.network(n) for n in network.topology.networks.values() if mine(n.project_id)],
+        "subnets": [network_views.subnet(s) for s in network.topology.subnets.values() if mine(s.project_id)],
+        "ports": [network_views.port(p) for p in network.ports.by_id.values() if mine(p.project_id)],
+        "security_groups": [
+            network_views.security_group(g, secgroups.rules_of_group(g.id), secgroups.is_default_group(g.id))
+            for g in secgroups.groups.values() if mine(g.project_id)
+        ],
+        "volumes": [volume_detail(v, admin=True) for v in cloud.volume.list_volumes(project_id)],
+        "servers": [compute_views.server_detail(cloud, s, cloud.compute_max, True)
+                    for s in cloud.compute.servers.values() if mine(s.project_id)],
+        "stacks": [stack_summary(s, cloud.base_url + f"/heat-api/v1/{s.project_id}")
+                   for s in cloud.orchestration.stacks.values() if mine(s.project_id) and not s.deleted],
+    }
 
 
 @service.route("/catalog", "GET", op="catalog.list", auth=False)

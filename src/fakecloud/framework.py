@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlencode
 
 import orjson
 from starlette.requests import Request
@@ -128,6 +129,44 @@ class RequestContext:
 
 
 Handler = Callable[[RequestContext], Reply]
+T = TypeVar("T")
+
+
+# actions and collections: the two request shapes every OpenStack service shares ----------------------------
+def action_of(body: Any, actions: Mapping[str, T], malformed: str) -> tuple[str, T, Any]:
+    """OpenStack's `POST /<resources>/{id}/action`: a body of exactly one key, the action's name, whose value
+    holds its arguments. Returns (name, the action's handler from `actions`, its arguments); a body of any
+    other shape is a 400 with the service's own `malformed` message, an unknown name Nova's and Cinder's 400."""
+    if not isinstance(body, dict) or len(body) != 1:
+        raise BadRequest(malformed)
+    ((name, args),) = body.items()
+    handler = actions.get(name)
+    if handler is None:
+        raise BadRequest(f"There is no such action: {name}")
+    return name, handler, args
+
+
+def paginate(items: Sequence[T], marker: str | None, limit: int | None, unknown_marker: Callable[[str], Exception],
+             key: Callable[[T], str] = lambda item: item.id) -> tuple[list[T], bool]:
+    """One page of an ordered listing, OpenStack style: the items after `marker` (whose absence is the
+    service's own error), at most `limit` of them (None: all). Returns the page and whether more follow, which
+    is when a service links the next page."""
+    if marker:
+        index = next((i for i, item in enumerate(items) if key(item) == marker), None)
+        if index is None:
+            raise unknown_marker(marker)
+        items = items[index + 1:]
+    if limit is None:
+        return list(items), False
+    return list(items[:limit]), len(items) > limit and limit > 0
+
+
+def next_page(ctx: RequestContext, path: str, marker: str, absolute: bool = True) -> str:
+    """The link to the page after `marker`: the request's own query (filters, sort, limit) with the new
+    marker, under `path` (a URL under the cloud's base, or the path alone where the service links so)."""
+    params = [(k, v) for k, v in ctx.query.multi_items() if k != "marker"]
+    params.append(("marker", marker))
+    return (ctx.url(path) if absolute else path) + "?" + urlencode(params)
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:

@@ -59,10 +59,6 @@ class Backend:
     def load(self, data: dict[str, Any]) -> None:
         """Restore from `dump()` output; transitional states should be settled or rescheduled."""
 
-    def inventory(self, project_id: str | None) -> dict[str, list[dict[str, Any]]]:
-        """Every resource of a project (all projects when None), for the admin API."""
-        return {}
-
     # helpers shared by backends -------------------------------------------------------------
     def after(self, delay_name: str, fn: Any, *args: Any) -> Timer:
         return self.cloud.after(delay_name, fn, *args)
@@ -170,12 +166,6 @@ class Cloud:
         self.accounting.reset()
         for backend in self.backends:
             backend.reset()
-
-    def inventory(self, project_id: str | None) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        for backend in self.backends:
-            result.update(backend.inventory(project_id))
-        return result
 
     def snapshot(self) -> dict[str, Any]:
         return {

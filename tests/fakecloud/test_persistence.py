@@ -11,6 +11,7 @@ import json
 import openstack.exceptions
 import pytest
 
+from fakecloud.admin import inventory_of
 from fakecloud.config import CloudConfig
 from fakecloud.state import Cloud
 from fakecloud.testing import running_cloud
@@ -146,7 +147,7 @@ def test_admin_save_writes_a_loadable_snapshot(tmp_path):
     cloud = Cloud()
     assert cloud.load(snapshot) is True
     assert cloud.volume.get_volume(volume.id, None).size == 2
-    assert cloud.inventory(None)["volumes"][0]["id"] == volume.id
+    assert inventory_of(cloud, None)["volumes"][0]["id"] == volume.id
     assert Cloud().load(tmp_path / "absent.json") is False
 
 

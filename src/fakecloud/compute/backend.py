@@ -773,9 +773,3 @@ class ComputeBackend(Backend):
         elif task == "powering-off":
             self._settle(server, "stopped")
 
-    def inventory(self, project_id: str | None) -> dict[str, list[dict[str, Any]]]:
-        from fakecloud.compute.views import server_detail
-
-        version = self.cloud.compute_max
-        servers = [s for s in self.servers.values() if project_id is None or s.project_id == project_id]
-        return {"servers": [server_detail(self.cloud, s, version, True) for s in servers]}

@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlencode
 
 from starlette.routing import BaseRoute
 
 from fakecloud.compute import views
 from fakecloud.compute.backend import MAX_LIMIT, STATUSES, ComputeBackend, NetworkRequest, ServerCreate, ServerQuery
 from fakecloud.errors import BadRequest, Forbidden, NotFound
-from fakecloud.framework import Microversions, Reply, RequestContext, Service, Version, format_version
+from fakecloud.framework import (
+    Microversions,
+    Reply,
+    RequestContext,
+    Service,
+    Version,
+    action_of,
+    format_version,
+    next_page,
+)
 from fakecloud.state import Cloud
 
 
@@ -93,9 +101,7 @@ def _next_links(ctx: RequestContext, collection: str, page: list[Any], limit: in
     """Nova's `<collection>_links`: a next link whenever the page came back full."""
     if not page or len(page) < limit:
         return []
-    params = [(k, v) for k, v in ctx.query.multi_items() if k != "marker"]
-    params.append(("marker", page[-1].id))
-    return [{"rel": "next", "href": ctx.url(f"/compute/v2.1/{collection}?{urlencode(params)}")}]
+    return [{"rel": "next", "href": next_page(ctx, f"/compute/v2.1/{collection}", page[-1].id)}]
 
 
 # flavors ------------------------------------------------------------------------------------
@@ -384,13 +390,8 @@ ACTIONS = {
 
 @service.route("/servers/{id}/action", "POST", op="server.action")
 def server_action(ctx: RequestContext) -> Reply:
-    if not isinstance(ctx.body, dict) or not ctx.body:
-        raise BadRequest("Malformed request body")
-    name = next(iter(ctx.body))
-    handler = ACTIONS.get(name)
-    if handler is None:
-        raise BadRequest(f"There is no such action: {name}")
-    handler(_backend(ctx), _server(ctx), ctx.body[name])
+    _name, handler, args = action_of(ctx.body, ACTIONS, "Malformed request body")
+    handler(_backend(ctx), _server(ctx), args)
     return Reply(202)
 
 

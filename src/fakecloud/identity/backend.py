@@ -203,5 +203,3 @@ class IdentityBackend(Backend):
         self.users = {u["id"]: User(**u) for u in data.get("users", [])}
         self.tokens = {t["id"]: Token(**t) for t in data.get("tokens", [])}
 
-    def inventory(self, project_id: str | None) -> dict[str, list[dict[str, Any]]]:
-        return {}

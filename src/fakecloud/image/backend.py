@@ -89,7 +89,3 @@ class ImageBackend(Backend):
         if "images" in data:
             self.images = {i["id"]: Image(**i) for i in data["images"]}
 
-    def inventory(self, project_id: str | None) -> dict[str, list[dict[str, Any]]]:
-        from fakecloud.image.routes import image_view
-
-        return {"images": [image_view(i) for i in self.images.values() if project_id in (None, i.owner)]}

@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from fakecloud.errors import BadRequest, NotFound
-from fakecloud.framework import Reply, RequestContext, Service
+from fakecloud.framework import Reply, RequestContext, Service, next_page, paginate
 from fakecloud.image.backend import Image
+from fakecloud.image.views import image_view
 
 service = Service("image", "/image", error_style="glance")
 
@@ -21,21 +22,6 @@ _ATTR_FILTERS = {
     "name": "name", "id": "id", "status": "status", "owner": "owner", "container_format": "container_format",
     "disk_format": "disk_format",
 }
-
-
-def image_view(image: Image) -> dict[str, Any]:
-    base = f"/v2/images/{image.id}"
-    view: dict[str, Any] = dict(image.properties)
-    view.update({
-        "id": image.id, "name": image.name, "status": image.status, "visibility": image.visibility,
-        "protected": image.protected, "os_hidden": image.hidden, "checksum": image.checksum,
-        "os_hash_algo": "sha512", "os_hash_value": image.hash_value, "owner": image.owner, "size": image.size,
-        "virtual_size": None, "min_disk": image.min_disk, "min_ram": image.min_ram,
-        "disk_format": image.disk_format, "container_format": image.container_format,
-        "created_at": image.created_at, "updated_at": image.updated_at, "tags": list(image.tags),
-        "self": base, "file": f"{base}/file", "schema": "/v2/schemas/image",
-    })
-    return view
 
 
 # discovery ------------------------------------------------------------------------------------
@@ -107,24 +93,15 @@ def list_images(ctx: RequestContext) -> Reply:
     sort_key = ctx.query.get("sort_key", "created_at")
     reverse = ctx.query.get("sort_dir", "desc") == "desc"
     images.sort(key=lambda i: (str(image_view(i).get(sort_key, "")), i.id), reverse=reverse)
-    marker = ctx.query.get("marker")
-    if marker:
-        ids = [i.id for i in images]
-        if marker not in ids:
-            raise BadRequest(f"Marker {marker} could not be found.")
-        images = images[ids.index(marker) + 1:]
-    body: dict[str, Any] = {"schema": "/v2/schemas/images", "first": "/v2/images"}
     limit = ctx.query.get("limit")
-    if limit is not None:
-        if not limit.isdigit():
-            raise BadRequest("limit param must be an integer")
-        size = int(limit)
-        if len(images) > size and size > 0:
-            images = images[:size]
-            body["next"] = f"/v2/images?marker={images[-1].id}&limit={size}"
-        elif size == 0:
-            images = []
-    body["images"] = [image_view(i) for i in images]
+    if limit is not None and not limit.isdigit():
+        raise BadRequest("limit param must be an integer")
+    page, more = paginate(images, ctx.query.get("marker"), None if limit is None else int(limit),
+                          lambda marker: BadRequest(f"Marker {marker} could not be found."))
+    body: dict[str, Any] = {"schema": "/v2/schemas/images", "first": "/v2/images"}
+    if more:
+        body["next"] = next_page(ctx, "/v2/images", page[-1].id, absolute=False)
+    body["images"] = [image_view(i) for i in page]
     return Reply(200, body)
 
 

@@ -18,7 +18,6 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
-from fakecloud.network import views
 from fakecloud.network.ipam import Ipam
 from fakecloud.network.networks import Topology
 from fakecloud.network.ports import Ports
@@ -277,17 +276,3 @@ class NetworkBackend(Backend):
             quota_overrides=dict(data.get("quota_overrides", {})),
         )
 
-    def inventory(self, project_id: str | None) -> dict[str, list[dict[str, Any]]]:
-        def mine(owner: str) -> bool:
-            return project_id is None or owner == project_id
-
-        secgroups = self.secgroups
-        return {
-            "networks": [views.network(n) for n in self.topology.networks.values() if mine(n.project_id)],
-            "subnets": [views.subnet(s) for s in self.topology.subnets.values() if mine(s.project_id)],
-            "ports": [views.port(p) for p in self.ports.by_id.values() if mine(p.project_id)],
-            "security_groups": [
-                views.security_group(g, secgroups.rules_of_group(g.id), secgroups.is_default_group(g.id))
-                for g in secgroups.groups.values() if mine(g.project_id)
-            ],
-        }

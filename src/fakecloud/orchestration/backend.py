@@ -477,8 +477,3 @@ class OrchestrationBackend(Backend):
                 self._stack_state(stack, stack.action, FAILED, f"Engine went down during stack {stack.action}")
             self.stacks[stack.id] = stack
 
-    def inventory(self, project_id: str | None) -> dict[str, list[dict[str, Any]]]:
-        from fakecloud.orchestration.views import stack_summary
-
-        stacks = [s for s in self.stacks.values() if project_id in (None, s.project_id) and not s.deleted]
-        return {"stacks": [stack_summary(s, self.cloud.base_url + f"/heat-api/v1/{s.project_id}") for s in stacks]}

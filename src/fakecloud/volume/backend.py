@@ -550,11 +550,6 @@ class VolumeBackend(Backend):
             raise Forbidden(f"Policy doesn't allow {action} to be performed.")
 
     # admin API ----------------------------------------------------------------------------------
-    def inventory(self, project_id: str | None) -> dict[str, list[dict[str, Any]]]:
-        from fakecloud.volume.views import volume_detail
-
-        return {"volumes": [volume_detail(v, admin=True) for v in self.list_volumes(project_id)]}
-
     def dump(self) -> dict[str, Any]:
         return {"volumes": [asdict(v) for v in self.volumes.values()], "quota_overrides": self.quota_overrides}
 

@@ -9,11 +9,20 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlencode
 
 from fakecloud.errors import BadRequest, Forbidden, NotFound
 from fakecloud.faults import REQUEST_ACTIONS
-from fakecloud.framework import Handler, Microversions, Reply, RequestContext, Service, format_version
+from fakecloud.framework import (
+    Handler,
+    Microversions,
+    Reply,
+    RequestContext,
+    Service,
+    action_of,
+    format_version,
+    next_page,
+    paginate,
+)
 from fakecloud.volume import views
 from fakecloud.volume.backend import DEFAULT_AZ, DEFAULT_TYPE, DEFAULT_TYPE_ID, Volume, VolumeBackend
 
@@ -163,22 +172,11 @@ def _sort(volumes: list[Volume], ctx: RequestContext) -> list[Volume]:
 
 
 def _paginate(ctx: RequestContext, volumes: list[Volume], path: str) -> tuple[list[Volume], list[dict[str, str]]]:
-    marker = ctx.query.get("marker")
-    if marker:
-        index = next((i for i, v in enumerate(volumes) if v.id == marker), None)
-        if index is None:
-            raise NotFound(f"Marker {marker} could not be found.")
-        volumes = volumes[index + 1:]
     limit = ctx.query.get("limit")
-    page_links: list[dict[str, str]] = []
-    if limit is not None:
-        count = _int_field("limit", limit, minimum=0)
-        if len(volumes) > count and count > 0:
-            params = {k: v for k, v in ctx.query.items() if k != "marker"}
-            params["marker"] = volumes[count - 1].id
-            page_links = [{"rel": "next", "href": ctx.url(path) + "?" + urlencode(params)}]
-        volumes = volumes[:count]
-    return volumes, page_links
+    count = None if limit is None else _int_field("limit", limit, minimum=0)
+    page, more = paginate(volumes, ctx.query.get("marker"), count,
+                          lambda marker: NotFound(f"Marker {marker} could not be found."))
+    return page, ([{"rel": "next", "href": next_page(ctx, path, page[-1].id)}] if more else [])
 
 
 def _list(ctx: RequestContext, detail: bool) -> Reply:
@@ -308,12 +306,7 @@ def action(name: str) -> Callable[[Action], Action]:
 
 @route("/volumes/{id}/action", "POST", op="volume.action")
 def volume_action(ctx: RequestContext) -> Reply:
-    if not isinstance(ctx.body, dict) or len(ctx.body) != 1:
-        raise BadRequest("Malformed request body: expected exactly one action.")
-    ((name, args),) = ctx.body.items()
-    handler = ACTIONS.get(name)
-    if handler is None:
-        raise BadRequest(f"There is no such action: {name}")
+    _name, handler, args = action_of(ctx.body, ACTIONS, "Malformed request body: expected exactly one action.")
     return handler(ctx, ctx.path["id"], args if args is not None else {})
 
 
