@@ -7,7 +7,7 @@ so a `*` rule cannot lock out the call that removes it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -19,8 +19,10 @@ from fakecloud.framework import Reply, RequestContext, Service, format_version, 
 from fakecloud.image.views import image_view
 from fakecloud.network import views as network_views
 from fakecloud.orchestration.views import stack_summary
-from fakecloud.state import Cloud
 from fakecloud.volume.views import volume_detail
+
+if TYPE_CHECKING:
+    from fakecloud.state import Cloud
 
 service = Service("admin", "/_fakecloud", error_style="keystone", accounted=False, faulted=False)
 

@@ -12,13 +12,14 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from fakecloud.accounting import Accounting
+from fakecloud.backend import Backend
 from fakecloud.clock import Clock, Scheduler, Timer
 from fakecloud.config import CatalogEntry, CloudConfig
 from fakecloud.errors import CloudError, QuotaExceeded
-from fakecloud.faults import RESOURCE_ACTIONS, FaultRegistry, FaultRule
+from fakecloud.faults import FaultRegistry, FaultRule
 from fakecloud.framework import Version, parse_version
 
 log = logging.getLogger(__name__)
@@ -39,36 +40,6 @@ BUILTIN_CATALOG: list[tuple[str, str, str, str]] = [
     ("image", "image", "glance", "/image"),
     ("orchestration", "orchestration", "heat", "/heat-api/v1/{project_id}"),
 ]
-
-
-class Backend:
-    """Base of every service backend: owns its resources, can reset, dump and load them."""
-
-    name: ClassVar[str]
-
-    def __init__(self, cloud: Cloud) -> None:
-        self.cloud = cloud
-        self.reset()
-
-    def reset(self) -> None:
-        raise NotImplementedError
-
-    def dump(self) -> dict[str, Any]:
-        return {}
-
-    def load(self, data: dict[str, Any]) -> None:
-        """Restore from `dump()` output; transitional states should be settled or rescheduled."""
-
-    # helpers shared by backends -------------------------------------------------------------
-    def after(self, delay_name: str, fn: Any, *args: Any) -> Timer:
-        return self.cloud.after(delay_name, fn, *args)
-
-    def resource_fault(self, operation: str, project_id: str | None = None) -> FaultRule | None:
-        """Take an `error_status` or `stuck` fault for this service's operation, if one is armed."""
-        return self.cloud.faults.take(self.name, operation, RESOURCE_ACTIONS, project_id)
-
-    def now(self) -> str:
-        return self.cloud.clock.wall().strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Cloud:

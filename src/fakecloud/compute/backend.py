@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from fakecloud.backend import Backend
 from fakecloud.errors import BadRequest, CloudError, Conflict, Forbidden, NotFound, QuotaExceeded
-from fakecloud.state import Backend
 
 HOST = "fakecloud-compute-1"
 AVAILABILITY_ZONE = "nova"

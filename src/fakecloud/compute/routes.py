@@ -7,7 +7,7 @@ renders a view. Meaning (does the flavor exist, is the state right, is there quo
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.routing import BaseRoute
 
@@ -24,7 +24,9 @@ from fakecloud.framework import (
     format_version,
     next_page,
 )
-from fakecloud.state import Cloud
+
+if TYPE_CHECKING:
+    from fakecloud.state import Cloud
 
 
 class ComputeService(Service):

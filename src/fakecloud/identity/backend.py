@@ -8,8 +8,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from fakecloud.backend import Backend
 from fakecloud.errors import BadRequest, NotFound, Unauthorized
-from fakecloud.state import Backend
 
 DEFAULT_DOMAIN = {"id": "default", "name": "Default"}
 _NAMESPACE = uuid.UUID("6f1c1f0e-6a0c-4c43-9d7e-1e3fa1c0ffee")

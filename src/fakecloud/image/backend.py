@@ -10,10 +10,10 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from fakecloud.backend import Backend
 from fakecloud.config import ImageSpec
 from fakecloud.errors import Conflict, NotFound
 from fakecloud.identity.backend import stable_id
-from fakecloud.state import Backend
 
 
 @dataclass(slots=True)

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
+from fakecloud.backend import Backend
 from fakecloud.network.ipam import Ipam
 from fakecloud.network.networks import Topology
 from fakecloud.network.ports import Ports
@@ -35,7 +36,6 @@ from fakecloud.network.requests import (
     SubnetCreate,
 )
 from fakecloud.network.secgroups import SecurityGroups
-from fakecloud.state import Backend
 
 
 class NetworkBackend(Backend):

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import asdict
 from typing import Any
 
+from fakecloud.backend import Backend
 from fakecloud.errors import CloudError
 from fakecloud.orchestration.constraints import Scope
 from fakecloud.orchestration.engine import Engine, Run
@@ -44,7 +45,6 @@ from fakecloud.orchestration.parameters import validate_view
 from fakecloud.orchestration.preview import PreviewItem, create_preview, update_preview
 from fakecloud.orchestration.stackdefn import Prepared, prepare
 from fakecloud.orchestration.template import load_text, parse
-from fakecloud.state import Backend
 
 NAME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.-]{0,254}$")
 TRANSIENT_DATA = ("step", "target")  # a plugin's in-flight notes, not part of a resource's abandon data

@@ -15,8 +15,8 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from fakecloud.backend import Backend
 from fakecloud.errors import BadRequest, Conflict, Forbidden, NotFound, QuotaExceeded
-from fakecloud.state import Backend
 
 DEFAULT_TYPE = "__DEFAULT__"
 DEFAULT_TYPE_ID = "7b8a9c4e-2d1f-5e3a-8b6c-0d9e1f2a3b4c"
