@@ -20,9 +20,11 @@ NOTE_PROVISION_CLEAN = PROVISION_CLEAN  # set by the task manager on a delete, s
 NOTE_RULE_IDS = "rule_ids"  # Hearth rule id -> Neutron rule id, as converged so far
 NOTE_VOLUME_ATTACHED_TO = "volume_attached_to"
 NOTE_VOLUME_STEP = "volume_step"
-NOTE_STACK_ID = "stack_id"
-NOTE_STACK_UPDATE = "stack_update"
-NOTE_STACK_RETRIES = "stack_retries"
+NOTE_STACK_ID = "stack_id"  # the instance's stack, once one exists (create or find)
+NOTE_STACK_UPDATE = "stack_update"  # a stack update was sent: the stack may already hold the new template
+NOTE_STACK_RETRIES = "stack_retries"  # stack creates retried after a Heat outage
+NOTE_ADOPT_STACK_ID = "adopt_stack_id"  # the stack an adopt created
+NOTE_RELEASED_STACK_ID = "released_stack_id"  # the stack a release abandoned
 
 
 class Journal:
@@ -58,6 +60,26 @@ class Journal:
     @property
     def rule_ids(self) -> dict[str, str]:
         return dict(self.data.get(NOTE_RULE_IDS) or {})
+
+    @property
+    def stack_id(self) -> str | None:
+        return self.data.get(NOTE_STACK_ID) or None
+
+    @property
+    def stack_update_sent(self) -> bool:
+        return NOTE_STACK_UPDATE in self.data
+
+    @property
+    def stack_retries(self) -> int:
+        return int(self.data.get(NOTE_STACK_RETRIES) or 0)
+
+    @property
+    def adopt_stack_id(self) -> str | None:
+        return self.data.get(NOTE_ADOPT_STACK_ID) or None
+
+    @property
+    def released_stack_id(self) -> str | None:
+        return self.data.get(NOTE_RELEASED_STACK_ID) or None
 
 
 def id_entries(ids: Mapping[str, str]) -> dict[str, str]:

@@ -18,6 +18,7 @@ It composes the natives and orchestrator engines and never repeats what they do:
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from openstack.connection import Connection
@@ -39,6 +40,7 @@ from hearth.engines.base import (
     TransientError,
 )
 from hearth.engines.common import WaitKind, call
+from hearth.engines.journal import Journal
 from hearth.engines.natives import NativesEngine
 from hearth.engines.orchestrator import OrchestratorEngine
 
@@ -83,9 +85,9 @@ class MigrationEngine(ResourceEngine, Relocation):
         return self.connections.get()
 
     # routing --------------------------------------------------------------------------------------
-    def owner(self, current: Resources, journal: dict[str, Any] | None = None) -> ResourceEngine:
+    def owner(self, current: Resources, journal: Mapping[str, Any] | None = None) -> ResourceEngine:
         """The engine that owns these resources: the orchestrator once a stack is recorded."""
-        if current.stack_id or (journal or {}).get("stack_id"):
+        if current.stack_id or Journal(journal or {}).stack_id:
             return self.orchestrator
         return self.natives
 
@@ -182,7 +184,7 @@ class MigrationEngine(ResourceEngine, Relocation):
         name = templates.stack_name(spec.instance_id)
         if current.stack_id:
             raise EngineError(f"the instance already belongs to stack {current.stack_id}")
-        stack = self._stack(conn, spec, ctx.journal.get("adopt_stack_id"))
+        stack = self._stack(conn, spec, Journal(ctx.journal).adopt_stack_id)
         if stack is None:
             ctx.step("checking the cloud matches Hearth's record")
             drift = self.differences(spec, current)
@@ -266,8 +268,8 @@ class MigrationEngine(ResourceEngine, Relocation):
     def release(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
         """Abandon the instance's stack and hand its (untouched) resources back to natives."""
         conn = self._conn()
-        stack = self._stack(conn, spec, current.stack_id, ctx.journal.get("released_stack_id"))
-        if stack is None and not ctx.journal.get("released_stack_id"):
+        stack = self._stack(conn, spec, current.stack_id, Journal(ctx.journal).released_stack_id)
+        if stack is None and not Journal(ctx.journal).released_stack_id:
             raise EngineError(f"the instance has no Heat stack to release ({templates.stack_name(spec.instance_id)} "
                               "does not exist)")
         if stack is not None:

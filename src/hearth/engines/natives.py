@@ -40,7 +40,6 @@ from hearth.engines.natives_steps import Made, StepEnv
 from hearth.engines.resources import Kind
 
 IN_USE_EXTEND_MICROVERSION = "3.42"  # Cinder extends attached volumes from this microversion on
-STARTED = NOTE_PROVISION_STARTED  # kept for callers of the old name
 
 
 class _SerialContext:
@@ -158,7 +157,7 @@ class NativesEngine(ResourceEngine):
         # find resources of an earlier one, so only it pays for the look-ups by name.
         fresh = not Journal(journal).provision_started
         if fresh:
-            ctx.record(**{STARTED: True})
+            ctx.record(**{NOTE_PROVISION_STARTED: True})
 
         kinds = resources.creation_order()
         ctx.step("creating " + ", ".join(k.label for k in kinds))

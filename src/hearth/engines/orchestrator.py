@@ -39,7 +39,6 @@ from hearth.config import Settings
 from hearth.engines import common, heat, resources, templates
 from hearth.engines.base import (
     PLAN_KINDS,
-    PROVISION_CLEAN,
     CloudView,
     EngineError,
     InstanceSpec,
@@ -51,11 +50,11 @@ from hearth.engines.base import (
     TransientError,
 )
 from hearth.engines.common import WaitKind, call, cloud_call, get_or_none
+from hearth.engines.journal import NOTE_STACK_RETRIES, NOTE_STACK_UPDATE, Journal
 
 # A stack create found failed after Heat was unreachable is retried (an update with the same template) this many
 # times in one operation.
 STACK_CREATE_RETRIES = 2
-STACK_RETRIES_KEY = "stack_retries"  # journal key: how many of them were used
 
 _PREVIEW_CHANGES = (("added", "create"), ("replaced", "replace"), ("updated", "update in place"),
                     ("deleted", "delete"))
@@ -105,12 +104,12 @@ class OrchestratorEngine(ResourceEngine):
 
     def _require_stack(self, conn: Connection, spec: InstanceSpec, current: Resources,
                        ctx: OperationContext | None = None) -> Any:
-        journal = ctx.journal if ctx is not None else {}
-        stack = self._find_stack(conn, spec, current.stack_id, journal.get("stack_id"), outputs=True)
+        journal = Journal(ctx.journal if ctx is not None else {})
+        stack = self._find_stack(conn, spec, current.stack_id, journal.stack_id, outputs=True)
         if stack is None:
             raise EngineError(f"the instance has no Heat stack ({templates.stack_name(spec.instance_id)} "
                               "does not exist)")
-        if ctx is not None and journal.get("stack_id") != stack.id:
+        if ctx is not None and journal.stack_id != stack.id:
             ctx.record(stack_id=stack.id)
         return stack
 
@@ -179,7 +178,7 @@ class OrchestratorEngine(ResourceEngine):
         conn = self._conn()
         name = templates.stack_name(spec.instance_id)
         ctx.step("checking flavor, image, network and quota")
-        stack = self._find_stack(conn, spec, ctx.journal.get("stack_id"))
+        stack = self._find_stack(conn, spec, Journal(ctx.journal).stack_id)
         if stack is None:
             common.preflight(conn, spec)
             ctx.step("creating stack")
@@ -214,14 +213,14 @@ class OrchestratorEngine(ResourceEngine):
                 # found failed after Heat could not be reached during the wait is retried (an update with the same
                 # template re-creates what failed), a bounded number of times. A failure seen with Heat answering
                 # all along is the create's own, and stands with its reason.
-                retries = int(ctx.journal.get(STACK_RETRIES_KEY) or 0)
+                retries = Journal(ctx.journal).stack_retries
                 if not outage or retries >= STACK_CREATE_RETRIES:
                     raise
                 stack = self._find_stack(conn, spec, stack_id)
                 if stack is None or not _status(stack).endswith("_FAILED"):
                     raise
                 ctx.event(f"{err}, after Heat was unreachable ({outage[-1].cause}); retrying the stack "
-                          f"({retries + 1} of {STACK_CREATE_RETRIES})", "warning", **{STACK_RETRIES_KEY: retries + 1})
+                          f"({retries + 1} of {STACK_CREATE_RETRIES})", "warning", **{NOTE_STACK_RETRIES: retries + 1})
                 ctx.step("retrying the failed stack")
                 self._put(conn, stack, spec, rollback=False)
         realised = self._realised(conn, spec, self._require_stack(conn, spec, Resources(stack_id=stack_id)),
@@ -311,12 +310,12 @@ class OrchestratorEngine(ResourceEngine):
         # The stack can already hold the spec only if a previous attempt of this operation updated it, or if
         # the rules asked for are the ones recorded (a repeated request); otherwise the rules differ from what
         # Hearth last applied and the template need not be read to know that the stack must change.
-        could_match = "stack_update" in ctx.journal or _rules_kept(spec, current) is not None
+        could_match = Journal(ctx.journal).stack_update_sent or _rules_kept(spec, current) is not None
         if could_match and _status(stack).endswith("_COMPLETE") and self._matches(conn, stack, spec):
             ctx.event(f"stack {stack.name} already holds the desired template; nothing to change")
             return self._realised(conn, spec, stack, current.rules, ctx)
 
-        ctx.step(what, stack_update=what)
+        ctx.step(what, **{NOTE_STACK_UPDATE: what})
         self._put(conn, stack, spec, rollback=True)
         ctx.event(f"stack {stack.name} update started: {what}")
         # The wait's kind names the change: common.wait_for learns how long each kind of wait takes, and a rule
@@ -392,7 +391,7 @@ class OrchestratorEngine(ResourceEngine):
         conn = self._conn()
         ctx.step("deleting stack")
         seen: set[str] = set()
-        clean = bool(ctx.journal.get(PROVISION_CLEAN))
+        clean = Journal(ctx.journal).provision_clean
         if clean and current.stack_id:
             # The one provision attempt made this stack and recorded it: delete it by that identity, without
             # reading it first (a stack already gone answers 404, which the delete accepts).
@@ -400,7 +399,7 @@ class OrchestratorEngine(ResourceEngine):
             self._delete_stack(conn, heat.PolledStack({"id": current.stack_id, "stack_name": name}), ctx)
             return
         while True:  # every live stack of the instance (normally one)
-            stack = self._find_stack(conn, spec, *(i for i in (current.stack_id, ctx.journal.get("stack_id"))
+            stack = self._find_stack(conn, spec, *(i for i in (current.stack_id, Journal(ctx.journal).stack_id)
                                                    if i not in seen))
             if stack is None or stack.id in seen:
                 break
