@@ -15,8 +15,12 @@ Trove does. An explicit empty list means no access rule at all.
 Engines: a new instance is owned by `runtime.engine_for_new_instance()`; every later command checks
 the instance's owner is still allowed by the `engine` setting (409 naming the way out otherwise).
 `adopt_instance` / `release_instance` move an instance between natives and a Heat stack (engine =
-migration only). Dry runs: every mutating command takes `dry_run=True` and then returns a `Plan` (the
-owning engine's `plan`) after the same validation, writing nothing to the database or the cloud.
+migration only).
+
+Commands are values: every mutating command function validates its input (raising any refusal) and returns
+a `Command`, whose `plan(runtime)` is the dry run (a `Plan`: the owning engine's `plan`, writing nothing to
+the database or the cloud) and whose `record(runtime)` does it. A dry run is the same command planned. The
+operation vocabulary (kinds, the task each shows, the spec each asks for) is `hearth.operations`'.
 
 Engine errors become statuses by their type, never their text (`_engine_failure`): EngineNotAllowed 409,
 QuotaExceeded 413, TransientError or NotConfigured 503 (with Retry-After), any other EngineError 400.
@@ -35,7 +39,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import select, tuple_, update
 from sqlalchemy.orm import Session
@@ -52,6 +56,7 @@ from hearth.engines.base import (
     RuleSpec,
     TransientError,
 )
+from hearth.operations import KINDS, OperationKind, operation_spec, relocates, resources_of
 from hearth.runtime import EngineNotAllowed, Runtime
 from hearth.views import datastore_id, datastore_version_id, instance_status, security_group_id
 
@@ -71,24 +76,6 @@ DEFAULT_RETRY_AFTER = 5.0  # seconds a 503 asks clients to wait when the cloud g
 # Characters no name, id or CIDR has a use for: C0 and C1 controls (PostgreSQL refuses NUL in text outright)
 # and lone surrogates (not encodable as UTF-8: neither database nor JSON encoder takes them).
 UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-
-# Operation kinds and the task each puts the instance in.
-PROVISION = "provision"
-RESIZE_FLAVOR = "resize_flavor"
-RESIZE_VOLUME = "resize_volume"
-APPLY_RULES = "apply_rules"
-DELETE = "delete"
-ADOPT = "adopt"
-RELEASE = "release"
-TASK_OF = {
-    PROVISION: Task.BUILDING,
-    RESIZE_FLAVOR: Task.RESIZING,
-    RESIZE_VOLUME: Task.RESIZING_VOLUME,
-    APPLY_RULES: Task.UPDATING_ACCESS,
-    DELETE: Task.DELETING,
-    ADOPT: Task.ADOPTING,
-    RELEASE: Task.RELEASING,
-}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -401,7 +388,7 @@ def get_rule(runtime: Runtime, project_id: str, rule_id: str) -> tuple[Instance,
 
 
 # --------------------------------------------------------------------------------------------------
-# Dry runs.
+# Commands as values: validated input, then either its plan (a dry run) or its record (the real thing).
 
 
 @dataclass
@@ -415,6 +402,121 @@ class Plan:
     def view(self) -> dict[str, Any]:
         return {"engine": self.engine, "operation": self.operation,
                 "steps": [{"action": s.action, "target": s.target, "detail": s.detail} for s in self.steps]}
+
+
+Answer = TypeVar("Answer", covariant=True)
+
+
+class Command(Protocol[Answer]):
+    """A user command, validated when it was made (every refusal is raised then, before either step): `plan`
+    is its dry run (reads only, writes nothing), `record` writes the desired state and queues its operation.
+    A dry run is the same command planned, so it validates exactly as the real one."""
+
+    def plan(self, runtime: Runtime) -> Plan: ...
+
+    def record(self, runtime: Runtime) -> Answer: ...
+
+
+@dataclass(frozen=True)
+class CreateInstance:
+    """A validated create: the new instance's spec (image and network resolved by the preflight)."""
+
+    project_id: str
+    engine: str
+    spec: InstanceSpec
+    datastore: Datastore
+    version: DatastoreVersion
+    cidrs: tuple[str, ...]
+
+    def plan(self, runtime: Runtime) -> Plan:
+        return _plan(runtime, self.engine, OperationKind.PROVISION, self.spec, Resources())
+
+    def record(self, runtime: Runtime) -> Instance:
+        """The instance (task BUILDING), its rules and its provision operation, in one transaction."""
+        spec, ds, version = self.spec, self.datastore, self.version
+        with runtime.sessions.begin() as session:
+            inst = Instance(
+                id=spec.instance_id, project_id=self.project_id, name=spec.name, engine=self.engine,
+                datastore=ds.name, datastore_version=version.name, flavor_id=spec.flavor_id,
+                volume_size=spec.volume_size, image_id=spec.image_id, network_id=spec.network_id,
+                availability_zone=spec.availability_zone, port=version.port, task=KINDS[OperationKind.PROVISION].task,
+            )
+            session.add(inst)
+            session.flush()
+            for cidr in self.cidrs:
+                session.add(SecurityGroupRule(instance_id=inst.id, protocol=version.protocol, from_port=version.port,
+                                              to_port=version.port, cidr=cidr))
+            _queue(session, inst, OperationKind.PROVISION, {},
+                   f"create requested: flavor {spec.flavor_id}, {spec.volume_size} GB volume, "
+                   f"{ds.name} {version.name}, engine {inst.engine}")
+            session.flush()
+            _ = list(inst.rules)
+        _wake(runtime)
+        return inst
+
+
+@dataclass(frozen=True)
+class Change:
+    """A validated change to an idle instance: one operation of `kind` with `params` (its target), started
+    by moving the instance's task away from NONE (only one concurrent command can)."""
+
+    inst: Instance
+    kind: OperationKind
+    params: dict[str, Any]
+    message: str  # the event recording the request
+    new_rules: tuple[dict[str, Any], ...] = ()  # rule rows inserted pending (cloud_rule_id NULL) at once
+
+    def plan(self, runtime: Runtime) -> Plan:
+        return _plan_change(runtime, self.inst, self.kind, self.params)
+
+    def record(self, runtime: Runtime) -> Operation:
+        return _start(runtime, self.inst, self.kind, self.params, self.message, self.new_rules)
+
+
+@dataclass(frozen=True)
+class DeleteInstance:
+    """A validated delete: allowed from idle and from the error states, not while another operation runs."""
+
+    inst: Instance
+
+    def plan(self, runtime: Runtime) -> Plan:
+        return _plan_change(runtime, self.inst, OperationKind.DELETE, {})
+
+    def record(self, runtime: Runtime) -> Operation:
+        with runtime.sessions.begin() as session:
+            claimed = session.execute(
+                update(Instance)
+                .where(Instance.id == self.inst.id, Instance.task.in_(DELETABLE), Instance.deleted_at.is_(None))
+                .values(task=KINDS[OperationKind.DELETE].task, updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if claimed != 1:
+                fresh = session.get(Instance, self.inst.id)
+                if fresh is None or fresh.deleted_at is not None:
+                    raise NotFound(f"Instance {shown(self.inst.id)} could not be found.")
+                raise _not_ready(fresh)
+            op = _queue(session, self.inst, OperationKind.DELETE, {}, "delete requested")
+        _wake(runtime)
+        return op
+
+
+@dataclass(frozen=True)
+class RuleWrite(Generic[Answer]):
+    """A write of the 2014 extension's rules: the access change it starts, answered with the rule(s) as the
+    extension shows them. `needed` False: the rule already says so, recording starts nothing (the plan then
+    shows the current rules converging)."""
+
+    change: Change
+    answer: Answer
+    needed: bool = True
+
+    def plan(self, runtime: Runtime) -> Plan:
+        return self.change.plan(runtime)
+
+    def record(self, runtime: Runtime) -> Answer:
+        if self.needed:
+            self.change.record(runtime)
+        return self.answer
 
 
 def _sentence(message: str) -> str:
@@ -437,22 +539,20 @@ def _engine_failure(err: EngineError) -> ServiceError:
     return BadRequest(_sentence(str(err)))
 
 
-def _plan(runtime: Runtime, engine_name: str, kind: str, spec: InstanceSpec, current: Resources,
+def _plan(runtime: Runtime, engine_name: str, kind: OperationKind, spec: InstanceSpec, current: Resources,
           extra: Sequence[PlannedStep] = ()) -> Plan:
     """The engine's dry run of `kind`; its refusals are the user's 400 (reads only, changes nothing)."""
-    engine = runtime.relocation()[0] if kind in (ADOPT, RELEASE) else runtime.engine(engine_name)
+    engine = runtime.relocation()[0] if relocates(kind) else runtime.engine(engine_name)
     try:
         steps = engine.plan(kind, spec, current)
     except EngineError as err:
         raise _engine_failure(err) from None
-    return Plan(engine=engine.name, operation=kind, steps=[*steps, *extra])
+    return Plan(engine=engine.name, operation=str(kind), steps=[*steps, *extra])
 
 
-def _plan_change(runtime: Runtime, inst: Instance, kind: str, params: dict[str, Any],
+def _plan_change(runtime: Runtime, inst: Instance, kind: OperationKind, params: dict[str, Any],
                  extra: Sequence[PlannedStep] = ()) -> Plan:
     """The plan of an operation on an existing instance, with the spec the task manager would build."""
-    from hearth.taskmanager.handlers import operation_spec, resources_of
-
     rules = list(inst.rules)
     spec = operation_spec(kind, inst, rules, params)
     return _plan(runtime, inst.engine, kind, spec, resources_of(inst, rules), extra)
@@ -488,9 +588,8 @@ def create_instance(
     datastore_version: str | None = None,
     allowed_cidrs: Sequence[Any] | None = None,
     availability_zone: str | None = None,
-    dry_run: bool = False,
-) -> Instance | Plan:
-    """Record a new instance (task BUILDING) and its provision operation (or, dry, plan its build)."""
+) -> CreateInstance:
+    """Validate a new instance (task BUILDING once recorded, with its provision operation)."""
     name = check_name(name)
     size = check_volume_size(volume_size)
     if availability_zone is not None:
@@ -506,26 +605,9 @@ def create_instance(
         rules=tuple(RuleSpec(new_id(), version.protocol, version.port, version.port, c) for c in cidrs),
     )
     image_id, network_id = _preflight(runtime, spec)
-    if dry_run:
-        return _plan(runtime, engine, PROVISION, spec.replace(image_id=image_id, network_id=network_id), Resources())
-    with runtime.sessions.begin() as session:
-        inst = Instance(
-            id=instance_id, project_id=project_id, name=name, engine=engine,
-            datastore=ds.name, datastore_version=version.name, flavor_id=flavor.id, volume_size=size,
-            image_id=image_id, network_id=network_id, availability_zone=availability_zone, port=version.port,
-            task=Task.BUILDING,
-        )
-        session.add(inst)
-        session.flush()
-        for cidr in cidrs:
-            session.add(SecurityGroupRule(instance_id=inst.id, protocol=version.protocol, from_port=version.port,
-                                          to_port=version.port, cidr=cidr))
-        _queue(session, inst, PROVISION, {}, f"create requested: flavor {flavor.id}, {size} GB volume, "
-                                             f"{ds.name} {version.name}, engine {inst.engine}")
-        session.flush()
-        _ = list(inst.rules)
-    _wake(runtime)
-    return inst
+    return CreateInstance(project_id=project_id, engine=engine,
+                          spec=spec.replace(image_id=image_id, network_id=network_id),
+                          datastore=ds, version=version, cidrs=tuple(cidrs))
 
 
 def _preflight(runtime: Runtime, spec: InstanceSpec) -> tuple[str, str | None]:
@@ -571,8 +653,7 @@ def rename_instance(runtime: Runtime, project_id: str, instance_id: str, name: s
     return inst
 
 
-def resize_flavor(runtime: Runtime, project_id: str, instance_id: str, flavor_ref: str | int,
-                  dry_run: bool = False) -> Operation | Plan:
+def resize_flavor(runtime: Runtime, project_id: str, instance_id: str, flavor_ref: str | int) -> Change:
     inst = _ready_instance(runtime, project_id, instance_id)
     flavor_id = str(flavor_ref).rstrip("/").rsplit("/", 1)[-1]
     if flavor_id == inst.flavor_id:
@@ -581,39 +662,32 @@ def resize_flavor(runtime: Runtime, project_id: str, instance_id: str, flavor_re
     current = next((f for f in list_flavors(runtime) if f.id == inst.flavor_id), None)
     if current is not None:  # a flavor since deleted from the cloud: Nova alone can tell what it counted
         _check_room(runtime, cores=flavor.vcpus - current.vcpus, ram=flavor.ram - current.ram)
-    if dry_run:
-        return _plan_change(runtime, inst, RESIZE_FLAVOR, {"flavor_id": flavor.id})
-    return _start(runtime, inst, RESIZE_FLAVOR, {"flavor_id": flavor.id},
+    return Change(inst, OperationKind.RESIZE_FLAVOR, {"flavor_id": flavor.id},
                   f"resize requested: flavor {inst.flavor_id} -> {flavor.id}")
 
 
-def resize_volume(runtime: Runtime, project_id: str, instance_id: str, size: Any,
-                  dry_run: bool = False) -> Operation | Plan:
+def resize_volume(runtime: Runtime, project_id: str, instance_id: str, size: Any) -> Change:
     inst = _ready_instance(runtime, project_id, instance_id)
     size = check_volume_size(size)
     if size <= inst.volume_size:
         raise BadRequest(f"The new volume 'size' must be larger than the current volume size of '{inst.volume_size}'.")
     _check_room(runtime, gigabytes=size - inst.volume_size)
-    if dry_run:
-        return _plan_change(runtime, inst, RESIZE_VOLUME, {"volume_size": size})
-    return _start(runtime, inst, RESIZE_VOLUME, {"volume_size": size},
+    return Change(inst, OperationKind.RESIZE_VOLUME, {"volume_size": size},
                   f"volume resize requested: {inst.volume_size} GB -> {size} GB")
 
 
-def update_access(runtime: Runtime, project_id: str, instance_id: str, allowed_cidrs: Sequence[Any],
-                  dry_run: bool = False) -> Operation | Plan:
+def update_access(runtime: Runtime, project_id: str, instance_id: str, allowed_cidrs: Sequence[Any]) -> Change:
     """Converge the instance's rules to exactly one rule per CIDR on the datastore port."""
     cidrs = normalize_cidrs(allowed_cidrs)
     inst = _ready_instance(runtime, project_id, instance_id)
     kept = {r.cidr: r for r in inst.rules if _on_port(inst, r)}
     target = [_rule_dict(kept[c]) if c in kept else _new_rule(runtime, inst, c) for c in cidrs]
     shown = ", ".join(cidrs) or "none"
-    return _start_rules(runtime, inst, target, f"access update requested: allowed CIDRs {shown}", dry_run)
+    return _rules_change(runtime, inst, target, f"access update requested: allowed CIDRs {shown}")
 
 
-def add_rules(runtime: Runtime, project_id: str, group_ref: str, cidr: Any,
-              dry_run: bool = False) -> tuple[Instance, list[str]] | Plan:
-    """The 2014 extension's rule create: one rule per datastore port for `cidr`. Returns the new rule ids."""
+def add_rules(runtime: Runtime, project_id: str, group_ref: str, cidr: Any) -> RuleWrite[tuple[Instance, list[str]]]:
+    """The 2014 extension's rule create: one rule per datastore port for `cidr`. Answers the new rule ids."""
     cidr = normalize_cidr(cidr)
     inst = find_security_group(runtime, project_id, group_ref)
     inst = _ready_instance(runtime, project_id, inst.id)
@@ -621,63 +695,54 @@ def add_rules(runtime: Runtime, project_id: str, group_ref: str, cidr: Any,
         raise BadRequest(f"A rule for CIDR {cidr} already exists on this security group.")
     added = _new_rule(runtime, inst, cidr)
     target = [_rule_dict(r) for r in inst.rules] + [added]
-    started = _start_rules(runtime, inst, target, f"rule requested: {added['protocol']} port {inst.port} from {cidr}",
-                           dry_run)
-    if isinstance(started, Plan):
-        return started
-    return inst, [added["id"]]
+    change = _rules_change(runtime, inst, target, f"rule requested: {added['protocol']} port {inst.port} from {cidr}")
+    return RuleWrite(change, (inst, [added["id"]]))
 
 
-def update_rule_cidr(runtime: Runtime, project_id: str, rule_id: str, cidr: Any,
-                     dry_run: bool = False) -> tuple[Instance, dict[str, Any]] | Plan:
+def update_rule_cidr(runtime: Runtime, project_id: str, rule_id: str,
+                     cidr: Any) -> RuleWrite[tuple[Instance, dict[str, Any]]]:
     """Point one rule at another CIDR (the engine adds the new cloud rule before removing the old)."""
     cidr = normalize_cidr(cidr)
     inst, rule = get_rule(runtime, project_id, rule_id)
     inst = _ready_instance(runtime, project_id, inst.id)
     changed = {**_rule_dict(rule), "cidr": cidr}
     if rule.cidr == cidr:
-        return _plan_change(runtime, inst, APPLY_RULES, {"rules": [_rule_dict(r) for r in inst.rules]}) \
-            if dry_run else (inst, changed)
+        unchanged = Change(inst, OperationKind.APPLY_RULES, {"rules": [_rule_dict(r) for r in inst.rules]}, "")
+        return RuleWrite(unchanged, (inst, changed), needed=False)
     if any(r.cidr == cidr and r.id != rule.id and (r.protocol, r.from_port) == (rule.protocol, rule.from_port)
            for r in inst.rules):
         raise BadRequest(f"A rule for CIDR {cidr} already exists on this security group.")
     target = [changed if r.id == rule.id else _rule_dict(r) for r in inst.rules]
-    started = _start_rules(runtime, inst, target, f"rule {rule.id} CIDR change requested: {rule.cidr} -> {cidr}",
-                           dry_run)
-    if isinstance(started, Plan):
-        return started
-    return inst, changed
+    change = _rules_change(runtime, inst, target, f"rule {rule.id} CIDR change requested: {rule.cidr} -> {cidr}")
+    return RuleWrite(change, (inst, changed))
 
 
-def delete_rule(runtime: Runtime, project_id: str, rule_id: str, dry_run: bool = False) -> Operation | Plan:
+def delete_rule(runtime: Runtime, project_id: str, rule_id: str) -> Change:
     inst, rule = get_rule(runtime, project_id, rule_id)
     inst = _ready_instance(runtime, project_id, inst.id)
     target = [_rule_dict(r) for r in inst.rules if r.id != rule.id]
-    return _start_rules(runtime, inst, target, f"rule {rule.id} removal requested ({rule.cidr})", dry_run)
+    return _rules_change(runtime, inst, target, f"rule {rule.id} removal requested ({rule.cidr})")
 
 
-def adopt_instance(runtime: Runtime, project_id: str, instance_id: str, dry_run: bool = False) -> Operation | Plan:
+def adopt_instance(runtime: Runtime, project_id: str, instance_id: str) -> Change:
     """Move a natives instance into a Heat stack that adopts its existing resources (engine = migration)."""
     inst = _ready_instance(runtime, project_id, instance_id)
     _require_migration(runtime)
     if inst.engine != "natives":
         raise Conflict(f"Instance {inst.id} is owned by the {inst.engine} engine; only natives instances can be "
                        "adopted into a stack.")
-    if dry_run:
-        return _plan_change(runtime, inst, ADOPT, {})
-    return _start(runtime, inst, ADOPT, {}, "adopt requested: move the instance's resources into a Heat stack")
+    return Change(inst, OperationKind.ADOPT, {}, "adopt requested: move the instance's resources into a Heat stack")
 
 
-def release_instance(runtime: Runtime, project_id: str, instance_id: str, dry_run: bool = False) -> Operation | Plan:
+def release_instance(runtime: Runtime, project_id: str, instance_id: str) -> Change:
     """Abandon the instance's Heat stack and hand its untouched resources back to natives (engine = migration)."""
     inst = _ready_instance(runtime, project_id, instance_id)
     _require_migration(runtime)
     if inst.engine != "orchestrator":
         raise Conflict(f"Instance {inst.id} is owned by the {inst.engine} engine; only orchestrator (Heat stack) "
                        "instances can be released.")
-    if dry_run:
-        return _plan_change(runtime, inst, RELEASE, {})
-    return _start(runtime, inst, RELEASE, {}, f"release requested: abandon stack {inst.stack_id}, back to natives")
+    return Change(inst, OperationKind.RELEASE, {},
+                  f"release requested: abandon stack {inst.stack_id}, back to natives")
 
 
 def _require_migration(runtime: Runtime) -> None:
@@ -687,30 +752,13 @@ def _require_migration(runtime: Runtime) -> None:
         raise _engine_failure(err) from None
 
 
-def delete_instance(runtime: Runtime, project_id: str, instance_id: str, dry_run: bool = False) -> Operation | Plan:
+def delete_instance(runtime: Runtime, project_id: str, instance_id: str) -> DeleteInstance:
     """Allowed when idle and in the error states (that is how users clean up a failed instance)."""
-    if dry_run:
-        inst = get_instance(runtime, project_id, instance_id)
-        if inst.task not in DELETABLE:
-            raise _not_ready(inst)
-        _check_engine(runtime, inst)
-        return _plan_change(runtime, inst, DELETE, {})
-    with runtime.sessions.begin() as session:
-        inst = get_instance(runtime, project_id, instance_id, session)
-        _check_engine(runtime, inst)
-        claimed = session.execute(
-            update(Instance)
-            .where(Instance.id == inst.id, Instance.task.in_(DELETABLE), Instance.deleted_at.is_(None))
-            .values(task=Task.DELETING, updated_at=utcnow())
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if claimed != 1:
-            session.refresh(inst)
-            raise _not_ready(inst)
-        inst.task = Task.DELETING
-        op = _queue(session, inst, DELETE, {}, "delete requested")
-    _wake(runtime)
-    return op
+    inst = get_instance(runtime, project_id, instance_id)
+    _check_engine(runtime, inst)
+    if inst.task not in DELETABLE:
+        raise _not_ready(inst)
+    return DeleteInstance(inst)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -752,14 +800,14 @@ def _ready_instance(runtime: Runtime, project_id: str, instance_id: str) -> Inst
     return inst
 
 
-def _start(runtime: Runtime, inst: Instance, kind: str, params: dict[str, Any], message: str,
+def _start(runtime: Runtime, inst: Instance, kind: OperationKind, params: dict[str, Any], message: str,
            new_rules: Sequence[dict[str, Any]] = ()) -> Operation:
     """In one transaction: move the task from NONE (only one request can), add pending rules, queue."""
     with runtime.sessions.begin() as session:
         claimed = session.execute(
             update(Instance)
             .where(Instance.id == inst.id, Instance.task == Task.NONE, Instance.deleted_at.is_(None))
-            .values(task=TASK_OF[kind], updated_at=utcnow())
+            .values(task=KINDS[kind].task, updated_at=utcnow())
             .execution_options(synchronize_session=False)
         ).rowcount
         if claimed != 1:
@@ -773,23 +821,20 @@ def _start(runtime: Runtime, inst: Instance, kind: str, params: dict[str, Any], 
     return op
 
 
-def _start_rules(runtime: Runtime, inst: Instance, target: list[dict[str, Any]], message: str,
-                 dry_run: bool = False) -> Operation | Plan:
-    """Start (or plan) converging the instance's rules to `target`. Neutron's rule quota must hold the new
-    rules: the engines add them before removing the ones they replace."""
+def _rules_change(runtime: Runtime, inst: Instance, target: list[dict[str, Any]], message: str) -> Change:
+    """The change converging the instance's rules to `target`. Neutron's rule quota must hold the new rules
+    (checked now): the engines add them before removing the ones they replace."""
     new_rules = [r for r in target if r.get("new")]
     recorded = {r.id: r.cidr for r in inst.rules}
     changed = sum(1 for r in target if not r.get("new") and recorded.get(r["id"], r["cidr"]) != r["cidr"])
     _check_room(runtime, rules=len(new_rules) + changed)
     rules = [{k: v for k, v in r.items() if k != "new"} for r in target]
     params = {"rules": rules, "added": [r["id"] for r in new_rules]}
-    if dry_run:
-        return _plan_change(runtime, inst, APPLY_RULES, params)
-    return _start(runtime, inst, APPLY_RULES, params, message, new_rules)
+    return Change(inst, OperationKind.APPLY_RULES, params, message, tuple(new_rules))
 
 
-def _queue(session: Session, inst: Instance, kind: str, params: dict[str, Any], message: str) -> Operation:
-    op = Operation(id=new_id(), instance_id=inst.id, kind=kind, params=params, journal={})
+def _queue(session: Session, inst: Instance, kind: OperationKind, params: dict[str, Any], message: str) -> Operation:
+    op = Operation(id=new_id(), instance_id=inst.id, kind=kind.value, params=params, journal={})
     session.add(op)
     session.add(Event(instance_id=inst.id, operation_id=op.id, message=message))
     return op

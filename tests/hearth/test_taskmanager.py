@@ -50,6 +50,11 @@ def _child_env(settings) -> dict[str, str]:
     return env
 
 
+def _create(runtime, project_id: str, name: str) -> Instance:
+    """A recorded create (flavor 1, a 1 GB volume): the instance, its provision queued."""
+    return service.create_instance(runtime, project_id, name=name, flavor_ref="1", volume_size=1).record(runtime)
+
+
 def _operation(runtime, instance_id: str) -> Operation:
     with runtime.sessions() as session:
         return session.scalars(select(Operation).where(Operation.instance_id == instance_id)).one()
@@ -59,7 +64,7 @@ def test_killed_worker_is_resumed_from_its_journal_without_duplicates(hearth_set
     control = fakecloud.control
     control.set_delays(server_boot=5.0)
     control.freeze()  # the server stays in BUILD: the worker is mid-provision when it dies
-    inst = service.create_instance(hearth_runtime, "proj-crash", name="crash", flavor_ref="1", volume_size=1)
+    inst = _create(hearth_runtime, "proj-crash", "crash")
     child = subprocess.Popen([sys.executable, "-c", WORKER_SCRIPT], env=_child_env(hearth_settings))
     try:
         deadline = time.monotonic() + 60
@@ -111,7 +116,7 @@ def _wait_until_succeeded(runtime, instance_id: str, child: subprocess.Popen, ne
 
 def test_a_task_manager_process_takes_work_queued_before_it_started(hearth_settings, hearth_runtime, fakecloud):
     """Work queued while no task manager ran is taken by one started later in another process."""
-    inst = service.create_instance(hearth_runtime, "proj-poll", name="polled", flavor_ref="1", volume_size=1)
+    inst = _create(hearth_runtime, "proj-poll", "polled")
     assert _operation(hearth_runtime, inst.id).state == OperationState.QUEUED
     child = subprocess.Popen([sys.executable, "-c", WORKER_SCRIPT], env=_child_env(hearth_settings))
     try:
@@ -139,7 +144,7 @@ def test_work_queued_by_another_process_wakes_a_sleeping_task_manager(hearth_set
                              stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout is not None and child.stdout.readline().strip() == "listening"
-        inst = service.create_instance(hearth_runtime, "proj-wake", name="woken", flavor_ref="1", volume_size=1)
+        inst = _create(hearth_runtime, "proj-wake", "woken")
         _wait_until_succeeded(hearth_runtime, inst.id, child, "the sleeping task manager never took the operation")
     finally:
         child.terminate()
@@ -152,7 +157,7 @@ def test_an_expiring_retry_backoff_is_picked_up_with_nothing_rung(hearth_runtime
     """Nothing rings when a requeued operation's retry_at comes due: the watcher sleeps until then."""
     monkeypatch.setattr(taskmanager, "FALLBACK", 600.0)
     monkeypatch.setattr(taskmanager, "IDLE_WAIT", 600.0)
-    inst = service.create_instance(hearth_runtime, "proj-retry", name="later", flavor_ref="1", volume_size=1)
+    inst = _create(hearth_runtime, "proj-retry", "later")
     with hearth_runtime.sessions.begin() as session:
         op = session.scalars(select(Operation).where(Operation.instance_id == inst.id)).one()
         op.retry_at = utcnow() + timedelta(seconds=1.5)
@@ -167,7 +172,7 @@ def test_an_expiring_retry_backoff_is_picked_up_with_nothing_rung(hearth_runtime
 
 
 def test_wake_with_nobody_listening_is_harmless(hearth_runtime):
-    inst = service.create_instance(hearth_runtime, "proj-alone", name="alone", flavor_ref="1", volume_size=1)
+    inst = _create(hearth_runtime, "proj-alone", "alone")
     taskmanager.wake(hearth_runtime)  # create_instance rang once already; again, still nobody there
     assert _operation(hearth_runtime, inst.id).state == OperationState.QUEUED
 
@@ -175,7 +180,7 @@ def test_wake_with_nobody_listening_is_harmless(hearth_runtime):
 def test_a_superseded_worker_can_no_longer_append_events(hearth_settings, hearth_runtime, fakecloud):
     """Events are fenced like the journal and the step: once another worker has taken the operation over,
     the old worker's event raises Superseded and nothing reaches the instance's log."""
-    inst = service.create_instance(hearth_runtime, "proj-fence", name="fenced", flavor_ref="1", volume_size=1)
+    inst = _create(hearth_runtime, "proj-fence", "fenced")
     first = claim_next(hearth_runtime, "worker-old/1")
     assert first is not None and first.instance_id == inst.id
     old = OperationContext(hearth_runtime.sessions, first)
@@ -211,7 +216,7 @@ def test_a_superseded_worker_can_no_longer_append_events(hearth_settings, hearth
 def test_a_step_or_event_records_its_journal_entries_in_the_same_write(hearth_runtime, fakecloud):
     """step(name, **journal) and event(message, **journal) persist the entries with the step or the event
     (one transaction), as durably as record()."""
-    inst = service.create_instance(hearth_runtime, "proj-journal", name="journal", flavor_ref="1", volume_size=1)
+    inst = _create(hearth_runtime, "proj-journal", "journal")
     claimed = claim_next(hearth_runtime, "worker-journal/1")
     assert claimed is not None and claimed.instance_id == inst.id
     ctx = OperationContext(hearth_runtime.sessions, claimed)
@@ -229,11 +234,11 @@ def test_a_step_or_event_records_its_journal_entries_in_the_same_write(hearth_ru
 def test_stop_then_start_again_and_notify(hearth_runtime, fakecloud):
     tm = TaskManager(hearth_runtime, workers=2).start()
     try:
-        inst = service.create_instance(hearth_runtime, "proj-tm", name="a", flavor_ref="1", volume_size=1)
+        inst = _create(hearth_runtime, "proj-tm", "a")
         assert tm.run_until_idle(60)
         tm.stop()
         assert not tm.running
-        second = service.create_instance(hearth_runtime, "proj-tm", name="b", flavor_ref="1", volume_size=1)
+        second = _create(hearth_runtime, "proj-tm", "b")
         assert _operation(hearth_runtime, second.id).state == OperationState.QUEUED  # nobody is working
         tm.start()
         tm.notify()

@@ -2,7 +2,8 @@
 Hearth's admin-only adopt / release), plus Hearth's own `/events` and `/operations` for each instance.
 
 Dry runs: `?dry_run=true` on create, update, delete and actions validates the request exactly as a real
-one, then answers 200 `{"plan": {"engine", "operation", "steps": [{"action", "target", "detail"}]}}`
+one (it is the same service command, planned instead of recorded), then answers 200
+`{"plan": {"engine", "operation", "steps": [{"action", "target", "detail"}]}}`
 (natives: the ordered cloud calls; orchestrator: Heat's preview). No row is written, nothing in the
 cloud changes, no operation is queued.
 
@@ -49,7 +50,7 @@ def plan_response(plan: service.Plan) -> JSONResponse:
 def create_instance(body: InstanceCreateBody, scope: Scope = Depends(project_scope),
                     dry_run: bool = DryRun) -> Any:
     req = body.instance
-    inst = service.create_instance(
+    create = service.create_instance(
         scope.runtime,
         scope.project_id,
         name=req.name,
@@ -59,10 +60,10 @@ def create_instance(body: InstanceCreateBody, scope: Scope = Depends(project_sco
         datastore_version=req.datastore.version if req.datastore else None,
         allowed_cidrs=req.access.allowed_cidrs if req.access else None,
         availability_zone=req.availability_zone,
-        dry_run=dry_run,
     )
-    if isinstance(inst, service.Plan):
-        return plan_response(inst)
+    if dry_run:
+        return plan_response(create.plan(scope.runtime))
+    inst = create.record(scope.runtime)
     return {"instance": instance_view(inst, scope.links, scope.region)}
 
 
@@ -110,7 +111,7 @@ def update_instance(instance_id: str, body: InstanceUpdateBody, scope: Scope = D
     if dry_run:
         return plan_response(_update_plan(scope, instance_id, req.name, cidrs))
     if cidrs is not None:
-        service.update_access(scope.runtime, scope.project_id, instance_id, cidrs)
+        service.update_access(scope.runtime, scope.project_id, instance_id, cidrs).record(scope.runtime)
     if req.name is not None:
         service.rename_instance(scope.runtime, scope.project_id, instance_id, req.name)
     return Response(status_code=202)
@@ -120,8 +121,7 @@ def _update_plan(scope: Scope, instance_id: str, name: str | None, cidrs: list[s
     """An update's plan: the access change's (if any), plus the rename, which is Hearth's record only."""
     inst = service.get_instance(scope.runtime, scope.project_id, instance_id)
     if cidrs is not None:
-        plan = service.update_access(scope.runtime, scope.project_id, instance_id, cidrs, dry_run=True)
-        assert isinstance(plan, service.Plan)
+        plan = service.update_access(scope.runtime, scope.project_id, instance_id, cidrs).plan(scope.runtime)
     else:
         plan = service.Plan(engine=inst.engine, operation="rename")
     if name is not None:
@@ -134,9 +134,10 @@ def _update_plan(scope: Scope, instance_id: str, name: str | None, cidrs: list[s
 @router.delete("/instances/{instance_id}", status_code=202, summary="Delete an instance (allowed in ERROR)",
                responses={**DRY_RUN_PLAN, **responses(404, 409, 422, 503)})
 def delete_instance(instance_id: str, scope: Scope = Depends(project_scope), dry_run: bool = DryRun) -> Any:
-    done = service.delete_instance(scope.runtime, scope.project_id, instance_id, dry_run=dry_run)
-    if isinstance(done, service.Plan):
-        return plan_response(done)
+    delete = service.delete_instance(scope.runtime, scope.project_id, instance_id)
+    if dry_run:
+        return plan_response(delete.plan(scope.runtime))
+    delete.record(scope.runtime)
     return Response(status_code=202)
 
 
@@ -161,7 +162,7 @@ def instance_action(instance_id: str, body: ActionBody, scope: Scope = Depends(p
         if not scope.principal.is_admin:
             raise ApiError(403, f"{given[0]} moves an instance between engines and needs the admin role.")
         move = service.adopt_instance if body.adopt is not None else service.release_instance
-        done = move(scope.runtime, scope.project_id, instance_id, dry_run=dry_run)
+        command: service.Command[Any] = move(scope.runtime, scope.project_id, instance_id)
     else:
         resize = body.resize
         assert resize is not None
@@ -169,14 +170,13 @@ def instance_action(instance_id: str, body: ActionBody, scope: Scope = Depends(p
             service.get_instance(scope.runtime, scope.project_id, instance_id)
             raise service.BadRequest("resize: give exactly one of flavorRef or volume.size.")
         if resize.flavorRef is not None:
-            done = service.resize_flavor(scope.runtime, scope.project_id, instance_id, resize.flavorRef,
-                                         dry_run=dry_run)
+            command = service.resize_flavor(scope.runtime, scope.project_id, instance_id, resize.flavorRef)
         else:
             assert resize.volume is not None
-            done = service.resize_volume(scope.runtime, scope.project_id, instance_id, resize.volume.size,
-                                         dry_run=dry_run)
-    if isinstance(done, service.Plan):
-        return plan_response(done)
+            command = service.resize_volume(scope.runtime, scope.project_id, instance_id, resize.volume.size)
+    if dry_run:
+        return plan_response(command.plan(scope.runtime))
+    command.record(scope.runtime)
     return Response(status_code=202)
 
 

@@ -42,10 +42,10 @@ def show_group(ref: str, scope: Scope = Depends(project_scope)) -> dict[str, Any
              responses={**DRY_RUN_PLAN, **responses(404, 409, 413, 422, 503)})
 def create_rule(body: RuleCreateBody, scope: Scope = Depends(project_scope), dry_run: bool = DryRun) -> Any:
     req = body.security_group_rule
-    added = service.add_rules(scope.runtime, scope.project_id, req.group_id, req.cidr, dry_run=dry_run)
-    if isinstance(added, service.Plan):
-        return plan_response(added)
-    inst, new_ids = added
+    add = service.add_rules(scope.runtime, scope.project_id, req.group_id, req.cidr)
+    if dry_run:
+        return plan_response(add.plan(scope.runtime))
+    inst, new_ids = add.record(scope.runtime)
     fresh = service.get_instance(scope.runtime, scope.project_id, inst.id)
     gid = security_group_id(inst.id)
     return {"security_group_rule": [rule_view(r, gid) for r in fresh.rules if r.id in new_ids]}
@@ -55,11 +55,10 @@ def create_rule(body: RuleCreateBody, scope: Scope = Depends(project_scope), dry
             responses={**DRY_RUN_PLAN, **responses(404, 409, 413, 422, 503)})
 def update_rule(rule_id: str, body: RuleUpdateBody, scope: Scope = Depends(project_scope),
                 dry_run: bool = DryRun) -> Any:
-    updated = service.update_rule_cidr(scope.runtime, scope.project_id, rule_id, body.security_group_rule.cidr,
-                                       dry_run=dry_run)
-    if isinstance(updated, service.Plan):
-        return plan_response(updated)
-    inst, changed = updated
+    update = service.update_rule_cidr(scope.runtime, scope.project_id, rule_id, body.security_group_rule.cidr)
+    if dry_run:
+        return plan_response(update.plan(scope.runtime))
+    inst, changed = update.record(scope.runtime)
     created = next((r.created_at for r in inst.rules if r.id == rule_id), utcnow())
     return {"security_group_rule": rule_view(changed, security_group_id(inst.id), created)}
 
@@ -67,7 +66,8 @@ def update_rule(rule_id: str, body: RuleUpdateBody, scope: Scope = Depends(proje
 @router.delete("/security-group-rules/{rule_id}", status_code=204, response_model=None, summary="Remove a rule",
                responses={**DRY_RUN_PLAN, **responses(404, 409, 422, 503)})
 def delete_rule(rule_id: str, scope: Scope = Depends(project_scope), dry_run: bool = DryRun) -> Any:
-    done = service.delete_rule(scope.runtime, scope.project_id, rule_id, dry_run=dry_run)
-    if isinstance(done, service.Plan):
-        return plan_response(done)
+    delete = service.delete_rule(scope.runtime, scope.project_id, rule_id)
+    if dry_run:
+        return plan_response(delete.plan(scope.runtime))
+    delete.record(scope.runtime)
     return Response(status_code=204)

@@ -10,16 +10,15 @@ Failures go by the error's type, never its text:
   (`retry_at`; exponential with jitter, Retry-After honoured) and an event saying what failed and when it is
   retried; the next claim resumes it from its journal. Only the operation's timeout, counted from its first
   claim, turns a transient fault into a failure.
-- any other `EngineError` (terminal): the fault (the engine's text) is set and the operation fails. A resize
-  or access change first re-reads the cloud into the record (reconcile.after_failure). The instance goes to
-  BUILDING_ERROR (provision), ERROR (delete, or a resize that left the server or volume unusable) or back to
-  NONE (nothing broken, e.g. a refused rule change).
+- any other `EngineError` (terminal), or a crash: the fault (the engine's text) is set and the operation
+  fails. A resize or access change first re-reads the cloud into the record (reconcile.after_failure). The
+  instance's task is then `operations.task_after_failure`'s, the policy an operation given up on after its
+  worker kept dying also follows (worker.recover_stale, then `reconcile_abandoned`).
 Final writes are fenced by the claim, so a worker that was judged dead cannot overwrite a resumer.
 
 The engine is the one that owns the instance (`instances.engine`), as long as the `engine` setting still
 allows it (otherwise the operation fails with the way out). adopt and release run on the migration
 engine; on success they move the instance's ownership (orchestrator + stack id, or natives and no stack).
-A failed adopt or release leaves the resources as they were, so the instance goes back to NONE.
 """
 
 from __future__ import annotations
@@ -45,57 +44,26 @@ from hearth.engines.base import (
     Relocation,
     ResourceEngine,
     Resources,
-    RuleSpec,
     TransientError,
 )
+from hearth.operations import (
+    OperationKind,
+    kind_info,
+    label_of,
+    operation_spec,
+    relocates,
+    rereads,
+    resources_of,
+    spec_of,
+    task_after_failure,
+)
 from hearth.runtime import Runtime
-from hearth.service import ADOPT, APPLY_RULES, DELETE, PROVISION, RELEASE, RESIZE_FLAVOR, RESIZE_VOLUME
 from hearth.taskmanager import reconcile
 from hearth.taskmanager.context import ClaimedOperation, OperationContext, Superseded, fenced_update
 
 log = logging.getLogger(__name__)
 
 RESOURCE_FIELDS = ("server_id", "volume_id", "secgroup_id", "stack_id")
-LABELS = {PROVISION: "create", RESIZE_FLAVOR: "resize", RESIZE_VOLUME: "volume resize",
-          APPLY_RULES: "access update", DELETE: "delete", ADOPT: "adopt", RELEASE: "release"}
-OWNER_AFTER = {ADOPT: "orchestrator", RELEASE: "natives"}  # who owns the instance once the move succeeded
-RECONCILED = (RESIZE_FLAVOR, RESIZE_VOLUME, APPLY_RULES)  # changes whose failure re-reads the cloud into the record
-
-
-def spec_of(inst: Instance, rules: list[SecurityGroupRule]) -> InstanceSpec:
-    return InstanceSpec(
-        instance_id=inst.id, name=inst.name, project_id=inst.project_id, flavor_id=inst.flavor_id,
-        image_id=inst.image_id or "", volume_size=inst.volume_size, network_id=inst.network_id,
-        availability_zone=inst.availability_zone,
-        rules=tuple(RuleSpec(r.id, r.protocol, r.from_port, r.to_port, r.cidr, r.cloud_rule_id) for r in rules),
-    )
-
-
-def resources_of(inst: Instance, rules: list[SecurityGroupRule]) -> Resources:
-    return Resources(
-        server_id=inst.server_id, volume_id=inst.volume_id, secgroup_id=inst.secgroup_id, stack_id=inst.stack_id,
-        rules={r.id: RuleSpec(r.id, r.protocol, r.from_port, r.to_port, r.cidr, r.cloud_rule_id)
-               for r in rules if r.cloud_rule_id},
-        server_status=inst.server_status, stack_status=inst.stack_status,
-    )
-
-
-def target_rules(params: dict[str, Any]) -> tuple[RuleSpec, ...]:
-    return tuple(RuleSpec(r["id"], r["protocol"], int(r["from_port"]), int(r["to_port"]), r["cidr"])
-                 for r in params.get("rules", []))
-
-
-def operation_spec(kind: str, inst: Instance, rules: list[SecurityGroupRule], params: dict[str, Any]) -> InstanceSpec:
-    """The desired state an operation asks the engine for: the instance's, with the operation's target
-    (shared by the task manager and the dry runs, so a plan is made from exactly what would run)."""
-    spec = spec_of(inst, rules)
-    if kind == RESIZE_FLAVOR:
-        return spec.replace(flavor_id=params["flavor_id"])
-    if kind == RESIZE_VOLUME:
-        return spec.replace(volume_size=int(params["volume_size"]))
-    if kind == APPLY_RULES:
-        return spec.replace(rules=target_rules(params))
-    return spec
 
 
 @dataclass
@@ -151,13 +119,13 @@ def _release(job: Job) -> Resources | None:
 
 
 RUNNERS: dict[str, Runner] = {
-    PROVISION: _provision,
-    RESIZE_FLAVOR: _resize_flavor,
-    RESIZE_VOLUME: _resize_volume,
-    APPLY_RULES: _apply_rules,
-    DELETE: _delete,
-    ADOPT: _adopt,
-    RELEASE: _release,
+    OperationKind.PROVISION: _provision,
+    OperationKind.RESIZE_FLAVOR: _resize_flavor,
+    OperationKind.RESIZE_VOLUME: _resize_volume,
+    OperationKind.APPLY_RULES: _apply_rules,
+    OperationKind.DELETE: _delete,
+    OperationKind.ADOPT: _adopt,
+    OperationKind.RELEASE: _release,
 }
 
 
@@ -165,15 +133,15 @@ def execute(runtime: Runtime, op: ClaimedOperation, ctx: OperationContext) -> No
     """Run one claimed operation to its end (succeeded, failed, or requeued to retry a transient fault).
     Raises only `Superseded` and database errors (the operation then stays `running` and is resumed once its
     heartbeat is stale)."""
-    label = LABELS.get(op.kind, op.kind)
+    label = label_of(op.kind)
     with runtime.sessions.begin() as session:  # reads the instance and logs the start in one transaction
         # A delete needs no rule rows (engines delete the whole group): do not load them.
         inst = session.get(Instance, op.instance_id,
-                           options=[lazyload(Instance.rules)] if op.kind == DELETE else None)
+                           options=[lazyload(Instance.rules)] if op.kind == OperationKind.DELETE else None)
         if inst is None:
             raise EngineError(f"instance {op.instance_id} of operation {op.id} no longer exists")
-        rules = [] if op.kind == DELETE else list(inst.rules)
-        if op.kind == DELETE and _provision_was_clean(session, inst.id):
+        rules = [] if op.kind == OperationKind.DELETE else list(inst.rules)
+        if op.kind == OperationKind.DELETE and _provision_was_clean(session, inst.id):
             ctx.journal[PROVISION_CLEAN] = True  # derived, not recorded: a resumed delete derives it again
         if op.retries:
             ctx.event(f"{label} resumed after a transient cloud fault (attempt {op.attempts})", session=session)
@@ -186,7 +154,7 @@ def execute(runtime: Runtime, op: ClaimedOperation, ctx: OperationContext) -> No
     try:
         if runner is None:
             raise EngineError(f"unknown operation kind {op.kind!r}")
-        engine = runtime.relocation()[0] if op.kind in OWNER_AFTER else runtime.owning_engine(inst.id, inst.engine)
+        engine = runtime.relocation()[0] if relocates(op.kind) else runtime.owning_engine(inst.id, inst.engine)
         spec = operation_spec(op.kind, inst, rules, op.params)
         job = Job(op, inst, engine, spec, resources_of(inst, rules), ctx)
         result = runner(job)
@@ -217,20 +185,24 @@ def execute(runtime: Runtime, op: ClaimedOperation, ctx: OperationContext) -> No
 
 
 def reconcile_abandoned(runtime: Runtime, op: ClaimedOperation) -> None:
-    """An operation given up on (its worker kept dying) may have changed the cloud half-way: for a resize or
-    an access change, re-read the cloud into the record as a failed one does."""
-    if op.kind not in RECONCILED:
+    """An operation given up on (its worker kept dying) may have changed the cloud half-way: for the kinds
+    that re-read after a failure, re-read the cloud into the record as a failed one does, then settle the
+    instance's task by the re-read (worker.recover_stale wrote the policy's answer for "not read yet")."""
+    if not rereads(op.kind):
         return
     with runtime.sessions() as session:
         inst = session.get(Instance, op.instance_id)
         if inst is None or inst.deleted_at is not None:
             return
         rules = list(inst.rules)
-    broken = reconcile.after_failure(runtime, op, inst, spec_of(inst, rules), resources_of(inst, rules))
+    usable = reconcile.after_failure(runtime, op, inst, spec_of(inst, rules), resources_of(inst, rules))
+    interim, settled = task_after_failure(op.kind), task_after_failure(op.kind, usable)
+    if settled == interim:
+        return
     with runtime.sessions.begin() as session:
         fresh = session.get(Instance, op.instance_id)
-        if fresh is not None and fresh.task == Task.ERROR and not broken:
-            fresh.task = Task.NONE  # the re-read shows the server and volume usable
+        if fresh is not None and fresh.task == interim:  # not moved on since (e.g. a delete from ERROR)
+            fresh.task = settled
 
 
 def _deadline(runtime: Runtime, op: ClaimedOperation) -> float:
@@ -274,17 +246,17 @@ def _requeue(runtime: Runtime, op: ClaimedOperation, ctx: OperationContext, err:
 def _fail(runtime: Runtime, op: ClaimedOperation, inst: Instance, rules: list[SecurityGroupRule],
           ctx: OperationContext, message: str) -> None:
     """Fail the operation; for a change to an existing instance, first make the record equal the cloud."""
-    broken = op.kind in (PROVISION, DELETE)
-    if op.kind in RECONCILED:
-        broken = reconcile.after_failure(runtime, op, inst, spec_of(inst, rules), resources_of(inst, rules))
-    finish_failed(runtime, op, message, broken=broken, journal=ctx.journal)
+    usable = None
+    if rereads(op.kind):
+        usable = reconcile.after_failure(runtime, op, inst, spec_of(inst, rules), resources_of(inst, rules))
+    finish_failed(runtime, op, message, usable=usable, journal=ctx.journal)
 
 
 def _provision_was_clean(session: Session, instance_id: str) -> bool:
     """The instance's provision succeeded on its first attempt (see engines.base.PROVISION_CLEAN)."""
     found = session.execute(
         select(Operation.state, Operation.attempts)
-        .where(Operation.instance_id == instance_id, Operation.kind == PROVISION)
+        .where(Operation.instance_id == instance_id, Operation.kind == OperationKind.PROVISION.value)
     ).all()
     return len(found) == 1 and found[0].state == OperationState.SUCCEEDED and found[0].attempts == 1
 
@@ -305,7 +277,7 @@ def _store_resources(inst: Instance, result: Resources, rules: list[SecurityGrou
 def _finish_succeeded(runtime: Runtime, op: ClaimedOperation, result: Resources | None, label: str) -> None:
     now = utcnow()
     succeeded = {"instance_id": op.instance_id, "operation_id": op.id, "message": f"{label} succeeded"}
-    if op.kind == DELETE:  # a fixed set of columns: three statements, no ORM unit of work
+    if op.kind == OperationKind.DELETE:  # a fixed set of columns: three statements, no ORM unit of work
         with runtime.db_engine.begin() as conn:
             if not fenced_update(conn, op, state=OperationState.SUCCEEDED, finished_at=now, error=None,
                                  heartbeat_at=now):
@@ -323,16 +295,17 @@ def _finish_succeeded(runtime: Runtime, op: ClaimedOperation, result: Resources 
         inst = session.get(Instance, op.instance_id)
         if inst is None:
             raise RuntimeError(f"instance {op.instance_id} of operation {op.id} vanished")
-        if op.kind == RESIZE_FLAVOR:
+        if op.kind == OperationKind.RESIZE_FLAVOR:
             inst.flavor_id = op.params["flavor_id"]
-        elif op.kind == RESIZE_VOLUME:
+        elif op.kind == OperationKind.RESIZE_VOLUME:
             inst.volume_size = int(op.params["volume_size"])
-        elif op.kind == APPLY_RULES:
+        elif op.kind == OperationKind.APPLY_RULES:
             _sync_rules(session, inst, op)
         if result is not None:
             _store_resources(inst, result, list(inst.rules))
-        if op.kind in OWNER_AFTER:
-            inst.engine = OWNER_AFTER[op.kind]
+        kind = kind_info(op.kind)
+        if kind is not None and kind.owner_after is not None:
+            inst.engine = kind.owner_after
             inst.stack_id = result.stack_id if result is not None else None
             inst.stack_status = result.stack_status if result is not None else None
         inst.task = Task.NONE
@@ -354,9 +327,9 @@ def _sync_rules(session: Session, inst: Instance, op: ClaimedOperation) -> None:
             rule.cidr = wanted["cidr"]
 
 
-def finish_failed(runtime: Runtime, op: ClaimedOperation, message: str, broken: bool,
+def finish_failed(runtime: Runtime, op: ClaimedOperation, message: str, usable: bool | None,
                   journal: dict[str, Any] | None = None, fenced: bool = True) -> None:
-    """Fail the operation and show why on the instance (see the module docstring for the task chosen)."""
+    """Fail the operation and show why on the instance (`usable`: what the re-read found, if any)."""
     now = utcnow()
     with runtime.sessions.begin() as session:
         values = {"state": OperationState.FAILED, "finished_at": now, "error": message}
@@ -365,23 +338,20 @@ def finish_failed(runtime: Runtime, op: ClaimedOperation, message: str, broken: 
         inst = session.get(Instance, op.instance_id)
         if inst is None:
             return
-        fail_instance(session, inst, op, message, broken, journal or {})
+        fail_instance(session, inst, op, message, usable, journal or {})
 
 
-def fail_instance(session: Session, inst: Instance, op: ClaimedOperation, message: str, broken: bool,
+def fail_instance(session: Session, inst: Instance, op: ClaimedOperation, message: str, usable: bool | None,
                   journal: dict[str, Any]) -> None:
+    """The instance after its operation failed, however it failed: the policy's task, the fault and its
+    event, the resources the engine made recorded (so a delete removes them), pending rules dropped."""
     now = utcnow()
-    if op.kind == PROVISION:
-        inst.task = Task.BUILDING_ERROR
-    elif op.kind == DELETE or broken:
-        inst.task = Task.ERROR
-    else:
-        inst.task = Task.NONE
+    inst.task = task_after_failure(op.kind, usable)
     for name in RESOURCE_FIELDS:  # whatever the engine made is recorded, so a delete can remove it
         value = journal.get(name)
         if isinstance(value, str) and value and not getattr(inst, name):
             setattr(inst, name, value)
-    if op.kind == APPLY_RULES:
+    if op.kind == OperationKind.APPLY_RULES:
         added = op.params.get("added", [])
         if added:
             session.execute(delete(SecurityGroupRule).where(

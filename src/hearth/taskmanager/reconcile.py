@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 from hearth.db.models import Event, Instance, SecurityGroupRule, new_id
 from hearth.engines import common
 from hearth.engines.base import CloudView, EngineError, InstanceSpec, Resources, RuleSpec
+from hearth.operations import OperationKind
 from hearth.runtime import Runtime
-from hearth.service import APPLY_RULES, RESIZE_FLAVOR, RESIZE_VOLUME
 from hearth.taskmanager.context import ClaimedOperation
 
 log = logging.getLogger(__name__)
@@ -38,8 +38,8 @@ SETTLED_SERVER = ("ACTIVE", "SHUTOFF")
 def after_failure(runtime: Runtime, op: ClaimedOperation, inst: Instance, spec: InstanceSpec,
                   current: Resources) -> bool:
     """Make the record of `inst` equal the cloud after `op` failed (`spec` and `current`: the instance as
-    recorded, for its engine's `describe`). Returns whether the instance is left broken (its server or volume
-    not usable), which puts it in ERROR."""
+    recorded, for its engine's `describe`). Returns whether the instance is left usable (its server settled,
+    its volume attached), which operations.task_after_failure turns into the instance's task."""
     token = common.operation_deadline.set(time.monotonic() + READ_BUDGET)
     try:
         view = runtime.engine(inst.engine).describe(spec, current)
@@ -50,26 +50,26 @@ def after_failure(runtime: Runtime, op: ClaimedOperation, inst: Instance, spec: 
             _mark_drift(session, inst.id, op.id, drift)
         # Unknown is not broken: the instance stays usable with its drift shown (the status sync marks it ERROR
         # if its server turns out to be in ERROR), rather than leaving the user nothing but delete.
-        return False
+        return True
     finally:
         common.operation_deadline.reset(token)
     with runtime.sessions.begin() as session:
         fresh = session.get(Instance, inst.id)
         if fresh is None:
-            return False
+            return True
         if view.server:
             fresh.server_status = view.server.get("status") or fresh.server_status
-        if op.kind == RESIZE_FLAVOR:
+        if op.kind == OperationKind.RESIZE_FLAVOR:
             _flavor(session, fresh, op, view)
-        elif op.kind == RESIZE_VOLUME:
+        elif op.kind == OperationKind.RESIZE_VOLUME:
             _volume(session, fresh, op, view)
-        elif op.kind == APPLY_RULES:
+        elif op.kind == OperationKind.APPLY_RULES:
             _rules(session, fresh, op, view)
-    if op.kind == APPLY_RULES:
-        return False
+    if op.kind == OperationKind.APPLY_RULES:
+        return True  # an access change touches neither the server nor the volume
     server_ok = bool(view.server) and view.server.get("status") in SETTLED_SERVER
     volume_ok = not inst.volume_id or (bool(view.volume) and view.volume.get("status") == "in-use")
-    return not (server_ok and volume_ok)
+    return server_ok and volume_ok
 
 
 def _note(session: Session, inst: Instance, op: ClaimedOperation, message: str, level: str = "warning") -> None:

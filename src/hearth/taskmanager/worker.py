@@ -9,7 +9,9 @@ to `operations.worker`; every later write of that worker is fenced by it.
 transient cloud fault (the handler requeued the operation with `retry_at`, its backoff: it is not claimed
 before then). A running operation whose heartbeat is older than `settings.stale_after_seconds` is re-queued
 (and resumed from its journal by the next claim); one whose worker went silent MAX_ATTEMPTS times
-(attempts - retries) is failed instead, with the reason on the instance.
+(attempts - retries) is failed instead, with the reason on the instance, which is left in the state the
+one failure policy gives its kind (operations.task_after_failure; for a resize, settled by the cloud's
+re-read once the failure is committed), the same as had the operation failed in its worker.
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 
 from hearth.db.models import Event, Instance, Operation, OperationState, utcnow
+from hearth.operations import label_of
 from hearth.runtime import Runtime
-from hearth.service import APPLY_RULES
 from hearth.taskmanager.context import ClaimedOperation
-from hearth.taskmanager.handlers import LABELS, fail_instance, reconcile_abandoned
+from hearth.taskmanager.handlers import fail_instance, reconcile_abandoned
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +142,7 @@ def recover_stale(runtime: Runtime, own_claims: set[str]) -> int:
         with runtime.sessions.begin() as session:
             lost = op.attempts - (op.retries or 0)  # claims whose worker went silent (this one included)
             if lost >= MAX_ATTEMPTS:
-                message = (f"{LABELS.get(op.kind, op.kind)} failed: given up after its worker stopped responding "
+                message = (f"{label_of(op.kind)} failed: given up after its worker stopped responding "
                            f"{lost} times (last step: {op.step or 'none'})")
                 values = {"state": OperationState.FAILED, "finished_at": utcnow(), "error": message}
             else:
@@ -159,13 +161,13 @@ def recover_stale(runtime: Runtime, own_claims: set[str]) -> int:
             inst = session.get(Instance, op.instance_id)
             if message and inst is not None:
                 log.warning("operation %s abandoned: %s", op.id, message)
-                fail_instance(session, inst, _snapshot(op, op.worker or ""), message,
-                              broken=op.kind != APPLY_RULES, journal=dict(op.journal or {}))
+                fail_instance(session, inst, _snapshot(op, op.worker or ""), message, usable=None,
+                              journal=dict(op.journal or {}))  # not re-read yet: see reconcile_abandoned
                 abandoned.append(_snapshot(op, op.worker or ""))
             else:
                 log.info("operation %s (%s) re-queued after its worker went silent", op.id, op.kind)
                 session.add(Event(instance_id=op.instance_id, operation_id=op.id, level="warning",
-                                  message=f"{LABELS.get(op.kind, op.kind)}: its worker stopped responding "
+                                  message=f"{label_of(op.kind)}: its worker stopped responding "
                                           f"(step: {op.step or 'none'}); resuming from its journal"))
     for op in abandoned:  # after the commit: re-reading the cloud takes time
         reconcile_abandoned(runtime, op)
