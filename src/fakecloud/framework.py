@@ -8,10 +8,11 @@ run on the event loop thread, so the cloud's state is only ever touched from tha
 from __future__ import annotations
 
 import asyncio
+import operator
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from urllib.parse import urlencode
 
 import orjson
@@ -133,40 +134,104 @@ T = TypeVar("T")
 
 
 # actions and collections: the two request shapes every OpenStack service shares ----------------------------
-def action_of(body: Any, actions: Mapping[str, T], malformed: str) -> tuple[str, T, Any]:
-    """OpenStack's `POST /<resources>/{id}/action`: a body of exactly one key, the action's name, whose value
-    holds its arguments. Returns (name, the action's handler from `actions`, its arguments); a body of any
-    other shape is a 400 with the service's own `malformed` message, an unknown name Nova's and Cinder's 400."""
-    if not isinstance(body, dict) or len(body) != 1:
+def action_of(body: Any, actions: Mapping[str, T], malformed: str,
+              ignore_extra_keys: bool = False) -> tuple[str, T, Any]:
+    """Dispatch OpenStack's `POST /<resources>/{id}/action`, whose body is `{"<action-name>": {...args}}`.
+
+    Every service with an action URL answers the same shapes the same way, so the checks live here once.
+    Returns (name, the action's handler from `actions`, its arguments). A body that is not one key is a
+    400 with the service's own `malformed` message; an unknown name is the 400 "There is no such action: …"
+    that Nova and Cinder answer. `ignore_extra_keys` keeps fakecloud's Nova leniency: it has always
+    dispatched on a body's first key and ignored the rest, where Cinder refuses such a body as malformed.
+    """
+    if not isinstance(body, dict) or not body or (len(body) != 1 and not ignore_extra_keys):
         raise BadRequest(malformed)
-    ((name, args),) = body.items()
+    name, args = next(iter(body.items()))
     handler = actions.get(name)
     if handler is None:
         raise BadRequest(f"There is no such action: {name}")
     return name, handler, args
 
 
-def paginate(items: Sequence[T], marker: str | None, limit: int | None, unknown_marker: Callable[[str], Exception],
-             key: Callable[[T], str] = lambda item: item.id) -> tuple[list[T], bool]:
-    """One page of an ordered listing, OpenStack style: the items after `marker` (whose absence is the
-    service's own error), at most `limit` of them (None: all). Returns the page and whether more follow, which
-    is when a service links the next page."""
-    if marker:
-        index = next((i for i, item in enumerate(items) if key(item) == marker), None)
-        if index is None:
-            raise unknown_marker(marker)
-        items = items[index + 1:]
-    if limit is None:
-        return list(items), False
-    return list(items[:limit]), len(items) > limit and limit > 0
+NextHref = Callable[[RequestContext, str, int], str]
 
 
-def next_page(ctx: RequestContext, path: str, marker: str, absolute: bool = True) -> str:
-    """The link to the page after `marker`: the request's own query (filters, sort, limit) with the new
-    marker, under `path` (a URL under the cloud's base, or the path alone where the service links so)."""
-    params = [(k, v) for k, v in ctx.query.multi_items() if k != "marker"]
+@dataclass(frozen=True)
+class Collection(Generic[T]):
+    """One service's list/detail listing: OpenStack's `limit` + `marker` paging and its link to the next page.
+
+    Nova, Cinder and Glance page the same way and differ only in details, so the paging lives here once and
+    each listing declares its details as fields (values for Nova, Cinder, Glance in brackets):
+
+    - `key`: the body's list key; a `<key>_links` list carries the next link ("servers", "volumes").
+    - `parse_limit`: the raw `?limit=` as a count, raising the service's own 400 for a bad one; it may cap
+      the count (Nova's osapi_max_limit).
+    - `unknown_marker`: the error for a marker that is not in the listing (Nova and Glance 400, Cinder 404).
+    - `next_href`: (ctx, the next page's marker, the limit) -> the link; `query_href` builds the common
+      "this request's query with the new marker" form.
+    - `link`: "links" renders `<key>_links: [{"rel": "next", "href": ...}]` (Nova, Cinder), "next" a bare
+      `next: href` (Glance).
+    - `link_when`: "more" links when items follow the page (Cinder, Glance), "full" whenever the page came
+      back full, even if it was the last (Nova).
+    - `blank_marker`: True looks `?marker=` up like any marker (Nova: it is not found); False ignores it.
+
+    `page()` pages a whole listing (marker first, then limit: a bad marker wins over a bad limit, as in
+    Cinder and Glance; call `limit()` first where the limit must be checked first, as Nova does). Where the
+    backend already cut the page (Nova's servers walk only as far as a page needs), `links()` renders the
+    link alone. Neutron (src/fakecloud/network) does not use this yet; its listings can adopt it by declaring
+    a Collection with the Neutron details (`<key>_links`, its own marker error) and calling `page()`.
+    """
+
+    key: str
+    parse_limit: Callable[[str], int]
+    unknown_marker: Callable[[str], CloudError]
+    next_href: NextHref
+    link: Literal["links", "next"] = "links"
+    link_when: Literal["more", "full"] = "more"
+    blank_marker: bool = False
+
+    def limit(self, ctx: RequestContext) -> int | None:
+        """The request's page size; None when it asked for none (the whole listing)."""
+        raw = ctx.query.get("limit")
+        return None if raw is None else self.parse_limit(raw)
+
+    def page(self, ctx: RequestContext, items: Sequence[T], id_of: Callable[[T], str] = operator.attrgetter("id"),
+             ) -> tuple[list[T], dict[str, Any]]:
+        """This request's page of an ordered listing and the fields that link the next page ({} on the last)."""
+        marker = ctx.query.get("marker")
+        if marker or (marker is not None and self.blank_marker):
+            index = next((i for i, item in enumerate(items) if id_of(item) == marker), None)
+            if index is None:
+                raise self.unknown_marker(marker)
+            items = items[index + 1:]
+        limit = self.limit(ctx)
+        if limit is None:
+            return list(items), {}
+        page = list(items[:limit])
+        return page, self.links(ctx, page, limit, more=len(items) > limit, id_of=id_of)
+
+    def links(self, ctx: RequestContext, page: Sequence[T], limit: int, more: bool = False,
+              id_of: Callable[[T], str] = operator.attrgetter("id")) -> dict[str, Any]:
+        """The body fields that link the page after `page` ({} when none is linked). `more`: whether items
+        follow the page; only the "more" rule reads it."""
+        linked = (len(page) >= limit) if self.link_when == "full" else more
+        if not page or limit <= 0 or not linked:
+            return {}
+        href = self.next_href(ctx, id_of(page[-1]), limit)
+        if self.link == "next":
+            return {"next": href}
+        return {f"{self.key}_links": [{"rel": "next", "href": href}]}
+
+
+def query_href(ctx: RequestContext, url: str, marker: str, repeated: bool = True) -> str:
+    """`url` with this request's own query (filters, sort, limit) and the next page's marker last.
+
+    `repeated=False` keeps one value per parameter (the last, which is the one a listing filtered on) where
+    a service links so (Cinder)."""
+    pairs = ctx.query.multi_items() if repeated else ctx.query.items()
+    params = [(k, v) for k, v in pairs if k != "marker"]
     params.append(("marker", marker))
-    return (ctx.url(path) if absolute else path) + "?" + urlencode(params)
+    return url + "?" + urlencode(params)
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:

@@ -210,22 +210,16 @@ class ComputeBackend(Backend):
             raise NotFound(f"Flavor {flavor_id} could not be found.")
         return flavor
 
-    def list_flavors(self, is_admin: bool, is_public: str | None, min_ram: int, min_disk: int,
-                     limit: int | None, marker: str | None) -> list[Flavor]:
-        """Nova's rules: non-admins see public flavors; admins choose with is_public (the string None = all)."""
+    def list_flavors(self, is_admin: bool, is_public: str | None, min_ram: int, min_disk: int) -> list[Flavor]:
+        """Nova's rules: non-admins see public flavors; admins choose with is_public (the string None = all).
+        In id order, which is the order the routes page them in."""
         flavors = sorted(self.flavors.values(), key=lambda f: f.id)
         visibility: bool | None = True
         if is_admin and is_public is not None:
             lowered = is_public.strip().lower()
             visibility = None if lowered == "none" else lowered in ("1", "true", "t", "yes", "y", "on")
-        selected = [f for f in flavors
-                    if (visibility is None or f.is_public == visibility) and f.ram >= min_ram and f.disk >= min_disk]
-        if marker is not None:
-            ids = [f.id for f in selected]
-            if marker not in ids:
-                raise BadRequest(f"marker [{marker}] not found")
-            selected = selected[ids.index(marker) + 1:]
-        return selected[:limit] if limit is not None else selected
+        return [f for f in flavors
+                if (visibility is None or f.is_public == visibility) and f.ram >= min_ram and f.disk >= min_disk]
 
     def create_flavor(self, is_admin: bool, spec: dict[str, Any]) -> Flavor:
         if not is_admin:

@@ -15,6 +15,7 @@ from fakecloud.compute import views
 from fakecloud.compute.backend import MAX_LIMIT, STATUSES, ComputeBackend, NetworkRequest, ServerCreate, ServerQuery
 from fakecloud.errors import BadRequest, Forbidden, NotFound
 from fakecloud.framework import (
+    Collection,
     Microversions,
     Reply,
     RequestContext,
@@ -22,7 +23,7 @@ from fakecloud.framework import (
     Version,
     action_of,
     format_version,
-    next_page,
+    query_href,
 )
 
 if TYPE_CHECKING:
@@ -86,10 +87,7 @@ def version(ctx: RequestContext) -> Reply:
 
 
 # paging -------------------------------------------------------------------------------------
-def _limit(ctx: RequestContext) -> int | None:
-    raw = ctx.query.get("limit")
-    if raw is None:
-        return None
+def _parse_limit(raw: str) -> int:
     try:
         limit = int(raw)
     except ValueError:
@@ -99,11 +97,18 @@ def _limit(ctx: RequestContext) -> int | None:
     return min(limit, MAX_LIMIT)
 
 
-def _next_links(ctx: RequestContext, collection: str, page: list[Any], limit: int) -> list[dict[str, str]]:
-    """Nova's `<collection>_links`: a next link whenever the page came back full."""
-    if not page or len(page) < limit:
-        return []
-    return [{"rel": "next", "href": next_page(ctx, f"/compute/v2.1/{collection}", page[-1].id)}]
+def _unknown_marker(marker: str) -> BadRequest:
+    return BadRequest(f"marker [{marker}] not found")
+
+
+def _collection(key: str, path: str) -> Collection[Any]:
+    """Nova's paging: `<key>_links` to the request's own query, linked whenever a page came back full."""
+    return Collection(key, _parse_limit, _unknown_marker, link_when="full", blank_marker=True,
+                      next_href=lambda ctx, marker, limit: query_href(ctx, ctx.url(f"/compute/v2.1/{path}"), marker))
+
+
+FLAVORS, FLAVORS_DETAIL = _collection("flavors", "flavors"), _collection("flavors", "flavors/detail")
+SERVERS, SERVERS_DETAIL = _collection("servers", "servers"), _collection("servers", "servers/detail")
 
 
 # flavors ------------------------------------------------------------------------------------
@@ -118,15 +123,13 @@ def _int_param(ctx: RequestContext, name: str) -> int:
 
 
 def _list_flavors(ctx: RequestContext, detail: bool) -> Reply:
-    limit = _limit(ctx)
+    collection = FLAVORS_DETAIL if detail else FLAVORS
+    collection.limit(ctx)  # Nova checks the limit before the filters and the marker
     flavors = _backend(ctx).list_flavors(ctx.is_admin, ctx.query.get("is_public"), _int_param(ctx, "minRam"),
-                                         _int_param(ctx, "minDisk"), limit, ctx.query.get("marker"))
+                                         _int_param(ctx, "minDisk"))
+    page, links = collection.page(ctx, flavors)
     render = views.flavor_detail if detail else views.flavor_brief
-    body: dict[str, Any] = {"flavors": [render(ctx.cloud, f, _version(ctx)) for f in flavors]}
-    links = _next_links(ctx, "flavors/detail" if detail else "flavors", flavors, limit) if limit else []
-    if links:
-        body["flavors_links"] = links
-    return Reply(200, body)
+    return Reply(200, {"flavors": [render(ctx.cloud, f, _version(ctx)) for f in page], **links})
 
 
 @service.route("/flavors", "GET", op="flavor.list")
@@ -218,21 +221,19 @@ def _query(ctx: RequestContext) -> ServerQuery:
 
 
 def _list_servers(ctx: RequestContext, detail: bool) -> Reply:
-    limit = _limit(ctx)
+    """The backend cuts the page itself (it walks its index only as far as a page needs, from a marker that
+    need not match the filters), so the collection only links the next page."""
+    collection = SERVERS_DETAIL if detail else SERVERS
+    requested = collection.limit(ctx)
+    limit = MAX_LIMIT if requested is None else requested
     all_projects = ctx.all_projects()
-    page = _backend(ctx).list_servers(ctx.project_id, all_projects, _query(ctx),
-                                      MAX_LIMIT if limit is None else limit, ctx.query.get("marker"))
+    page = _backend(ctx).list_servers(ctx.project_id, all_projects, _query(ctx), limit, ctx.query.get("marker"))
     if detail:
         version, admin = _version(ctx), ctx.is_admin
         servers = [views.server_detail(ctx.cloud, s, version, admin) for s in page]
     else:
         servers = [views.server_brief(ctx.cloud, s) for s in page]
-    body: dict[str, Any] = {"servers": servers}
-    links = _next_links(ctx, "servers/detail" if detail else "servers", page,
-                        MAX_LIMIT if limit is None else limit)
-    if links:
-        body["servers_links"] = links
-    return Reply(200, body)
+    return Reply(200, {"servers": servers, **collection.links(ctx, page, limit)})
 
 
 @service.route("/servers", "GET", op="server.list")
@@ -392,7 +393,7 @@ ACTIONS = {
 
 @service.route("/servers/{id}/action", "POST", op="server.action")
 def server_action(ctx: RequestContext) -> Reply:
-    _name, handler, args = action_of(ctx.body, ACTIONS, "Malformed request body")
+    _name, handler, args = action_of(ctx.body, ACTIONS, "Malformed request body", ignore_extra_keys=True)
     handler(_backend(ctx), _server(ctx), args)
     return Reply(202)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from fakecloud.errors import BadRequest, NotFound
-from fakecloud.framework import Reply, RequestContext, Service, next_page, paginate
+from fakecloud.framework import Collection, Reply, RequestContext, Service
 from fakecloud.image.backend import Image
 from fakecloud.image.views import image_view
 
@@ -87,22 +87,31 @@ def _filtered(images: list[Image], query: Any) -> list[Image]:
     return result
 
 
+def _parse_limit(raw: str) -> int:
+    if not raw.isdigit():
+        raise BadRequest("limit param must be an integer")
+    return int(raw)
+
+
+# fakecloud's Glance paging: a bare `next`, relative, carrying only the marker and the limit (as it always has;
+# real Glance also repeats the request's filters), linked only when more images follow.
+IMAGES: Collection[Image] = Collection(
+    "images", _parse_limit,
+    unknown_marker=lambda marker: BadRequest(f"Marker {marker} could not be found."),
+    next_href=lambda ctx, marker, limit: f"/v2/images?marker={marker}&limit={limit}",
+    link="next",
+)
+
+
 @service.route("/v2/images", "GET", op="image.list")
 def list_images(ctx: RequestContext) -> Reply:
     images = _filtered(ctx.cloud.image.visible_images(ctx.project_id, ctx.is_admin), ctx.query)
     sort_key = ctx.query.get("sort_key", "created_at")
     reverse = ctx.query.get("sort_dir", "desc") == "desc"
     images.sort(key=lambda i: (str(image_view(i).get(sort_key, "")), i.id), reverse=reverse)
-    limit = ctx.query.get("limit")
-    if limit is not None and not limit.isdigit():
-        raise BadRequest("limit param must be an integer")
-    page, more = paginate(images, ctx.query.get("marker"), None if limit is None else int(limit),
-                          lambda marker: BadRequest(f"Marker {marker} could not be found."))
-    body: dict[str, Any] = {"schema": "/v2/schemas/images", "first": "/v2/images"}
-    if more:
-        body["next"] = next_page(ctx, "/v2/images", page[-1].id, absolute=False)
-    body["images"] = [image_view(i) for i in page]
-    return Reply(200, body)
+    page, links = IMAGES.page(ctx, images)
+    return Reply(200, {"schema": "/v2/schemas/images", "first": "/v2/images", **links,
+                       "images": [image_view(i) for i in page]})
 
 
 @service.route("/v2/images/{id}", "GET", op="image.show")

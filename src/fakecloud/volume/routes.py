@@ -13,6 +13,7 @@ from typing import Any
 from fakecloud.errors import BadRequest, Forbidden, NotFound
 from fakecloud.faults import REQUEST_ACTIONS
 from fakecloud.framework import (
+    Collection,
     Handler,
     Microversions,
     Reply,
@@ -20,8 +21,7 @@ from fakecloud.framework import (
     Service,
     action_of,
     format_version,
-    next_page,
-    paginate,
+    query_href,
 )
 from fakecloud.volume import views
 from fakecloud.volume.backend import DEFAULT_AZ, DEFAULT_TYPE, DEFAULT_TYPE_ID, Volume, VolumeBackend
@@ -171,12 +171,14 @@ def _sort(volumes: list[Volume], ctx: RequestContext) -> list[Volume]:
     return volumes
 
 
-def _paginate(ctx: RequestContext, volumes: list[Volume], path: str) -> tuple[list[Volume], list[dict[str, str]]]:
-    limit = ctx.query.get("limit")
-    count = None if limit is None else _int_field("limit", limit, minimum=0)
-    page, more = paginate(volumes, ctx.query.get("marker"), count,
-                          lambda marker: NotFound(f"Marker {marker} could not be found."))
-    return page, ([{"rel": "next", "href": next_page(ctx, path, page[-1].id)}] if more else [])
+# Cinder's paging: `volumes_links` to the path asked for (with or without the project), the request's query
+# one value per parameter, linked only when more volumes follow; an unknown marker is a 404.
+VOLUMES: Collection[Volume] = Collection(
+    "volumes",
+    parse_limit=lambda raw: _int_field("limit", raw, minimum=0),
+    unknown_marker=lambda marker: NotFound(f"Marker {marker} could not be found."),
+    next_href=lambda ctx, marker, limit: query_href(ctx, ctx.url(ctx.request.url.path), marker, repeated=False),
+)
 
 
 def _list(ctx: RequestContext, detail: bool) -> Reply:
@@ -193,12 +195,9 @@ def _list(ctx: RequestContext, detail: bool) -> Reply:
             raise BadRequest(f"Invalid input received: invalid metadata filter {metadata}.") from None
         if isinstance(wanted, dict):
             volumes = [v for v in volumes if all(v.metadata.get(str(k)) == str(x) for k, x in wanted.items())]
-    volumes, page_links = _paginate(ctx, _sort(volumes, ctx), ctx.request.url.path)
-    items = [_detail(ctx, v) if detail else views.volume_summary(v, _base(ctx, v.project_id)) for v in volumes]
-    body: dict[str, Any] = {"volumes": items}
-    if page_links:
-        body["volumes_links"] = page_links
-    return Reply(200, body)
+    page, links = VOLUMES.page(ctx, _sort(volumes, ctx))
+    items = [_detail(ctx, v) if detail else views.volume_summary(v, _base(ctx, v.project_id)) for v in page]
+    return Reply(200, {"volumes": items, **links})
 
 
 @route("/volumes", "GET", op="volume.list")
