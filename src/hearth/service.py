@@ -143,6 +143,12 @@ _flavor_cache: dict[str, tuple[float, list[Flavor]]] = {}
 _flavor_lock = threading.Lock()
 
 
+def forget_flavors() -> None:
+    """Drop the flavor lists read so far (the cloud behind them was replaced: tests give each test its own)."""
+    with _flavor_lock:
+        _flavor_cache.clear()
+
+
 def _cloud_key(runtime: Runtime) -> str:
     return f"{runtime.connections.cloud}|{runtime.connections.clouds_yaml}"
 

@@ -87,15 +87,17 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture(autouse=True)
 def fresh_wait_expectations() -> None:
     """Each test starts with none of the process-wide state an earlier test left: each test's cloud has its own
-    delays (waits learnt in an earlier test must not set this one's pace), and its own databases.
-
-    Not reset yet, for want of a public reset in their modules: hearth.service._flavor_cache,
-    hearth.taskmanager._signals."""
+    delays (waits learnt in an earlier test must not set this one's pace), its own flavors, and its own
+    databases (with their write gates and queue signals)."""
     from hearth.db.session import forget_write_gates
     from hearth.engines.common import forget_cloud_lookups, forget_learnt_waits
+    from hearth.service import forget_flavors
+    from hearth.taskmanager import forget_signals
 
     forget_learnt_waits()
     forget_cloud_lookups()
+    forget_flavors()
+    forget_signals()
     forget_write_gates()
 
 

@@ -5,16 +5,28 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Iterator
 
 import psycopg
 import pytest
 
 from hearth.taskmanager.queue_signal import CHANNEL, Listener, NotifyListener, QueueSignal, libpq_url
 
+_opened: list[QueueSignal] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_signals() -> Iterator[None]:
+    """Every signal a test opened is closed after it (their sending sockets)."""
+    yield
+    while _opened:
+        _opened.pop().close()
+
 
 def _signal(tmp_path) -> QueueSignal:
     signal = QueueSignal.for_database(f"sqlite:///{tmp_path / 'hearth.sqlite'}")
     assert signal is not None
+    _opened.append(signal)
     return signal
 
 

@@ -55,6 +55,16 @@ def _signal_of(url: str) -> QueueSignal | None:
         return _signals[url]
 
 
+def forget_signals() -> None:
+    """Close and forget the queue signals of the databases this process woke (their databases were
+    replaced: tests give each test a database of its own)."""
+    with _managers_lock:
+        signals = [signal for signal in _signals.values() if signal is not None]
+        _signals.clear()
+    for signal in signals:
+        signal.close()
+
+
 def _own_ring() -> str:
     """The NOTIFY payload of this process's rings, which its own watchers skip (its workers were woken
     directly); computed per call, as a forked process is another process."""

@@ -139,6 +139,10 @@ class QueueSignal:
             directory = Path(tempfile.gettempdir()) / f"hearth-wake-{os.getuid()}-{digest}"
         return cls(directory)
 
+    def close(self) -> None:
+        """Close the sending socket (listeners are closed by their owners)."""
+        self._sender.close()
+
     def ring(self, skip_own: bool = False) -> None:
         """Say that an operation was queued (best effort: a missed ring only delays the pick-up). `skip_own`:
         this process's listeners were woken directly."""
