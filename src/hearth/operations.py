@@ -64,6 +64,7 @@ def resources_of(inst: Instance, rules: list[SecurityGroupRule]) -> Resources:
         rules={r.id: RuleSpec(r.id, r.protocol, r.from_port, r.to_port, r.cidr, r.cloud_rule_id)
                for r in rules if r.cloud_rule_id},
         server_status=inst.server_status, stack_status=inst.stack_status,
+        extra_ids={str(key): str(value) for key, value in (inst.extra_resource_ids or {}).items()},
     )
 
 

@@ -74,6 +74,9 @@ class Instance(Base):
     secgroup_id: Mapped[str | None] = mapped_column(String(64))
     stack_id: Mapped[str | None] = mapped_column(String(64))
     stack_status: Mapped[str | None] = mapped_column(String(64))
+    # Kind key -> cloud id, for the resource kinds (engines.resources.KINDS) without a column above: a kind
+    # added to the declaration is recorded here, with no schema change.
+    extra_resource_ids: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # What the cloud holds that differs from the record, when a failed change could be neither completed nor
     # rolled back (shown by `show` and in events; cleared once a later operation or reconcile makes them equal).
     drift: Mapped[str | None] = mapped_column(Text)

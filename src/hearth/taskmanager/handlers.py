@@ -35,7 +35,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, lazyload
 
 from hearth.db.models import Event, Instance, Operation, OperationState, SecurityGroupRule, Task, utcnow
-from hearth.engines import common
+from hearth.engines import common, resources
 from hearth.engines.base import (
     PROVISION_CLEAN,
     EngineError,
@@ -268,6 +268,8 @@ def _store_resources(inst: Instance, result: Resources, rules: list[SecurityGrou
             setattr(inst, name, value)
     inst.server_status = result.server_status or inst.server_status
     inst.stack_status = result.stack_status or inst.stack_status
+    if result.extra_ids:  # the kinds without a column of their own (an engine may not echo them back)
+        inst.extra_resource_ids = {**(inst.extra_resource_ids or {}), **result.extra_ids}
     for rule in rules:
         realised = result.rules.get(rule.id)
         if realised is not None:
@@ -351,6 +353,9 @@ def fail_instance(session: Session, inst: Instance, op: ClaimedOperation, messag
         value = journal.get(name)
         if isinstance(value, str) and value and not getattr(inst, name):
             setattr(inst, name, value)
+    extra = resources.with_ids(Resources(), resources.ids_of(Resources(), journal)).extra_ids
+    if extra:  # and the kinds without a column of their own
+        inst.extra_resource_ids = {**(inst.extra_resource_ids or {}), **extra}
     if op.kind == OperationKind.APPLY_RULES:
         added = op.params.get("added", [])
         if added:

@@ -193,3 +193,28 @@ def test_the_natives_plan_of_a_declared_kind_names_its_writes(probe_kind, native
     res = _check(natives, cloud_state, "provision", spec, Resources(),
                  lambda: natives.provision(spec, LocalContext()))
     _check(natives, cloud_state, "delete", spec, res, lambda: natives.delete(spec, res, LocalContext()))
+
+
+def test_the_task_manager_records_a_declared_kind_and_its_delete_removes_it(probe_kind, hearth_runtime):
+    """Through the service and the task manager (no engine code, no column of its own): the kind's id is
+    recorded with the instance (extra_resource_ids) and the instance's delete removes the resource."""
+    from hearth import service
+    from hearth.db.models import Instance
+    from hearth.taskmanager import TaskManager
+
+    inst = service.create_instance(hearth_runtime, "proj-probe", name="probed", flavor_ref="1",
+                                   volume_size=1).record(hearth_runtime)
+    manager = TaskManager(hearth_runtime, workers=2)
+    assert manager.run_until_idle(60)
+    conn = hearth_runtime.connections.get()
+    groups = _find_probes(conn, inst.id)
+    assert len(groups) == 1
+    with hearth_runtime.sessions() as session:
+        recorded = session.get(Instance, inst.id)
+        assert recorded.task == "NONE" and recorded.extra_resource_ids == {PROBE: groups[0].id}
+
+    service.delete_instance(hearth_runtime, "proj-probe", inst.id).record(hearth_runtime)
+    assert manager.run_until_idle(60)
+    assert _find_probes(conn, inst.id) == []
+    with pytest.raises(os_exceptions.NotFoundException):
+        conn.network.get_security_group(groups[0].id)
