@@ -48,14 +48,15 @@ def seed(cloud: Any, servers: int, volumes: int, rules: int) -> dict[str, Any]:
     """Fill the demo project through the backends (the code the API routes call), then settle."""
     from fakecloud.compute.backend import NetworkRequest, ServerCreate
     from fakecloud.identity.backend import stable_id
+    from fakecloud.network.requests import parse_network, parse_rules, parse_security_group, parse_subnet
 
     project_id = cloud.identity.find_project("demo").id
     user_id = stable_id("user", "demo")
     image_id = next(iter(cloud.image.images))
     network = cloud.network
-    net = network.create_network(project_id, False, {"name": "bench"})
-    subnet = network.create_subnet(project_id, False, {"network_id": net.id, "cidr": "10.64.0.0/18",
-                                                      "ip_version": 4})
+    net = network.create_network(project_id, False, parse_network({"name": "bench"}))
+    subnet = network.create_subnet(project_id, False, parse_subnet({"network_id": net.id, "cidr": "10.64.0.0/18",
+                                                                   "ip_version": 4}))
     if servers > ipaddress.ip_network(subnet.cidr).num_addresses - 3:
         raise ValueError(f"{servers} servers do not fit in the bench subnet {subnet.cidr}")
     started = time.perf_counter()
@@ -73,13 +74,14 @@ def seed(cloud: Any, servers: int, volumes: int, rules: int) -> dict[str, Any]:
     made = 0
     group_index = 0
     while made < rules:
-        group = network.create_security_group(project_id, False, {"name": f"bench-sg-{group_index}"})
+        group = network.create_security_group(project_id, False,
+                                              parse_security_group({"name": f"bench-sg-{group_index}"}))
         group_index += 1
         batch = min(per_group, rules - made)
         bodies = [{"security_group_id": group.id, "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
                    "port_range_min": 1000 + j, "port_range_max": 1000 + j, "remote_ip_prefix": "10.0.0.0/8"}
                   for j in range(batch)]
-        network.create_security_group_rules(project_id, False, bodies)
+        network.create_security_group_rules(project_id, False, parse_rules(bodies))
         made += batch
     t_rules = time.perf_counter() - started
     started = time.perf_counter()
@@ -91,8 +93,8 @@ def seed(cloud: Any, servers: int, volumes: int, rules: int) -> dict[str, Any]:
     return {
         "server_ids": list(cloud.compute.servers),
         "counts": {"servers": len(cloud.compute.servers), "volumes": len(cloud.volume.volumes),
-                   "ports": len(network.ports), "security_groups": len(network.groups),
-                   "security_group_rules": len(network.rules)},
+                   "ports": len(network.ports.by_id), "security_groups": len(network.secgroups.groups),
+                   "security_group_rules": len(network.secgroups.rules)},
         "seed_seconds": {"servers": round(t_servers, 2), "volumes": round(t_volumes, 2),
                          "rules": round(t_rules, 2), "settle": round(t_settle, 2)},
     }

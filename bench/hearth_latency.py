@@ -197,7 +197,7 @@ def stack_floor(stack: Stack, threads: int = 1) -> dict[str, float]:
 
     from hearth.engines import templates
     from hearth.engines.base import InstanceSpec, RuleSpec
-    from hearth.engines.common import read_stack
+    from hearth.engines.heat import read_stack
 
     config = openstack.config.OpenStackConfig(config_files=[str(stack.clouds_yaml)], load_envvars=False)
     conns = [Connection(config=config.get_one(cloud="fakecloud")) for _ in range(threads)]
