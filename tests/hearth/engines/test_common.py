@@ -376,3 +376,18 @@ def test_status_of():
     assert common.status_of(Thing()) == "ACTIVE"
     assert common.status_of(object()) == "unknown"
     assert common.status_of(object(), missing="") == ""
+
+
+def test_one_slow_period_does_not_change_what_a_wait_kind_expects_and_a_faster_cloud_is_learnt_soon():
+    """Learnt waits are keyed by the declared WaitKind: a slow spell shorter than half the window leaves the
+    expectation where it was, and once the cloud is faster for good the expectation follows within a window."""
+    kind = common.WaitKind.VOLUME_ATTACH
+    for _ in range(common.LEARN_WINDOW):
+        common._learn(kind, 1.0)
+    common._learn(kind, 20.0)
+    common._learn(kind, 20.0)  # two slow waits in a window of five
+    assert common.expected_duration(kind) == 1.0
+    assert common.expected_duration(common.WaitKind.VOLUME_DETACH) is None  # another kind learnt nothing
+    for _ in range(common.LEARN_WINDOW // 2 + 1):
+        common._learn(kind, 0.2)
+    assert common.expected_duration(kind) == 0.2
