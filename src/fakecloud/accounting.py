@@ -26,6 +26,8 @@ class RequestRecord:
     status: int
     user_agent: str
     at: float  # wall-clock time the answer was recorded (seconds since the epoch), to line requests up with logs
+    request_id: str = ""  # the id the answer carried (X-OpenStack-Request-ID)
+    global_request_id: str | None = None  # the caller's own X-OpenStack-Request-ID, when it sent a valid one
 
 
 class Accounting:
@@ -35,7 +37,8 @@ class Accounting:
         self._seq = 0
         self.writes = 0
 
-    def record(self, service: str, method: str, route: str, status: int, request: Request) -> None:
+    def record(self, service: str, method: str, route: str, status: int, request: Request, request_id: str = "",
+               global_request_id: str | None = None) -> None:
         self._seq += 1
         self.counts[(service, method, route)] += 1
         if method in WRITE_METHODS:
@@ -43,7 +46,7 @@ class Accounting:
         self._log.append(
             RequestRecord(
                 self._seq, service, method, route, request.url.path, status,
-                request.headers.get("user-agent", ""), time.time(),
+                request.headers.get("user-agent", ""), time.time(), request_id, global_request_id,
             )
         )
 

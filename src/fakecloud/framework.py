@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import operator
+import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -93,6 +94,8 @@ class RequestContext:
     path: dict[str, str]
     body: Any
     microversion: Version | None
+    request_id: str = ""  # this request's own id, the one its answer's request-id headers carry
+    global_request_id: str | None = None  # a caller's valid `X-OpenStack-Request-ID`, kept, never echoed
 
     @property
     def query(self):  # starlette QueryParams: multi-valued, ordered
@@ -171,8 +174,8 @@ class Collection(Generic[T]):
       "this request's query with the new marker" form.
     - `link`: "links" renders `<key>_links: [{"rel": "next", "href": ...}]` (Nova, Cinder), "next" a bare
       `next: href` (Glance).
-    - `link_when`: "more" links when items follow the page (Cinder, Glance), "full" whenever the page came
-      back full, even if it was the last (Nova).
+    - `link_when`: "more" links when items follow the page (Glance), "full" whenever the page came back full,
+      even if it was the last (Nova, Cinder).
     - `blank_marker`: True looks `?marker=` up like any marker (Nova: it is not found); False ignores it.
 
     `page()` pages a whole listing (marker first, then limit: a bad marker wins over a bad limit, as in
@@ -234,6 +237,23 @@ def query_href(ctx: RequestContext, url: str, marker: str, repeated: bool = True
     return url + "?" + urlencode(params)
 
 
+REQUEST_ID_HEADER = "X-OpenStack-Request-ID"
+_REQUEST_ID = re.compile(r"^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def new_request_id() -> str:
+    return "req-" + str(uuid.uuid4())
+
+
+def global_request_id(request: Request) -> str | None:
+    """The caller's `X-OpenStack-Request-ID` when it is a valid `req-<uuid>` (as oslo.context checks it).
+
+    OpenStack services keep it as the global id that ties one user operation across services, and answer
+    with their own local id, so the header is recorded, not echoed; an invalid value is ignored."""
+    value = request.headers.get(REQUEST_ID_HEADER)
+    return value if value is not None and _REQUEST_ID.match(value) else None
+
+
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
     content = b"" if body is None else orjson.dumps(body)
     return Response(content, status_code=status, headers=headers, media_type="application/json")
@@ -260,6 +280,7 @@ class Service:
         max_version: Callable[[Cloud], Version] | None = None,
         accounted: bool = True,
         faulted: bool = True,
+        request_id_header: str | None = None,
     ) -> None:
         self.name = name
         self.prefix = prefix
@@ -268,6 +289,9 @@ class Service:
         self.max_version = max_version
         self.accounted = accounted
         self.faulted = faulted  # False for the admin API: a `*` rule must never lock out the call that clears it
+        # a service's own name for the request-id header, sent besides X-OpenStack-Request-ID
+        # (Nova: x-compute-request-id), with the same value
+        self.request_id_header = request_id_header
         self._specs: list[_RouteSpec] = []
 
     def route(self, path: str, *methods: str, op: str, auth: bool = True) -> Callable[[Handler], Handler]:
@@ -289,11 +313,13 @@ class Service:
         route_key = f"{self.prefix}{spec.path}"
 
         async def endpoint(request: Request) -> Response:
-            request_id = "req-" + str(uuid.uuid4())
-            headers = {"X-OpenStack-Request-ID": request_id}
+            request_id = new_request_id()
+            headers = {REQUEST_ID_HEADER: request_id}
+            if service.request_id_header:
+                headers[service.request_id_header] = request_id
             status = 500
             try:
-                reply, extra = await service._handle(cloud, spec, request)
+                reply, extra = await service._handle(cloud, spec, request, request_id)
                 headers.update(extra)
                 headers.update(reply.headers)
                 status = reply.status
@@ -311,11 +337,13 @@ class Service:
                 return _drop_connection(request)
             finally:
                 if service.accounted:
-                    cloud.accounting.record(service.name, request.method, route_key, status, request)
+                    cloud.accounting.record(service.name, request.method, route_key, status, request,
+                                            request_id, global_request_id(request))
 
         return endpoint
 
-    async def _handle(self, cloud: Cloud, spec: _RouteSpec, request: Request) -> tuple[Reply, dict[str, str]]:
+    async def _handle(self, cloud: Cloud, spec: _RouteSpec, request: Request,
+                      request_id: str) -> tuple[Reply, dict[str, str]]:
         extra: dict[str, str] = {}
         token = None
         if spec.auth:
@@ -341,7 +369,8 @@ class Service:
                     body = orjson.loads(raw)
                 except orjson.JSONDecodeError:
                     raise BadRequest("Malformed request body: it is not valid JSON.") from None
-        ctx = RequestContext(request, cloud, token, dict(request.path_params), body, version)
+        ctx = RequestContext(request, cloud, token, dict(request.path_params), body, version, request_id,
+                             global_request_id(request))
         reply = spec.handler(ctx)
         await self._request_faults(cloud, spec, project_id, "after")
         return reply, extra

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import uuid
+
 import openstack.exceptions
 import pytest
 import requests
@@ -22,8 +25,9 @@ def _boot(conn, fakecloud, name: str, flavor: str = "1", networks="auto", wait: 
     return conn.compute.wait_for_server(server, **WAIT) if wait else server
 
 
-def _raw(fakecloud, conn, method: str, path: str, version: str | None = None, **kwargs) -> requests.Response:
-    headers = {"X-Auth-Token": conn.session.get_token()}
+def _raw(fakecloud, conn, method: str, path: str, version: str | None = None, headers: dict | None = None,
+         **kwargs) -> requests.Response:
+    headers = {"X-Auth-Token": conn.session.get_token(), **(headers or {})}
     if version:
         headers["OpenStack-API-Version"] = f"compute {version}"
     return requests.request(method, fakecloud.url + "/compute/v2.1" + path, headers=headers, timeout=10, **kwargs)
@@ -411,3 +415,234 @@ def test_state_survives_a_restart_and_settles(fakecloud, os_conn, tmp_path):
             assert (shown.status, shown.name) == ("ACTIVE", "saved")
         finally:
             conn.close()
+
+
+# issue 13: fidelity fixes -------------------------------------------------------------------
+REQUEST_ID = re.compile(r"^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def _create_raw(fakecloud, conn, version: str = "2.37", **server) -> requests.Response:
+    body = {"name": "raw", "imageRef": _image_id(fakecloud), "flavorRef": "1", "networks": "none", **server}
+    return _raw(fakecloud, conn, "POST", "/servers", version=version, json={"server": body})
+
+
+def test_action_status_codes_follow_nova(fakecloud, os_conn):
+    server = _boot(os_conn, fakecloud, "codes", networks="none")
+
+    def act(body):
+        return _raw(fakecloud, os_conn, "POST", f"/servers/{server.id}/action", json=body)
+
+    assert act({"resize": {"flavorRef": "2"}}).status_code == 202
+    os_conn.compute.wait_for_server(server, status="VERIFY_RESIZE", **WAIT)
+    confirmed = act({"confirmResize": None})
+    assert (confirmed.status_code, confirmed.content) == (204, b"")
+    os_conn.compute.wait_for_server(server, status="ACTIVE", **WAIT)
+    assert act({"resize": {"flavorRef": "3"}}).status_code == 202
+    os_conn.compute.wait_for_server(server, status="VERIFY_RESIZE", **WAIT)
+    assert act({"revertResize": None}).status_code == 202
+    os_conn.compute.wait_for_server(server, status="ACTIVE", **WAIT)
+    assert act({"os-stop": None}).status_code == 202
+    os_conn.compute.wait_for_server(server, status="SHUTOFF", **WAIT)
+    assert act({"os-start": None}).status_code == 202
+    os_conn.compute.wait_for_server(server, status="ACTIVE", **WAIT)
+    assert act({"reboot": {"type": "SOFT"}}).status_code == 202
+
+
+def test_server_ips(fakecloud, os_conn):
+    server = _boot(os_conn, fakecloud, "ips")
+    listed = _raw(fakecloud, os_conn, "GET", f"/servers/{server.id}/ips")
+    assert listed.status_code == 200
+    addresses = listed.json()["addresses"]
+    assert list(addresses) == ["private"]
+    assert [set(a) for a in addresses["private"]] == [{"version", "addr"}]  # no OS-EXT-IPS fields here
+    assert addresses["private"][0]["addr"] == server.addresses["private"][0]["addr"]
+    one = _raw(fakecloud, os_conn, "GET", f"/servers/{server.id}/ips/private")
+    assert one.status_code == 200 and one.json() == {"private": addresses["private"]}
+    unknown = _raw(fakecloud, os_conn, "GET", f"/servers/{server.id}/ips/public")
+    assert unknown.status_code == 404
+    assert unknown.json()["itemNotFound"]["message"] == "Instance is not a member of specified network"
+    assert _raw(fakecloud, os_conn, "GET", "/servers/nope/ips").status_code == 404
+
+
+def test_instance_actions_record_each_request(fakecloud, os_conn, os_admin):
+    created = _create_raw(fakecloud, os_conn)
+    assert created.status_code == 202
+    create_id = created.headers["x-compute-request-id"]
+    server_id = created.json()["server"]["id"]
+    server = os_conn.compute.wait_for_server(os_conn.compute.get_server(server_id), **WAIT)
+    rebooted = _raw(fakecloud, os_conn, "POST", f"/servers/{server_id}/action", json={"reboot": {"type": "HARD"}})
+    os_conn.compute.wait_for_server(server, status="ACTIVE", **WAIT)
+
+    listed = _raw(fakecloud, os_conn, "GET", f"/servers/{server_id}/os-instance-actions").json()["instanceActions"]
+    assert [a["action"] for a in listed] == ["reboot", "create"]  # newest first
+    assert [a["request_id"] for a in listed] == [rebooted.headers["x-compute-request-id"], create_id]
+    first = listed[1]
+    assert set(first) == {"action", "instance_uuid", "request_id", "user_id", "project_id", "start_time", "message"}
+    assert (first["instance_uuid"], first["project_id"], first["message"]) == (
+        server_id, os_conn.current_project_id, None)
+    assert first["user_id"] == os_conn.current_user_id
+
+    path = f"/servers/{server_id}/os-instance-actions/{create_id}"
+    shown = _raw(fakecloud, os_conn, "GET", path).json()["instanceAction"]
+    assert shown["action"] == "create" and "events" not in shown  # before 2.51 events are admin-only
+    with_events = _raw(fakecloud, os_conn, "GET", path, version="2.51").json()["instanceAction"]
+    [event] = with_events["events"]
+    assert event["result"] == "Success" and event["finish_time"] and "traceback" not in event
+    admin_view = _raw(fakecloud, os_admin, "GET", path).json()["instanceAction"]
+    assert admin_view["events"][0]["traceback"] is None
+    newer = _raw(fakecloud, os_conn, "GET", path, version="2.62").json()["instanceAction"]
+    assert "updated_at" in newer and newer["events"][0]["hostId"] and "host" not in newer["events"][0]
+
+    missing = _raw(fakecloud, os_conn, "GET", f"/servers/{server_id}/os-instance-actions/req-nope")
+    assert missing.status_code == 404
+    assert missing.json()["itemNotFound"]["message"] == "Action req-nope not found"
+    assert _raw(fakecloud, os_conn, "GET", "/servers/nope/os-instance-actions").status_code == 404
+
+    os_conn.compute.delete_server(server)
+    os_conn.compute.wait_for_delete(server, **WAIT)
+    gone = _raw(fakecloud, os_conn, "GET", f"/servers/{server_id}/os-instance-actions")
+    assert gone.status_code == 404  # before 2.21 a deleted server has no history to show
+    kept = _raw(fakecloud, os_conn, "GET", f"/servers/{server_id}/os-instance-actions", version="2.21")
+    assert [a["action"] for a in kept.json()["instanceActions"]] == ["delete", "reboot", "create"]
+    other = fakecloud.connect("admin")
+    try:
+        assert _raw(fakecloud, other, "GET", f"/servers/{server_id}/os-instance-actions",
+                    version="2.21").status_code == 200  # admins see any project's
+    finally:
+        other.close()
+
+
+def test_instance_actions_for_resize_stop_start_and_volumes(fakecloud, os_conn):
+    server = _boot(os_conn, fakecloud, "busy", networks="none")
+    os_conn.compute.resize_server(server, "2")
+    os_conn.compute.wait_for_server(server, status="VERIFY_RESIZE", **WAIT)
+    os_conn.compute.confirm_server_resize(server)
+    os_conn.compute.wait_for_server(server, status="ACTIVE", **WAIT)
+    os_conn.compute.stop_server(server)
+    os_conn.compute.wait_for_server(server, status="SHUTOFF", **WAIT)
+    os_conn.compute.start_server(server)
+    os_conn.compute.wait_for_server(server, status="ACTIVE", **WAIT)
+    volume = os_conn.block_storage.wait_for_status(os_conn.block_storage.create_volume(size=1), "available", **WAIT)
+    os_conn.compute.create_volume_attachment(server, volume)
+    os_conn.block_storage.wait_for_status(volume, "in-use", **WAIT)
+    os_conn.compute.delete_volume_attachment(server, volume)
+    os_conn.block_storage.wait_for_status(volume, "available", **WAIT)
+    listed = _raw(fakecloud, os_conn, "GET", f"/servers/{server.id}/os-instance-actions").json()["instanceActions"]
+    assert [a["action"] for a in listed][::-1] == [
+        "create", "resize", "confirmResize", "stop", "start", "attach_volume", "detach_volume"]
+    refused = _raw(fakecloud, os_conn, "POST", f"/servers/{server.id}/action", json={"confirmResize": None})
+    assert refused.status_code == 409
+    again = _raw(fakecloud, os_conn, "GET", f"/servers/{server.id}/os-instance-actions").json()["instanceActions"]
+    assert len(again) == len(listed)  # a refused request records nothing
+
+
+def test_failed_work_marks_the_action(fakecloud, os_conn):
+    fakecloud.control.add_fault(service="compute", operation="server.create", action="error_status")
+    created = _create_raw(fakecloud, os_conn)
+    server_id, request_id = created.json()["server"]["id"], created.headers["x-compute-request-id"]
+    with pytest.raises(openstack.exceptions.ResourceFailure):
+        os_conn.compute.wait_for_server(os_conn.compute.get_server(server_id), **WAIT)
+    shown = _raw(fakecloud, os_conn, "GET", f"/servers/{server_id}/os-instance-actions/{request_id}",
+                 version="2.51").json()["instanceAction"]
+    assert shown["message"] == "Error" and shown["events"][0]["result"] == "Error"
+
+
+def test_request_id_headers(fakecloud, os_conn):
+    ok = _raw(fakecloud, os_conn, "GET", "/flavors")
+    assert REQUEST_ID.match(ok.headers["x-compute-request-id"])
+    assert ok.headers["x-openstack-request-id"] == ok.headers["x-compute-request-id"]
+    failed = _raw(fakecloud, os_conn, "GET", "/servers/nope")
+    assert failed.status_code == 404
+    assert REQUEST_ID.match(failed.headers["x-compute-request-id"])
+    assert failed.headers["x-openstack-request-id"] == failed.headers["x-compute-request-id"]
+    assert ok.headers["x-compute-request-id"] != failed.headers["x-compute-request-id"]
+    discovery = requests.get(fakecloud.url + "/compute/", timeout=10)
+    assert discovery.headers["x-compute-request-id"] == discovery.headers["x-openstack-request-id"]
+    # A caller's global id is kept, not echoed: the answer carries Nova's own local id.
+    sent = "req-" + str(uuid.uuid4())
+    answered = _raw(fakecloud, os_conn, "GET", "/flavors", headers={"X-OpenStack-Request-ID": sent})
+    assert REQUEST_ID.match(answered.headers["x-compute-request-id"])
+    assert answered.headers["x-compute-request-id"] != sent
+    # ...and the request log ties the two: the caller's global id beside the answer's own.
+    logged = [r for r in fakecloud.control.requests()["requests"]
+              if r["request_id"] == answered.headers["x-compute-request-id"]]
+    assert [r["global_request_id"] for r in logged] == [sent]
+    # other services carry the common header only
+    images = requests.get(fakecloud.url + "/image/v2/images", timeout=10,
+                          headers={"X-Auth-Token": os_conn.session.get_token()})
+    assert REQUEST_ID.match(images.headers["x-openstack-request-id"])
+    assert "x-compute-request-id" not in images.headers
+
+
+def test_update_answers_nova_update_view(fakecloud, os_conn):
+    server = _boot(os_conn, fakecloud, "upd", key_name=None)
+    path = f"/servers/{server.id}"
+    old = _raw(fakecloud, os_conn, "PUT", path, json={"server": {"name": "upd-2", "accessIPv4": "10.1.2.3"}})
+    assert old.status_code == 200
+    body = old.json()["server"]
+    assert (body["name"], body["accessIPv4"], body["accessIPv6"]) == ("upd-2", "10.1.2.3", "")
+    for hidden in ("key_name", "security_groups", "OS-EXT-STS:vm_state", "OS-EXT-AZ:availability_zone",
+                   "OS-SRV-USG:launched_at", "config_drive", "os-extended-volumes:volumes_attached"):
+        assert hidden not in body
+    assert [set(a) for a in body["addresses"]["private"]] == [{"version", "addr"}]
+    assert {"id", "status", "tenant_id", "user_id", "metadata", "hostId", "image", "flavor", "links"} <= set(body)
+    new = _raw(fakecloud, os_conn, "PUT", path, version="2.75",
+               json={"server": {"accessIPv6": "2001:db8::1"}}).json()["server"]
+    assert new["accessIPv6"] == "2001:db8::1" and new["key_name"] is None and new["OS-EXT-STS:vm_state"] == "active"
+    assert "OS-EXT-IPS:type" in new["addresses"]["private"][0]
+    assert "adminPass" not in new
+    bad = _raw(fakecloud, os_conn, "PUT", path, json={"server": {"accessIPv4": "300.1.1.1"}})
+    assert bad.status_code == 400 and "accessIPv4" in bad.json()["badRequest"]["message"]
+    assert os_conn.compute.get_server(server.id).access_ipv4 == "10.1.2.3"
+
+
+@pytest.mark.parametrize(("server", "status", "message"), [
+    ({"key_name": "no-such-key"}, 400, "Invalid key_name provided."),
+    ({"accessIPv4": "1.2.3"}, 400, "Invalid input for field/attribute accessIPv4."),
+    ({"accessIPv4": "::1"}, 400, "Invalid input for field/attribute accessIPv4."),
+    ({"accessIPv6": "1.2.3.4"}, 400, "Invalid input for field/attribute accessIPv6."),
+    ({"metadata": {"k" * 256: "v"}}, 400, "Additional properties are not allowed"),
+    ({"metadata": {"": "v"}}, 400, "Additional properties are not allowed"),
+    ({"metadata": {"k": "v" * 256}}, 400, "is too long"),
+    ({"metadata": {f"k{i}": "v" for i in range(129)}}, 403, "Maximum number of metadata items exceeds 128"),
+    ({"name": "n" * 256}, 400, "Invalid input for field/attribute name."),
+    ({"adminPass": 42}, 400, "Invalid input for field/attribute adminPass."),
+])
+def test_invalid_create_is_refused_and_creates_nothing(fakecloud, os_conn, server, status, message):
+    response = _create_raw(fakecloud, os_conn, networks="auto", **server)
+    assert response.status_code == status, response.text
+    key = "badRequest" if status == 400 else "forbidden"
+    assert message in response.json()[key]["message"]
+    assert list(os_conn.compute.servers()) == []
+    assert list(os_conn.network.ports(device_owner="compute:nova")) == []
+    assert os_conn.compute.get_limits().absolute.instances_used == 0
+
+
+def test_metadata_limits_on_the_metadata_api(fakecloud, os_conn):
+    server = _boot(os_conn, fakecloud, "meta-limits", networks="none", metadata={"a": "1"})
+    path = f"/servers/{server.id}/metadata"
+    full = {f"k{i}": "v" for i in range(128)}
+    over = _raw(fakecloud, os_conn, "POST", path, json={"metadata": full})  # merged with "a": 129 items
+    assert over.status_code == 403
+    assert over.json()["forbidden"]["message"] == "Maximum number of metadata items exceeds 128"
+    assert _raw(fakecloud, os_conn, "PUT", path, json={"metadata": full}).status_code == 200  # replaces: 128
+    long_value = _raw(fakecloud, os_conn, "PUT", path, json={"metadata": {"a": "v" * 256}})
+    assert long_value.status_code == 400
+    assert len(os_conn.compute.get_server(server.id).metadata) == 128
+
+
+def test_admin_pass_is_returned_once_and_kept(fakecloud, os_conn):
+    generated = _create_raw(fakecloud, os_conn, name="gen")
+    password = generated.json()["server"]["adminPass"]
+    assert isinstance(password, str) and len(password) == 12
+    chosen = _create_raw(fakecloud, os_conn, name="chosen", adminPass="s3cret-Pass")
+    assert chosen.json()["server"]["adminPass"] == "s3cret-Pass"
+    backend = fakecloud.cloud.compute
+    assert backend.servers[generated.json()["server"]["id"]].admin_pass == password
+    assert backend.servers[chosen.json()["server"]["id"]].admin_pass == "s3cret-Pass"
+    for server_id in (generated.json()["server"]["id"], chosen.json()["server"]["id"]):
+        shown = _raw(fakecloud, os_conn, "GET", f"/servers/{server_id}", version="latest")
+        assert "adminPass" not in shown.json()["server"] and "s3cret" not in shown.text
+        assert password not in shown.text
+    listed = _raw(fakecloud, os_conn, "GET", "/servers/detail")
+    assert "adminPass" not in listed.text and "s3cret" not in listed.text and password not in listed.text

@@ -22,6 +22,7 @@ from typing import Any
 
 from fakecloud.backend import Backend
 from fakecloud.errors import BadRequest, CloudError, Conflict, Forbidden, NotFound, QuotaExceeded
+from fakecloud.framework import new_request_id
 
 HOST = "fakecloud-compute-1"
 AVAILABILITY_ZONE = "nova"
@@ -41,6 +42,23 @@ _STATUS: dict[str, dict[str | None, str]] = {
     "error": {None: "ERROR", "rebooting_hard": "HARD_REBOOT"},
     "deleted": {None: "DELETED"},
 }
+
+# Nova's fixed limit on a server's metadata items (its metadata_items quota, which fakecloud does not vary).
+METADATA_ITEMS = 128
+PASSWORD_LENGTH = 12  # Nova's password_length
+# Nova's generate_password draws from these: no look-alike characters (0/O, 1/l/I).
+_PASSWORD_SYMBOLS = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+# The event each recorded action's work shows (Nova names events after the compute manager method).
+ACTION_EVENTS = {
+    "create": "compute__do_build_and_run_instance", "delete": "compute_terminate_instance",
+    "resize": "compute_prep_resize", "confirmResize": "compute_confirm_resize",
+    "revertResize": "compute_revert_resize", "reboot": "compute_reboot_instance", "stop": "compute_stop_instance",
+    "start": "compute_start_instance", "attach_volume": "compute_attach_volume",
+    "detach_volume": "compute_detach_volume",
+}
+MAX_DELETED_HISTORIES = 1000  # action histories kept for purged servers (Nova keeps them; 2.21 shows them)
+
 STATUSES = frozenset({"BUILD", "ACTIVE", "REBOOT", "HARD_REBOOT", "RESIZE", "SHUTOFF", "VERIFY_RESIZE",
                       "REVERT_RESIZE", "ERROR", "DELETED", "MIGRATING", "PAUSED", "SUSPENDED", "SHELVED",
                       "SHELVED_OFFLOADED", "RESCUE", "REBUILD", "PASSWORD", "SOFT_DELETED", "UNKNOWN"})
@@ -49,6 +67,17 @@ STATUSES = frozenset({"BUILD", "ACTIVE", "REBOOT", "HARD_REBOOT", "RESIZE", "SHU
 def status_of(vm_state: str, task_state: str | None) -> str:
     states = _STATUS.get(vm_state, {None: "UNKNOWN"})
     return states.get(task_state, states[None])
+
+
+def generate_password(length: int = PASSWORD_LENGTH) -> str:
+    """An admin password as Nova makes one when the request sets none."""
+    return "".join(secrets.choice(_PASSWORD_SYMBOLS) for _ in range(length))
+
+
+def check_metadata_quota(metadata: dict[str, str]) -> None:
+    """Nova's metadata_items quota: a server holds at most 128 items (403, as Nova's MetadataLimitExceeded)."""
+    if len(metadata) > METADATA_ITEMS:
+        raise QuotaExceeded(f"Maximum number of metadata items exceeds {METADATA_ITEMS}", status=403)
 
 
 @dataclass(slots=True)
@@ -74,6 +103,40 @@ class Keypair:
     fingerprint: str
     type: str
     created_at: str
+
+
+@dataclass(slots=True)
+class ActionEvent:
+    """One step of an action's work; finish_time and result stay None until the step ends."""
+
+    event: str
+    start_time: str
+    finish_time: str | None = None
+    result: str | None = None  # "Success" or "Error"
+    traceback: str | None = None
+
+
+@dataclass(slots=True)
+class InstanceAction:
+    """A record of one request that acted on a server (Nova's os-instance-actions), keyed by its request id."""
+
+    action: str
+    instance_uuid: str
+    request_id: str
+    user_id: str
+    project_id: str
+    start_time: str
+    updated_at: str
+    message: str | None = None  # Nova sets "Error" when the work failed
+    events: list[ActionEvent] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who asked, under which request id: what an instance action records. Routes build it from the request."""
+
+    request_id: str
+    user_id: str
 
 
 @dataclass(slots=True)
@@ -110,6 +173,9 @@ class Server:
     block_device_mapping: list[dict[str, Any]] = field(default_factory=list)
     volume_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # volume id -> tag, delete_on_term.
     generation: int = 0
+    # The password set or generated at boot. Nova answers it once, in the create response, and never in a
+    # view; fakecloud keeps it because a guest (e.g. a database) takes its superuser password from it.
+    admin_pass: str = ""
 
     @property
     def status(self) -> str:
@@ -145,6 +211,7 @@ class ServerCreate:
     tags: list[str] = field(default_factory=list)
     config_drive: bool = False
     block_device_mapping: list[dict[str, Any]] = field(default_factory=list)
+    admin_pass: str | None = None  # None: Nova makes one up
 
 
 @dataclass(slots=True)
@@ -202,6 +269,8 @@ class ComputeBackend(Backend):
         self._all: list[int] = []  # every live server's seq, ascending
         self._by_project: dict[str, list[int]] = {}
         self._usage: dict[str, list[int]] = {}  # project -> [instances, cores, ram]
+        self.actions: dict[str, list[InstanceAction]] = {}  # server id -> its actions, oldest first
+        self._purged: dict[str, str] = {}  # purged server id -> project, for their action history (2.21)
 
     # flavors --------------------------------------------------------------------------------
     def get_flavor(self, flavor_id: str) -> Flavor:
@@ -338,12 +407,18 @@ class ComputeBackend(Backend):
         return page
 
     # servers: create ------------------------------------------------------------------------
-    def create_server(self, project_id: str, user_id: str, req: ServerCreate) -> tuple[Server, str]:
-        """Validate everything first, then make ports, then the server; returns it with its admin password."""
+    def create_server(self, project_id: str, user_id: str, req: ServerCreate,
+                      request_id: str | None = None) -> tuple[Server, str]:
+        """Validate everything first, then make ports, then the server; returns it with its admin password
+        (which the server keeps). `request_id` is the create request's, for its instance action."""
+        caller = Caller(request_id or new_request_id(), user_id)
         flavor = self.flavors.get(_last_segment(req.flavor_ref))
         if flavor is None:
             raise BadRequest("Invalid flavorRef provided.")
         image_id = self._check_image(req, flavor)
+        if req.key_name is not None and (caller.user_id, req.key_name) not in self.keypairs:
+            raise BadRequest("Invalid key_name provided.")
+        check_metadata_quota(req.metadata)
         zone = req.availability_zone
         if zone and zone.split(":", 1)[0] != AVAILABILITY_ZONE:
             raise BadRequest("The requested availability zone is not available")
@@ -359,16 +434,18 @@ class ComputeBackend(Backend):
         now = self.now()
         self._seq += 1
         server = Server(
-            id=str(uuid.uuid4()), seq=self._seq, name=req.name, project_id=project_id, user_id=user_id,
+            id=str(uuid.uuid4()), seq=self._seq, name=req.name, project_id=project_id, user_id=caller.user_id,
             flavor=replace(flavor, extra_specs=dict(flavor.extra_specs)), image_id=image_id, created=now,
             updated=now, host_id=hashlib.sha224((project_id + HOST).encode()).hexdigest(),
             metadata=dict(req.metadata), security_groups=groups, key_name=req.key_name,
             user_data=req.user_data, access_ipv4=req.access_ipv4, access_ipv6=req.access_ipv6,
             description=req.description, tags=list(req.tags), config_drive="True" if req.config_drive else "",
             block_device_mapping=list(req.block_device_mapping),
+            admin_pass=req.admin_pass if req.admin_pass is not None else generate_password(),
         )
         self._plug_ports(server, networks)
         self._insert(server)
+        self.record_action(server, "create", caller)
         fault = self.resource_fault("server.create", project_id)
         if fault is not None and fault.action == "stuck":
             server.task_state = "spawning"
@@ -376,7 +453,7 @@ class ComputeBackend(Backend):
             message = fault.message if fault is not None else None
             self.after("server_boot", self._finish_boot, server.id, server.generation,
                        fault is not None, message)
-        return server, secrets.token_urlsafe(9)
+        return server, server.admin_pass
 
     def _check_image(self, req: ServerCreate, flavor: Flavor) -> str:
         if not req.image_ref:
@@ -458,6 +535,7 @@ class ComputeBackend(Backend):
         return server if server is not None and server.generation == generation else None
 
     def _fail(self, server: Server, message: str) -> None:
+        self._close_action(server.id, "Error")
         server.vm_state, server.task_state = "error", None
         server.fault = {"code": 500, "message": message, "created": self.now()}
         server.updated = self.now()
@@ -472,6 +550,7 @@ class ComputeBackend(Backend):
             return
         server.vm_state, server.task_state, server.power_state = "active", None, RUNNING
         server.launched_at = server.updated = self.now()
+        self._close_action(server.id, "Success")
 
     # servers: update and delete -------------------------------------------------------------
     def update_server(self, server: Server, changes: dict[str, Any]) -> Server:
@@ -484,7 +563,9 @@ class ComputeBackend(Backend):
         return server
 
     def set_metadata(self, server: Server, metadata: dict[str, str], replace_all: bool) -> dict[str, str]:
-        server.metadata = dict(metadata) if replace_all else {**server.metadata, **metadata}
+        merged = dict(metadata) if replace_all else {**server.metadata, **metadata}
+        check_metadata_quota(merged)
+        server.metadata = merged
         server.updated = self.now()
         return server.metadata
 
@@ -493,10 +574,11 @@ class ComputeBackend(Backend):
             raise NotFound("Metadata item was not found")
         del server.metadata[key]
 
-    def delete_server(self, server: Server) -> None:
+    def delete_server(self, server: Server, caller: Caller | None = None) -> None:
         """Status stays, task_state `deleting`; the server is gone after the `server_delete` delay."""
         if server.task_state == "deleting":
             return
+        self.record_action(server, "delete", caller)
         server.generation += 1
         server.task_state = "deleting"
         server.updated = self.now()
@@ -516,6 +598,13 @@ class ComputeBackend(Backend):
         self._purge(server)
 
     def _purge(self, server: Server) -> None:
+        self._close_action(server.id, "Success")
+        if server.id in self.actions:
+            self._purged[server.id] = server.project_id
+            while len(self._purged) > MAX_DELETED_HISTORIES:
+                oldest = next(iter(self._purged))
+                del self._purged[oldest]
+                self.actions.pop(oldest, None)
         self._remove(server)
         self.cloud.network.delete_ports_of_device(server.id)
         self.cloud.volume.server_deleted(server.id)
@@ -534,7 +623,7 @@ class ComputeBackend(Backend):
         server.task_state = task_state
         server.updated = self.now()
 
-    def resize(self, server: Server, flavor_ref: str) -> None:
+    def resize(self, server: Server, flavor_ref: str, caller: Caller | None = None) -> None:
         self._require(server, "resize", ("active", "stopped"))
         target = self.flavors.get(_last_segment(str(flavor_ref)))
         if target is None:
@@ -544,6 +633,7 @@ class ComputeBackend(Backend):
         self._check_quota(server.project_id, {"cores": target.vcpus - server.flavor.vcpus,
                                               "ram": target.ram - server.flavor.ram})
         self._recharged(server, lambda: setattr(server, "new_flavor", replace(target)))
+        self.record_action(server, "resize", caller)
         server.resume_state = server.vm_state
         self._start_step(server, "resize_prep")
         fault = self.resource_fault("server.resize", server.project_id)
@@ -571,9 +661,11 @@ class ComputeBackend(Backend):
         server.vm_state, server.task_state = "resized", None
         server.power_state = RUNNING if server.resume_state == "active" else SHUTDOWN
         server.updated = self.now()
+        self._close_action(server.id, "Success")
 
-    def confirm_resize(self, server: Server) -> None:
+    def confirm_resize(self, server: Server, caller: Caller | None = None) -> None:
         self._require(server, "confirmResize", ("resized",))
+        self.record_action(server, "confirmResize", caller)
         server.generation += 1
         self.after("server_confirm_resize", self._finish_confirm, server.id, server.generation)
 
@@ -584,8 +676,9 @@ class ComputeBackend(Backend):
         self._recharged(server, lambda: setattr(server, "old_flavor", None))
         self._settle(server, server.resume_state)
 
-    def revert_resize(self, server: Server) -> None:
+    def revert_resize(self, server: Server, caller: Caller | None = None) -> None:
         self._require(server, "revertResize", ("resized",))
+        self.record_action(server, "revertResize", caller)
         self._start_step(server, "resize_reverting")
         self.after("server_revert_resize", self._finish_revert, server.id, server.generation)
 
@@ -606,8 +699,9 @@ class ComputeBackend(Backend):
         server.vm_state, server.task_state = vm_state, None
         server.power_state = RUNNING if vm_state == "active" else SHUTDOWN
         server.updated = self.now()
+        self._close_action(server.id, "Success")
 
-    def reboot(self, server: Server, kind: str) -> None:
+    def reboot(self, server: Server, kind: str, caller: Caller | None = None) -> None:
         if kind not in ("SOFT", "HARD"):
             raise BadRequest(f"Invalid input for field/attribute type. Value: {kind}. "
                              f"'{kind}' is not one of ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']")
@@ -615,16 +709,19 @@ class ComputeBackend(Backend):
             self._require(server, "reboot", ("active",))
         else:
             self._require(server, "reboot", ("active", "stopped", "error"), (None, "rebooting", "rebooting_hard"))
+        self.record_action(server, "reboot", caller)
         self._start_step(server, "rebooting" if kind == "SOFT" else "rebooting_hard")
         self.after("server_reboot", self._finish_power, server.id, server.generation, "active")
 
-    def stop(self, server: Server) -> None:
+    def stop(self, server: Server, caller: Caller | None = None) -> None:
         self._require(server, "stop", ("active", "error"))
+        self.record_action(server, "stop", caller)
         self._start_step(server, "powering-off")
         self.after("server_reboot", self._finish_power, server.id, server.generation, "stopped")
 
-    def start(self, server: Server) -> None:
+    def start(self, server: Server, caller: Caller | None = None) -> None:
         self._require(server, "start", ("stopped",))
+        self.record_action(server, "start", caller)
         self._start_step(server, "powering-on")
         self.after("server_reboot", self._finish_power, server.id, server.generation, "active")
 
@@ -664,7 +761,7 @@ class ComputeBackend(Backend):
 
     # volume attachments ---------------------------------------------------------------------
     def attach_volume(self, server: Server, volume_id: str, device: str | None, tag: str | None,
-                      delete_on_termination: bool) -> Any:
+                      delete_on_termination: bool, caller: Caller | None = None) -> Any:
         """Cinder records the attachment; Nova keeps only its own BDM extras (tag, delete_on_termination)."""
         self._require(server, "attach_volume", ("active", "stopped"))
         volume = self.cloud.volume
@@ -672,6 +769,7 @@ class ComputeBackend(Backend):
         attachment = volume.reserve_attachment(volume_id, server.id, server.project_id, device)
         server.volume_options[volume_id] = {"tag": tag, "delete_on_termination": delete_on_termination,
                                             "bdm_uuid": str(uuid.uuid4())}
+        self.record_action(server, "attach_volume", caller, done=True)  # Cinder takes it from here
         return attachment
 
     def attachments(self, server: Server) -> list[Any]:
@@ -683,11 +781,62 @@ class ComputeBackend(Backend):
                 return attachment
         raise NotFound(f"Instance {server.id} is not attached to volume {volume_id}.")
 
-    def detach_volume(self, server: Server, volume_id: str) -> None:
+    def detach_volume(self, server: Server, volume_id: str, caller: Caller | None = None) -> None:
         self._require(server, "detach_volume", ("active", "stopped", "resized", "error"))
         self.attachment(server, volume_id)
         self.cloud.volume.begin_detach(volume_id, server.id)
         server.volume_options.pop(volume_id, None)
+        self.record_action(server, "detach_volume", caller, done=True)
+
+    # instance actions -------------------------------------------------------------------------
+    def record_action(self, server: Server, action: str, caller: Caller | None, done: bool = False) -> None:
+        """Record an accepted request, as Nova does once its state checks pass. Its one event stays open
+        until the work ends (`_close_action`); `done` closes it at once, for work that ends in the request."""
+        caller = caller or Caller(new_request_id(), server.user_id)
+        now = self.now()
+        event = ActionEvent(ACTION_EVENTS.get(action, f"compute_{action}"), now)
+        self.actions.setdefault(server.id, []).append(
+            InstanceAction(action, server.id, caller.request_id, caller.user_id, server.project_id, now, now,
+                           events=[event]))
+        if done:
+            self._close_action(server.id, "Success")
+
+    def _close_action(self, server_id: str, result: str) -> None:
+        """End the open event of the server's latest action with "Success" or "Error" (which also sets the
+        action's message, as Nova does). An older action's work that a newer request cut short stays open."""
+        actions = self.actions.get(server_id)
+        if not actions:
+            return
+        action = actions[-1]
+        open_events = [e for e in action.events if e.finish_time is None]
+        if not open_events:
+            return
+        now = self.now()
+        for event in open_events:
+            event.finish_time, event.result = now, result
+        action.updated_at = now
+        if result == "Error":
+            action.message = "Error"
+
+    def list_actions(self, server_id: str, project_id: str, is_admin: bool, deleted: bool) -> list[InstanceAction]:
+        """A server's actions, newest first. `deleted` (microversion 2.21) also finds a purged server's."""
+        self._history_owner(server_id, project_id, is_admin, deleted)
+        return list(reversed(self.actions.get(server_id, [])))
+
+    def get_action(self, server_id: str, request_id: str, project_id: str, is_admin: bool,
+                   deleted: bool) -> InstanceAction:
+        self._history_owner(server_id, project_id, is_admin, deleted)
+        for action in self.actions.get(server_id, []):
+            if action.request_id == request_id:
+                return action
+        raise NotFound(f"Action {request_id} not found")
+
+    def _history_owner(self, server_id: str, project_id: str, is_admin: bool, deleted: bool) -> None:
+        """404 unless the caller may see the server (live, or purged when `deleted`)."""
+        owner = self._purged.get(server_id) if deleted else None
+        if owner is not None and (owner == project_id or is_admin):
+            return
+        self.get_server(server_id, project_id, is_admin)
 
     # keypairs -------------------------------------------------------------------------------
     def list_keypairs(self, user_id: str) -> list[Keypair]:
@@ -732,6 +881,8 @@ class ComputeBackend(Backend):
             "keypairs": [asdict(k) for k in self.keypairs.values()],
             "quota_overrides": self.quota_overrides,
             "seq": self._seq,
+            "actions": {sid: [asdict(a) for a in actions] for sid, actions in self.actions.items()},
+            "purged": dict(self._purged),
         }
 
     def load(self, data: dict[str, Any]) -> None:
@@ -742,6 +893,10 @@ class ComputeBackend(Backend):
         self.keypairs = {(k["user_id"], k["name"]): Keypair(**k) for k in data.get("keypairs", [])}
         self.quota_overrides = dict(data.get("quota_overrides", {}))
         self._seq = int(data.get("seq", 0))
+        for sid, actions in data.get("actions", {}).items():
+            self.actions[sid] = [InstanceAction(**{**a, "events": [ActionEvent(**e) for e in a.get("events", [])]})
+                                 for a in actions]
+        self._purged = dict(data.get("purged", {}))
         for raw in data.get("servers", []):
             for key in ("flavor", "old_flavor", "new_flavor"):
                 if raw.get(key) is not None:

@@ -6,13 +6,23 @@ renders a view. Meaning (does the flavor exist, is the state right, is there quo
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import TYPE_CHECKING, Any
 
 from starlette.routing import BaseRoute
 
 from fakecloud.compute import views
-from fakecloud.compute.backend import MAX_LIMIT, STATUSES, ComputeBackend, NetworkRequest, ServerCreate, ServerQuery
+from fakecloud.compute.backend import (
+    MAX_LIMIT,
+    STATUSES,
+    Caller,
+    ComputeBackend,
+    NetworkRequest,
+    Server,
+    ServerCreate,
+    ServerQuery,
+)
 from fakecloud.errors import BadRequest, Forbidden, NotFound
 from fakecloud.framework import (
     Collection,
@@ -41,9 +51,10 @@ class ComputeService(Service):
         return self.root.routes(cloud) + super().routes(cloud)
 
 
-root = Service("compute", "/compute", error_style="nova")
+REQUEST_ID_HEADER = "X-Compute-Request-Id"  # Nova's own name for the request id, besides X-OpenStack-Request-ID
+root = Service("compute", "/compute", error_style="nova", request_id_header=REQUEST_ID_HEADER)
 service = ComputeService(
-    root, "compute", "/compute/v2.1", error_style="nova",
+    root, "compute", "/compute/v2.1", error_style="nova", request_id_header=REQUEST_ID_HEADER,
     microversions=Microversions("compute", (2, 1), legacy_header="X-OpenStack-Nova-API-Version"),
     max_version=lambda cloud: cloud.compute_max,
 )
@@ -59,6 +70,12 @@ def _version(ctx: RequestContext) -> Version:
 
 def _invalid(field: str, detail: str) -> BadRequest:
     return BadRequest(f"Invalid input for field/attribute {field}. {detail}")
+
+
+def _caller(ctx: RequestContext) -> Caller:
+    """Who an instance action records: this request's id (the one its answer's headers carry) and user."""
+    assert ctx.token is not None
+    return Caller(ctx.request_id, ctx.token.user_id)
 
 
 # discovery ----------------------------------------------------------------------------------
@@ -267,20 +284,62 @@ def _networks(ctx: RequestContext, body: dict[str, Any]) -> str | list[NetworkRe
     return requests
 
 
-def _str_dict(value: Any, field: str) -> dict[str, str]:
-    if value is None:
+# Nova's metadata schema: keys of 1 to 255 of these characters, string values of at most 255.
+_METADATA_KEY = re.compile(r"^[a-zA-Z0-9-_:. ]{1,255}$")
+
+
+def _metadata(value: Any, required: bool = False) -> dict[str, str]:
+    """A server's metadata, refused (400, Nova's schema messages) where Nova's schema refuses it."""
+    if value is None and not required:
         return {}
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise _invalid(field, f"Value: {value!r}. It must be an object of string values")
+    if not isinstance(value, dict):
+        raise _invalid("metadata", f"Value: {value}. {value!r} is not of type 'object'")
+    unexpected = [k for k in value if not _METADATA_KEY.search(k)]
+    if unexpected:
+        listed = ", ".join(repr(k) for k in unexpected)
+        verb = "was" if len(unexpected) == 1 else "were"
+        raise _invalid("metadata", f"Value: {value}. Additional properties are not allowed ({listed} {verb} "
+                                   "unexpected)")
+    for key, item in value.items():
+        if not isinstance(item, str):
+            raise _invalid(key, f"Value: {item}. {item!r} is not of type 'string'")
+        if len(item) > 255:
+            raise _invalid(key, f"Value: {item}. {item!r} is too long")
     return dict(value)
+
+
+def _name(value: Any) -> str:
+    """Nova's server name: a string of 1 to 255 characters, not all blank."""
+    if not isinstance(value, str):
+        raise _invalid("name", f"Value: {value}. {value!r} is not of type 'string'")
+    if len(value) > 255:
+        raise _invalid("name", f"Value: {value}. {value!r} is too long")
+    if not value.strip():
+        raise _invalid("name", f"Value: {value}. {value!r} does not match the name format")
+    return value
+
+
+def _access_ip(body: dict[str, Any], wire: str, version: int) -> str:
+    """accessIPv4/accessIPv6: an address of that family (Nova's `ipv4`/`ipv6` formats); null or "" clears."""
+    value = body.get(wire)
+    if value is None or value == "":
+        return ""
+    kind = f"ipv{version}"
+    try:
+        valid = isinstance(value, str) and ipaddress.ip_address(value).version == version
+    except ValueError:
+        valid = False
+    if not valid:
+        raise _invalid(wire, f"Value: {value}. {value!r} is not a {kind!r}")
+    return value
 
 
 @service.route("/servers", "POST", op="server.create")
 def create_server(ctx: RequestContext) -> Reply:
     body = ctx.require_body("server")
-    name = body.get("name")
-    if not isinstance(name, str) or not name.strip() or len(name) > 255:
-        raise _invalid("name", f"Value: {name!r}. A name of 1 to 255 characters is required")
+    if "name" not in body:
+        raise _invalid("server", "'name' is a required property")
+    name = _name(body["name"])
     flavor_ref = body.get("flavorRef")
     if not isinstance(flavor_ref, (str, int)) or flavor_ref == "":
         raise _invalid("server", "'flavorRef' is a required property")
@@ -300,16 +359,24 @@ def create_server(ctx: RequestContext) -> Reply:
     if image_ref is not None and not isinstance(image_ref, str):
         raise _invalid("imageRef", f"Value: {image_ref!r}. It must be a string")
     tags = (body.get("tags") or []) if ctx.at_least("2.52") else []
+    admin_pass = body.get("adminPass")
+    if admin_pass is not None and not isinstance(admin_pass, str):
+        raise _invalid("adminPass", f"Value: {admin_pass}. {admin_pass!r} is not of type 'string'")
+    key_name = body.get("key_name")
+    if key_name is not None and not isinstance(key_name, str):
+        raise _invalid("key_name", f"Value: {key_name}. {key_name!r} is not of type 'string'")
     request = ServerCreate(
         name=name, flavor_ref=str(flavor_ref), image_ref=image_ref, networks=_networks(ctx, body),
-        security_groups=[str(g["name"]) for g in groups], metadata=_str_dict(body.get("metadata"), "metadata"),
-        key_name=body.get("key_name"), availability_zone=body.get("availability_zone"),
-        user_data=body.get("user_data"), access_ipv4=body.get("accessIPv4") or "",
-        access_ipv6=body.get("accessIPv6") or "",
+        security_groups=[str(g["name"]) for g in groups], metadata=_metadata(body.get("metadata")),
+        key_name=key_name, availability_zone=body.get("availability_zone"),
+        user_data=body.get("user_data"), access_ipv4=_access_ip(body, "accessIPv4", 4),
+        access_ipv6=_access_ip(body, "accessIPv6", 6),
         description=body.get("description") if ctx.at_least("2.19") else None,
         tags=[str(t) for t in tags], config_drive=bool(body.get("config_drive")), block_device_mapping=bdm,
+        admin_pass=admin_pass,
     )
-    server, admin_pass = _backend(ctx).create_server(ctx.project_id, ctx.token.user_id, request)
+    caller = _caller(ctx)
+    server, admin_pass = _backend(ctx).create_server(ctx.project_id, caller.user_id, request, caller.request_id)
     location = ctx.url(f"/compute/v2.1/servers/{server.id}")
     return Reply(202, {"server": views.server_created(ctx.cloud, server, admin_pass)}, headers={"Location": location})
 
@@ -321,26 +388,25 @@ def show_server(ctx: RequestContext) -> Reply:
 
 @service.route("/servers/{id}", "PUT", op="server.update")
 def update_server(ctx: RequestContext) -> Reply:
+    """Nova answers an update with the show view cut to its basic fields until 2.75 (which shows them all)."""
     body = ctx.require_body("server")
     changes: dict[str, Any] = {}
     if "name" in body:
-        if not isinstance(body["name"], str) or not body["name"].strip() or len(body["name"]) > 255:
-            raise _invalid("name", f"Value: {body['name']!r}. A name of 1 to 255 characters is required")
-        changes["name"] = body["name"]
-    for wire, key in (("accessIPv4", "access_ipv4"), ("accessIPv6", "access_ipv6")):
+        changes["name"] = _name(body["name"])
+    for wire, key, family in (("accessIPv4", "access_ipv4", 4), ("accessIPv6", "access_ipv6", 6)):
         if wire in body:
-            changes[key] = body[wire] or ""
+            changes[key] = _access_ip(body, wire, family)
     if "description" in body and ctx.at_least("2.19"):
         changes["description"] = body["description"]
-    if "metadata" in body:
-        changes["metadata"] = _str_dict(body["metadata"], "metadata")
+    if "metadata" in body:  # fakecloud leniency: Nova's update schema has no metadata
+        changes["metadata"] = _metadata(body["metadata"], required=True)
     server = _backend(ctx).update_server(_server(ctx), changes)
-    return Reply(200, {"server": _detail(ctx, server)})
+    return Reply(200, {"server": views.server_updated(ctx.cloud, server, _version(ctx), ctx.is_admin)})
 
 
 @service.route("/servers/{id}", "DELETE", op="server.delete")
 def delete_server(ctx: RequestContext) -> Reply:
-    _backend(ctx).delete_server(_server(ctx))
+    _backend(ctx).delete_server(_server(ctx), _caller(ctx))
     return Reply(204)
 
 
@@ -351,7 +417,9 @@ def show_metadata(ctx: RequestContext) -> Reply:
 
 @service.route("/servers/{id}/metadata", "POST", "PUT", op="server.metadata.update")
 def set_metadata(ctx: RequestContext) -> Reply:
-    metadata = _str_dict((ctx.body or {}).get("metadata") if isinstance(ctx.body, dict) else None, "metadata")
+    if not isinstance(ctx.body, dict) or "metadata" not in ctx.body:
+        raise BadRequest("'metadata' is a required property")
+    metadata = _metadata(ctx.body["metadata"], required=True)
     result = _backend(ctx).set_metadata(_server(ctx), metadata, replace_all=ctx.request.method == "PUT")
     return Reply(200, {"metadata": dict(result)})
 
@@ -369,33 +437,35 @@ def _action_arg(value: Any, key: str) -> Any:
     return value[key]
 
 
-def _resize(backend: ComputeBackend, server, value: Any) -> None:
-    backend.resize(server, _action_arg(value, "flavorRef"))
+def _resize(backend: ComputeBackend, server: Server, value: Any, caller: Caller) -> None:
+    backend.resize(server, _action_arg(value, "flavorRef"), caller)
 
 
-def _reboot(backend: ComputeBackend, server, value: Any) -> None:
-    backend.reboot(server, str(_action_arg(value, "type")).upper())
+def _reboot(backend: ComputeBackend, server: Server, value: Any, caller: Caller) -> None:
+    backend.reboot(server, str(_action_arg(value, "type")).upper(), caller)
 
 
 ACTIONS = {
     "resize": _resize,
-    "confirmResize": lambda backend, server, value: backend.confirm_resize(server),
-    "revertResize": lambda backend, server, value: backend.revert_resize(server),
+    "confirmResize": lambda backend, server, value, caller: backend.confirm_resize(server, caller),
+    "revertResize": lambda backend, server, value, caller: backend.revert_resize(server, caller),
     "reboot": _reboot,
-    "os-stop": lambda backend, server, value: backend.stop(server),
-    "os-start": lambda backend, server, value: backend.start(server),
-    "addSecurityGroup": lambda backend, server, value: backend.add_security_group(
+    "os-stop": lambda backend, server, value, caller: backend.stop(server, caller),
+    "os-start": lambda backend, server, value, caller: backend.start(server, caller),
+    "addSecurityGroup": lambda backend, server, value, caller: backend.add_security_group(
         server, str(_action_arg(value, "name"))),
-    "removeSecurityGroup": lambda backend, server, value: backend.remove_security_group(
+    "removeSecurityGroup": lambda backend, server, value, caller: backend.remove_security_group(
         server, str(_action_arg(value, "name"))),
 }
+# Nova answers 202 to every action here but confirmResize, which keeps its historical 204.
+ACTION_STATUS = {"confirmResize": 204}
 
 
 @service.route("/servers/{id}/action", "POST", op="server.action")
 def server_action(ctx: RequestContext) -> Reply:
-    _name, handler, args = action_of(ctx.body, ACTIONS, "Malformed request body", ignore_extra_keys=True)
-    handler(_backend(ctx), _server(ctx), args)
-    return Reply(202)
+    name, handler, args = action_of(ctx.body, ACTIONS, "Malformed request body", ignore_extra_keys=True)
+    handler(_backend(ctx), _server(ctx), args, _caller(ctx))
+    return Reply(ACTION_STATUS.get(name, 202))
 
 
 # volume attachments -------------------------------------------------------------------------
@@ -419,7 +489,8 @@ def attach_volume(ctx: RequestContext) -> Reply:
     tag = body.get("tag") if ctx.at_least("2.49") else None
     delete_on_termination = bool(body.get("delete_on_termination")) if ctx.at_least("2.79") else False
     server = _server(ctx)
-    attachment = _backend(ctx).attach_volume(server, volume_id, device or None, tag, delete_on_termination)
+    attachment = _backend(ctx).attach_volume(server, volume_id, device or None, tag, delete_on_termination,
+                                             _caller(ctx))
     view = views.attachment_view(server, attachment, _version(ctx), created=True)
     return Reply(200, {"volumeAttachment": view})
 
@@ -433,8 +504,38 @@ def show_attachment(ctx: RequestContext) -> Reply:
 
 @service.route("/servers/{id}/os-volume_attachments/{volume_id}", "DELETE", op="server.volume_attachment.delete")
 def detach_volume(ctx: RequestContext) -> Reply:
-    _backend(ctx).detach_volume(_server(ctx), ctx.path["volume_id"])
+    _backend(ctx).detach_volume(_server(ctx), ctx.path["volume_id"], _caller(ctx))
     return Reply(202)
+
+
+# addresses and instance actions -------------------------------------------------------------
+@service.route("/servers/{id}/ips", "GET", op="server.ips")
+def list_ips(ctx: RequestContext) -> Reply:
+    return Reply(200, {"addresses": views.addresses(ctx.cloud, _server(ctx))})
+
+
+@service.route("/servers/{id}/ips/{network}", "GET", op="server.ips")
+def show_ips(ctx: RequestContext) -> Reply:
+    addresses = views.addresses(ctx.cloud, _server(ctx))
+    label = ctx.path["network"]
+    if label not in addresses:
+        raise NotFound("Instance is not a member of specified network")
+    return Reply(200, {label: addresses[label]})
+
+
+@service.route("/servers/{id}/os-instance-actions", "GET", op="server.actions")
+def list_instance_actions(ctx: RequestContext) -> Reply:
+    """Newest first. From 2.21 a deleted server's history is still shown (fakecloud keeps it after purge)."""
+    actions = _backend(ctx).list_actions(ctx.path["id"], ctx.project_id, ctx.is_admin, ctx.at_least("2.21"))
+    return Reply(200, {"instanceActions": [views.instance_action(a, _version(ctx)) for a in actions]})
+
+
+@service.route("/servers/{id}/os-instance-actions/{request_id}", "GET", op="server.actions")
+def show_instance_action(ctx: RequestContext) -> Reply:
+    action = _backend(ctx).get_action(ctx.path["id"], ctx.path["request_id"], ctx.project_id, ctx.is_admin,
+                                      ctx.at_least("2.21"))
+    view = views.instance_action(action, _version(ctx), events=True, is_admin=ctx.is_admin)
+    return Reply(200, {"instanceAction": view})
 
 
 # ports and security groups as Nova shows them ---------------------------------------------

@@ -5,16 +5,18 @@ Views only read: the server record here, its ports from Neutron and its attachme
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any
 
-from fakecloud.compute.backend import AVAILABILITY_ZONE, HOST, Flavor, Keypair, Server
+from fakecloud.compute.backend import AVAILABILITY_ZONE, HOST, Flavor, InstanceAction, Keypair, Server
 from fakecloud.framework import Version
 
 if TYPE_CHECKING:
     from fakecloud.state import Cloud
 
 V2_3, V2_9, V2_16, V2_19, V2_26 = (2, 3), (2, 9), (2, 16), (2, 19), (2, 26)
-V2_36, V2_47, V2_55, V2_57, V2_61 = (2, 36), (2, 47), (2, 55), (2, 57), (2, 61)
+V2_36, V2_47, V2_51, V2_55, V2_57, V2_58, V2_61, V2_62 = (
+    (2, 36), (2, 47), (2, 51), (2, 55), (2, 57), (2, 58), (2, 61), (2, 62))
 V2_63, V2_70, V2_71, V2_73, V2_75, V2_79, V2_89, V2_96 = (
     (2, 63), (2, 70), (2, 71), (2, 73), (2, 75), (2, 79), (2, 89), (2, 96))
 
@@ -65,7 +67,7 @@ def server_brief(cloud: Cloud, server: Server) -> dict[str, Any]:
 
 
 def server_created(cloud: Cloud, server: Server, admin_pass: str) -> dict[str, Any]:
-    """The 202 body of a create: no status, so clients must poll."""
+    """The 202 body of a create: no status, so clients must poll. The only view that carries adminPass."""
     return {"id": server.id, "links": _links(cloud, "servers", server.id), "OS-DCF:diskConfig": "MANUAL",
             "security_groups": [{"name": g["name"]} for g in server.security_groups], "adminPass": admin_pass}
 
@@ -144,6 +146,62 @@ def server_detail(cloud: Cloud, server: Server, version: Version, is_admin: bool
         view["locked_reason"] = None
     if version >= V2_96:
         view["pinned_availability_zone"] = None
+    return view
+
+
+# The fields Nova's update answer shows below 2.75 (and, with the microversion fields, its show view's core).
+_UPDATE_FIELDS = frozenset({
+    "id", "name", "status", "tenant_id", "user_id", "metadata", "hostId", "image", "flavor", "created", "updated",
+    "addresses", "accessIPv4", "accessIPv6", "links", "OS-DCF:diskConfig", "progress", "fault",
+    "locked", "description", "tags", "trusted_image_certificates", "server_groups", "locked_reason",
+    "pinned_availability_zone",
+})
+
+
+def server_updated(cloud: Cloud, server: Server, version: Version, is_admin: bool) -> dict[str, Any]:
+    """PUT /servers/{id}: the show view, but below 2.75 Nova leaves out the extended attributes (AZ, key name,
+    config drive, OS-EXT-*, OS-SRV-USG, security groups, volumes) and shows addresses unextended."""
+    view = server_detail(cloud, server, version, is_admin)
+    if version >= V2_75:
+        return view
+    view = {key: value for key, value in view.items() if key in _UPDATE_FIELDS}
+    view["addresses"] = addresses(cloud, server)
+    if version < V2_71:
+        view.pop("server_groups", None)
+    return view
+
+
+def addresses(cloud: Cloud, server: Server) -> dict[str, list[dict[str, Any]]]:
+    """Nova's plain addresses (`/ips`, and the update answer): version and address, no OS-EXT-IPS fields."""
+    return {label: [{"version": ip["version"], "addr": ip["addr"]} for ip in ips]
+            for label, ips in cloud.network.server_addresses(server.id).items()}
+
+
+# instance actions ---------------------------------------------------------------------------
+def instance_action(action: InstanceAction, version: Version, events: bool = False,
+                    is_admin: bool = False) -> dict[str, Any]:
+    """os-instance-actions: `updated_at` from 2.58. In a show, events go to admins (with tracebacks) at every
+    microversion and to owners from 2.51; 2.62 adds an obfuscated hostId, and the host for admins."""
+    view: dict[str, Any] = {
+        "action": action.action, "instance_uuid": action.instance_uuid, "request_id": action.request_id,
+        "user_id": action.user_id, "project_id": action.project_id, "start_time": action.start_time,
+        "message": action.message,
+    }
+    if version >= V2_58:
+        view["updated_at"] = action.updated_at
+    if events and (is_admin or version >= V2_51):
+        rendered = []
+        for event in action.events:
+            entry: dict[str, Any] = {"event": event.event, "start_time": event.start_time,
+                                     "finish_time": event.finish_time, "result": event.result}
+            if is_admin:
+                entry["traceback"] = event.traceback
+            if version >= V2_62:
+                if is_admin:
+                    entry["host"] = HOST
+                entry["hostId"] = hashlib.sha224((action.project_id + HOST).encode()).hexdigest()
+            rendered.append(entry)
+        view["events"] = rendered
     return view
 
 
