@@ -354,3 +354,160 @@ def test_port_fixed_ips_can_be_changed_and_a_taken_address_is_refused(os_conn):
     assert [ip["ip_address"] for ip in os_conn.network.get_port(first.id).fixed_ips] == ["10.0.3.7"]
     replacement = os_conn.network.create_port(network_id=network.id)
     assert replacement.fixed_ips[0]["ip_address"] != "10.0.3.7"
+
+
+# networks: update, external visibility ---------------------------------------------------------
+def test_network_update(os_conn, fakecloud):
+    network = os_conn.network.create_network(name="before")
+    revision = network.revision_number  # the SDK updates `network` in place
+    updated = os_conn.network.update_network(network, name="after", description="renamed", is_admin_state_up=False,
+                                             mtu=1400)
+    assert (updated.name, updated.description, updated.is_admin_state_up, updated.mtu) == (
+        "after", "renamed", False, 1400)
+    assert updated.revision_number == revision + 1
+    shown = _raw(os_conn, fakecloud, "GET", f"/networks/{network.id}").json()["network"]
+    assert (shown["name"], shown["admin_state_up"], shown["mtu"]) == ("after", False, 1400)
+
+    def put(body, conn=os_conn):
+        return _raw(conn, fakecloud, "PUT", f"/networks/{network.id}", json={"network": body})
+
+    too_big = put({"mtu": 9000})
+    assert too_big.status_code == 400
+    assert too_big.json()["NeutronError"]["message"] == ("Invalid input for operation: Requested MTU is too big, "
+                                                         "maximum is 1500.")
+    assert put({"mtu": -1}).status_code == 400
+    assert put({"status": "DOWN"}).json()["NeutronError"]["message"] == "Cannot update read-only attribute status"
+    assert put({"colour": "red"}).json()["NeutronError"]["message"] == "Unrecognized attribute(s) 'colour'"
+    shared = put({"shared": True})
+    assert shared.status_code == 403
+    assert shared.json()["NeutronError"]["message"] == "(rule:update_network:shared) is disallowed by policy"
+    missing = _raw(os_conn, fakecloud, "PUT", "/networks/no-such-net", json={"network": {"name": "x"}})
+    assert missing.status_code == 404
+
+
+def test_unsharing_a_network_others_use_is_409(os_conn, os_admin, fakecloud):
+    shared = os_admin.network.create_network(name="common", shared=True)
+    os_admin.network.create_subnet(network_id=shared.id, cidr="192.168.50.0/24", ip_version=4)
+    renamed = os_conn.network.update_network  # the demo project may not touch admin's network
+    with pytest.raises(openstack.exceptions.ForbiddenException):
+        renamed(shared, name="mine")
+    port = os_conn.network.create_port(network_id=shared.id)
+    response = _raw(os_admin, fakecloud, "PUT", f"/networks/{shared.id}", json={"network": {"shared": False}})
+    assert response.status_code == 409
+    assert response.json()["NeutronError"] == {
+        "type": "InvalidSharedSetting", "detail": "",
+        "message": f"Unable to reconfigure sharing settings for network {shared.id}. Multiple projects are using it."}
+    os_conn.network.delete_port(port)
+    assert os_admin.network.update_network(shared, is_shared=False).is_shared is False
+
+
+def test_external_networks_are_visible_to_every_project(os_conn, os_admin, fakecloud):
+    external = os_admin.network.create_network(name="ext", is_router_external=True)
+    subnet = os_admin.network.create_subnet(network_id=external.id, cidr="203.0.113.0/24", ip_version=4)
+    assert (external.is_router_external, external.is_shared) == (True, False)
+    assert external.id in {n.id for n in os_conn.network.networks()}
+    shown = os_conn.network.get_network(external.id)
+    assert shown.project_id == os_admin.current_project_id, "still owned by its creator"
+    assert os_conn.network.get_subnet(subnet.id).cidr == "203.0.113.0/24"
+    assert subnet.id in {s.id for s in os_conn.network.subnets()}
+    port = _raw(os_conn, fakecloud, "POST", "/ports", json={"port": {"network_id": external.id}})
+    assert port.status_code == 403
+    assert port.json()["NeutronError"]["message"] == (f"Tenant {os_conn.current_project_id} not allowed to create "
+                                                      "port on this network")
+    with pytest.raises(openstack.exceptions.ForbiddenException):
+        os_conn.network.update_network(external, name="taken")
+    with pytest.raises(openstack.exceptions.ForbiddenException):
+        os_conn.network.delete_subnet(subnet)
+    private = os_admin.network.create_network(name="admin-only")
+    assert private.id not in {n.id for n in os_conn.network.networks()}
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        os_conn.network.get_network(private.id)
+
+
+# subnets: pools, DNS, routes, delete --------------------------------------------------------------
+def test_subnet_pools_dns_and_routes_are_stored_and_shown(os_conn, fakecloud):
+    network = os_conn.network.create_network(name="pooled")
+    subnet = os_conn.network.create_subnet(
+        network_id=network.id, cidr="10.10.0.0/24", ip_version=4, gateway_ip="10.10.0.1",
+        allocation_pools=[{"start": "10.10.0.100", "end": "10.10.0.101"}, {"start": "10.10.0.50", "end": "10.10.0.50"}],
+        dns_nameservers=["8.8.8.8", "1.1.1.1"], host_routes=[{"destination": "10.20.0.0/16", "nexthop": "10.10.0.254"}])
+    shown = _raw(os_conn, fakecloud, "GET", f"/subnets/{subnet.id}").json()["subnet"]
+    assert shown["allocation_pools"] == [{"start": "10.10.0.50", "end": "10.10.0.50"},
+                                         {"start": "10.10.0.100", "end": "10.10.0.101"}]
+    assert shown["dns_nameservers"] == ["8.8.8.8", "1.1.1.1"]
+    assert shown["host_routes"] == [{"destination": "10.20.0.0/16", "nexthop": "10.10.0.254"}]
+    ports = [os_conn.network.create_port(network_id=network.id) for _ in range(3)]
+    assert [p.fixed_ips[0]["ip_address"] for p in ports] == ["10.10.0.50", "10.10.0.100", "10.10.0.101"]
+    full = _raw(os_conn, fakecloud, "POST", "/ports", json={"port": {"network_id": network.id}})
+    assert full.status_code == 409 and full.json()["NeutronError"]["type"] == "IpAddressGenerationFailure"
+    outside = os_conn.network.create_port(network_id=network.id,
+                                          fixed_ips=[{"subnet_id": subnet.id, "ip_address": "10.10.0.7"}])
+    assert outside.fixed_ips[0]["ip_address"] == "10.10.0.7", "an address asked for may lie outside the pools"
+    os_conn.network.delete_port(ports[1])
+    assert os_conn.network.create_port(network_id=network.id).fixed_ips[0]["ip_address"] == "10.10.0.100"
+
+
+def test_default_pool_skips_a_gateway_in_the_middle(os_conn, fakecloud):
+    network = os_conn.network.create_network(name="mid-gw")
+    subnet = os_conn.network.create_subnet(network_id=network.id, cidr="10.30.0.0/29", ip_version=4,
+                                           gateway_ip="10.30.0.3")
+    assert subnet.allocation_pools == [{"start": "10.30.0.1", "end": "10.30.0.2"},
+                                       {"start": "10.30.0.4", "end": "10.30.0.6"}]
+    addresses = [os_conn.network.create_port(network_id=network.id).fixed_ips[0]["ip_address"] for _ in range(5)]
+    assert addresses == ["10.30.0.1", "10.30.0.2", "10.30.0.4", "10.30.0.5", "10.30.0.6"]
+
+
+@pytest.mark.parametrize(("pools", "gateway", "status", "error_type", "message"), [
+    ([{"start": "10.40.0.10", "end": "10.40.1.5"}], "10.40.0.1", 400, "OutOfBoundsAllocationPool",
+     "The allocation pool 10.40.0.10-10.40.1.5 spans beyond the subnet cidr 10.40.0.0/24."),
+    ([{"start": "10.40.0.0", "end": "10.40.0.5"}], "10.40.0.254", 400, "OutOfBoundsAllocationPool",
+     "The allocation pool 10.40.0.0-10.40.0.5 spans beyond the subnet cidr 10.40.0.0/24."),
+    ([{"start": "10.40.0.20", "end": "10.40.0.10"}], "10.40.0.1", 400, "InvalidAllocationPool",
+     "The allocation pool 10.40.0.20-10.40.0.10 is not valid."),
+    ([{"start": "10.40.0.10", "end": "10.40.0.20"}, {"start": "10.40.0.15", "end": "10.40.0.30"}], "10.40.0.1", 409,
+     "OverlappingAllocationPools",
+     "Found overlapping allocation pools: 10.40.0.10-10.40.0.20 10.40.0.15-10.40.0.30 for subnet 10.40.0.0/24."),
+    ([{"start": "10.40.0.1", "end": "10.40.0.20"}], None, 409, "GatewayConflictWithAllocationPools",
+     "Gateway ip 10.40.0.1 conflicts with allocation pool 10.40.0.1-10.40.0.20."),
+    ([{"start": "10.40.0.10"}], "10.40.0.1", 400, "HTTPBadRequest",
+     "Invalid input for allocation_pools. Reason: Invalid data format for IP pool: '{'start': '10.40.0.10'}'."),
+])
+def test_bad_allocation_pools_are_refused(os_conn, fakecloud, pools, gateway, status, error_type, message):
+    network = os_conn.network.create_network(name="bad-pools")
+    body = {"network_id": network.id, "cidr": "10.40.0.0/24", "ip_version": 4, "allocation_pools": pools}
+    if gateway is not None:
+        body["gateway_ip"] = gateway
+    response = _raw(os_conn, fakecloud, "POST", "/subnets", json={"subnet": body})
+    assert response.status_code == status
+    error = response.json()["NeutronError"]
+    assert (error["type"], error["message"]) == (error_type, message)
+    assert os_conn.network.get_network(network.id).subnet_ids == []
+
+
+def test_bad_dns_or_routes_are_400(os_conn, fakecloud):
+    network = os_conn.network.create_network(name="bad-dns")
+    base = {"network_id": network.id, "cidr": "10.50.0.0/24", "ip_version": 4}
+    for extra in ({"dns_nameservers": ["not-an-ip"]}, {"dns_nameservers": ["8.8.8.8", "8.8.8.8"]},
+                  {"host_routes": [{"destination": "10.0.0.0/33", "nexthop": "10.50.0.1"}]},
+                  {"host_routes": [{"destination": "10.0.0.0/8"}]}):
+        response = _raw(os_conn, fakecloud, "POST", "/subnets", json={"subnet": {**base, **extra}})
+        assert response.status_code == 400, extra
+
+
+def test_subnet_delete(os_conn, fakecloud):
+    network = os_conn.network.create_network(name="deletable")
+    subnet = os_conn.network.create_subnet(network_id=network.id, cidr="10.60.0.0/24", ip_version=4)
+    port = os_conn.network.create_port(network_id=network.id)
+    busy = _raw(os_conn, fakecloud, "DELETE", f"/subnets/{subnet.id}")
+    assert busy.status_code == 409
+    assert busy.json()["NeutronError"] == {
+        "type": "SubnetInUse", "detail": "",
+        "message": f"Unable to complete operation on subnet {subnet.id}: One or more ports have an IP allocation "
+                   "from this subnet."}
+    os_conn.network.delete_port(port)
+    gone = _raw(os_conn, fakecloud, "DELETE", f"/subnets/{subnet.id}")
+    assert gone.status_code == 204 and gone.content == b""
+    assert os_conn.network.get_network(network.id).subnet_ids == []
+    assert _raw(os_conn, fakecloud, "GET", f"/subnets/{subnet.id}").status_code == 404
+    assert _raw(os_conn, fakecloud, "DELETE", f"/subnets/{subnet.id}").status_code == 404
+    os_conn.network.delete_network(network, ignore_missing=False)

@@ -27,6 +27,7 @@ from fakecloud.network.records import Network, Port, SecurityGroup, SecurityGrou
 from fakecloud.network.requests import (
     FixedIp,
     NetworkCreate,
+    NetworkUpdate,
     PortCreate,
     PortUpdate,
     RuleCreate,
@@ -55,7 +56,7 @@ class NetworkBackend(Backend):
         self.quotas = Quotas(lambda: self.cloud.config.quotas, self.quota_usage_of, quota_overrides)
         self.ipam = Ipam(subnets, ports)
         self.topology = Topology(self.now, self.ipam, self.quotas, lambda n: self.ports.on_network(n),
-                                 networks, subnets)
+                                 networks, subnets, port_projects=lambda n: self.ports.projects_on(n))
         self.secgroups = SecurityGroups(self.now, self.quotas, self.security_group_in_use, groups, rules)
         self.ports = Ports(self.now, self._random, self.ipam, self.topology, self.secgroups, self.quotas, ports)
 
@@ -85,8 +86,14 @@ class NetworkBackend(Backend):
         self.touch(project_id)
         return self.topology.create_network(project_id, admin, request)
 
+    def update_network(self, network_id: str, project_id: str, admin: bool, request: NetworkUpdate) -> Network:
+        return self.topology.update_network(network_id, project_id, admin, request)
+
     def delete_network(self, network_id: str, project_id: str, admin: bool) -> None:
         self.topology.delete_network(network_id, project_id, admin)
+
+    def delete_subnet(self, subnet_id: str, project_id: str, admin: bool) -> None:
+        self.topology.delete_subnet(subnet_id, project_id, admin)
 
     def create_subnet(self, project_id: str, admin: bool, request: SubnetCreate) -> Subnet:
         self.touch(project_id)
@@ -267,7 +274,7 @@ class NetworkBackend(Backend):
     def load(self, data: dict[str, Any]) -> None:
         self._assemble(
             networks=[Network(**n) for n in data.get("networks", [])],
-            subnets=[Subnet(**s) for s in data.get("subnets", [])],
+            subnets=[_subnet(s) for s in data.get("subnets", [])],
             # Dumps from before `created_by_nova`: a compute-owned port is taken to be one Nova made.
             ports=[Port(**{"created_by_nova": p.get("device_owner", "").startswith("compute:"), **p})
                    for p in data.get("ports", [])],
@@ -276,3 +283,12 @@ class NetworkBackend(Backend):
             quota_overrides=dict(data.get("quota_overrides", {})),
         )
 
+
+
+def _subnet(raw: dict[str, Any]) -> Subnet:
+    """A dumped subnet; dumps from before allocation pools held one pool as `pool_start`/`pool_end`."""
+    raw = dict(raw)
+    start, end = raw.pop("pool_start", None), raw.pop("pool_end", None)
+    if start is not None and "allocation_pools" not in raw:
+        raw["allocation_pools"] = [{"start": start, "end": end}]
+    return Subnet(**raw)

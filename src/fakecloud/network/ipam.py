@@ -20,40 +20,62 @@ IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 @dataclass(slots=True)
 class _Pool:
-    """One subnet's addresses: the taken ones, the cursor and the released ones below it."""
+    """One subnet's addresses: its allocation ranges, the taken ones, the cursor and the released ones below it.
+
+    `ranges` are the subnet's allocation pools as (first, last) numbers in address order; the cursor walks
+    them in turn, so addresses outside every pool (the gateway, a fixed IP asked for by address) are never
+    handed out by `next_free`."""
 
     subnet: Subnet
+    ranges: list[tuple[int, int]]
     cursor: int
     taken: set[str] = field(default_factory=set)
     released: list[int] = field(default_factory=list)  # a heap
+
+    @classmethod
+    def of(cls, subnet: Subnet) -> _Pool:
+        ranges = sorted((int(ipaddress.ip_address(p["start"])), int(ipaddress.ip_address(p["end"])))
+                        for p in subnet.allocation_pools)
+        return cls(subnet, ranges, ranges[0][0] if ranges else 0)
 
     def address(self, number: int) -> str:
         make = ipaddress.IPv4Address if self.subnet.ip_version == 4 else ipaddress.IPv6Address
         return str(make(number))
 
+    def in_pools(self, number: int) -> bool:
+        return any(first <= number <= last for first, last in self.ranges)
+
     def next_free(self) -> str | None:
-        """The lowest free pool address without scanning the ports: below the cursor every address is taken
-        or on the released heap (entries taken again since are dropped here lazily); from the cursor up, the
-        cursor only moves forward past taken addresses. Amortised O(1) plus O(log released) for the heap."""
+        """The lowest free pool address without scanning the ports: below the cursor every pool address is
+        taken or on the released heap (entries taken again since are dropped here lazily); from the cursor
+        up, the cursor only moves forward past taken addresses and between pools. Amortised O(1) plus
+        O(log released) for the heap."""
         while self.released:
             text = self.address(self.released[0])
             if text not in self.taken:
                 return text
             heapq.heappop(self.released)
-        end = int(ipaddress.ip_address(self.subnet.pool_end))
         cursor = self.cursor
-        while cursor <= end and self.address(cursor) in self.taken:
-            cursor += 1
+        for first, last in self.ranges:
+            if last < cursor:
+                continue
+            cursor = max(cursor, first)
+            while cursor <= last and self.address(cursor) in self.taken:
+                cursor += 1
+            if cursor <= last:
+                self.cursor = cursor
+                return self.address(cursor)
         self.cursor = cursor
-        return self.address(cursor) if cursor <= end else None
+        return None
 
     def release(self, address: str) -> None:
-        """Free an address; one the cursor has passed goes on the heap so it is handed out again first."""
+        """Free an address; a pool address the cursor has passed goes on the heap so it is handed out again
+        first (one outside the pools, asked for by address, is only forgotten)."""
         if address not in self.taken:
             return
         self.taken.discard(address)
         number = int(ipaddress.ip_address(address))
-        if int(ipaddress.ip_address(self.subnet.pool_start)) <= number < self.cursor:
+        if number < self.cursor and self.in_pools(number):
             heapq.heappush(self.released, number)
 
 
@@ -68,10 +90,15 @@ class Ipam:
             self.retake(port.fixed_ips)
 
     def add_subnet(self, subnet: Subnet) -> None:
-        self._pools[subnet.id] = _Pool(subnet, int(ipaddress.ip_address(subnet.pool_start)))
+        self._pools[subnet.id] = _Pool.of(subnet)
 
     def remove_subnet(self, subnet_id: str) -> None:
         self._pools.pop(subnet_id, None)
+
+    def in_use(self, subnet_id: str) -> bool:
+        """Whether any port holds an address on the subnet (Neutron then refuses to delete it)."""
+        pool = self._pools.get(subnet_id)
+        return pool is not None and bool(pool.taken)
 
     def retake(self, fixed_ips: Iterable[dict[str, str]]) -> None:
         """Mark addresses taken again (a port loaded, or a refused change rolled back)."""

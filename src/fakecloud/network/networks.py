@@ -8,22 +8,37 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Iterable
 
-from fakecloud.errors import Conflict, Forbidden, NotFound
+from fakecloud.errors import BadRequest, Conflict, Forbidden, NotFound
 from fakecloud.network.ipam import Ipam
 from fakecloud.network.quotas import Quotas
-from fakecloud.network.records import ADMIN_PROJECT, Network, Subnet, dashed_stable_id, new_id, owner_of, visible
-from fakecloud.network.requests import NetworkCreate, SubnetCreate
+from fakecloud.network.records import (
+    ADMIN_PROJECT,
+    Network,
+    Subnet,
+    dashed_stable_id,
+    network_visible,
+    new_id,
+    owner_of,
+)
+from fakecloud.network.requests import NetworkCreate, NetworkUpdate, SubnetCreate
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# The largest MTU a network may ask for: Neutron's default `global_physnet_mtu`.
+MAX_MTU = 1500
 
 
 class Topology:
-    """The network and subnet records; `has_ports(network_id)` guards a delete."""
+    """The network and subnet records; `has_ports(network_id)` guards a delete, `port_projects(network_id)`
+    (the projects with ports on it) guards un-sharing."""
 
     def __init__(self, now: Callable[[], str], ipam: Ipam, quotas: Quotas, has_ports: Callable[[str], bool],
-                 networks: Iterable[Network] = (), subnets: Iterable[Subnet] = ()) -> None:
+                 networks: Iterable[Network] = (), subnets: Iterable[Subnet] = (),
+                 port_projects: Callable[[str], set[str]] = lambda network_id: set()) -> None:
         self._now = now
         self._ipam = ipam
         self._quotas = quotas
         self._has_ports = has_ports
+        self._port_projects = port_projects
         self.networks: dict[str, Network] = {n.id: n for n in networks}
         self.subnets: dict[str, Subnet] = {s.id: s for s in subnets}
         # Each project's own network, by name (the last one wins, as when it was first indexed).
@@ -59,12 +74,20 @@ class Topology:
     # networks ------------------------------------------------------------------------------
     def get_network(self, network_id: str, project_id: str | None, admin: bool = False) -> Network:
         network = self.networks.get(network_id)
-        if network is None or not (network.shared or visible(network.project_id, project_id, admin)):
+        if network is None or not network_visible(network, project_id, admin):
             raise NotFound(f"Network {network_id} could not be found.", error_type="NetworkNotFound")
         return network
 
+    def usable_network(self, network_id: str, project_id: str | None, admin: bool = False) -> Network:
+        """A network the project may put a port on: an external one it can see is not enough."""
+        network = self.get_network(network_id, project_id, admin)
+        if not (network.shared or admin or project_id is None or network.project_id == project_id):
+            raise Forbidden(f"Tenant {project_id} not allowed to create port on this network",
+                            error_type="HTTPForbidden")
+        return network
+
     def list_networks(self, project_id: str, admin: bool) -> list[Network]:
-        return [n for n in self.networks.values() if admin or n.shared or n.project_id == project_id]
+        return [n for n in self.networks.values() if network_visible(n, project_id, admin)]
 
     def create_network(self, project_id: str, admin: bool, request: NetworkCreate) -> Network:
         owner = owner_of(project_id, admin, request.project_id)
@@ -75,6 +98,30 @@ class Topology:
         network = Network(new_id(), request.name, owner, now, now, shared=request.shared, external=request.external,
                           mtu=request.mtu, admin_state_up=request.admin_state_up, description=request.description)
         self.networks[network.id] = network
+        return network
+
+    def update_network(self, network_id: str, project_id: str, admin: bool, request: NetworkUpdate) -> Network:
+        """Neutron's policy: the owner changes name, description, state and MTU; sharing and
+        `router:external` are admin's; a network others have ports on cannot stop being shared."""
+        network = self.get_network(network_id, project_id, admin)
+        if not admin and network.project_id != project_id:
+            raise Forbidden("(rule:update_network) is disallowed by policy")
+        for attr, rule in (("shared", "shared"), ("external", "router:external")):
+            value = getattr(request, attr)
+            if value is not None and value != getattr(network, attr) and not admin:
+                raise Forbidden(f"(rule:update_network:{rule}) is disallowed by policy")
+        if request.mtu is not None and request.mtu > MAX_MTU:
+            raise BadRequest(f"Invalid input for operation: Requested MTU is too big, maximum is {MAX_MTU}.",
+                             error_type="InvalidInput")
+        if request.shared is False and network.shared and self._port_projects(network.id) - {network.project_id}:
+            raise Conflict(f"Unable to reconfigure sharing settings for network {network.id}. Multiple projects "
+                           "are using it.", error_type="InvalidSharedSetting")
+        for attr in ("name", "admin_state_up", "shared", "external", "description", "mtu"):
+            value = getattr(request, attr)
+            if value is not None:
+                setattr(network, attr, value)
+        network.updated_at = self._now()
+        network.revision_number += 1
         return network
 
     def delete_network(self, network_id: str, project_id: str, admin: bool) -> None:
@@ -92,16 +139,25 @@ class Topology:
             del self._private[network.project_id]
 
     # subnets -------------------------------------------------------------------------------
-    def _add_subnet(self, network: Network, subnet_id: str, name: str, cidr: str,
-                    gateway_ip: str | None = "") -> Subnet:
-        """Store a subnet whose pool is every host address but the gateway; "" picks the first host."""
+    def _add_subnet(self, network: Network, subnet_id: str, name: str, cidr: str, gateway_ip: str | None = "",
+                    request: SubnetCreate | None = None) -> Subnet:
+        """Store a subnet; "" for the gateway picks the first host. Without pools in the request the pools
+        are every host address but the gateway."""
         net = ipaddress.ip_network(cidr, strict=False)
-        hosts = [net.network_address + 1, net.broadcast_address - 1]
-        gateway = str(hosts[0]) if gateway_ip == "" else gateway_ip
-        start = hosts[0] + 1 if gateway == str(hosts[0]) else hosts[0]
+        gateway = str(net.network_address + 1) if gateway_ip == "" else gateway_ip
+        if request is not None and request.allocation_pools is not None:
+            pools = _checked_pools(net, gateway, request.allocation_pools)
+        else:
+            pools = _default_pools(net, gateway)
         now = self._now()
-        subnet = Subnet(subnet_id, name, network.id, network.project_id, str(net), gateway, str(start),
-                        str(hosts[1]), now, now, ip_version=net.version)
+        subnet = Subnet(subnet_id, name, network.id, network.project_id, str(net), gateway, now, now,
+                        allocation_pools=[{"start": str(first), "end": str(last)} for first, last in pools],
+                        ip_version=net.version)
+        if request is not None:
+            subnet.dns_nameservers = list(request.dns_nameservers)
+            subnet.host_routes = [{"destination": d, "nexthop": n} for d, n in request.host_routes]
+            subnet.description = request.description
+            subnet.enable_dhcp = request.enable_dhcp
         self.subnets[subnet.id] = subnet
         self._ipam.add_subnet(subnet)
         network.subnets.append(subnet.id)
@@ -112,15 +168,78 @@ class Topology:
         if not admin and network.project_id != project_id:
             raise Forbidden("(rule:create_subnet) is disallowed by policy")
         self._quotas.check(network.project_id, "subnet", 1)
-        return self._add_subnet(network, new_id(), request.name, request.cidr, request.gateway_ip)
+        return self._add_subnet(network, new_id(), request.name, request.cidr, request.gateway_ip, request)
 
     def get_subnet(self, subnet_id: str, project_id: str, admin: bool) -> Subnet:
         subnet = self.subnets.get(subnet_id)
         network = self.networks.get(subnet.network_id) if subnet else None
-        if subnet is None or network is None or not (network.shared or visible(subnet.project_id, project_id, admin)):
+        if subnet is None or network is None or not (network_visible(network, project_id, admin)
+                                                     or subnet.project_id == project_id):
             raise NotFound(f"Subnet {subnet_id} could not be found.", error_type="SubnetNotFound")
         return subnet
 
     def list_subnets(self, project_id: str, admin: bool) -> list[Subnet]:
         return [s for s in self.subnets.values()
-                if admin or s.project_id == project_id or self.networks[s.network_id].shared]
+                if s.project_id == project_id or network_visible(self.networks[s.network_id], project_id, admin)]
+
+    def delete_subnet(self, subnet_id: str, project_id: str, admin: bool) -> None:
+        """Neutron refuses while any port holds an address on the subnet."""
+        subnet = self.get_subnet(subnet_id, project_id, admin)
+        if not admin and subnet.project_id != project_id:
+            raise Forbidden("(rule:delete_subnet) is disallowed by policy")
+        if self._ipam.in_use(subnet.id):
+            raise Conflict(f"Unable to complete operation on subnet {subnet.id}: One or more ports have an IP "
+                           "allocation from this subnet.", error_type="SubnetInUse")
+        del self.subnets[subnet.id]
+        self._ipam.remove_subnet(subnet.id)
+        network = self.networks.get(subnet.network_id)
+        if network is not None and subnet.id in network.subnets:
+            network.subnets.remove(subnet.id)
+
+
+# allocation pools -------------------------------------------------------------------------------
+Range = tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, ipaddress.IPv4Address | ipaddress.IPv6Address]
+
+
+def _host_bounds(net: IpNetwork) -> Range:
+    """The first and last address a pool may hold: the network and broadcast addresses are not hosts."""
+    return net.network_address + 1, net.broadcast_address - 1
+
+
+def _default_pools(net: IpNetwork, gateway: str | None) -> list[Range]:
+    """Every host address but the gateway: one range, or two when the gateway sits inside."""
+    first, last = _host_bounds(net)
+    if gateway is None:
+        return [(first, last)]
+    gw = ipaddress.ip_address(gateway)
+    if not first <= gw <= last:
+        return [(first, last)]
+    return [(a, b) for a, b in ((first, gw - 1), (gw + 1, last)) if a <= b]
+
+
+def _checked_pools(net: IpNetwork, gateway: str | None, requested: tuple[tuple[str, str], ...]) -> list[Range]:
+    """Neutron's allocation pool checks, in its order: each pool well formed and inside the CIDR, then no two
+    overlapping, then none holding the gateway."""
+    low, high = _host_bounds(net)
+    pools: list[Range] = []
+    for start_text, end_text in requested:
+        start, end = ipaddress.ip_address(start_text), ipaddress.ip_address(end_text)
+        shown = f"{start_text}-{end_text}"
+        if start.version != net.version or end.version != net.version or start > end:
+            raise BadRequest(f"The allocation pool {shown} is not valid.", error_type="InvalidAllocationPool")
+        if start < low or end > high:
+            raise BadRequest(f"The allocation pool {shown} spans beyond the subnet cidr {net}.",
+                             error_type="OutOfBoundsAllocationPool")
+        pools.append((start, end))
+    pools.sort()
+    for (a_start, a_end), (b_start, b_end) in zip(pools, pools[1:], strict=False):
+        if b_start <= a_end:
+            raise Conflict(f"Found overlapping allocation pools: {a_start}-{a_end} {b_start}-{b_end} for subnet "
+                           f"{net}.", error_type="OverlappingAllocationPools")
+    if gateway is not None:
+        gw = ipaddress.ip_address(gateway)
+        for start, end in pools:
+            if start <= gw <= end:
+                raise Conflict(f"Gateway ip {gateway} conflicts with allocation pool {start}-{end}.",
+                               error_type="GatewayConflictWithAllocationPools")
+    return pools

@@ -75,6 +75,9 @@ class Ports:
     def on_network(self, network_id: str) -> bool:
         return any(p.network_id == network_id for p in self.by_id.values())
 
+    def projects_on(self, network_id: str) -> set[str]:
+        return {p.project_id for p in self.by_id.values() if p.network_id == network_id}
+
     def uses_group(self, group_id: str) -> bool:
         return any(group_id in p.security_groups for p in self.by_id.values())
 
@@ -84,7 +87,7 @@ class Ports:
     # ports ---------------------------------------------------------------------------------
     def create_port(self, project_id: str, admin: bool, request: PortCreate, created_by_nova: bool) -> Port:
         """Allocate a port: the requested (or next free) IPs, a fresh MAC, the default group if none named."""
-        network = self._topology.get_network(request.network_id, project_id, admin)
+        network = self._topology.usable_network(request.network_id, project_id, admin)
         self._quotas.check(project_id, "port", 1)
         if request.security_groups is None:
             groups = [self._secgroups.default_group(project_id).id]

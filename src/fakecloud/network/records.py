@@ -50,10 +50,12 @@ class Subnet:
     project_id: str
     cidr: str
     gateway_ip: str | None
-    pool_start: str
-    pool_end: str
     created_at: str
     updated_at: str
+    # [{"start": ip, "end": ip}, ...] in address order: the only addresses the IPAM hands out by itself.
+    allocation_pools: list[dict[str, str]] = field(default_factory=list)
+    dns_nameservers: list[str] = field(default_factory=list)
+    host_routes: list[dict[str, str]] = field(default_factory=list)  # [{"destination": cidr, "nexthop": ip}]
     ip_version: int = 4
     enable_dhcp: bool = True
     description: str = ""
@@ -115,6 +117,11 @@ class SecurityGroupRule:
 def visible(owner: str, project_id: str | None, admin: bool = False) -> bool:
     """Whether a project may see a record it does not own (None: an internal caller, sees all)."""
     return project_id is None or admin or owner == project_id
+
+
+def network_visible(network: Network, project_id: str | None, admin: bool = False) -> bool:
+    """Neutron shows shared and external (`router:external`) networks, and their subnets, to every project."""
+    return network.shared or network.external or visible(network.project_id, project_id, admin)
 
 
 def owner_of(project_id: str, admin: bool, requested: str | None) -> str:

@@ -49,11 +49,30 @@ class NetworkCreate:
 
 
 @dataclass(slots=True, frozen=True)
+class NetworkUpdate:
+    """Only the attributes the request names; None leaves one as it is."""
+
+    name: str | None = None
+    admin_state_up: bool | None = None
+    shared: bool | None = None
+    external: bool | None = None
+    description: str | None = None
+    mtu: int | None = None
+
+
+@dataclass(slots=True, frozen=True)
 class SubnetCreate:
     network_id: str
     cidr: str  # normalised, e.g. "10.0.0.0/24"
     name: str = ""
     gateway_ip: str | None = ""  # "": the first host address; None: no gateway
+    # (start, end) pairs of well-formed addresses; whether they fit the CIDR is the backend's. None: every
+    # host address but the gateway.
+    allocation_pools: tuple[tuple[str, str], ...] | None = None
+    dns_nameservers: tuple[str, ...] = ()
+    host_routes: tuple[tuple[str, str], ...] = ()  # (destination CIDR, nexthop)
+    description: str = ""
+    enable_dhcp: bool = True
 
 
 @dataclass(slots=True, frozen=True)
@@ -171,18 +190,102 @@ def _fixed_ips(value: Any) -> list[FixedIp]:
 
 
 # networks and subnets -------------------------------------------------------------------------
-def parse_network(body: dict[str, Any]) -> NetworkCreate:
-    mtu = body.get("mtu") or 1450
+def _invalid(name: str, reason: str) -> BadRequest:
+    """Neutron's attribute-validation 400, which its API layer answers as a webob HTTPBadRequest."""
+    return BadRequest(f"Invalid input for {name}. Reason: {reason}", error_type="HTTPBadRequest")
+
+
+def _mtu(value: Any) -> int:
+    """Neutron's `mtu`: a non-negative integer (how large one may be is the backend's)."""
     try:
-        mtu = int(mtu)
+        mtu = int(value)
     except (TypeError, ValueError):
-        raise BadRequest(f"Invalid input for mtu. Reason: '{mtu}' is not an integer.") from None
+        raise _invalid("mtu", f"'{value}' is not an integer.") from None
+    if isinstance(value, bool) or mtu < 0:
+        raise _invalid("mtu", f"'{value}' should be non-negative.")
+    return mtu
+
+
+def parse_network(body: dict[str, Any]) -> NetworkCreate:
+    mtu = _mtu(body.get("mtu") or 1450)
     return NetworkCreate(
         name=_text(body.get("name")), shared=_bool("shared", body.get("shared", False)),
         external=_bool("router:external", body.get("router:external", False)), mtu=mtu,
         admin_state_up=_bool("admin_state_up", body.get("admin_state_up", True)),
         description=_text(body.get("description")), project_id=_requested_owner(body),
     )
+
+
+NETWORK_UPDATE_ATTRS = frozenset({"name", "admin_state_up", "shared", "router:external", "description", "mtu"})
+# Attributes a network has but Neutron never lets a PUT change.
+NETWORK_READ_ONLY = frozenset({"id", "project_id", "tenant_id", "status", "subnets", "created_at", "updated_at",
+                               "revision_number", "availability_zones"})
+
+
+def parse_network_update(body: dict[str, Any]) -> NetworkUpdate:
+    """Neutron's PUT /networks/{id}: unknown attributes, then read-only ones, are a 400."""
+    _check_attrs(body, NETWORK_UPDATE_ATTRS | NETWORK_READ_ONLY)
+    read_only = sorted(set(body) & NETWORK_READ_ONLY)
+    if read_only:
+        raise BadRequest(f"Cannot update read-only attribute {read_only[0]}", error_type="HTTPBadRequest")
+
+    def flag(key: str) -> bool | None:
+        return _bool(key, body[key]) if key in body else None
+
+    return NetworkUpdate(
+        name=_text(body["name"]) if "name" in body else None, admin_state_up=flag("admin_state_up"),
+        shared=flag("shared"), external=flag("router:external"),
+        description=_text(body["description"]) if "description" in body else None,
+        mtu=_mtu(body["mtu"]) if "mtu" in body else None,
+    )
+
+
+def _address(name: str, value: Any) -> str:
+    try:
+        return str(ipaddress.ip_address(str(value)))
+    except ValueError:
+        raise _invalid(name, f"'{value}' is not a valid IP address.") from None
+
+
+def _allocation_pools(value: Any) -> tuple[tuple[str, str], ...]:
+    """A list of {"start", "end"} objects, both well-formed addresses, and nothing else in them."""
+    if not isinstance(value, list):
+        raise _invalid("allocation_pools", f"Invalid data format for IP pool: '{value}'.")
+    pools = []
+    for pool in value:
+        if not isinstance(pool, dict) or set(pool) != {"start", "end"}:
+            raise _invalid("allocation_pools", f"Invalid data format for IP pool: '{pool}'.")
+        pools.append((_address("allocation_pools", pool["start"]), _address("allocation_pools", pool["end"])))
+    return tuple(pools)
+
+
+def _nameservers(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _invalid("dns_nameservers", f"'{value}' is not a list.")
+    seen: list[str] = []
+    for item in value:
+        address = _address("dns_nameservers", item)
+        if address in seen:
+            raise _invalid("dns_nameservers", f"Duplicate nameserver '{item}'.")
+        seen.append(address)
+    return tuple(seen)
+
+
+def _host_routes(value: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, list):
+        raise _invalid("host_routes", f"Invalid data format for hostroute: '{value}'.")
+    routes: list[tuple[str, str]] = []
+    for route in value:
+        if not isinstance(route, dict) or set(route) != {"destination", "nexthop"}:
+            raise _invalid("host_routes", f"Invalid data format for hostroute: '{route}'.")
+        parsed = _parse_cidr(str(route["destination"]))
+        if parsed is None:
+            raise _invalid("host_routes", f"'{route['destination']}' is not a valid IP subnet.")
+        entry = (parsed[0], _address("host_routes", route["nexthop"]))
+        if entry in routes:
+            raise _invalid("host_routes", f"Duplicate hostroute '{route}'.")
+        routes.append(entry)
+    return tuple(routes)
 
 
 def parse_subnet(body: dict[str, Any]) -> SubnetCreate:
@@ -192,9 +295,17 @@ def parse_subnet(body: dict[str, Any]) -> SubnetCreate:
         raise BadRequest(f"Invalid input for cidr. Reason: '{body.get('cidr')}' is not a valid IP subnet.") \
             from None
     gateway = body.get("gateway_ip", "")
+    if gateway not in (None, ""):
+        gateway = _address("gateway_ip", gateway)
+    pools = body.get("allocation_pools")
     # A missing network_id reads "None", so the answer stays "Network None could not be found."
     return SubnetCreate(network_id=str(body.get("network_id")), cidr=str(cidr), name=_text(body.get("name")),
-                        gateway_ip=None if gateway is None else str(gateway))
+                        gateway_ip=None if gateway is None else str(gateway),
+                        allocation_pools=_allocation_pools(pools) if pools is not None else None,
+                        dns_nameservers=_nameservers(body.get("dns_nameservers") or []),
+                        host_routes=_host_routes(body.get("host_routes") or []),
+                        description=_text(body.get("description")),
+                        enable_dhcp=_bool("enable_dhcp", body.get("enable_dhcp", True)))
 
 
 # ports ----------------------------------------------------------------------------------------

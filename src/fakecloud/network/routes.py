@@ -123,6 +123,13 @@ def create_network(ctx: RequestContext) -> Reply:
     return _one(ctx, "network", views.network(network), 201)
 
 
+@service.route(V2 + "/networks/{id}", "PUT", op="network.update")
+def update_network(ctx: RequestContext) -> Reply:
+    request = requests.parse_network_update(_body(ctx, "network"))
+    network = _net(ctx).update_network(ctx.path["id"], ctx.project_id, ctx.is_admin, request)
+    return _one(ctx, "network", views.network(network))
+
+
 @service.route(V2 + "/networks/{id}", "DELETE", op="network.delete")
 def delete_network(ctx: RequestContext) -> Reply:
     _net(ctx).delete_network(ctx.path["id"], ctx.project_id, ctx.is_admin)
@@ -144,6 +151,12 @@ def create_subnet(ctx: RequestContext) -> Reply:
 @service.route(V2 + "/subnets/{id}", "GET", op="subnet.show")
 def show_subnet(ctx: RequestContext) -> Reply:
     return _one(ctx, "subnet", views.subnet(_net(ctx).get_subnet(ctx.path["id"], ctx.project_id, ctx.is_admin)))
+
+
+@service.route(V2 + "/subnets/{id}", "DELETE", op="subnet.delete")
+def delete_subnet(ctx: RequestContext) -> Reply:
+    _net(ctx).delete_subnet(ctx.path["id"], ctx.project_id, ctx.is_admin)
+    return Reply(204)
 
 
 # ports ----------------------------------------------------------------------------------------

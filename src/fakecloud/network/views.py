@@ -29,8 +29,9 @@ def subnet(s: Subnet) -> View:
     return {
         "id": s.id, "name": s.name, "network_id": s.network_id, "project_id": s.project_id,
         "tenant_id": s.project_id, "cidr": s.cidr, "ip_version": s.ip_version, "gateway_ip": s.gateway_ip,
-        "enable_dhcp": s.enable_dhcp, "allocation_pools": [{"start": s.pool_start, "end": s.pool_end}],
-        "dns_nameservers": [], "host_routes": [], "ipv6_address_mode": None, "ipv6_ra_mode": None,
+        "enable_dhcp": s.enable_dhcp, "allocation_pools": [dict(p) for p in s.allocation_pools],
+        "dns_nameservers": list(s.dns_nameservers), "host_routes": [dict(r) for r in s.host_routes],
+        "ipv6_address_mode": None, "ipv6_ra_mode": None,
         "subnetpool_id": None, "service_types": [], "dns_publish_fixed_ip": False, "description": s.description,
         "tags": [], "created_at": s.created_at, "updated_at": s.updated_at, "revision_number": s.revision_number,
     }

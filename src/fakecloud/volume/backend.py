@@ -145,7 +145,7 @@ class VolumeBackend(Backend):
         return volume
 
     def list_volumes(self, project_id: str | None, filters: dict[str, str] | None = None) -> list[Volume]:
-        """Newest first; `filters` match name, status and metadata exactly."""
+        """Newest first; `filters` match name, status, project, bootable and availability zone exactly."""
         filters = filters or {}
         result = []
         for volume in self.volumes.values():
@@ -158,6 +158,8 @@ class VolumeBackend(Backend):
             if "project_id" in filters and volume.project_id != filters["project_id"]:
                 continue
             if "bootable" in filters and str(volume.bootable).lower() != filters["bootable"].lower():
+                continue
+            if "availability_zone" in filters and volume.availability_zone != filters["availability_zone"]:
                 continue
             result.append(volume)
         result.sort(key=lambda v: v.seq, reverse=True)
@@ -240,6 +242,9 @@ class VolumeBackend(Backend):
         image = None
         if image_ref is not None:
             image = self._find_image(image_ref)
+            if getattr(image, "status", "active") != "active":
+                # Cinder copies the image's data, so only an active image can seed a volume.
+                raise BadRequest(f"Invalid input received: Image {image.id} is not active.")
             if size < image.min_disk:
                 raise BadRequest(f"Invalid input received: Volume size {size}GB cannot be smaller than the image "
                                  f"minDisk size {image.min_disk}GB.")

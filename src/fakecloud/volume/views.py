@@ -32,8 +32,14 @@ def volume_summary(volume: Volume, base: str = "") -> dict[str, Any]:
     return {"id": volume.id, "name": volume.name, "links": links(base, "volumes", volume.id)}
 
 
-def volume_detail(volume: Volume, admin: bool = False, version: Version = LATEST, base: str = "") -> dict[str, Any]:
-    """The full view; admin-only and newer-microversion keys appear as real Cinder adds them."""
+def volume_detail(volume: Volume, admin: bool = False, version: Version = LATEST, base: str = "",
+                  extended: bool = True) -> dict[str, Any]:
+    """The full view; admin-only and newer-microversion keys appear as real Cinder adds them.
+
+    `extended` adds the attributes Cinder's API extensions graft onto show and list-detail only (tenant,
+    host, migration and image metadata): create and update answer without them, and clients that check
+    the answer's schema (tempest) refuse a create that carries them.
+    """
     view: dict[str, Any] = {
         "id": volume.id,
         "name": volume.name,
@@ -55,16 +61,18 @@ def volume_detail(volume: Volume, admin: bool = False, version: Version = LATEST
         "multiattach": False,
         "replication_status": None,
         "consistencygroup_id": None,
-        "migration_status": volume.migration_status,
-        "os-vol-tenant-attr:tenant_id": volume.project_id,
         "links": links(base, "volumes", volume.id),
     }
-    if volume.image_metadata:
-        view["volume_image_metadata"] = dict(volume.image_metadata)
     if admin:
-        view["os-vol-host-attr:host"] = HOST
-        view["os-vol-mig-status-attr:migstat"] = volume.migration_status
-        view["os-vol-mig-status-attr:name_id"] = None
+        view["migration_status"] = volume.migration_status
+    if extended:
+        view["os-vol-tenant-attr:tenant_id"] = volume.project_id
+        if volume.image_metadata:
+            view["volume_image_metadata"] = dict(volume.image_metadata)
+        if admin:
+            view["os-vol-host-attr:host"] = HOST
+            view["os-vol-mig-status-attr:migstat"] = volume.migration_status
+            view["os-vol-mig-status-attr:name_id"] = None
     if version >= (3, 13):
         view["group_id"] = None
     if admin and version >= (3, 21):
