@@ -9,6 +9,7 @@ import pytest
 import requests
 import yaml
 
+from fakecloud.identity.backend import stable_id
 from fakecloud.server import write_clouds_yaml
 
 
@@ -117,3 +118,132 @@ def test_a_service_user_lives_in_a_project_no_tenant_can_scope_to(fakecloud, tmp
     as_demo_in_service = dict(fakecloud.auth(), project_name="service")
     with pytest.raises(keystoneauth1.exceptions.http.Unauthorized):
         openstack.connect(**as_demo_in_service, load_yaml_config=False, load_envvars=False).session.get_token()
+
+
+def _connect_as(fakecloud, name: str, password: str, project: str) -> openstack.connection.Connection:
+    auth = dict(fakecloud.auth(), username=name, password=password, project_name=project)
+    return openstack.connect(**auth, region_name=fakecloud.cloud.config.region, identity_api_version="3",
+                             load_yaml_config=False, load_envvars=False)
+
+
+def test_admin_creates_a_tenant_whose_user_authenticates_with_its_role(fakecloud):
+    """What tempest's dynamic credentials do: project, user, role assignment, then a token as the new user."""
+    admin = fakecloud.connect("admin").identity
+    project = admin.create_project(name="tempest-p1", domain_id="default", description="dyn")
+    with pytest.raises(openstack.exceptions.ConflictException):
+        admin.create_project(name="tempest-p1", domain_id="default")
+    user = admin.create_user(name="tempest-u1", password="pw-1", domain_id="default",
+                             default_project_id=project.id, email="u1@example.org")
+    member = admin.find_role("member", ignore_missing=False)
+    admin.assign_project_role_to_user(project, user, member)
+    assert admin.validate_user_has_project_role(project, user, member)
+    listed = admin.get(f"/projects/{project.id}/users/{user.id}/roles").json()["roles"]
+    assert [r["name"] for r in listed] == ["member"]
+
+    identity = fakecloud.cloud.identity
+    assert identity.projects[project.id].name == "tempest-p1"
+    assert identity.users[user.id].roles == {project.id: ["member"]}
+    assert [p.name for p in admin.projects(name="tempest-p1", domain_id="default")] == ["tempest-p1"]
+    assert [u.id for u in admin.users(name="tempest-u1")] == [user.id]
+    assert admin.get_user(user.id).email == "u1@example.org"
+
+    conn = _connect_as(fakecloud, "tempest-u1", "pw-1", "tempest-p1")
+    access = conn.session.auth.get_access(conn.session)
+    assert access.project_id == project.id and access.user_id == user.id
+    assert access.role_names == ["member"]
+    assert [p.id for p in conn.identity.user_projects(user.id)] == [project.id]
+    assignments = list(admin.role_assignments(user_id=user.id, scope_project_id=project.id))
+    assert [(a.role["id"], a.scope["project"]["id"]) for a in assignments] == [(member.id, project.id)]
+
+    # the new user is no admin: Keystone's admin-only calls are 403 for it
+    with pytest.raises(openstack.exceptions.ForbiddenException):
+        list(conn.identity.projects())
+    with pytest.raises(openstack.exceptions.ForbiddenException):
+        conn.identity.create_user(name="nope", password="x")
+
+
+def test_role_grants_show_in_tokens_and_removal_revokes_them(fakecloud):
+    admin = fakecloud.connect("admin").identity
+    project = admin.create_project(name="p2", domain_id="default")
+    user = admin.create_user(name="u2", password="pw-2", domain_id="default")
+    with pytest.raises(keystoneauth1.exceptions.http.Unauthorized):  # no role on the project yet
+        _connect_as(fakecloud, "u2", "pw-2", "p2").session.get_token()
+    reader, member = admin.find_role("reader", ignore_missing=False), admin.find_role("member", ignore_missing=False)
+    admin.assign_project_role_to_user(project, user, reader)
+    token = _connect_as(fakecloud, "u2", "pw-2", "p2").session.get_token()
+    admin.assign_project_role_to_user(project, user, member)
+    url = fakecloud.url + "/v3/auth/tokens"
+    admin_token = fakecloud.connect("admin").session.get_token()
+    shown = requests.get(url, headers={"X-Auth-Token": admin_token, "X-Subject-Token": token}).json()["token"]
+    assert sorted(r["name"] for r in shown["roles"]) == ["member", "reader"]
+    assert shown["project"]["domain"] == {"id": "default", "name": "Default"}
+
+    admin.unassign_project_role_from_user(project, user, reader)
+    assert not admin.validate_user_has_project_role(project, user, reader)
+    assert requests.head(url, headers={"X-Auth-Token": admin_token, "X-Subject-Token": token}).status_code == 404
+    assert fakecloud.cloud.identity.users[user.id].roles == {project.id: ["member"]}
+
+    # a new password revokes; the old one stops working, the new one works
+    token = _connect_as(fakecloud, "u2", "pw-2", "p2").session.get_token()
+    admin.update_user(user, password="pw-2b")
+    assert requests.head(url, headers={"X-Auth-Token": admin_token, "X-Subject-Token": token}).status_code == 404
+    with pytest.raises(keystoneauth1.exceptions.http.Unauthorized):
+        _connect_as(fakecloud, "u2", "pw-2", "p2").session.get_token()
+    token = _connect_as(fakecloud, "u2", "pw-2b", "p2").session.get_token()
+
+    # deleting the user: its tokens stop validating
+    admin.delete_user(user)
+    assert requests.head(url, headers={"X-Auth-Token": admin_token, "X-Subject-Token": token}).status_code == 404
+    assert user.id not in fakecloud.cloud.identity.users
+    admin.delete_project(project)
+    assert project.id not in fakecloud.cloud.identity.projects
+
+
+def test_domains_roles_and_their_rules(fakecloud):
+    admin = fakecloud.connect("admin").identity
+    assert admin.get_domain("default").name == "Default"
+    assert fakecloud.connect().identity.get_domain("default").id == "default"  # its own project's domain
+    with pytest.raises(openstack.exceptions.ForbiddenException):
+        list(fakecloud.connect().identity.domains())
+
+    domain = admin.create_domain(name="d1", description="tenants")
+    project = admin.create_project(name="demo", domain_id=domain.id)  # names are unique per domain only
+    user = admin.create_user(name="demo", password="pw-d", domain_id=domain.id)
+    role = admin.create_role(name="custom")
+    assert admin.get_role(role.id).name == "custom"
+    admin.assign_project_role_to_user(project, user, role)
+    auth = dict(fakecloud.auth(), username="demo", password="pw-d", project_name="demo",
+                user_domain_name="d1", project_domain_name="d1")
+    conn = openstack.connect(**auth, load_yaml_config=False, load_envvars=False)
+    access = conn.session.auth.get_access(conn.session)
+    assert (access.project_id, access.role_names, access.user_domain_id) == (project.id, ["custom"], domain.id)
+    # the seeded demo user is untouched by a namesake in another domain
+    assert fakecloud.connect().current_project_id == fakecloud.cloud.identity.find_project("demo").id
+
+    admin.delete_role(role)
+    assert not fakecloud.cloud.identity.users[user.id].roles.get(project.id)
+    with pytest.raises(keystoneauth1.exceptions.http.Unauthorized):  # its only role there is gone
+        openstack.connect(**auth, load_yaml_config=False, load_envvars=False).session.get_token()
+    with pytest.raises(openstack.exceptions.ForbiddenException):  # must be disabled first
+        admin.delete_domain(domain)
+    admin.update_domain(domain, enabled=False)
+    admin.delete_domain(domain)
+    identity = fakecloud.cloud.identity
+    assert domain.id not in identity.domains
+    assert project.id not in identity.projects and user.id not in identity.users
+
+
+def test_identity_state_survives_dump_and_load(fakecloud):
+    admin = fakecloud.connect("admin").identity
+    project = admin.create_project(name="kept", domain_id="default")
+    user = admin.create_user(name="kept-user", password="pw-k", domain_id="default")
+    admin.assign_project_role_to_user(project, user, admin.find_role("reader", ignore_missing=False))
+    identity = fakecloud.cloud.identity
+    data = identity.dump()
+    identity.reset()
+    assert user.id not in identity.users
+    identity.load(data)
+    assert identity.users[user.id].roles == {project.id: ["reader"]}
+    conn = _connect_as(fakecloud, "kept-user", "pw-k", "kept")
+    assert conn.session.auth.get_access(conn.session).role_names == ["reader"]
+    assert identity.find_project("demo").id == stable_id("project", "demo")
