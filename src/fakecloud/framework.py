@@ -241,6 +241,25 @@ REQUEST_ID_HEADER = "X-OpenStack-Request-ID"
 _REQUEST_ID = re.compile(r"^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
+class PayloadTooLarge(CloudError):
+    status = 413
+
+
+async def _bounded_body(request: Request, limit: int) -> bytes:
+    """A raw body, refused as soon as it passes `limit` bytes (never held whole when it is too big)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The request body of {declared} bytes exceeds the limit of {limit} bytes.")
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def new_request_id() -> str:
     return "req-" + str(uuid.uuid4())
 
@@ -266,6 +285,7 @@ class _RouteSpec:
     op: str
     handler: Handler
     auth: bool
+    max_bytes: int | None = None  # the body is raw bytes of at most this size (an upload), not JSON
 
 
 class Service:
@@ -294,9 +314,13 @@ class Service:
         self.request_id_header = request_id_header
         self._specs: list[_RouteSpec] = []
 
-    def route(self, path: str, *methods: str, op: str, auth: bool = True) -> Callable[[Handler], Handler]:
+    def route(self, path: str, *methods: str, op: str, auth: bool = True,
+              max_bytes: int | None = None) -> Callable[[Handler], Handler]:
+        """Register `handler` for `path`. `max_bytes`: the route takes a raw upload of at most that many bytes
+        (`ctx.body` is the bytes; a larger one is refused with 413 as soon as it passes the bound)."""
+
         def register(handler: Handler) -> Handler:
-            self._specs.append(_RouteSpec(path, methods, op, handler, auth))
+            self._specs.append(_RouteSpec(path, methods, op, handler, auth, max_bytes))
             return handler
 
         return register
@@ -361,8 +385,10 @@ class Service:
             extra["Vary"] = "OpenStack-API-Version"
             if self.microversions.legacy_header:
                 extra[self.microversions.legacy_header] = text
-        body = None
-        if request.method in ("POST", "PUT", "PATCH"):
+        body: Any = None
+        if spec.max_bytes is not None:
+            body = await _bounded_body(request, spec.max_bytes)
+        elif request.method in ("POST", "PUT", "PATCH"):
             raw = await request.body()
             if raw:
                 try:

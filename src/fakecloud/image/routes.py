@@ -1,4 +1,5 @@
-"""Glance v2 routes: discovery, image list and show, and the schemas glanceclient and Heat read.
+"""Glance v2 routes: discovery, images (create, list, show, patch, delete, upload, download, deactivate),
+tags, members, and the schemas glanceclient and Heat read.
 
 The show body is the bare image object (no wrapper key); extra properties are top-level keys, as in
 Glance. Unknown list query parameters filter on those properties, as Glance does.
@@ -6,12 +7,20 @@ Glance. Unknown list query parameters filter on those properties, as Glance does
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from fakecloud.errors import BadRequest, NotFound
+from fakecloud.errors import BadRequest, CloudError, Forbidden
 from fakecloud.framework import Collection, Reply, RequestContext, Service
-from fakecloud.image.backend import Image
-from fakecloud.image.views import image_view
+from fakecloud.image.backend import MAX_IMAGE_BYTES, Change, Image, NewImage
+from fakecloud.image.views import image_view, member_view
+
+UPLOAD_OP = "image.upload"
+
+
+class UnsupportedMediaType(CloudError):
+    status = 415
+
 
 service = Service("image", "/image", error_style="glance")
 
@@ -105,7 +114,10 @@ IMAGES: Collection[Image] = Collection(
 
 @service.route("/v2/images", "GET", op="image.list")
 def list_images(ctx: RequestContext) -> Reply:
-    images = _filtered(ctx.cloud.image.visible_images(ctx.project_id, ctx.is_admin), ctx.query)
+    member_status = ctx.query.get("member_status", "accepted")
+    if member_status not in ("pending", "accepted", "rejected", "all"):
+        raise BadRequest(f"Invalid status value: {member_status}")
+    images = _filtered(ctx.cloud.image.visible_images(ctx.project_id, ctx.is_admin, member_status), ctx.query)
     sort_key = ctx.query.get("sort_key", "created_at")
     reverse = ctx.query.get("sort_dir", "desc") == "desc"
     images.sort(key=lambda i: (str(image_view(i).get(sort_key, "")), i.id), reverse=reverse)
@@ -116,10 +128,214 @@ def list_images(ctx: RequestContext) -> Reply:
 
 @service.route("/v2/images/{id}", "GET", op="image.show")
 def show_image(ctx: RequestContext) -> Reply:
-    image = ctx.cloud.image.get_image(ctx.path["id"])
-    if image not in ctx.cloud.image.visible_images(ctx.project_id, ctx.is_admin):
-        raise NotFound(f"No image found with ID {image.id}")
+    return Reply(200, image_view(ctx.cloud.image.visible_image(ctx.path["id"], ctx.project_id, ctx.is_admin)))
+
+
+# writing images -------------------------------------------------------------------------------------
+_UUID = re.compile(IMAGE_ID_PATTERN := r"^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-"
+                                       r"([0-9a-fA-F]){12}$")
+_READ_ONLY = frozenset({"created_at", "updated_at", "status", "checksum", "os_hash_algo", "os_hash_value", "size",
+                        "virtual_size", "direct_url", "self", "file", "schema", "stores"})
+_RESERVED = frozenset({"location", "locations", "deleted", "deleted_at"})
+DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
+CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
+VISIBILITIES = ("community", "public", "private", "shared")
+
+
+def _invalid(message: str) -> BadRequest:
+    return BadRequest(f"Provided object does not match schema 'image': {message}")
+
+
+def _check_writable(key: str) -> None:
+    if key in _READ_ONLY:
+        raise Forbidden(f"Attribute '{key}' is read-only.")
+    if key in _RESERVED:
+        raise Forbidden(f"Attribute '{key}' is reserved.")
+
+
+def _field(key: str, value: Any) -> Any:
+    """One image field checked against Glance's image schema (an extra property must be a string)."""
+    if key == "name" or key == "owner":
+        if value is not None and (not isinstance(value, str) or len(value) > 255):
+            raise _invalid(f"{value!r} is not a string of at most 255 characters ({key})")
+    elif key == "id":
+        if not isinstance(value, str) or not _UUID.match(value):
+            raise _invalid(f"{value!r} does not match '{IMAGE_ID_PATTERN}' (id)")
+    elif key in ("disk_format", "container_format"):
+        allowed = DISK_FORMATS if key == "disk_format" else CONTAINER_FORMATS
+        if value is not None and value not in allowed:
+            raise _invalid(f"{value!r} is not one of {[None, *allowed]} ({key})")
+    elif key == "visibility":
+        if value not in VISIBILITIES:
+            raise _invalid(f"{value!r} is not one of {list(VISIBILITIES)} (visibility)")
+    elif key in ("protected", "os_hidden"):
+        if not isinstance(value, bool):
+            raise _invalid(f"{value!r} is not of type 'boolean' ({key})")
+    elif key in ("min_disk", "min_ram"):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise _invalid(f"{value!r} is not a non-negative integer ({key})")
+    elif key == "tags":
+        if not isinstance(value, list) or not all(isinstance(t, str) and len(t) <= 255 for t in value):
+            raise _invalid(f"{value!r} is not an array of strings (tags)")
+    elif not isinstance(value, str):
+        raise _invalid(f"{value!r} is not of type 'string' ({key})")
+    return value
+
+
+def parse_new_image(body: Any) -> NewImage:
+    """A `POST /v2/images` body as a NewImage; unknown keys become extra string properties."""
+    if not isinstance(body, dict):
+        raise BadRequest("Body expected in request.")
+    new = NewImage()
+    for key, value in body.items():
+        _check_writable(key)
+        _field(key, value)
+        if key == "os_hidden":
+            new.hidden = value
+        elif key in ("id", "name", "disk_format", "container_format", "visibility", "protected", "min_disk",
+                     "min_ram", "owner", "tags"):
+            setattr(new, key, value)
+        else:
+            new.properties[key] = value
+    return new
+
+
+PATCH_TYPES = ("application/openstack-images-v2.1-json-patch", "application/openstack-images-v2.0-json-patch")
+
+
+def parse_patch(ctx: RequestContext) -> list[Change]:
+    """A json-patch (Glance's limited form: one-segment pointers) as Changes, checked before any applies."""
+    content_type = ctx.request.headers.get("content-type", "").split(";")[0].strip()
+    if content_type not in PATCH_TYPES:
+        raise UnsupportedMediaType(f"Unsupported Content-Type; use {PATCH_TYPES[0]}.")
+    if not isinstance(ctx.body, list):
+        raise BadRequest("Request body must be a JSON array of operation objects.")
+    changes = []
+    for raw in ctx.body:
+        if not isinstance(raw, dict):
+            raise BadRequest("Operations must be JSON objects.")
+        op = raw.get("op")
+        if op not in ("add", "replace", "remove"):
+            raise BadRequest(f"Invalid operation: `{op}`.")
+        pointer = raw.get("path")
+        if not isinstance(pointer, str):
+            raise BadRequest("Unable to find 'path' in JSON Schema change")
+        if not pointer.startswith("/"):
+            raise BadRequest(f'Pointer `{pointer}` does not start with "/".')
+        if pointer.endswith("/") or "/" in pointer[1:]:
+            raise BadRequest(f"Invalid JSON pointer for this resource: '{pointer}'")
+        path = pointer[1:].replace("~1", "/").replace("~0", "~")
+        _check_writable(path)
+        if op == "remove":
+            changes.append(Change(op, path))
+            continue
+        if "value" not in raw:
+            raise BadRequest(f'Operation "{op}" requires a member named "value".')
+        if path == "id":
+            raise Forbidden("Attribute 'id' is read-only.")
+        changes.append(Change(op, path, _field(path, raw["value"])))
+    return changes
+
+
+@service.route("/v2/images", "POST", op="image.create")
+def create_image(ctx: RequestContext) -> Reply:
+    image = ctx.cloud.image.create_image(parse_new_image(ctx.body), ctx.project_id, ctx.is_admin)
+    return Reply(201, image_view(image), headers={"Location": ctx.url(f"/image/v2/images/{image.id}")})
+
+
+@service.route("/v2/images/{id}", "PATCH", op="image.update")
+def update_image(ctx: RequestContext) -> Reply:
+    changes = parse_patch(ctx)
+    image = ctx.cloud.image.update_image(ctx.path["id"], changes, ctx.project_id, ctx.is_admin)
     return Reply(200, image_view(image))
+
+
+@service.route("/v2/images/{id}", "DELETE", op="image.delete")
+def delete_image(ctx: RequestContext) -> Reply:
+    ctx.cloud.image.delete_image(ctx.path["id"], ctx.project_id, ctx.is_admin)
+    return Reply(204)
+
+
+@service.route("/v2/images/{id}/file", "PUT", op=UPLOAD_OP, max_bytes=MAX_IMAGE_BYTES)
+def upload_image(ctx: RequestContext) -> Reply:
+    content_type = ctx.request.headers.get("content-type", "").split(";")[0].strip()
+    if content_type != "application/octet-stream":
+        raise UnsupportedMediaType(f"Content-Type {content_type or 'none'} is not supported; "
+                                   "upload with application/octet-stream.")
+    data = ctx.body
+    ctx.cloud.image.upload(ctx.path["id"], data, ctx.project_id, ctx.is_admin)
+    return Reply(204)
+
+
+@service.route("/v2/images/{id}/file", "GET", op="image.download")
+def download_image(ctx: RequestContext) -> Reply:
+    image, data = ctx.cloud.image.download(ctx.path["id"], ctx.project_id, ctx.is_admin)
+    if data is None:
+        return Reply(204)
+    return Reply(200, raw=data, content_type="application/octet-stream",
+                 headers={"Content-MD5": image.checksum or ""})
+
+
+@service.route("/v2/images/{id}/actions/deactivate", "POST", op="image.deactivate")
+def deactivate_image(ctx: RequestContext) -> Reply:
+    ctx.cloud.image.set_active(ctx.path["id"], False, ctx.project_id, ctx.is_admin)
+    return Reply(204)
+
+
+@service.route("/v2/images/{id}/actions/reactivate", "POST", op="image.reactivate")
+def reactivate_image(ctx: RequestContext) -> Reply:
+    ctx.cloud.image.set_active(ctx.path["id"], True, ctx.project_id, ctx.is_admin)
+    return Reply(204)
+
+
+# tags and members -------------------------------------------------------------------------------------
+@service.route("/v2/images/{id}/tags/{tag}", "PUT", op="image.tag.add")
+def add_tag(ctx: RequestContext) -> Reply:
+    ctx.cloud.image.add_tag(ctx.path["id"], ctx.path["tag"], ctx.project_id, ctx.is_admin)
+    return Reply(204)
+
+
+@service.route("/v2/images/{id}/tags/{tag}", "DELETE", op="image.tag.delete")
+def delete_tag(ctx: RequestContext) -> Reply:
+    ctx.cloud.image.delete_tag(ctx.path["id"], ctx.path["tag"], ctx.project_id, ctx.is_admin)
+    return Reply(204)
+
+
+@service.route("/v2/images/{id}/members", "GET", op="image.member.list")
+def list_members(ctx: RequestContext) -> Reply:
+    members = ctx.cloud.image.list_members(ctx.path["id"], ctx.project_id, ctx.is_admin)
+    return Reply(200, {"members": [member_view(m) for m in members], "schema": "/v2/schemas/members"})
+
+
+@service.route("/v2/images/{id}/members", "POST", op="image.member.create")
+def add_member(ctx: RequestContext) -> Reply:
+    member_id = ctx.body.get("member") if isinstance(ctx.body, dict) else None
+    if not isinstance(member_id, str) or not member_id:
+        raise BadRequest("Member to be added not specified")
+    member = ctx.cloud.image.add_member(ctx.path["id"], member_id, ctx.project_id, ctx.is_admin)
+    return Reply(200, member_view(member))
+
+
+@service.route("/v2/images/{id}/members/{member}", "GET", op="image.member.show")
+def show_member(ctx: RequestContext) -> Reply:
+    member = ctx.cloud.image.get_member(ctx.path["id"], ctx.path["member"], ctx.project_id, ctx.is_admin)
+    return Reply(200, member_view(member))
+
+
+@service.route("/v2/images/{id}/members/{member}", "PUT", op="image.member.update")
+def update_member(ctx: RequestContext) -> Reply:
+    status = ctx.body.get("status") if isinstance(ctx.body, dict) else None
+    if not isinstance(status, str):
+        raise BadRequest("Status not specified")
+    member = ctx.cloud.image.set_member_status(ctx.path["id"], ctx.path["member"], status, ctx.project_id,
+                                               ctx.is_admin)
+    return Reply(200, member_view(member))
+
+
+@service.route("/v2/images/{id}/members/{member}", "DELETE", op="image.member.delete")
+def delete_member(ctx: RequestContext) -> Reply:
+    ctx.cloud.image.delete_member(ctx.path["id"], ctx.path["member"], ctx.project_id, ctx.is_admin)
+    return Reply(204)
 
 
 # schemas --------------------------------------------------------------------------------------
