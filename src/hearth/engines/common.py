@@ -770,9 +770,6 @@ def _cached_lookup(conn: Connection, kind: str, ref: str, find: Callable[[], Any
     return found
 
 
-_UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
-
-
 def resolve_flavor(conn: Connection, ref: str) -> Any:
     flavor = _cached_lookup(conn, "flavor", ref, lambda: get_or_none(
         f"looking up flavor {ref}", conn.compute.find_flavor, ref, ignore_missing=False))
@@ -791,7 +788,7 @@ def resolve_image(conn: Connection, ref: str) -> Any:
 def _find_image(conn: Connection, ref: str) -> Any | None:
     """The image with that id, else the one with that name (None: neither). Not the SDK's find_image: it
     always warns (it looks up with ignore_missing=True inside, whatever its caller asks)."""
-    if _UUID.fullmatch(ref):
+    if _ID_PATTERN.fullmatch(ref):
         image = get_or_none(f"reading image {ref}", conn.image.get_image, ref)
         if image is not None:
             return image
