@@ -186,12 +186,33 @@ def inventory_of(cloud: Cloud, project_id: str | None) -> dict[str, list[dict[st
             network_views.security_group(g, secgroups.rules_of_group(g.id), secgroups.is_default_group(g.id))
             for g in secgroups.groups.values() if mine(g.project_id)
         ],
+        "routers": [network_views.router(r, network.router_gateway_port(r), True)
+                    for r in network.routers.by_id.values() if mine(r.project_id)],
+        "floating_ips": [network_views.floating_ip(f) for f in network.floatingips.by_id.values()
+                         if mine(f.project_id)],
         "volumes": [volume_detail(v, admin=True) for v in cloud.volume.list_volumes(project_id)],
         "servers": [compute_views.server_detail(cloud, s, cloud.compute_max, True)
                     for s in cloud.compute.servers.values() if mine(s.project_id)],
         "stacks": [stack_summary(s, cloud.base_url + f"/heat-api/v1/{s.project_id}")
                    for s in cloud.orchestration.stacks.values() if mine(s.project_id) and not s.deleted],
     }
+
+
+@service.route("/guests", "GET", op="guests.list", auth=False)
+def list_guests(ctx: RequestContext) -> Reply:
+    """The guests running now: their server, kind, data disk, addresses and live connections."""
+    return Reply(200, {"guests": ctx.cloud.guests.status()})
+
+
+@service.route("/volumes/{id}/usage", "GET", op="volumes.usage", auth=False)
+def volume_usage(ctx: RequestContext) -> Reply:
+    """A volume's used space on its backing store: what a guest agent reports (Trove's `volume.used`)."""
+    volume = ctx.cloud.volume.volumes.get(ctx.path["id"])
+    if volume is None:
+        raise NotFound(f"Volume {ctx.path['id']} could not be found.")
+    used = ctx.cloud.guests.volume_used(volume.id)
+    return Reply(200, {"volume_id": volume.id, "size_gb": volume.size, "used_bytes": used,
+                       "used_gb": round(used / (1 << 30), 3)})
 
 
 @service.route("/catalog", "GET", op="catalog.list", auth=False)

@@ -43,6 +43,8 @@ def build_app(cloud: Cloud, state_file: str | Path | None = None, autosave_secon
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if state_file is not None:
             cloud.load(state_file)
+        # Guest disks sit beside a saved state (they survive a restart with it); in memory they are temporary.
+        cloud.guests.start(Path(state_file).with_suffix(".disks") if state_file is not None else None)
         tasks = [asyncio.create_task(cloud.scheduler.run(), name="fakecloud-scheduler")]
         if state_file is not None:
             tasks.append(asyncio.create_task(_autosave(cloud, state_file, autosave_seconds)))
@@ -54,6 +56,7 @@ def build_app(cloud: Cloud, state_file: str | Path | None = None, autosave_secon
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await cloud.guests.stop()
             if state_file is not None:
                 cloud.save(state_file)
 

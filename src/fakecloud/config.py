@@ -63,6 +63,7 @@ class Delays(Model):
     server_confirm_resize: float = 0.0
     server_revert_resize: float = 0.0
     server_reboot: float = 0.0
+    server_rebuild: float = 0.0
     server_delete: float = 0.0
     volume_create: float = 0.0
     volume_delete: float = 0.0
@@ -81,6 +82,7 @@ PROFILES: dict[str, Delays] = {
         server_confirm_resize=0.5,
         server_revert_resize=1.5,
         server_reboot=1.0,
+        server_rebuild=3.0,
         server_delete=1.0,
         volume_create=2.0,
         volume_delete=0.5,
@@ -127,6 +129,9 @@ def _default_images() -> list[ImageSpec]:
     return [
         ImageSpec(name="cirros-0.6.2", min_disk=1),
         ImageSpec(name="postgresql-16", min_disk=1, properties={"datastore": "postgresql", "version": "16"}),
+        # Runs a real PostgreSQL 16 in each server booted from it (fakecloud.guests; README, "Guests").
+        ImageSpec(name="postgresql-16-guest", min_disk=1,
+                  properties={"datastore": "postgresql", "version": "16", "fakecloud_guest": "postgresql"}),
         ImageSpec(name="mysql-8.0", min_disk=1, properties={"datastore": "mysql", "version": "8.0"}),
     ]
 

@@ -66,6 +66,12 @@ class CloudControl:
     def inventory(self, project: str | None = None) -> dict[str, list[dict[str, Any]]]:
         return self._call("GET", "/inventory", params={"project": project} if project else None)["resources"]
 
+    def guests(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/guests")["guests"]
+
+    def volume_usage(self, volume_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/volumes/{volume_id}/usage")
+
     def register_service(self, type: str, name: str, url: str) -> None:
         self._call("POST", "/catalog", json={"type": type, "name": name, "url": url})
 

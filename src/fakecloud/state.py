@@ -45,6 +45,7 @@ BUILTIN_CATALOG: list[tuple[str, str, str, str]] = [
 class Cloud:
     def __init__(self, config: CloudConfig | None = None, base_url: str = "http://127.0.0.1") -> None:
         from fakecloud.compute.backend import ComputeBackend
+        from fakecloud.guests.plane import GuestPlane
         from fakecloud.identity.backend import IdentityBackend
         from fakecloud.image.backend import ImageBackend
         from fakecloud.network.backend import NetworkBackend
@@ -69,6 +70,7 @@ class Cloud:
         self.volume = VolumeBackend(self)
         self.compute = ComputeBackend(self)
         self.orchestration = OrchestrationBackend(self)
+        self.guests = GuestPlane(self)
 
     @property
     def backends(self) -> list[Backend]:
@@ -137,6 +139,7 @@ class Cloud:
         self.accounting.reset()
         for backend in self.backends:
             backend.reset()
+        self.guests.reset()
 
     def snapshot(self) -> dict[str, Any]:
         return {

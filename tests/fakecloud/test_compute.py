@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import uuid
 
@@ -227,8 +228,9 @@ def test_boot_on_a_given_port_and_fixed_ip(fakecloud, os_conn):
     port = os_conn.network.create_port(network_id=network.id)
     on_port = _boot(os_conn, fakecloud, "on-port", networks=[{"port": port.id}])
     assert os_conn.network.get_port(port.id).device_id == on_port.id
-    pinned = _boot(os_conn, fakecloud, "pinned", networks=[{"uuid": network.id, "fixed_ip": "10.0.0.77"}])
-    assert [a["addr"] for a in pinned.addresses["private"]] == ["10.0.0.77"]
+    wanted = str(ipaddress.ip_network(os_conn.network.get_subnet(network.subnet_ids[0]).cidr)[77])
+    pinned = _boot(os_conn, fakecloud, "pinned", networks=[{"uuid": network.id, "fixed_ip": wanted}])
+    assert [a["addr"] for a in pinned.addresses["private"]] == [wanted]
     taken = _raw(fakecloud, os_conn, "POST", "/servers", json={"server": {
         "name": "x", "imageRef": _image_id(fakecloud), "flavorRef": "1", "networks": [{"port": port.id}]}})
     assert taken.status_code == 409

@@ -61,7 +61,7 @@ def test_id_in_and_other_filters(os_conn, fakecloud):
         "mysql-8.0"]
     by_property = _get(os_conn, fakecloud, "/v2/images", datastore="mysql").json()["images"]
     assert [i["name"] for i in by_property] == ["mysql-8.0"]
-    assert len(list(os_conn.image.images(status="active", visibility="public"))) == 3
+    assert len(list(os_conn.image.images(status="active", visibility="public"))) == 4
     assert list(os_conn.image.images(status="queued")) == []
 
 
@@ -71,9 +71,9 @@ def test_paging_with_next_link(os_conn, fakecloud):
     assert len(first["images"]) == 2
     assert first["next"] == f"/v2/images?marker={first['images'][-1]['id']}&limit=2"
     rest = _get(os_conn, fakecloud, "/v2/images", limit=2, marker=first["images"][-1]["id"]).json()
-    assert len(rest["images"]) == 1 and "next" not in rest
+    assert len(rest["images"]) == 2 and "next" not in rest
     paged = [i.name for i in os_conn.image.images(limit=1)]
-    assert sorted(paged) == ["cirros-0.6.2", "mysql-8.0", "postgresql-16"]
+    assert sorted(paged) == ["cirros-0.6.2", "mysql-8.0", "postgresql-16", "postgresql-16-guest"]
 
 
 def test_schemas(os_conn, fakecloud):

@@ -226,8 +226,14 @@ def test_default_network_and_subnet(os_conn, fakecloud):
     assert private.project_id == os_conn.current_project_id and private.status == "ACTIVE"
     assert public.is_shared and public.is_router_external
     subnet = os_conn.network.get_subnet(private.subnet_ids[0])
-    assert (subnet.name, subnet.cidr, subnet.gateway_ip) == ("private-subnet", "10.0.0.0/16", "10.0.0.1")
-    assert subnet.allocation_pools == [{"start": "10.0.0.2", "end": "10.0.255.254"}]
+    cidr = ipaddress.ip_network(subnet.cidr)
+    assert cidr.prefixlen == 16 and cidr.subnet_of(ipaddress.ip_network("127.0.0.0/8")), "reachable from the host"
+    assert cidr != ipaddress.ip_network("127.0.0.0/16"), "the host's own services keep 127.0.0.0/16"
+    assert (subnet.name, subnet.gateway_ip) == ("private-subnet", str(cidr[1]))
+    assert subnet.allocation_pools == [{"start": str(cidr[2]), "end": str(cidr[-2])}]
+    public_subnet = os_conn.network.get_subnet(public.subnet_ids[0])
+    assert ipaddress.ip_network(public_subnet.cidr).subnet_of(ipaddress.ip_network("127.0.0.0/8"))
+    assert not ipaddress.ip_network(public_subnet.cidr).overlaps(cidr)
     external = list(os_conn.network.networks(is_router_external=True))
     assert [n.name for n in external] == ["public"]
     only_ids = _raw(os_conn, fakecloud, "GET", "/networks", params={"fields": "id", "name": "private"}).json()
@@ -240,7 +246,8 @@ def test_ports_get_distinct_addresses(os_conn, fakecloud):
              for i in range(3)]
     addresses = [p.fixed_ips[0]["ip_address"] for p in ports]
     assert len(set(addresses)) == 3 and len({p.mac_address for p in ports}) == 3
-    assert all(ipaddress.ip_address(a) in ipaddress.ip_network("10.0.0.0/16") for a in addresses)
+    cidr = ipaddress.ip_network(os_conn.network.get_subnet(network.subnet_ids[0]).cidr)
+    assert all(ipaddress.ip_address(a) in cidr for a in addresses)
     default = os_conn.network.find_security_group("default", ignore_missing=False)
     assert all(p.security_group_ids == [default.id] for p in ports)
     listed = list(os_conn.network.ports(device_id="dev-1"))
@@ -264,20 +271,25 @@ def test_addresses_are_handed_out_in_order_and_released_ones_reused(os_conn):
     def address(p):
         return p.fixed_ips[0]["ip_address"]
 
-    first, second, third = port(), port(), port()
-    assert [address(p) for p in (first, second, third)] == ["10.0.0.2", "10.0.0.3", "10.0.0.4"]
-    pinned = port(fixed_ips=[{"ip_address": "10.0.1.7"}])  # outside the old /24, inside the /16
-    assert address(pinned) == "10.0.1.7"
-    os_conn.network.delete_port(second, ignore_missing=False)
-    assert address(port()) == "10.0.0.3", "the released address is handed out again first"
-    assert address(port()) == "10.0.0.5", "then the cursor carries on"
-    # A request refused halfway (its second address is taken) gives back the address it had picked.
     subnet_id = network.subnet_ids[0]
+    cidr = ipaddress.ip_network(os_conn.network.get_subnet(subnet_id).cidr)
+
+    def nth(n: int) -> str:
+        return str(cidr[n])
+
+    first, second, third = port(), port(), port()
+    assert [address(p) for p in (first, second, third)] == [nth(2), nth(3), nth(4)]
+    pinned = port(fixed_ips=[{"ip_address": nth(263)}])  # outside the first /24, inside the /16
+    assert address(pinned) == nth(263)
+    os_conn.network.delete_port(second, ignore_missing=False)
+    assert address(port()) == nth(3), "the released address is handed out again first"
+    assert address(port()) == nth(5), "then the cursor carries on"
+    # A request refused halfway (its second address is taken) gives back the address it had picked.
     with pytest.raises(openstack.exceptions.ConflictException):
-        port(fixed_ips=[{"subnet_id": subnet_id}, {"subnet_id": subnet_id, "ip_address": "10.0.0.2"}])
-    assert address(port()) == "10.0.0.6"
+        port(fixed_ips=[{"subnet_id": subnet_id}, {"subnet_id": subnet_id, "ip_address": nth(2)}])
+    assert address(port()) == nth(6)
     os_conn.network.delete_port(pinned, ignore_missing=False)
-    assert address(port(fixed_ips=[{"ip_address": "10.0.1.7"}])) == "10.0.1.7"
+    assert address(port(fixed_ips=[{"ip_address": nth(263)}])) == nth(263)
 
 
 def test_server_deletion_keeps_a_port_the_user_made(os_conn):
@@ -344,16 +356,17 @@ def test_state_is_saved_and_inventoried(os_conn, fakecloud, tmp_path):
 def test_port_fixed_ips_can_be_changed_and_a_taken_address_is_refused(os_conn):
     network = os_conn.network.find_network("private", ignore_missing=False)
     subnet_id = network.subnet_ids[0]
+    wanted = str(ipaddress.ip_network(os_conn.network.get_subnet(subnet_id).cidr)[775])
     first = os_conn.network.create_port(network_id=network.id)
     second = os_conn.network.create_port(network_id=network.id)
-    moved = os_conn.network.update_port(first, fixed_ips=[{"subnet_id": subnet_id, "ip_address": "10.0.3.7"}])
-    assert [ip["ip_address"] for ip in moved.fixed_ips] == ["10.0.3.7"]
+    moved = os_conn.network.update_port(first, fixed_ips=[{"subnet_id": subnet_id, "ip_address": wanted}])
+    assert [ip["ip_address"] for ip in moved.fixed_ips] == [wanted]
     taken = second.fixed_ips[0]["ip_address"]
     with pytest.raises(openstack.exceptions.ConflictException):
         os_conn.network.update_port(first, fixed_ips=[{"subnet_id": subnet_id, "ip_address": taken}])
-    assert [ip["ip_address"] for ip in os_conn.network.get_port(first.id).fixed_ips] == ["10.0.3.7"]
+    assert [ip["ip_address"] for ip in os_conn.network.get_port(first.id).fixed_ips] == [wanted]
     replacement = os_conn.network.create_port(network_id=network.id)
-    assert replacement.fixed_ips[0]["ip_address"] != "10.0.3.7"
+    assert replacement.fixed_ips[0]["ip_address"] != wanted
 
 
 # networks: update, external visibility ---------------------------------------------------------

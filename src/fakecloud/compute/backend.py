@@ -34,12 +34,13 @@ NOSTATE, RUNNING, SHUTDOWN = 0, 1, 4
 # (vm_state -> {task_state: status}); the None key is the vm_state's default (nova/api/openstack/common.py).
 _RESIZING = {"resize_prep": "RESIZE", "resize_migrating": "RESIZE", "resize_migrated": "RESIZE",
              "resize_finish": "RESIZE"}
+_REBUILDING = {"rebuilding": "REBUILD", "rebuild_block_device_mapping": "REBUILD", "rebuild_spawning": "REBUILD"}
 _STATUS: dict[str, dict[str | None, str]] = {
     "building": {None: "BUILD"},
-    "active": {None: "ACTIVE", "rebooting": "REBOOT", "rebooting_hard": "HARD_REBOOT", **_RESIZING},
-    "stopped": {None: "SHUTOFF", "rebooting_hard": "HARD_REBOOT", **_RESIZING},
+    "active": {None: "ACTIVE", "rebooting": "REBOOT", "rebooting_hard": "HARD_REBOOT", **_RESIZING, **_REBUILDING},
+    "stopped": {None: "SHUTOFF", "rebooting_hard": "HARD_REBOOT", **_RESIZING, **_REBUILDING},
     "resized": {None: "VERIFY_RESIZE", "resize_reverting": "REVERT_RESIZE"},
-    "error": {None: "ERROR", "rebooting_hard": "HARD_REBOOT"},
+    "error": {None: "ERROR", "rebooting_hard": "HARD_REBOOT", **_REBUILDING},
     "deleted": {None: "DELETED"},
 }
 
@@ -55,7 +56,7 @@ ACTION_EVENTS = {
     "resize": "compute_prep_resize", "confirmResize": "compute_confirm_resize",
     "revertResize": "compute_revert_resize", "reboot": "compute_reboot_instance", "stop": "compute_stop_instance",
     "start": "compute_start_instance", "attach_volume": "compute_attach_volume",
-    "detach_volume": "compute_detach_volume",
+    "detach_volume": "compute_detach_volume", "rebuild": "compute_rebuild_instance",
 }
 MAX_DELETED_HISTORIES = 1000  # action histories kept for purged servers (Nova keeps them; 2.21 shows them)
 
@@ -212,6 +213,19 @@ class ServerCreate:
     config_drive: bool = False
     block_device_mapping: list[dict[str, Any]] = field(default_factory=list)
     admin_pass: str | None = None  # None: Nova makes one up
+
+
+@dataclass(slots=True)
+class ServerRebuild:
+    """A parsed rebuild action: the image is required, the rest changes only what it names."""
+
+    image_ref: str
+    admin_pass: str | None = None  # None: Nova makes one up
+    name: str | None = None
+    metadata: dict[str, str] | None = None
+    access_ipv4: str | None = None
+    access_ipv6: str | None = None
+    description: str | None = None
 
 
 @dataclass(slots=True)
@@ -539,6 +553,7 @@ class ComputeBackend(Backend):
         server.vm_state, server.task_state = "error", None
         server.fault = {"code": 500, "message": message, "created": self.now()}
         server.updated = self.now()
+        self.cloud.guests.server_changed(server.id)
 
     def _finish_boot(self, server_id: str, generation: int, failed: bool, message: str | None) -> None:
         server = self._live(server_id, generation)
@@ -551,6 +566,7 @@ class ComputeBackend(Backend):
         server.vm_state, server.task_state, server.power_state = "active", None, RUNNING
         server.launched_at = server.updated = self.now()
         self._close_action(server.id, "Success")
+        self.cloud.guests.server_changed(server.id)
 
     # servers: update and delete -------------------------------------------------------------
     def update_server(self, server: Server, changes: dict[str, Any]) -> Server:
@@ -582,6 +598,7 @@ class ComputeBackend(Backend):
         server.generation += 1
         server.task_state = "deleting"
         server.updated = self.now()
+        self.cloud.guests.server_changed(server.id)
         fault = self.resource_fault("server.delete", server.project_id)
         if fault is not None and fault.action == "stuck":
             return
@@ -608,6 +625,7 @@ class ComputeBackend(Backend):
         self._remove(server)
         self.cloud.network.delete_ports_of_device(server.id)
         self.cloud.volume.server_deleted(server.id)
+        self.cloud.guests.server_changed(server.id)
 
     # servers: actions -----------------------------------------------------------------------
     @staticmethod
@@ -618,10 +636,11 @@ class ComputeBackend(Backend):
         if server.task_state not in task_states:
             raise _invalid_state(action, server, "task_state")
 
-    def _start_step(self, server: Server, task_state: str | None) -> None:
+    def _start_step(self, server: Server, task_state: str | None, rebuilt: bool = False) -> None:
         server.generation += 1
         server.task_state = task_state
         server.updated = self.now()
+        self.cloud.guests.server_changed(server.id, rebuilt=rebuilt)
 
     def resize(self, server: Server, flavor_ref: str, caller: Caller | None = None) -> None:
         self._require(server, "resize", ("active", "stopped"))
@@ -662,6 +681,7 @@ class ComputeBackend(Backend):
         server.power_state = RUNNING if server.resume_state == "active" else SHUTDOWN
         server.updated = self.now()
         self._close_action(server.id, "Success")
+        self.cloud.guests.server_changed(server.id)
 
     def confirm_resize(self, server: Server, caller: Caller | None = None) -> None:
         self._require(server, "confirmResize", ("resized",))
@@ -700,6 +720,7 @@ class ComputeBackend(Backend):
         server.power_state = RUNNING if vm_state == "active" else SHUTDOWN
         server.updated = self.now()
         self._close_action(server.id, "Success")
+        self.cloud.guests.server_changed(server.id)
 
     def reboot(self, server: Server, kind: str, caller: Caller | None = None) -> None:
         if kind not in ("SOFT", "HARD"):
@@ -724,6 +745,37 @@ class ComputeBackend(Backend):
         self.record_action(server, "start", caller)
         self._start_step(server, "powering-on")
         self.after("server_reboot", self._finish_power, server.id, server.generation, "active")
+
+    def rebuild(self, server: Server, rebuild: ServerRebuild, caller: Caller | None = None) -> str:
+        """Nova's rebuild: a new root disk from the (maybe new) image, the same ports and volumes; the server
+        keeps its power state. Returns the admin password (given, or made up as at boot)."""
+        self._require(server, "rebuild", ("active", "stopped", "error"))
+        flavor = server.flavor
+        image_id = self._check_image(ServerCreate(name=server.name, flavor_ref=flavor.id,
+                                                  image_ref=rebuild.image_ref, networks=None), flavor)
+        if not image_id:
+            raise BadRequest("Invalid imageRef provided.")
+        check_metadata_quota(rebuild.metadata if rebuild.metadata is not None else server.metadata)
+        self.record_action(server, "rebuild", caller)
+        server.image_id = image_id
+        server.admin_pass = rebuild.admin_pass if rebuild.admin_pass is not None else generate_password()
+        for key in ("name", "access_ipv4", "access_ipv6", "description"):
+            value = getattr(rebuild, key)
+            if value is not None:
+                setattr(server, key, value)
+        if rebuild.metadata is not None:
+            server.metadata = dict(rebuild.metadata)
+        target = "active" if server.vm_state in ("active", "error") else "stopped"
+        self._start_step(server, "rebuilding", rebuilt=True)
+        self.after("server_rebuild", self._finish_rebuild, server.id, server.generation, target)
+        return server.admin_pass
+
+    def _finish_rebuild(self, server_id: str, generation: int, vm_state: str) -> None:
+        server = self._live(server_id, generation)
+        if server is not None:
+            server.fault = None
+            server.launched_at = self.now()
+            self._settle(server, vm_state)
 
     def _finish_power(self, server_id: str, generation: int, vm_state: str) -> None:
         server = self._live(server_id, generation)
@@ -917,6 +969,8 @@ class ComputeBackend(Backend):
             self._finish_resize(server.id, server.generation, False, None)
         elif task == "resize_reverting":
             self._finish_revert(server.id, server.generation)
+        elif task in _REBUILDING:
+            self._finish_rebuild(server.id, server.generation, "active")
         elif task in ("rebooting", "rebooting_hard", "powering-on"):
             self._settle(server, "active")
         elif task == "powering-off":

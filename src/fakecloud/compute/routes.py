@@ -22,8 +22,9 @@ from fakecloud.compute.backend import (
     Server,
     ServerCreate,
     ServerQuery,
+    ServerRebuild,
 )
-from fakecloud.errors import BadRequest, Forbidden, NotFound
+from fakecloud.errors import BadRequest, Conflict, Forbidden, NotFound
 from fakecloud.framework import (
     Collection,
     Microversions,
@@ -445,6 +446,42 @@ def _reboot(backend: ComputeBackend, server: Server, value: Any, caller: Caller)
     backend.reboot(server, str(_action_arg(value, "type")).upper(), caller)
 
 
+def _rebuild(backend: ComputeBackend, server: Server, value: Any, caller: Caller, ctx: RequestContext) -> Reply:
+    """Nova's rebuild answers the server (the update view) with its new admin password."""
+    image_ref = _action_arg(value, "imageRef")
+    if not isinstance(image_ref, str) or not image_ref:
+        raise _invalid("imageRef", f"Value: {image_ref!r}. It must be a non-empty string")
+    admin_pass = value.get("adminPass")
+    if admin_pass is not None and not isinstance(admin_pass, str):
+        raise _invalid("adminPass", f"Value: {admin_pass}. {admin_pass!r} is not of type 'string'")
+    rebuild = ServerRebuild(
+        image_ref=image_ref, admin_pass=admin_pass, name=_name(value["name"]) if "name" in value else None,
+        metadata=_metadata(value["metadata"], required=True) if "metadata" in value else None,
+        access_ipv4=_access_ip(value, "accessIPv4", 4) if "accessIPv4" in value else None,
+        access_ipv6=_access_ip(value, "accessIPv6", 6) if "accessIPv6" in value else None,
+        description=value.get("description") if ctx.at_least("2.19") and "description" in value else None,
+    )
+    password = backend.rebuild(server, rebuild, caller)
+    view = views.server_updated(ctx.cloud, server, _version(ctx), ctx.is_admin)
+    return Reply(202, {"server": {**view, "adminPass": password}})
+
+
+def _console_output(backend: ComputeBackend, server: Server, value: Any, caller: Caller,
+                    ctx: RequestContext) -> Reply:
+    """The server's console: what its guest printed (fakecloud's guests write their boot and failures here)."""
+    length = value.get("length") if isinstance(value, dict) else None
+    if length is not None and (isinstance(length, bool) or not isinstance(length, (int, str))
+                               or not str(length).lstrip("-").isdigit() or int(length) < -1):
+        raise _invalid("length", f"Value: {length!r}. It must be an integer of at least -1")
+    if server.vm_state not in ("active", "stopped", "resized"):
+        raise Conflict(f"Cannot 'os-getConsoleOutput' instance {server.id} while it is in vm_state "
+                       f"{server.vm_state}")
+    lines = ctx.cloud.guests.console(server.id)
+    if length is not None and int(length) >= 0:
+        lines = lines[-int(length):] if int(length) else []
+    return Reply(200, {"output": "".join(line + "\n" for line in lines)})
+
+
 ACTIONS = {
     "resize": _resize,
     "confirmResize": lambda backend, server, value, caller: backend.confirm_resize(server, caller),
@@ -459,11 +496,16 @@ ACTIONS = {
 }
 # Nova answers 202 to every action here but confirmResize, which keeps its historical 204.
 ACTION_STATUS = {"confirmResize": 204}
+# Actions whose answer has a body: they also take the request context, and return their reply.
+ANSWERING_ACTIONS = {"rebuild": _rebuild, "os-getConsoleOutput": _console_output}
 
 
 @service.route("/servers/{id}/action", "POST", op="server.action")
 def server_action(ctx: RequestContext) -> Reply:
-    name, handler, args = action_of(ctx.body, ACTIONS, "Malformed request body", ignore_extra_keys=True)
+    name, handler, args = action_of(ctx.body, {**ACTIONS, **ANSWERING_ACTIONS}, "Malformed request body",
+                                    ignore_extra_keys=True)
+    if name in ANSWERING_ACTIONS:
+        return ANSWERING_ACTIONS[name](_backend(ctx), _server(ctx), args, _caller(ctx), ctx)
     handler(_backend(ctx), _server(ctx), args, _caller(ctx))
     return Reply(ACTION_STATUS.get(name, 202))
 

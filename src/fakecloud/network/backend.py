@@ -5,8 +5,8 @@ The work is done by one store per job: `Topology` (networks and subnets), `Ipam`
 questions that span them (quota usage, persistence, inventory) and does per-project bootstrap:
 every project gets, on its first use of the network service, a `default` security group (with
 Neutron's four default rules) and a private network `private` with subnet `private-subnet`
-(10.0.0.0/16, room for a benchmark's 10,000 servers). One shared external network `public`,
-owned by admin, exists from the start.
+(a loopback /16 of its own, room for a benchmark's 10,000 servers, reachable from the host). One
+shared external network `public` (127.254.0.0/16), owned by admin, exists from the start.
 
 Methods take typed requests (fakecloud.network.requests), never request bodies.
 """
@@ -19,23 +19,42 @@ from dataclasses import asdict
 from typing import Any
 
 from fakecloud.backend import Backend
+from fakecloud.errors import Conflict
+from fakecloud.network import firewall
+from fakecloud.network.floatingips import FloatingIps
 from fakecloud.network.ipam import Ipam
 from fakecloud.network.networks import Topology
 from fakecloud.network.ports import Ports
 from fakecloud.network.quotas import QUOTA_DEFAULTS, Quotas
-from fakecloud.network.records import Network, Port, SecurityGroup, SecurityGroupRule, Subnet, owner_of
+from fakecloud.network.records import (
+    FloatingIp,
+    Network,
+    Port,
+    Router,
+    SecurityGroup,
+    SecurityGroupRule,
+    Subnet,
+    owner_of,
+)
 from fakecloud.network.requests import (
     FixedIp,
+    FloatingIpCreate,
+    FloatingIpUpdate,
     NetworkCreate,
     NetworkUpdate,
     PortCreate,
     PortUpdate,
+    RouterCreate,
+    RouterInterface,
+    RouterUpdate,
     RuleCreate,
     RuleUpdate,
     SecurityGroupCreate,
     SecurityGroupUpdate,
     SubnetCreate,
+    SubnetUpdate,
 )
+from fakecloud.network.routers import L3_OWNERS, Routers
 from fakecloud.network.secgroups import SecurityGroups
 
 
@@ -49,7 +68,8 @@ class NetworkBackend(Backend):
 
     def _assemble(self, networks: Iterable[Network] = (), subnets: Iterable[Subnet] = (), ports: Iterable[Port] = (),
                   groups: Iterable[SecurityGroup] = (), rules: Iterable[SecurityGroupRule] = (),
-                  quota_overrides: dict[str, dict[str, int]] | None = None) -> None:
+                  quota_overrides: dict[str, dict[str, int]] | None = None, routers: Iterable[Router] = (),
+                  floating_ips: Iterable[FloatingIp] = ()) -> None:
         """Build the stores from records (empty after a reset, loaded ones after `load`); each rebuilds its
         own indexes. Stores that need to ask another one get a callable, so none holds the façade."""
         subnets, ports = list(subnets), list(ports)
@@ -58,7 +78,12 @@ class NetworkBackend(Backend):
         self.topology = Topology(self.now, self.ipam, self.quotas, lambda n: self.ports.on_network(n),
                                  networks, subnets, port_projects=lambda n: self.ports.projects_on(n))
         self.secgroups = SecurityGroups(self.now, self.quotas, self.security_group_in_use, groups, rules)
-        self.ports = Ports(self.now, self._random, self.ipam, self.topology, self.secgroups, self.quotas, ports)
+        self.ports = Ports(self.now, self._random, self.ipam, self.topology, self.secgroups, self.quotas, ports,
+                           guard_delete=self._guard_port_delete, dropped=lambda p: self.floatingips.port_gone(p))
+        self.routers = Routers(self.now, self.quotas, self.topology, self.ipam, self.ports,
+                               lambda r, s: self.floatingips.need_router(r, s), routers)
+        self.floatingips = FloatingIps(self.now, self.quotas, self.topology, self.ipam, self.ports, self.routers,
+                                       lambda: self.cloud.guests.network_changed(), floating_ips)
 
     # per-project bootstrap ------------------------------------------------------------------
     def touch(self, project_id: str) -> None:
@@ -149,25 +174,31 @@ class NetworkBackend(Backend):
         return self.ports.list_ports(project_id, admin)
 
     def update_port(self, port_id: str, project_id: str, admin: bool, request: PortUpdate) -> Port:
-        return self.ports.update_port(port_id, project_id, admin, request)
+        port = self.ports.update_port(port_id, project_id, admin, request)
+        self._filtering_changed()
+        return port
 
     def reassign_fixed_ips(self, port: Port, requests: list[FixedIp] | None) -> None:
         self.ports.reassign_fixed_ips(port, requests)
+        self._filtering_changed()
 
     def delete_port(self, port_id: str, project_id: str, admin: bool) -> None:
         self.ports.delete_port(port_id, project_id, admin)
+        self._filtering_changed()
 
     def ports_of_device(self, device_id: str) -> list[Port]:
         return self.ports.of_device(device_id)
 
     def delete_ports_of_device(self, device_id: str) -> None:
         self.ports.delete_of_device(device_id)
+        self._filtering_changed()
 
     def bind_port(self, port_id: str, device_id: str) -> Port:
         return self.ports.bind(port_id, device_id)
 
     def set_port_security_groups(self, port_id: str, group_ids: list[str]) -> None:
         self.ports.set_groups(port_id, group_ids)
+        self._filtering_changed()
 
     def server_addresses(self, device_id: str) -> dict[str, list[dict[str, Any]]]:
         return self.ports.server_addresses(device_id)
@@ -210,7 +241,9 @@ class NetworkBackend(Backend):
                                     requests: list[RuleCreate]) -> list[SecurityGroupRule]:
         """One or many rules (a bulk create is atomic); see `requests.parse_rules` for the bodies."""
         self.touch(project_id)
-        return self.secgroups.create_rules(project_id, admin, requests)
+        rules = self.secgroups.create_rules(project_id, admin, requests)
+        self._filtering_changed()
+        return rules
 
     def get_security_group_rule(self, rule_id: str, project_id: str, admin: bool) -> SecurityGroupRule:
         return self.secgroups.get_rule(rule_id, project_id, admin)
@@ -222,10 +255,43 @@ class NetworkBackend(Backend):
 
     def update_security_group_rule(self, rule_id: str, project_id: str, admin: bool,
                                    request: RuleUpdate) -> SecurityGroupRule:
-        return self.secgroups.update_rule(rule_id, project_id, admin, request)
+        rule = self.secgroups.update_rule(rule_id, project_id, admin, request)
+        self._filtering_changed()
+        return rule
 
     def delete_security_group_rule(self, rule_id: str, project_id: str, admin: bool) -> None:
         self.secgroups.delete_rule(rule_id, project_id, admin)
+        self._filtering_changed()
+
+    # what reaches a guest (the data plane asks; see fakecloud.network.firewall) -------------------
+    def _filtering_changed(self) -> None:
+        """Addresses, groups or rules changed: the guest plane re-checks its listeners and live connections."""
+        self.cloud.guests.network_changed()
+
+    def ingress_allowed(self, port_id: str, protocol: str, port_number: int, source_ip: str) -> bool:
+        """Whether the port's security groups accept a new connection from `source_ip` (a missing port:
+        no)."""
+        port = self.ports.by_id.get(port_id)
+        if port is None:
+            return False
+        if not port.port_security_enabled:
+            return True
+        rules = [rule for group_id in port.security_groups for rule in self.secgroups.rules_of_group(group_id)]
+        return firewall.admits(rules, protocol, port_number, source_ip, self._group_addresses)
+
+    def _group_addresses(self, group_id: str) -> list[str]:
+        """The fixed addresses of every port in a group: what a `remote_group_id` rule admits."""
+        return [ip["ip_address"] for port in self.ports.by_id.values() if group_id in port.security_groups
+                for ip in port.fixed_ips]
+
+    def reachable_addresses(self, device_id: str) -> list[tuple[str, str]]:
+        """(address, port id) for each fixed IPv4 address of the device's ports and each floating IP
+        associated with them: where a guest on that device answers."""
+        found: list[tuple[str, str]] = []
+        for port in self.ports.of_device(device_id):
+            found += [(ip["ip_address"], port.id) for ip in port.fixed_ips if ":" not in ip["ip_address"]]
+            found += [(address, port.id) for address in self.floating_ips_of_port(port.id)]
+        return found
 
     # quotas ---------------------------------------------------------------------------------
     def quota_defaults(self) -> dict[str, int]:
@@ -246,6 +312,8 @@ class NetworkBackend(Backend):
         usage["port"] = self.ports.count(project_id)
         usage["security_group"] = sum(1 for g in self.secgroups.groups.values() if g.project_id == project_id)
         usage["security_group_rule"] = self.secgroups.rule_count(project_id)
+        usage["router"] = self.routers.count(project_id)
+        usage["floatingip"] = self.floatingips.count(project_id)
         return usage
 
     def quota_usage_of(self, project_id: str, resource: str) -> int:
@@ -269,6 +337,8 @@ class NetworkBackend(Backend):
             "security_groups": [asdict(g) for g in self.secgroups.groups.values()],
             "security_group_rules": [asdict(r) for r in self.secgroups.rules.values()],
             "quota_overrides": self.quotas.overrides,
+            "routers": [asdict(r) for r in self.routers.by_id.values()],
+            "floating_ips": [asdict(f) for f in self.floatingips.by_id.values()],
         }
 
     def load(self, data: dict[str, Any]) -> None:
@@ -281,7 +351,79 @@ class NetworkBackend(Backend):
             groups=[SecurityGroup(**g) for g in data.get("security_groups", [])],
             rules=[SecurityGroupRule(**r) for r in data.get("security_group_rules", [])],
             quota_overrides=dict(data.get("quota_overrides", {})),
+            routers=[Router(**r) for r in data.get("routers", [])],
+            floating_ips=[FloatingIp(**f) for f in data.get("floating_ips", [])],
         )
+
+    # routers and floating IPs (Neutron's L3 service: fakecloud.network.routers, floatingips) ---------
+    def _guard_port_delete(self, port: Port) -> None:
+        """Neutron's `prevent_l3_port_deletion`: a live router's or floating IP's port goes only with it."""
+        if port.device_owner not in L3_OWNERS:
+            return
+        if port.device_id in self.routers.by_id or self.floatingips.is_service_port(port):
+            raise Conflict(f"Port {port.id} cannot be deleted directly via the port API: has device owner "
+                           f"{port.device_owner}.", error_type="ServicePortInUse")
+
+    def list_routers(self, project_id: str, admin: bool) -> list[Router]:
+        self.touch(project_id)
+        return self.routers.list_routers(project_id, admin)
+
+    def get_router(self, router_id: str, project_id: str | None, admin: bool = False) -> Router:
+        return self.routers.get_router(router_id, project_id, admin)
+
+    def router_gateway_port(self, router: Router) -> Port | None:
+        return self.routers.gateway_port(router)
+
+    def create_router(self, project_id: str, admin: bool, request: RouterCreate) -> Router:
+        self.touch(project_id)
+        return self.routers.create_router(project_id, admin, request)
+
+    def update_router(self, router_id: str, project_id: str, admin: bool, request: RouterUpdate) -> Router:
+        return self.routers.update_router(router_id, project_id, admin, request)
+
+    def delete_router(self, router_id: str, project_id: str, admin: bool) -> None:
+        self.routers.delete_router(router_id, project_id, admin)
+
+    def add_router_interface(self, router_id: str, project_id: str, admin: bool,
+                             request: RouterInterface) -> dict[str, Any]:
+        return self.routers.add_interface(router_id, project_id, admin, request)
+
+    def remove_router_interface(self, router_id: str, project_id: str, admin: bool,
+                                request: RouterInterface) -> dict[str, Any]:
+        return self.routers.remove_interface(router_id, project_id, admin, request)
+
+    def list_floating_ips(self, project_id: str, admin: bool) -> list[FloatingIp]:
+        self.touch(project_id)
+        return self.floatingips.list(project_id, admin)
+
+    def get_floating_ip(self, fip_id: str, project_id: str | None, admin: bool = False) -> FloatingIp:
+        return self.floatingips.get(fip_id, project_id, admin)
+
+    def create_floating_ip(self, project_id: str, admin: bool, request: FloatingIpCreate) -> FloatingIp:
+        self.touch(project_id)
+        return self.floatingips.create(project_id, admin, request)
+
+    def update_floating_ip(self, fip_id: str, project_id: str, admin: bool, request: FloatingIpUpdate) -> FloatingIp:
+        return self.floatingips.update(fip_id, project_id, admin, request)
+
+    def delete_floating_ip(self, fip_id: str, project_id: str, admin: bool) -> None:
+        self.floatingips.delete(fip_id, project_id, admin)
+
+    def floating_ips_of_port(self, port_id: str) -> list[str]:
+        """The floating IP addresses associated with a port (what the guest plane makes a guest answer on)."""
+        return self.floatingips.of_port(port_id)
+
+    def update_subnet(self, subnet_id: str, project_id: str, admin: bool, request: SubnetUpdate) -> Subnet:
+        """PUT /subnets/{id}; Neutron's GatewayIpInUse when a router interface holds the gateway being moved."""
+        subnet = self.topology.get_subnet(subnet_id, project_id, admin)
+        if request.gateway_set and request.gateway_ip != subnet.gateway_ip and subnet.gateway_ip is not None:
+            for port in self.ports.by_id.values():
+                if port.device_owner == "network:router_interface" and any(
+                        ip["subnet_id"] == subnet.id and ip["ip_address"] == subnet.gateway_ip
+                        for ip in port.fixed_ips):
+                    raise Conflict(f"Current gateway ip {subnet.gateway_ip} already in use by port {port.id}. "
+                                   "Unable to update.", error_type="GatewayIpInUse")
+        return self.topology.update_subnet(subnet_id, project_id, admin, request)
 
 
 

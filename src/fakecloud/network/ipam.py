@@ -100,6 +100,24 @@ class Ipam:
         pool = self._pools.get(subnet_id)
         return pool is not None and bool(pool.taken)
 
+    def reshape(self, subnet: Subnet) -> None:
+        """The subnet's allocation pools changed (a subnet PUT): new ranges, the same addresses taken."""
+        old = self._pools.get(subnet.id)
+        pool = _Pool.of(subnet)
+        if old is not None:
+            pool.taken = old.taken
+        self._pools[subnet.id] = pool
+
+    def take(self, subnet_id: str, address: str) -> dict[str, str]:
+        """Take one given address, pools and gateway notwithstanding (a router interface takes the subnet's
+        gateway IP)."""
+        pool = self._pools[subnet_id]
+        if address in pool.taken:
+            raise Conflict(f"IP address {address} already allocated in subnet {subnet_id}",
+                           error_type="IpAddressAlreadyAllocated")
+        pool.taken.add(address)
+        return {"subnet_id": subnet_id, "ip_address": address}
+
     def retake(self, fixed_ips: Iterable[dict[str, str]]) -> None:
         """Mark addresses taken again (a port loaded, or a refused change rolled back)."""
         for ip in fixed_ips:

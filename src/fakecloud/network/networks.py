@@ -20,9 +20,17 @@ from fakecloud.network.records import (
     new_id,
     owner_of,
 )
-from fakecloud.network.requests import NetworkCreate, NetworkUpdate, SubnetCreate
+from fakecloud.network.requests import NetworkCreate, NetworkUpdate, SubnetCreate, SubnetUpdate
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# The seeded networks use loopback ranges, so every address a server gets on them is reachable from the machine
+# fakecloud runs on (its guests listen there). `public` (external, for floating IPs and gateways) has one /16;
+# each project's `private` network gets its own /16 from PRIVATE_RANGES (distinct, since they share the host's
+# loopback), in the order projects first use Neutron. 127.0.0.0/16 is left to the host's own services.
+PUBLIC_CIDR = "127.254.0.0/16"
+PRIVATE_RANGES = [f"127.{second}.0.0/16" for second in range(1, 254)]
+# Past the loopback ranges (more than 253 projects), a private network is still made, but not reachable.
+OVERFLOW_PRIVATE_CIDR = "10.0.0.0/16"
 # The largest MTU a network may ask for: Neutron's default `global_physnet_mtu`.
 MAX_MTU = 1500
 
@@ -53,13 +61,13 @@ class Topology:
         public = Network(dashed_stable_id("network", "public"), "public", ADMIN_PROJECT, now, now,
                          shared=True, external=True, mtu=1500)
         self.networks[public.id] = public
-        self._add_subnet(public, dashed_stable_id("subnet", "public-subnet"), "public-subnet", "172.24.4.0/24")
+        self._add_subnet(public, dashed_stable_id("subnet", "public-subnet"), "public-subnet", PUBLIC_CIDR)
 
     def has_default(self, project_id: str) -> bool:
         return project_id in self._private
 
     def default_network(self, project_id: str) -> Network:
-        """The project's own `private` network (10.0.0.0/16), created on first use."""
+        """The project's own `private` network (a loopback /16 of its own), created on first use."""
         network_id = self._private.get(project_id)
         if network_id in self.networks:
             return self.networks[network_id]
@@ -68,8 +76,13 @@ class Topology:
         self.networks[network.id] = network
         self._private[project_id] = network.id
         self._add_subnet(network, dashed_stable_id("subnet", f"private:{project_id}"), "private-subnet",
-                         "10.0.0.0/16")
+                         self._free_private_range())
         return network
+
+    def _free_private_range(self) -> str:
+        """The first PRIVATE_RANGES entry no seeded private subnet holds (a deleted one's is handed out again)."""
+        taken = {subnet.cidr for subnet in self.subnets.values() if subnet.name == "private-subnet"}
+        return next((cidr for cidr in PRIVATE_RANGES if cidr not in taken), OVERFLOW_PRIVATE_CIDR)
 
     # networks ------------------------------------------------------------------------------
     def get_network(self, network_id: str, project_id: str | None, admin: bool = False) -> Network:
@@ -195,6 +208,45 @@ class Topology:
         network = self.networks.get(subnet.network_id)
         if network is not None and subnet.id in network.subnets:
             network.subnets.remove(subnet.id)
+
+    def update_subnet(self, subnet_id: str, project_id: str, admin: bool, request: SubnetUpdate) -> Subnet:
+        """PUT /subnets/{id}: the create's checks where they apply (a gateway that is the network or
+        broadcast address, pools outside the CIDR, overlapping or holding the gateway). Whether a router
+        holds the current gateway is the caller's to check."""
+        subnet = self.get_subnet(subnet_id, project_id, admin)
+        if not admin and subnet.project_id != project_id:
+            raise Forbidden("(rule:update_subnet) is disallowed by policy")
+        net = ipaddress.ip_network(subnet.cidr)
+        gateway = request.gateway_ip if request.gateway_set else subnet.gateway_ip
+        if request.gateway_set and gateway is not None:
+            address = ipaddress.ip_address(gateway)
+            if address.version != net.version:
+                raise BadRequest(f"Invalid input for operation: {gateway} is not a valid IPv{net.version} address.",
+                                 error_type="InvalidInput")
+            if address == net.network_address or (net.version == 4 and net.prefixlen < 31
+                                                  and address == net.broadcast_address):
+                raise BadRequest("Invalid input for operation: Gateway is not valid on subnet.",
+                                 error_type="InvalidInput")
+        pools = request.allocation_pools
+        if pools is None and request.gateway_set:
+            pools = tuple((p["start"], p["end"]) for p in subnet.allocation_pools)
+        checked = _checked_pools(net, gateway, pools) if pools is not None else None
+        if request.gateway_set:
+            subnet.gateway_ip = gateway
+        if checked is not None:
+            subnet.allocation_pools = [{"start": str(first), "end": str(last)} for first, last in checked]
+            self._ipam.reshape(subnet)
+        if request.dns_nameservers is not None:
+            subnet.dns_nameservers = list(request.dns_nameservers)
+        if request.host_routes is not None:
+            subnet.host_routes = [{"destination": d, "nexthop": n} for d, n in request.host_routes]
+        for attr in ("name", "description", "enable_dhcp"):
+            value = getattr(request, attr)
+            if value is not None:
+                setattr(subnet, attr, value)
+        subnet.updated_at = self._now()
+        subnet.revision_number += 1
+        return subnet
 
 
 # allocation pools -------------------------------------------------------------------------------

@@ -25,7 +25,13 @@ class Ports:
     """The port records with their device index and MAC set; addresses come from the IPAM."""
 
     def __init__(self, now: Callable[[], str], rng: random.Random, ipam: Ipam, topology: Topology,
-                 secgroups: SecurityGroups, quotas: Quotas, ports: Iterable[Port] = ()) -> None:
+                 secgroups: SecurityGroups, quotas: Quotas, ports: Iterable[Port] = (), *,
+                 guard_delete: Callable[[Port], None] = lambda port: None,
+                 dropped: Callable[[Port], None] = lambda port: None) -> None:
+        """`guard_delete(port)` may refuse a user's DELETE (a router's or a floating IP's port);
+        `dropped(port)` hears of every port that goes (its floating IPs are disassociated)."""
+        self._guard_delete = guard_delete
+        self._dropped = dropped
         self._now = now
         self._random = rng
         self._ipam = ipam
@@ -150,7 +156,9 @@ class Ports:
         self._changed(port)
 
     def delete_port(self, port_id: str, project_id: str, admin: bool) -> None:
-        self._drop(self.get_port(port_id, project_id, admin))
+        port = self.get_port(port_id, project_id, admin)
+        self._guard_delete(port)
+        self._drop(port)
 
     def _drop(self, port: Port) -> None:
         del self.by_id[port.id]
@@ -158,6 +166,33 @@ class Ports:
         self._seq.pop(port.id, None)
         self._macs.discard(port.mac_address)
         self._ipam.release(port.fixed_ips)
+        self._dropped(port)
+
+    # ports the L3 service makes (fakecloud.network.routers, floatingips) ---------------------
+    def create_service_port(self, project_id: str, network_id: str, device_id: str, device_owner: str,
+                            fixed_ips: list[dict[str, str]]) -> Port:
+        """A router interface, router gateway or floating IP port, with addresses already taken from the
+        IPAM: no quota (Neutron checks quotas at its API, not for the ports its services make), no groups."""
+        now = self._now()
+        port = Port(new_id(), "", network_id, project_id, device_id, device_owner, self._mac(), fixed_ips, [],
+                    now, now, status="ACTIVE" if device_owner != "network:floatingip" else "N/A")
+        self.by_id[port.id] = port
+        self._index(port)
+        self._macs.add(port.mac_address)
+        return port
+
+    def attach(self, port: Port, device_id: str, device_owner: str) -> None:
+        """A user's port becomes a router interface (add_router_interface by port)."""
+        self._set_device(port, device_id)
+        port.device_owner = device_owner
+        port.status = "ACTIVE"
+        self._changed(port)
+
+    def drop_service_port(self, port_id: str) -> None:
+        """Remove a port the L3 service owns (no `guard_delete`: the service itself lets it go)."""
+        port = self.by_id.get(port_id)
+        if port is not None:
+            self._drop(port)
 
     # Nova's side ---------------------------------------------------------------------------
     def of_device(self, device_id: str) -> list[Port]:

@@ -114,6 +114,45 @@ class SecurityGroupRule:
     revision_number: int = 0
 
 
+@dataclass(slots=True)
+class Router:
+    """A router; its interfaces and gateway are ports whose `device_id` is the router's id (device owners
+    `network:router_interface` and `network:router_gateway`)."""
+
+    id: str
+    name: str
+    project_id: str
+    created_at: str
+    updated_at: str
+    description: str = ""
+    admin_state_up: bool = True
+    status: str = "ACTIVE"
+    gateway_network_id: str | None = None  # `external_gateway_info.network_id`; None: no gateway
+    enable_snat: bool = True
+    routes: list[dict[str, str]] = field(default_factory=list)  # extraroute: [{"destination", "nexthop"}]
+    revision_number: int = 1
+
+
+@dataclass(slots=True)
+class FloatingIp:
+    """A floating IP; its address is held by a `network:floatingip` port (`floating_port_id`) on the
+    external network."""
+
+    id: str
+    project_id: str
+    floating_network_id: str
+    floating_ip_address: str
+    floating_port_id: str
+    created_at: str
+    updated_at: str
+    port_id: str | None = None
+    fixed_ip_address: str | None = None
+    router_id: str | None = None
+    status: str = "DOWN"
+    description: str = ""
+    revision_number: int = 0
+
+
 def visible(owner: str, project_id: str | None, admin: bool = False) -> bool:
     """Whether a project may see a record it does not own (None: an internal caller, sees all)."""
     return project_id is None or admin or owner == project_id

@@ -524,3 +524,226 @@ def parse_quota(body: dict[str, Any]) -> dict[str, int]:
         if changes[name] < -1:
             raise BadRequest(f"Invalid input for {name}. Reason: '{value}' should be >= -1.")
     return changes
+
+
+# subnet updates -------------------------------------------------------------------------------
+SUBNET_UPDATE_ATTRS = frozenset({"name", "description", "gateway_ip", "allocation_pools", "dns_nameservers",
+                                 "host_routes", "enable_dhcp"})
+# Attributes a subnet has but Neutron never lets a PUT change.
+SUBNET_READ_ONLY = frozenset({"id", "network_id", "cidr", "ip_version", "project_id", "tenant_id", "subnetpool_id",
+                              "ipv6_ra_mode", "ipv6_address_mode", "prefixlen", "created_at", "updated_at",
+                              "revision_number"})
+
+
+@dataclass(slots=True, frozen=True)
+class SubnetUpdate:
+    """Only the attributes the request names; None leaves one as it is (`gateway_set`: the request names
+    `gateway_ip`, whose None then removes the gateway)."""
+
+    name: str | None = None
+    description: str | None = None
+    gateway_set: bool = False
+    gateway_ip: str | None = None
+    allocation_pools: tuple[tuple[str, str], ...] | None = None
+    dns_nameservers: tuple[str, ...] | None = None
+    host_routes: tuple[tuple[str, str], ...] | None = None
+    enable_dhcp: bool | None = None
+
+
+def _refuse_read_only(body: dict[str, Any], allowed: frozenset[str], read_only: frozenset[str]) -> None:
+    """Neutron's PUT: unknown attributes, then read-only ones, are a 400."""
+    _check_attrs(body, allowed | read_only)
+    named = sorted(set(body) & read_only)
+    if named:
+        raise BadRequest(f"Cannot update read-only attribute {named[0]}", error_type="HTTPBadRequest")
+
+
+def parse_subnet_update(body: dict[str, Any]) -> SubnetUpdate:
+    _refuse_read_only(body, SUBNET_UPDATE_ATTRS, SUBNET_READ_ONLY)
+    gateway = body.get("gateway_ip")
+    pools = body.get("allocation_pools")
+    return SubnetUpdate(
+        name=_text(body["name"]) if "name" in body else None,
+        description=_text(body["description"]) if "description" in body else None,
+        gateway_set="gateway_ip" in body,
+        gateway_ip=_address("gateway_ip", gateway) if gateway not in (None, "") else None,
+        allocation_pools=_allocation_pools(pools) if "allocation_pools" in body else None,
+        dns_nameservers=_nameservers(body["dns_nameservers"] or []) if "dns_nameservers" in body else None,
+        host_routes=_host_routes(body["host_routes"] or []) if "host_routes" in body else None,
+        enable_dhcp=_bool("enable_dhcp", body["enable_dhcp"]) if "enable_dhcp" in body else None,
+    )
+
+
+# routers --------------------------------------------------------------------------------------
+ROUTER_ATTRS = frozenset({"name", "description", "admin_state_up", "external_gateway_info", "distributed", "ha",
+                          "project_id", "tenant_id"})
+ROUTER_UPDATE_ATTRS = frozenset({"name", "description", "admin_state_up", "external_gateway_info", "distributed",
+                                 "ha", "routes"})
+ROUTER_READ_ONLY = frozenset({"id", "project_id", "tenant_id", "status", "created_at", "updated_at",
+                              "revision_number", "availability_zones"})
+GATEWAY_ATTRS = frozenset({"network_id", "enable_snat", "external_fixed_ips"})
+MAX_ROUTES = 30  # Neutron's `max_routes`
+
+
+@dataclass(slots=True, frozen=True)
+class GatewayInfo:
+    """`external_gateway_info`; enable_snat / external_fixed_ips None: not named (both are admin's to set)."""
+
+    network_id: str
+    enable_snat: bool | None = None
+    external_fixed_ips: list[FixedIp] | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class RouterCreate:
+    name: str = ""
+    description: str = ""
+    admin_state_up: bool = True
+    gateway: GatewayInfo | None = None
+    distributed: bool | None = None  # None: not named (naming one at all is admin's)
+    ha: bool | None = None
+    project_id: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class RouterUpdate:
+    """Only the attributes the request names (`gateway_set`: it names `external_gateway_info`, whose None or
+    {} then clears the gateway)."""
+
+    name: str | None = None
+    description: str | None = None
+    admin_state_up: bool | None = None
+    gateway_set: bool = False
+    gateway: GatewayInfo | None = None
+    distributed: bool | None = None
+    ha: bool | None = None
+    routes: tuple[tuple[str, str], ...] | None = None  # (destination CIDR, nexthop)
+
+
+@dataclass(slots=True, frozen=True)
+class RouterInterface:
+    """The body of add_router_interface / remove_router_interface."""
+
+    subnet_id: str | None = None
+    port_id: str | None = None
+
+
+def _gateway(value: Any) -> GatewayInfo | None:
+    """Neutron's `type:dict_or_nodata` for external_gateway_info: null or {} is no gateway."""
+    if value is None or value == {}:
+        return None
+    if not isinstance(value, dict):
+        raise _invalid("external_gateway_info", f"'{value}' is not a dictionary.")
+    unknown = sorted(set(value) - GATEWAY_ATTRS)
+    if unknown or not value.get("network_id"):
+        raise _invalid("external_gateway_info", "Validation of dictionary's keys failed. Expected keys: "
+                       f"{{'network_id'}} Provided keys: {set(value) or set()}")
+    fixed = value.get("external_fixed_ips")
+    return GatewayInfo(
+        network_id=str(value["network_id"]),
+        enable_snat=_bool("enable_snat", value["enable_snat"]) if "enable_snat" in value else None,
+        external_fixed_ips=_fixed_ips(fixed) if fixed is not None else None,
+    )
+
+
+def parse_router(body: dict[str, Any]) -> RouterCreate:
+    if "routes" in body:
+        raise BadRequest("Attribute 'routes' not allowed in POST", error_type="HTTPBadRequest")
+    _check_attrs(body, ROUTER_ATTRS)
+    return RouterCreate(
+        name=_text(body.get("name")), description=_text(body.get("description")),
+        admin_state_up=_bool("admin_state_up", body.get("admin_state_up", True)),
+        gateway=_gateway(body.get("external_gateway_info")),
+        distributed=_bool("distributed", body["distributed"]) if body.get("distributed") is not None else None,
+        ha=_bool("ha", body["ha"]) if body.get("ha") is not None else None,
+        project_id=_requested_owner(body),
+    )
+
+
+def _routes(value: Any) -> tuple[tuple[str, str], ...]:
+    """extraroute's `routes`: host-route shaped entries, at most MAX_ROUTES."""
+    routes = _host_routes(value or [])
+    if len(routes) > MAX_ROUTES:
+        raise BadRequest(f"Invalid input for routes. Reason: Number of routes exceeds the maximum {MAX_ROUTES}.",
+                         error_type="HTTPBadRequest")
+    return routes
+
+
+def parse_router_update(body: dict[str, Any]) -> RouterUpdate:
+    _refuse_read_only(body, ROUTER_UPDATE_ATTRS, ROUTER_READ_ONLY)
+
+    def flag(key: str) -> bool | None:
+        return _bool(key, body[key]) if body.get(key) is not None else None
+
+    return RouterUpdate(
+        name=_text(body["name"]) if "name" in body else None,
+        description=_text(body["description"]) if "description" in body else None,
+        admin_state_up=flag("admin_state_up"), distributed=flag("distributed"), ha=flag("ha"),
+        gateway_set="external_gateway_info" in body, gateway=_gateway(body.get("external_gateway_info")),
+        routes=_routes(body["routes"]) if "routes" in body else None,
+    )
+
+
+def parse_router_interface(body: Any) -> RouterInterface:
+    """Neutron's `_validate_interface_info`: a subnet or a port, not both, not neither."""
+    if not isinstance(body, dict):
+        body = {}
+    subnet_id, port_id = _optional_text(body.get("subnet_id")), _optional_text(body.get("port_id"))
+    if not subnet_id and not port_id:
+        raise BadRequest("Bad router request: Either subnet_id or port_id must be specified.")
+    return RouterInterface(subnet_id=subnet_id, port_id=port_id)
+
+
+# floating IPs ---------------------------------------------------------------------------------
+FLOATINGIP_ATTRS = frozenset({"floating_network_id", "floating_ip_address", "subnet_id", "port_id",
+                              "fixed_ip_address", "description", "project_id", "tenant_id"})
+FLOATINGIP_UPDATE_ATTRS = frozenset({"port_id", "fixed_ip_address", "description"})
+FLOATINGIP_READ_ONLY = frozenset({"id", "floating_network_id", "floating_ip_address", "subnet_id", "router_id",
+                                  "status", "project_id", "tenant_id", "created_at", "updated_at",
+                                  "revision_number", "port_details", "port_forwardings"})
+
+
+@dataclass(slots=True, frozen=True)
+class FloatingIpCreate:
+    floating_network_id: str
+    floating_ip_address: str | None = None  # asking for one is admin's
+    subnet_id: str | None = None
+    port_id: str | None = None
+    fixed_ip_address: str | None = None
+    description: str = ""
+    project_id: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class FloatingIpUpdate:
+    """`port_set`: the request names `port_id` (None then disassociates)."""
+
+    port_set: bool = False
+    port_id: str | None = None
+    fixed_ip_address: str | None = None
+    description: str | None = None
+
+
+def parse_floating_ip(body: dict[str, Any]) -> FloatingIpCreate:
+    _check_attrs(body, FLOATINGIP_ATTRS)
+    if not body.get("floating_network_id"):
+        raise BadRequest("Failed to parse request. Required attribute 'floating_network_id' not specified",
+                         error_type="HTTPBadRequest")
+    address, fixed = body.get("floating_ip_address"), body.get("fixed_ip_address")
+    return FloatingIpCreate(
+        floating_network_id=str(body["floating_network_id"]),
+        floating_ip_address=_address("floating_ip_address", address) if address else None,
+        subnet_id=_optional_text(body.get("subnet_id")), port_id=_optional_text(body.get("port_id")),
+        fixed_ip_address=_address("fixed_ip_address", fixed) if fixed else None,
+        description=_text(body.get("description")), project_id=_requested_owner(body),
+    )
+
+
+def parse_floating_ip_update(body: dict[str, Any]) -> FloatingIpUpdate:
+    _refuse_read_only(body, FLOATINGIP_UPDATE_ATTRS, FLOATINGIP_READ_ONLY)
+    fixed = body.get("fixed_ip_address")
+    return FloatingIpUpdate(
+        port_set="port_id" in body, port_id=_optional_text(body.get("port_id")),
+        fixed_ip_address=_address("fixed_ip_address", fixed) if fixed else None,
+        description=_text(body["description"]) if "description" in body else None,
+    )

@@ -18,7 +18,7 @@ from fakecloud.framework import Reply, RequestContext, Service
 from fakecloud.network import requests, views
 from fakecloud.network.backend import NetworkBackend
 from fakecloud.network.quotas import require_admin
-from fakecloud.network.records import SecurityGroup, SecurityGroupRule
+from fakecloud.network.records import Router, SecurityGroup, SecurityGroupRule
 
 service = Service("network", "/network", error_style="neutron")
 
@@ -42,9 +42,15 @@ EXTENSIONS: list[tuple[str, str, str]] = [
     ("sorting", "Sorting support", "Enables sorting of resources."),
     ("pagination", "Pagination support", "Enables pagination of resources."),
     ("filter-validation", "Filter parameters validation", "Provides validation on filtering parameters."),
+    ("router", "Neutron L3 Router", "Router abstraction for basic L3 forwarding between L2 Neutron networks and "
+     "access to external networks via a NAT gateway."),
+    ("ext-gw-mode", "Neutron L3 Configurable external gateway mode", "Extension of the router abstraction for "
+     "specifying whether SNAT should occur on the external gateway"),
+    ("extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router"),
 ]
 
-RESOURCES = ["network", "subnet", "port", "security_group", "security_group_rule", "quota", "extension"]
+RESOURCES = ["network", "subnet", "port", "security_group", "security_group_rule", "quota", "extension", "router",
+             "floatingip"]
 
 
 def _net(ctx: RequestContext) -> NetworkBackend:
@@ -151,6 +157,13 @@ def create_subnet(ctx: RequestContext) -> Reply:
 @service.route(V2 + "/subnets/{id}", "GET", op="subnet.show")
 def show_subnet(ctx: RequestContext) -> Reply:
     return _one(ctx, "subnet", views.subnet(_net(ctx).get_subnet(ctx.path["id"], ctx.project_id, ctx.is_admin)))
+
+
+@service.route(V2 + "/subnets/{id}", "PUT", op="subnet.update")
+def update_subnet(ctx: RequestContext) -> Reply:
+    request = requests.parse_subnet_update(_body(ctx, "subnet"))
+    subnet = _net(ctx).update_subnet(ctx.path["id"], ctx.project_id, ctx.is_admin, request)
+    return _one(ctx, "subnet", views.subnet(subnet))
 
 
 @service.route(V2 + "/subnets/{id}", "DELETE", op="subnet.delete")
@@ -324,4 +337,86 @@ def update_quota(ctx: RequestContext) -> Reply:
 @service.route(V2 + "/quotas/{project_id}", "DELETE", op="quota.delete")
 def delete_quota(ctx: RequestContext) -> Reply:
     _net(ctx).reset_quota(ctx.path["project_id"], ctx.is_admin)
+    return Reply(204)
+
+
+# routers --------------------------------------------------------------------------------------
+def _router_view(ctx: RequestContext, router: Router) -> views.View:
+    return views.router(router, _net(ctx).router_gateway_port(router), ctx.is_admin)
+
+
+@service.route(V2 + "/routers", "GET", op="router.list")
+def list_routers(ctx: RequestContext) -> Reply:
+    routers = _net(ctx).list_routers(ctx.project_id, ctx.is_admin)
+    return _list(ctx, routers, lambda r: _router_view(ctx, r), "routers")
+
+
+@service.route(V2 + "/routers/{id}", "GET", op="router.show")
+def show_router(ctx: RequestContext) -> Reply:
+    router = _net(ctx).get_router(ctx.path["id"], ctx.project_id, ctx.is_admin)
+    return _one(ctx, "router", _router_view(ctx, router))
+
+
+@service.route(V2 + "/routers", "POST", op="router.create")
+def create_router(ctx: RequestContext) -> Reply:
+    request = requests.parse_router(_body(ctx, "router"))
+    router = _net(ctx).create_router(ctx.project_id, ctx.is_admin, request)
+    return _one(ctx, "router", _router_view(ctx, router), 201)
+
+
+@service.route(V2 + "/routers/{id}", "PUT", op="router.update")
+def update_router(ctx: RequestContext) -> Reply:
+    request = requests.parse_router_update(_body(ctx, "router"))
+    router = _net(ctx).update_router(ctx.path["id"], ctx.project_id, ctx.is_admin, request)
+    return _one(ctx, "router", _router_view(ctx, router))
+
+
+@service.route(V2 + "/routers/{id}", "DELETE", op="router.delete")
+def delete_router(ctx: RequestContext) -> Reply:
+    _net(ctx).delete_router(ctx.path["id"], ctx.project_id, ctx.is_admin)
+    return Reply(204)
+
+
+@service.route(V2 + "/routers/{id}/add_router_interface", "PUT", op="router.add_interface")
+def add_router_interface(ctx: RequestContext) -> Reply:
+    request = requests.parse_router_interface(ctx.body)
+    return Reply(200, _net(ctx).add_router_interface(ctx.path["id"], ctx.project_id, ctx.is_admin, request))
+
+
+@service.route(V2 + "/routers/{id}/remove_router_interface", "PUT", op="router.remove_interface")
+def remove_router_interface(ctx: RequestContext) -> Reply:
+    request = requests.parse_router_interface(ctx.body)
+    return Reply(200, _net(ctx).remove_router_interface(ctx.path["id"], ctx.project_id, ctx.is_admin, request))
+
+
+# floating IPs ---------------------------------------------------------------------------------
+@service.route(V2 + "/floatingips", "GET", op="floatingip.list")
+def list_floating_ips(ctx: RequestContext) -> Reply:
+    fips = _net(ctx).list_floating_ips(ctx.project_id, ctx.is_admin)
+    return _list(ctx, fips, views.floating_ip, "floatingips")
+
+
+@service.route(V2 + "/floatingips/{id}", "GET", op="floatingip.show")
+def show_floating_ip(ctx: RequestContext) -> Reply:
+    fip = _net(ctx).get_floating_ip(ctx.path["id"], ctx.project_id, ctx.is_admin)
+    return _one(ctx, "floatingip", views.floating_ip(fip))
+
+
+@service.route(V2 + "/floatingips", "POST", op="floatingip.create")
+def create_floating_ip(ctx: RequestContext) -> Reply:
+    request = requests.parse_floating_ip(_body(ctx, "floatingip"))
+    fip = _net(ctx).create_floating_ip(ctx.project_id, ctx.is_admin, request)
+    return _one(ctx, "floatingip", views.floating_ip(fip), 201)
+
+
+@service.route(V2 + "/floatingips/{id}", "PUT", op="floatingip.update")
+def update_floating_ip(ctx: RequestContext) -> Reply:
+    request = requests.parse_floating_ip_update(_body(ctx, "floatingip"))
+    fip = _net(ctx).update_floating_ip(ctx.path["id"], ctx.project_id, ctx.is_admin, request)
+    return _one(ctx, "floatingip", views.floating_ip(fip))
+
+
+@service.route(V2 + "/floatingips/{id}", "DELETE", op="floatingip.delete")
+def delete_floating_ip(ctx: RequestContext) -> Reply:
+    _net(ctx).delete_floating_ip(ctx.path["id"], ctx.project_id, ctx.is_admin)
     return Reply(204)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from fakecloud.network.records import Network, Port, SecurityGroup, SecurityGroupRule, Subnet
+from fakecloud.network.records import FloatingIp, Network, Port, Router, SecurityGroup, SecurityGroupRule, Subnet
 
 View = dict[str, Any]
 
@@ -70,6 +70,34 @@ def security_group(g: SecurityGroup, rules: Iterable[SecurityGroupRule], is_defa
         "tenant_id": g.project_id, "stateful": g.stateful, "shared": False, "tags": [],
         "security_group_rules": [security_group_rule(r, is_default) for r in rules],
         "created_at": g.created_at, "updated_at": g.updated_at, "revision_number": g.revision_number,
+    }
+
+
+def router(r: Router, gateway: Port | None, admin: bool) -> View:
+    """`distributed` and `ha` are shown to admins only (Neutron's `get_router:distributed` / `:ha`)."""
+    info = None
+    if r.gateway_network_id is not None:
+        ips = [dict(ip) for ip in gateway.fixed_ips] if gateway is not None else []
+        info = {"network_id": r.gateway_network_id, "enable_snat": r.enable_snat, "external_fixed_ips": ips}
+    view: View = {
+        "id": r.id, "name": r.name, "description": r.description, "project_id": r.project_id,
+        "tenant_id": r.project_id, "status": r.status, "admin_state_up": r.admin_state_up,
+        "external_gateway_info": info, "routes": [dict(route) for route in r.routes],
+        "availability_zone_hints": [], "availability_zones": ["nova"], "flavor_id": None, "tags": [],
+        "created_at": r.created_at, "updated_at": r.updated_at, "revision_number": r.revision_number,
+    }
+    if admin:
+        view.update({"distributed": False, "ha": False})
+    return view
+
+
+def floating_ip(f: FloatingIp) -> View:
+    return {
+        "id": f.id, "floating_ip_address": f.floating_ip_address, "floating_network_id": f.floating_network_id,
+        "router_id": f.router_id, "port_id": f.port_id, "fixed_ip_address": f.fixed_ip_address,
+        "status": f.status, "project_id": f.project_id, "tenant_id": f.project_id, "description": f.description,
+        "qos_policy_id": None, "port_forwardings": [], "tags": [],
+        "created_at": f.created_at, "updated_at": f.updated_at, "revision_number": f.revision_number,
     }
 
 

@@ -325,6 +325,7 @@ class VolumeBackend(Backend):
         if volume is not None and volume.status == "deleting":
             self._remove_attachments(volume, list(volume.attachments))
             del self.volumes[volume_id]
+            self.cloud.guests.volume_deleted(volume_id)
 
     def extend_volume(self, volume_id: str, project_id: str | None, new_size: int, allow_in_use: bool) -> Volume:
         """Grow only; an in-use volume only when the request's microversion allows it (>= 3.42)."""
@@ -428,6 +429,7 @@ class VolumeBackend(Backend):
         attachment.status = "attached"
         attachment.attached_at = self.now()
         self._set(volume, "in-use")
+        self.cloud.guests.server_changed(attachment.server_id)
 
     def begin_detach(self, volume_id: str, server_id: str) -> None:
         """Status detaching now; after `volume_detach` the attachment is gone and the volume available."""
@@ -460,6 +462,7 @@ class VolumeBackend(Backend):
         if attachment is not None:
             self._remove_attachment(volume, attachment)
             self._set(volume, "in-use" if volume.attachments else "available")
+            self.cloud.guests.server_changed(attachment.server_id)
 
     def server_deleted(self, server_id: str) -> None:
         """The server is gone: its attachments vanish at once and those volumes are free again."""

@@ -5,6 +5,7 @@ fakecloud servers, volumes, ports and rules (openstacksdk), or the admin invento
 from __future__ import annotations
 
 import copy
+import ipaddress
 import json
 from typing import Any
 
@@ -309,13 +310,14 @@ def test_port_is_bound_to_the_server_and_updates_in_place(os_conn):
     show = os_conn.orchestration.get(f"/stacks/net/{stack.id}/resources/port").json()["resource"]
     assert show["attributes"]["show"]["id"] == port.id
     # name, security groups and fixed IPs change in place: same port, same server
-    os_conn.orchestration.update_stack(stack, template=port_template("p2", with_sg=False, ip="10.0.0.200"))
+    wanted = str(ipaddress.ip_network(os_conn.network.get_subnet(port.fixed_ips[0]["subnet_id"]).cidr)[200])
+    os_conn.orchestration.update_stack(stack, template=port_template("p2", with_sg=False, ip=wanted))
     stack = wait(os_conn, stack, "UPDATE_COMPLETE")
     assert physical(os_conn, stack) == ids
     port = os_conn.network.get_port(ids["port"])
     default = os_conn.network.find_security_group("default", ignore_missing=False)
     assert port.name == "p2" and port.security_group_ids == [default.id]
-    assert [ip["ip_address"] for ip in port.fixed_ips] == ["10.0.0.200"]
+    assert [ip["ip_address"] for ip in port.fixed_ips] == [wanted]
     assert port.device_id == ids["server"]
     os_conn.orchestration.delete_stack(stack)
     os_conn.orchestration.wait_for_delete(stack, **WAIT)
