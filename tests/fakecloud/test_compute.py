@@ -648,3 +648,47 @@ def test_admin_pass_is_returned_once_and_kept(fakecloud, os_conn):
         assert password not in shown.text
     listed = _raw(fakecloud, os_conn, "GET", "/servers/detail")
     assert "adminPass" not in listed.text and "s3cret" not in listed.text and password not in listed.text
+
+
+# rebuild and console ------------------------------------------------------------------------
+def test_rebuild_answers_the_new_password_and_keeps_ports_and_volumes(fakecloud, os_conn):
+    server = _boot(os_conn, fakecloud, "rebuilt")
+    volume = os_conn.block_storage.create_volume(name="kept", size=1)
+    os_conn.block_storage.wait_for_status(volume, "available", **WAIT)
+    os_conn.compute.create_volume_attachment(server, volume=volume)
+    os_conn.block_storage.wait_for_status(volume, "in-use", **WAIT)
+    fakecloud.control.set_delays(server_rebuild=30)
+    other = _image_id(fakecloud, "mysql-8.0")
+    answer = _raw(fakecloud, os_conn, "POST", f"/servers/{server.id}/action",
+                  json={"rebuild": {"imageRef": other, "name": "renamed", "metadata": {"k": "v"}}})
+    assert answer.status_code == 202
+    body = answer.json()["server"]
+    assert body["adminPass"] and body["name"] == "renamed" and body["image"]["id"] == other
+    assert os_conn.compute.get_server(server.id).status == "REBUILD"
+    busy = _raw(fakecloud, os_conn, "POST", f"/servers/{server.id}/action", json={"reboot": {"type": "HARD"}})
+    assert busy.status_code == 409
+    fakecloud.control.advance(31)
+    shown = os_conn.compute.wait_for_server(os_conn.compute.get_server(server.id), **WAIT)
+    assert (shown.status, shown.image["id"], shown.metadata) == ("ACTIVE", other, {"k": "v"})
+    assert shown.addresses == server.addresses
+    assert [a.volume_id for a in os_conn.compute.volume_attachments(server)] == [volume.id]
+    actions = [a.action for a in os_conn.compute.server_actions(server)]
+    assert "rebuild" in actions
+
+
+def test_rebuild_refuses_what_nova_refuses(fakecloud, os_conn):
+    server = _boot(os_conn, fakecloud, "strict")
+    missing = _raw(fakecloud, os_conn, "POST", f"/servers/{server.id}/action",
+                   json={"rebuild": {"imageRef": "3f0c1f9e-0000-4000-8000-000000000000"}})
+    assert missing.status_code == 400 and missing.json()["badRequest"]["message"] == "Cannot find image for rebuild"
+    no_image = _raw(fakecloud, os_conn, "POST", f"/servers/{server.id}/action", json={"rebuild": {}})
+    assert no_image.status_code == 400 and "imageRef" in no_image.json()["badRequest"]["message"]
+    assert os_conn.compute.get_server(server.id).image["id"] == _image_id(fakecloud)
+
+
+def test_console_output_of_a_server_without_a_guest_is_empty(fakecloud, os_conn):
+    server = _boot(os_conn, fakecloud, "quiet")
+    assert os_conn.compute.get_server_console_output(server) == {"output": ""}
+    bad = _raw(fakecloud, os_conn, "POST", f"/servers/{server.id}/action",
+               json={"os-getConsoleOutput": {"length": "many"}})
+    assert bad.status_code == 400

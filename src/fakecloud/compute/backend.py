@@ -750,11 +750,13 @@ class ComputeBackend(Backend):
         """Nova's rebuild: a new root disk from the (maybe new) image, the same ports and volumes; the server
         keeps its power state. Returns the admin password (given, or made up as at boot)."""
         self._require(server, "rebuild", ("active", "stopped", "error"))
+        try:
+            self.cloud.image.get_image(_last_segment(rebuild.image_ref))
+        except NotFound:
+            raise BadRequest("Cannot find image for rebuild") from None
         flavor = server.flavor
         image_id = self._check_image(ServerCreate(name=server.name, flavor_ref=flavor.id,
                                                   image_ref=rebuild.image_ref, networks=None), flavor)
-        if not image_id:
-            raise BadRequest("Invalid imageRef provided.")
         check_metadata_quota(rebuild.metadata if rebuild.metadata is not None else server.metadata)
         self.record_action(server, "rebuild", caller)
         server.image_id = image_id
