@@ -35,7 +35,9 @@ from fakecloud.orchestration.model import (
     DELETE,
     FAILED,
     IN_PROGRESS,
+    INIT,
     ROLLBACK,
+    SUSPEND,
     UPDATE,
     Event,
     ResourceRecord,
@@ -43,6 +45,7 @@ from fakecloud.orchestration.model import (
 )
 from fakecloud.orchestration.parameters import validate_view
 from fakecloud.orchestration.preview import PreviewItem, create_preview, update_preview
+from fakecloud.orchestration.software import SoftwareStore
 from fakecloud.orchestration.stackdefn import Prepared, prepare
 from fakecloud.orchestration.template import load_text, parse
 
@@ -70,6 +73,7 @@ class OrchestrationBackend(Backend):
         self._prepared: dict[str, Prepared] = {}
         self.engine = Engine(self.cloud, self._resource_event, self._run_finished)
         self.engine.stacks = self.stacks
+        self.software = SoftwareStore(self.now)
 
     # lookups ---------------------------------------------------------------------------------------
     def lookup(self, project_id: str | None, name_or_id: str) -> Stack:
@@ -288,6 +292,16 @@ class OrchestrationBackend(Backend):
         elif not unhealthy and marked:
             self._resource_event(stack, record, CHECK, COMPLETE, reason)
 
+    def signal_resource(self, stack: Stack, name: str) -> None:
+        """POST .../resources/{name}/signal: no fakecloud plugin handles signals, so Heat's refusal."""
+        record = self.resource(stack, name)
+        if record.action in (INIT, SUSPEND, DELETE):
+            if record.action == INIT:
+                raise HeatError(f"The Resource ({name}) is not available.", error_type="ResourceNotAvailable")
+            raise NotSupported(f"Signal resource during {record.action}")
+        raise HeatError(f"ResourceActionNotSupported: resources.{name}: signal is not supported for resource.",
+                        error_type="ResourceFailure")
+
     # abandon, export ---------------------------------------------------------------------------------
     def export_stack(self, stack: Stack) -> dict[str, Any]:
         """What abandon returns (Stack.prepare_abandon), without forgetting the stack."""
@@ -459,11 +473,12 @@ class OrchestrationBackend(Backend):
 
     # persistence -----------------------------------------------------------------------------------
     def dump(self) -> dict[str, Any]:
-        return {"stacks": [asdict(s) for s in self.stacks.values()]}
+        return {"stacks": [asdict(s) for s in self.stacks.values()], **self.software.dump()}
 
     def load(self, data: dict[str, Any]) -> None:
         """Restore stacks; an action that was running is FAILED, as when a Heat engine goes down."""
         self.reset()
+        self.software.load(data)
         for raw in data.get("stacks", []):
             resources = {n: ResourceRecord(**r) for n, r in raw.pop("resources", {}).items()}
             retired = [ResourceRecord(**r) for r in raw.pop("retired", [])]

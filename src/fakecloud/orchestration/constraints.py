@@ -54,11 +54,22 @@ class Constraint:
     def error(self, value: Any, scope: Scope | None) -> str | None:
         raise NotImplementedError
 
+    def view(self) -> dict[str, Any]:
+        """The HOT form (`{"range": {"min": 1}}`), as resource type schemas show it."""
+        kind, spec = self.spec()
+        return {kind: spec, **({"description": self.description} if self.description else {})}
+
+    def spec(self) -> tuple[str, Any]:
+        raise NotImplementedError
+
 
 @dataclass(frozen=True)
 class Range(Constraint):
     min: float | None = None
     max: float | None = None
+
+    def spec(self) -> tuple[str, Any]:
+        return "range", {k: v for k, v in (("min", self.min), ("max", self.max)) if v is not None}
 
     def error(self, value: Any, scope: Scope | None) -> str | None:
         number = _num(value)
@@ -76,6 +87,9 @@ class Length(Constraint):
     min: int | None = None
     max: int | None = None
 
+    def spec(self) -> tuple[str, Any]:
+        return "length", {k: v for k, v in (("min", self.min), ("max", self.max)) if v is not None}
+
     def error(self, value: Any, scope: Scope | None) -> str | None:
         size = len(value)
         if (self.min is None or size >= self.min) and (self.max is None or size <= self.max):
@@ -92,6 +106,9 @@ class Modulo(Constraint):
     step: int = 1
     offset: int = 0
 
+    def spec(self) -> tuple[str, Any]:
+        return "modulo", {"step": self.step, "offset": self.offset}
+
     def error(self, value: Any, scope: Scope | None) -> str | None:
         number = _num(value)
         if number % self.step == self.offset:
@@ -102,6 +119,9 @@ class Modulo(Constraint):
 @dataclass(frozen=True)
 class AllowedValues(Constraint):
     allowed: tuple[Any, ...] = ()
+
+    def spec(self) -> tuple[str, Any]:
+        return "allowed_values", list(self.allowed)
 
     def error(self, value: Any, scope: Scope | None) -> str | None:
         values = value if isinstance(value, list) else [value]
@@ -116,6 +136,9 @@ class AllowedValues(Constraint):
 class AllowedPattern(Constraint):
     pattern: str = ""
 
+    def spec(self) -> tuple[str, Any]:
+        return "allowed_pattern", self.pattern
+
     def error(self, value: Any, scope: Scope | None) -> str | None:
         match = re.match(self.pattern, str(value))
         if match is not None and match.end() == len(str(value)):
@@ -126,6 +149,9 @@ class AllowedPattern(Constraint):
 @dataclass(frozen=True)
 class Custom(Constraint):
     name: str = ""
+
+    def spec(self) -> tuple[str, Any]:
+        return "custom_constraint", self.name
 
     def error(self, value: Any, scope: Scope | None) -> str | None:
         checker = CUSTOM.get(self.name)

@@ -33,10 +33,19 @@ class Schema:
     schema: Any = None  # LIST: the item Schema; MAP: {key: Schema}
 
     def view(self) -> dict[str, Any]:
-        """The schema as GET /resource_types/{type} shows it."""
-        return {"type": self.type.lower(), "description": self.description, "required": self.required,
-                "update_allowed": self.update_allowed, "immutable": self.immutable,
-                **({"default": self.default} if self.default is not None else {})}
+        """The schema as GET /resource_types/{type} shows it (Heat's dict(Schema))."""
+        view: dict[str, Any] = {"type": self.type.lower(), "description": self.description,
+                                "required": self.required, "update_allowed": self.update_allowed,
+                                "immutable": self.immutable}
+        if self.default is not None:
+            view["default"] = self.default
+        if isinstance(self.schema, Schema):
+            view["schema"] = {"*": self.schema.view()}
+        elif isinstance(self.schema, dict):
+            view["schema"] = {key: member.view() for key, member in self.schema.items()}
+        if self.constraints:
+            view["constraints"] = [c.view() for c in self.constraints]
+        return view
 
 
 class PropertyError(ValueError):

@@ -11,10 +11,10 @@ from typing import Any
 
 from fakecloud.errors import BadRequest
 from fakecloud.framework import Reply, RequestContext, Service
-from fakecloud.orchestration import views
+from fakecloud.orchestration import catalog, views
 from fakecloud.orchestration.backend import OrchestrationBackend
 from fakecloud.orchestration.model import Stack
-from fakecloud.orchestration.resources import TYPES
+from fakecloud.orchestration.software import SoftwareStore
 from fakecloud.orchestration.template import template_versions
 
 # The prefix stops at /heat-api so the unversioned root can answer with the versions document.
@@ -148,29 +148,113 @@ def validate(ctx: RequestContext) -> Reply:
                                                       body.get("environment")))
 
 
+# resource types and template versions ---------------------------------------------------------------
 @service.route(P + "/resource_types", "GET", op="resource_type.list")
 def resource_types(ctx: RequestContext) -> Reply:
-    return Reply(200, {"resource_types": sorted(TYPES)})
+    query = ctx.query
+    with_description = bool(_flag(query.get("with_description"), False))
+    return Reply(200, {"resource_types": catalog.list_types(query.get("name"), query.get("version"),
+                                                            query.get("support_status"), with_description)})
 
 
 @service.route(P + "/resource_types/{type_name}", "GET", op="resource_type.show")
 def resource_type(ctx: RequestContext) -> Reply:
-    from fakecloud.orchestration.errors import EntityNotFound
+    with_description = bool(_flag(ctx.query.get("with_description"), False))
+    return Reply(200, catalog.type_schema(ctx.path["type_name"], with_description))
 
-    cls = TYPES.get(ctx.path["type_name"])
-    if cls is None:
-        raise EntityNotFound("Resource Type", ctx.path["type_name"])
-    return Reply(200, {"resource_type": ctx.path["type_name"],
-                       "properties": {k: s.view() for k, s in cls.properties_schema.items()},
-                       "attributes": {k: {"description": d} for k, d in {**cls.attributes_schema,
-                                                                         "show": "Detailed information."}.items()},
-                       "support_status": {"status": "SUPPORTED", "version": None, "message": None,
-                                          "previous_status": None}})
+
+@service.route(P + "/resource_types/{type_name}/template", "GET", op="resource_type.template")
+def resource_type_template(ctx: RequestContext) -> Reply:
+    """`template_type` is cfn (Heat's default) or hot."""
+    template_type = (ctx.query.get("template_type") or "cfn").lower()
+    if template_type not in ("cfn", "hot"):
+        raise BadRequest(f"Template type is not supported: Invalid template type \"{template_type}\", valid "
+                         "types are: cfn, hot.")
+    return Reply(200, catalog.type_template(ctx.path["type_name"], template_type))
 
 
 @service.route(P + "/template_versions", "GET", op="template_version.list")
 def list_template_versions(ctx: RequestContext) -> Reply:
     return Reply(200, {"template_versions": template_versions()})
+
+
+@service.route(P + "/template_versions/{version}/functions", "GET", op="template_version.functions")
+def list_template_functions(ctx: RequestContext) -> Reply:
+    with_condition = bool(_flag(ctx.query.get("with_condition_func"), False))
+    return Reply(200, {"template_functions": catalog.template_functions(ctx.path["version"], with_condition)})
+
+
+# software configs and deployments ------------------------------------------------------------------
+def _software(ctx: RequestContext) -> SoftwareStore:
+    return _backend(ctx).software
+
+
+def _limit(value: str | None) -> int | None:
+    if value in (None, ""):
+        return None
+    if not value.isdigit():
+        raise BadRequest("Only integer is acceptable by 'limit'.")
+    return int(value)
+
+
+@service.route(P + "/software_configs", "GET", op="software_config.list")
+def list_software_configs(ctx: RequestContext) -> Reply:
+    """Admins see every project's configs (with `project`) when asking for `tenant_safe=false`."""
+    everyone = ctx.is_admin and _flag(ctx.query.get("tenant_safe"), True) is False
+    configs = _software(ctx).list_configs(None if everyone else _project(ctx), _limit(ctx.query.get("limit")),
+                                          ctx.query.get("marker"))
+    return Reply(200, {"software_configs": [c.view(detail=False, include_project=ctx.is_admin) for c in configs]})
+
+
+@service.route(P + "/software_configs", "POST", op="software_config.create")
+def create_software_config(ctx: RequestContext) -> Reply:
+    return Reply(200, {"software_config": _software(ctx).create_config(_project(ctx), _body(ctx)).view()})
+
+
+@service.route(P + "/software_configs/{config_id}", "GET", op="software_config.show")
+def show_software_config(ctx: RequestContext) -> Reply:
+    return Reply(200, {"software_config": _software(ctx).config(_project(ctx), ctx.path["config_id"]).view()})
+
+
+@service.route(P + "/software_configs/{config_id}", "DELETE", op="software_config.delete")
+def delete_software_config(ctx: RequestContext) -> Reply:
+    _software(ctx).delete_config(_project(ctx), ctx.path["config_id"])
+    return Reply(204)
+
+
+@service.route(P + "/software_deployments", "GET", op="software_deployment.list")
+def list_software_deployments(ctx: RequestContext) -> Reply:
+    deployments = _software(ctx).list_deployments(_project(ctx), ctx.query.get("server_id"))
+    return Reply(200, {"software_deployments": [d.view() for d in deployments]})
+
+
+@service.route(P + "/software_deployments", "POST", op="software_deployment.create")
+def create_software_deployment(ctx: RequestContext) -> Reply:
+    deployment = _software(ctx).create_deployment(_project(ctx), _body(ctx))
+    return Reply(200, {"software_deployment": deployment.view()})
+
+
+@service.route(P + "/software_deployments/metadata/{server_id}", "GET", op="software_deployment.metadata")
+def software_deployment_metadata(ctx: RequestContext) -> Reply:
+    return Reply(200, {"metadata": _software(ctx).metadata(_project(ctx), ctx.path["server_id"])})
+
+
+@service.route(P + "/software_deployments/{deployment_id}", "GET", op="software_deployment.show")
+def show_software_deployment(ctx: RequestContext) -> Reply:
+    deployment = _software(ctx).deployment(_project(ctx), ctx.path["deployment_id"])
+    return Reply(200, {"software_deployment": deployment.view()})
+
+
+@service.route(P + "/software_deployments/{deployment_id}", "PUT", op="software_deployment.update")
+def update_software_deployment(ctx: RequestContext) -> Reply:
+    deployment = _software(ctx).update_deployment(_project(ctx), ctx.path["deployment_id"], _body(ctx))
+    return Reply(200, {"software_deployment": deployment.view()})
+
+
+@service.route(P + "/software_deployments/{deployment_id}", "DELETE", op="software_deployment.delete")
+def delete_software_deployment(ctx: RequestContext) -> Reply:
+    _software(ctx).delete_deployment(_project(ctx), ctx.path["deployment_id"])
+    return Reply(204)
 
 
 # lookups: /stacks/{name_or_id}[/sub-path] -> 302 /stacks/{name}/{id}[/sub-path] ------------------------
@@ -359,6 +443,13 @@ def mark_unhealthy(ctx: RequestContext) -> Reply:
     reason = body.get("resource_status_reason")
     _backend(ctx).mark_unhealthy(_stack(ctx), ctx.path["resource_name"], bool(unhealthy),
                                  str(reason) if reason is not None else None)
+    return Reply(200)
+
+
+@service.route(P + "/stacks/{stack_name}/{stack_id}/resources/{resource_name}/signal", "POST", op="resource.signal")
+def signal_resource(ctx: RequestContext) -> Reply:
+    """No fakecloud resource takes signals: Heat's answer for those is a 400 naming the resource."""
+    _backend(ctx).signal_resource(_stack(ctx), ctx.path["resource_name"])
     return Reply(200)
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fakecloud.orchestration.resources import cinder, heat, neutron, neutron_port, nova
+from fakecloud.orchestration.resources import cinder, heat, neutron, neutron_port, nova, testresource
 from fakecloud.orchestration.resources.base import Resource
 
-_MODULES = (nova, cinder, neutron, neutron_port, heat)
+_MODULES = (nova, cinder, neutron, neutron_port, heat, testresource)
 
 
 def registry() -> dict[str, type[Resource]]:
