@@ -78,6 +78,8 @@ class GuestPlane:
         self._wiped: set[str] = set()  # servers whose root disk a rebuild replaces
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._network_pending = False
+        self._starting: dict[str, PostgresGuest] = {}  # engines whose start is under way (stopped if cancelled)
+        self._template_lock = asyncio.Lock()
 
     # what the backends say ------------------------------------------------------------------
     def server_changed(self, server_id: str, rebuilt: bool = False) -> None:
@@ -132,6 +134,7 @@ class GuestPlane:
         """Begin running guests on the current event loop; stores under `data_root` (a temporary folder,
         removed at stop, when None: an in-memory cloud keeps no data)."""
         self._loop = asyncio.get_running_loop()
+        self._template_lock = asyncio.Lock()
         self._ephemeral = data_root is None
         root = data_root or Path(tempfile.mkdtemp(prefix="fakecloud-disks-"))
         root.mkdir(parents=True, exist_ok=True)
@@ -151,6 +154,9 @@ class GuestPlane:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        for engine in list(self._starting.values()):  # cancelled halfway: its process may already run
+            await engine.stop()
+        self._starting.clear()
         for server_id in list(self.guests):
             await self._stop_guest(server_id)
         if self._sockets is not None:
@@ -257,13 +263,16 @@ class GuestPlane:
             return
         console = self.consoles.setdefault(server_id, deque(maxlen=CONSOLE_LINES))
         engine = GUEST_KINDS[want.kind](path, self._sockets / server_id[:8], self.account, console,  # type: ignore[arg-type]
-                                        self.disks.root / "templates")
+                                        self.disks.root / "templates", self._template_lock)
+        self._starting[server_id] = engine
         try:
             await engine.start(want.password)
         except (GuestFailure, OSError, TimeoutError) as exc:
             await engine.stop()
             self._say(server_id, f"{want.kind}: cannot start: {exc}")
             return
+        finally:
+            self._starting.pop(server_id, None)
         now = self._want(server_id)  # what changed while it started (a reset, a delete, a new volume...)
         if now is None or (now.kind, now.disk, now.password) != (want.kind, want.disk, want.password):
             await engine.stop()

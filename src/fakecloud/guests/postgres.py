@@ -24,7 +24,6 @@ from fakecloud.guests.disks import GuestAccount
 
 PORT = 5432
 PG_MAJOR = 16  # the pgserver wheel's PostgreSQL
-_TEMPLATE_LOCKS: dict[str, asyncio.Lock] = {}  # one initdb per template folder, however many guests start
 START_TIMEOUT = 60.0  # seconds for initdb plus start-up before the guest is declared failed
 STOP_TIMEOUT = 30.0
 DATA_FOLDER = "pgdata"  # below the data disk's root: where the image's documentation says the cluster lives
@@ -66,9 +65,10 @@ class PostgresGuest:
     port = PORT
 
     def __init__(self, disk: Path, socket_dir: Path, account: GuestAccount, console: list[str],
-                 templates: Path) -> None:
+                 templates: Path, template_lock: asyncio.Lock) -> None:
         self.disk = disk
         self.template = templates / f"{self.kind}-{PG_MAJOR}"
+        self.template_lock = template_lock  # the plane's: one initdb however many guests start at once
         self.data = disk / DATA_FOLDER
         self.socket_dir = socket_dir
         self.account = account
@@ -126,8 +126,7 @@ class PostgresGuest:
     async def _from_template(self, bin_dir: Path) -> None:
         """A new cluster is a copy of the image's template cluster (made by initdb once per data root, as an
         image ships a prepared one): a copy takes a tenth of initdb's time, so guests start quickly."""
-        lock = _TEMPLATE_LOCKS.setdefault(str(self.template), asyncio.Lock())
-        async with lock:
+        async with self.template_lock:
             if not (self.template / "pgdata" / "PG_VERSION").exists():
                 self._say("preparing the image's template cluster (initdb, once)")
                 await self._initdb(bin_dir, self.template)
