@@ -5,8 +5,14 @@ STAMP := $(VENV)/.installed
 # Upstream OpenStack Heat for the real-Heat tier: its own virtualenv, installed by the tier on first use
 # (and again only when the pin in src/fakecloud/upstream_heat/runner.py changes).
 HEAT_VENV ?= .heat-venv
+# OpenStack's own tempest suites (conformance/): tempest, heat-tempest-plugin and trove-tempest-plugin in their own
+# virtualenv, rebuilt only when conformance/requirements.txt changes. The trove plugin is not on PyPI: it is
+# installed editable from a writable copy of the tree in ../shared/conformance (pbr needs PBR_VERSION without .git).
+CONF_VENV ?= .conformance-venv
+CONF_STAMP := $(CONF_VENV)/.installed
+TROVE_PLUGIN_SRC ?= ../shared/conformance/trove-tempest-plugin
 
-.PHONY: run test test-heat lint bench clean
+.PHONY: run test test-heat conformance conformance-update lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -18,7 +24,7 @@ run: $(STAMP)
 	$(VENV)/bin/hearth up
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff check src tests bench conformance
 	$(PY) -m pytest
 	$(MAKE) test-heat
 
@@ -26,8 +32,27 @@ test: $(STAMP)
 test-heat: $(STAMP)
 	FAKECLOUD_HEAT_VENV=$(abspath $(HEAT_VENV)) $(PY) -m pytest tests/upstream_heat
 
+$(CONF_STAMP): conformance/requirements.txt
+	test -x $(CONF_VENV)/bin/python || python3 -m venv $(CONF_VENV)
+	echo '*' > $(CONF_VENV)/.gitignore
+	$(CONF_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CONF_VENV)/bin/python -m pip install --quiet -r conformance/requirements.txt
+	rm -rf $(CONF_VENV)/src/trove-tempest-plugin && mkdir -p $(CONF_VENV)/src
+	cp -r $(TROVE_PLUGIN_SRC) $(CONF_VENV)/src/trove-tempest-plugin && chmod -R u+w $(CONF_VENV)/src
+	PBR_VERSION=0.0.0 $(CONF_VENV)/bin/python -m pip install --quiet -e $(CONF_VENV)/src/trove-tempest-plugin
+	touch $(CONF_STAMP)
+
+# Scoped tempest suites against `hearth up` on 127.0.0.1:48779/48780; writes conformance/RESULTS.md and fails when a
+# test in conformance/passing.txt no longer passes. CONFORMANCE_SUITES=compute,volume picks suites.
+conformance: $(STAMP) $(CONF_STAMP)
+	python3 conformance/run.py
+
+# The same run, then passing.txt gains every test that passed (and loses ids that no longer exist).
+conformance-update: $(STAMP) $(CONF_STAMP)
+	python3 conformance/run.py --update
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff check src tests bench conformance
 
 bench: $(STAMP)
 	@command -v wrk >/dev/null 2>&1 || (apt-get install -y -qq wrk >/dev/null 2>&1 || sudo -n apt-get install -y -qq wrk >/dev/null 2>&1) \
@@ -35,4 +60,4 @@ bench: $(STAMP)
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) $(HEAT_VENV) .hearth build *.egg-info src/*.egg-info
+	rm -rf $(VENV) $(HEAT_VENV) $(CONF_VENV) conformance/.work conformance/results .hearth build *.egg-info src/*.egg-info
