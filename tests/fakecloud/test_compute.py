@@ -686,9 +686,286 @@ def test_rebuild_refuses_what_nova_refuses(fakecloud, os_conn):
     assert os_conn.compute.get_server(server.id).image["id"] == _image_id(fakecloud)
 
 
-def test_console_output_of_a_server_without_a_guest_is_empty(fakecloud, os_conn):
+def test_console_output_shows_the_power_events_and_honours_length(fakecloud, os_conn):
     server = _boot(os_conn, fakecloud, "quiet")
-    assert os_conn.compute.get_server_console_output(server) == {"output": ""}
+    assert os_conn.compute.get_server_console_output(server) == {"output": "fakecloud: quiet booted (flavor m1.tiny)\n"}
+    os_conn.compute.stop_server(server)
+    os_conn.compute.wait_for_server(server, status="SHUTOFF", **WAIT)
+    # Nova's tail: the last `length` pieces of the log split at newlines, the last piece the empty one
+    assert os_conn.compute.get_server_console_output(server, length=2) == {"output": "fakecloud: quiet powered off\n"}
+    assert os_conn.compute.get_server_console_output(server, length=0) == {"output": ""}
     bad = _raw(fakecloud, os_conn, "POST", f"/servers/{server.id}/action",
                json={"os-getConsoleOutput": {"length": "many"}})
     assert bad.status_code == 400
+
+
+# multiple create ------------------------------------------------------------------------------
+def test_multiple_create_boots_each_under_one_reservation(fakecloud, os_conn, os_admin):
+    created = _create_raw(fakecloud, os_conn, name="many", min_count=2)
+    assert created.status_code == 202 and "reservation_id" not in created.json()
+    servers = {s.name: s for s in os_conn.compute.servers(details=True)}
+    assert set(servers) == {"many-1", "many-2"}
+    assert created.json()["server"]["id"] in {s.id for s in servers.values()}  # the first server's create view
+    for server in servers.values():
+        os_conn.compute.wait_for_server(server, **WAIT)
+    reserved = _create_raw(fakecloud, os_conn, name="more", min_count="1", max_count=3, return_reservation_id=True)
+    assert reserved.status_code == 202 and set(reserved.json()) == {"reservation_id"}
+    reservation = reserved.json()["reservation_id"]
+    assert re.fullmatch(r"r-[a-z0-9]{8}", reservation)
+    listed = _raw(fakecloud, os_conn, "GET", f"/servers/detail?reservation_id={reservation}").json()["servers"]
+    assert sorted(s["name"] for s in listed) == ["more-1", "more-2", "more-3"]
+    shown = _raw(fakecloud, os_admin, "GET", f"/servers/{listed[0]['id']}", version="2.3").json()["server"]
+    assert shown["OS-EXT-SRV-ATTR:reservation_id"] == reservation
+    assert sorted(s["OS-EXT-SRV-ATTR:launch_index"] for s in (
+        _raw(fakecloud, os_admin, "GET", f"/servers/{s['id']}", version="2.3").json()["server"] for s in listed)) \
+        == [0, 1, 2]
+    for body, word in (({"min_count": 3, "max_count": 2}, "min_count"), ({"min_count": 0}, "min_count"),
+                       ({"max_count": 2.5}, "max_count")):
+        refused = _create_raw(fakecloud, os_conn, **body)
+        assert refused.status_code == 400 and word in refused.json()["badRequest"]["message"]
+
+
+def test_multiple_create_boots_what_the_quota_allows():
+    with running_cloud(CloudConfig(quotas=Quotas(instances=3))) as fc:
+        conn = fc.connect()
+        try:
+            assert _create_raw(fc, conn, name="fit", min_count=1, max_count=5).status_code == 202
+            assert len(list(conn.compute.servers())) == 3
+            refused = _create_raw(fc, conn, name="none", min_count=1)
+            assert refused.status_code == 403 and "Quota exceeded for instances" in refused.text
+        finally:
+            conn.close()
+
+
+# server groups ------------------------------------------------------------------------------
+def test_server_groups_and_their_members(fakecloud, os_conn):
+    old = _raw(fakecloud, os_conn, "POST", "/os-server-groups", version="2.1",
+               json={"server_group": {"name": "near", "policies": ["affinity"]}})
+    assert old.status_code == 200
+    assert set(old.json()["server_group"]) == {"id", "name", "policies", "members", "metadata"}
+    new = _raw(fakecloud, os_conn, "POST", "/os-server-groups", version="2.64",
+               json={"server_group": {"name": "apart", "policy": "anti-affinity",
+                                      "rules": {"max_server_per_host": 1}}}).json()["server_group"]
+    assert (new["policy"], new["rules"], new["project_id"]) == ("anti-affinity", {"max_server_per_host": 1},
+                                                               os_conn.current_project_id)
+    assert "policies" not in new
+    bad = _raw(fakecloud, os_conn, "POST", "/os-server-groups", version="2.64",
+               json={"server_group": {"name": "x", "policy": "affinity", "rules": {"max_server_per_host": 2}}})
+    assert bad.status_code == 400
+
+    near_id = old.json()["server_group"]["id"]
+    body = {"server": {"name": "member", "imageRef": _image_id(fakecloud), "flavorRef": "1", "networks": "none"},
+            "os:scheduler_hints": {"group": near_id}}
+    created = _raw(fakecloud, os_conn, "POST", "/servers", version="2.71", json=body).json()["server"]
+    shown = _raw(fakecloud, os_conn, "GET", f"/os-server-groups/{near_id}").json()["server_group"]
+    assert shown["members"] == [created["id"]]
+    server = _raw(fakecloud, os_conn, "GET", f"/servers/{created['id']}", version="2.71").json()["server"]
+    assert server["server_groups"] == [near_id]
+
+    # one host: a second member of an anti-affinity group finds no valid host, as on a one-node Nova
+    apart = {**body, "os:scheduler_hints": {"group": new["id"]}}
+    first = _raw(fakecloud, os_conn, "POST", "/servers", version="2.71", json=apart).json()["server"]
+    second = _raw(fakecloud, os_conn, "POST", "/servers", version="2.71", json=apart).json()["server"]
+    assert os_conn.compute.wait_for_server(os_conn.compute.get_server(first["id"]), **WAIT).status == "ACTIVE"
+    with pytest.raises(openstack.exceptions.ResourceFailure):
+        os_conn.compute.wait_for_server(os_conn.compute.get_server(second["id"]), **WAIT)
+
+    unknown = {**body, "os:scheduler_hints": {"group": str(uuid.uuid4())}}
+    assert _raw(fakecloud, os_conn, "POST", "/servers", version="2.71", json=unknown).status_code == 400
+    listed = _raw(fakecloud, os_conn, "GET", "/os-server-groups").json()["server_groups"]
+    assert {g["id"] for g in listed} == {near_id, new["id"]}
+    assert _raw(fakecloud, os_conn, "DELETE", f"/os-server-groups/{near_id}").status_code == 204
+    assert _raw(fakecloud, os_conn, "GET", f"/os-server-groups/{near_id}").status_code == 404
+
+
+# tags, metadata items, password -------------------------------------------------------------
+def test_server_tags(fakecloud, os_conn):
+    server = _boot(os_conn, fakecloud, "tagged", networks="none")
+    base = f"/servers/{server.id}/tags"
+    assert _raw(fakecloud, os_conn, "GET", base, version="2.25").status_code == 404  # no tags before 2.26
+    added = _raw(fakecloud, os_conn, "PUT", f"{base}/blue", version="2.26")
+    assert added.status_code == 201 and added.headers["Location"].endswith(f"{base}/blue")
+    assert _raw(fakecloud, os_conn, "PUT", f"{base}/blue", version="2.26").status_code == 204
+    assert _raw(fakecloud, os_conn, "GET", f"{base}/blue", version="2.26").status_code == 204
+    assert _raw(fakecloud, os_conn, "GET", f"{base}/red", version="2.26").status_code == 404
+    replaced = _raw(fakecloud, os_conn, "PUT", base, version="2.26", json={"tags": ["a", "b"]})
+    assert (replaced.status_code, replaced.json()) == (200, {"tags": ["a", "b"]})
+    assert _raw(fakecloud, os_conn, "PUT", base, version="2.26", json={"tags": ["a/b"]}).status_code == 400
+    too_many = {"tags": [f"t{i}" for i in range(51)]}
+    assert _raw(fakecloud, os_conn, "PUT", base, version="2.26", json=too_many).status_code == 400
+    assert _raw(fakecloud, os_conn, "DELETE", f"{base}/a", version="2.26").status_code == 204
+    assert _raw(fakecloud, os_conn, "GET", base, version="2.26").json() == {"tags": ["b"]}
+    assert _raw(fakecloud, os_conn, "DELETE", base, version="2.26").status_code == 204
+    assert _raw(fakecloud, os_conn, "GET", base, version="2.26").json() == {"tags": []}
+
+
+def test_metadata_items_and_server_password(fakecloud, os_conn):
+    server = _boot(os_conn, fakecloud, "meta", networks="none", metadata={"role": "db"})
+    item = _raw(fakecloud, os_conn, "GET", f"/servers/{server.id}/metadata/role")
+    assert (item.status_code, item.json()) == (200, {"meta": {"role": "db"}})
+    assert _raw(fakecloud, os_conn, "GET", f"/servers/{server.id}/metadata/nope").status_code == 404
+    put = _raw(fakecloud, os_conn, "PUT", f"/servers/{server.id}/metadata/tier", json={"meta": {"tier": "1"}})
+    assert (put.status_code, put.json()) == (200, {"meta": {"tier": "1"}})
+    mismatch = _raw(fakecloud, os_conn, "PUT", f"/servers/{server.id}/metadata/tier", json={"meta": {"x": "1"}})
+    assert mismatch.status_code == 400 and "mismatch" in mismatch.json()["badRequest"]["message"]
+    assert os_conn.compute.fetch_server_metadata(server).metadata == {"role": "db", "tier": "1"}
+    missing = _raw(fakecloud, os_conn, "GET", f"/servers/{uuid.uuid4()}/metadata/role")
+    assert missing.status_code == 404
+
+    password = _raw(fakecloud, os_conn, "GET", f"/servers/{server.id}/os-server-password")
+    assert (password.status_code, password.json()) == (200, {"password": ""})
+    assert _raw(fakecloud, os_conn, "DELETE", f"/servers/{server.id}/os-server-password").status_code == 204
+
+
+# disk config, access addresses, views -------------------------------------------------------
+def test_disk_config_is_kept_and_changed(fakecloud, os_conn):
+    created = _create_raw(fakecloud, os_conn, name="disk", **{"OS-DCF:diskConfig": "AUTO"})
+    assert created.json()["server"]["OS-DCF:diskConfig"] == "AUTO"
+    server_id = created.json()["server"]["id"]
+    os_conn.compute.wait_for_server(os_conn.compute.get_server(server_id), **WAIT)
+    updated = _raw(fakecloud, os_conn, "PUT", f"/servers/{server_id}", json={"server": {"OS-DCF:diskConfig": "MANUAL"}})
+    assert updated.json()["server"]["OS-DCF:diskConfig"] == "MANUAL"
+    rebuilt = _raw(fakecloud, os_conn, "POST", f"/servers/{server_id}/action",
+                   json={"rebuild": {"imageRef": _image_id(fakecloud), "OS-DCF:diskConfig": "AUTO"}})
+    assert rebuilt.json()["server"]["OS-DCF:diskConfig"] == "AUTO"
+    os_conn.compute.wait_for_server(os_conn.compute.get_server(server_id), **WAIT)
+    _raw(fakecloud, os_conn, "POST", f"/servers/{server_id}/action",
+         json={"resize": {"flavorRef": "2", "OS-DCF:diskConfig": "MANUAL"}})
+    os_conn.compute.wait_for_server(os_conn.compute.get_server(server_id), status="VERIFY_RESIZE", **WAIT)
+    shown = _raw(fakecloud, os_conn, "GET", f"/servers/{server_id}").json()["server"]
+    assert shown["OS-DCF:diskConfig"] == "MANUAL"
+    bad = _create_raw(fakecloud, os_conn, **{"OS-DCF:diskConfig": "SOMETIMES"})
+    assert bad.status_code == 400
+
+
+def test_access_ipv6_is_stored_compressed(fakecloud, os_conn):
+    created = _create_raw(fakecloud, os_conn, name="v6", accessIPv4="1.1.1.1",
+                          accessIPv6="0000:0000:0000:0000:0000:babe:220.12.22.2")
+    shown = _raw(fakecloud, os_conn, "GET", f"/servers/{created.json()['server']['id']}").json()["server"]
+    assert (shown["accessIPv4"], shown["accessIPv6"]) == ("1.1.1.1", "::babe:dc0c:1602")
+
+
+def test_views_show_progress_and_security_groups_as_nova_does(fakecloud, os_conn):
+    server = _boot(os_conn, fakecloud, "views", networks="none")
+    shown = _raw(fakecloud, os_conn, "GET", f"/servers/{server.id}").json()["server"]
+    assert shown["progress"] == 0 and shown["security_groups"] == [{"name": "default"}]
+    os_conn.compute.remove_security_group_from_server(server, {"name": "default"})
+    os_conn.compute.stop_server(server)
+    os_conn.compute.wait_for_server(server, status="SHUTOFF", **WAIT)
+    shown = _raw(fakecloud, os_conn, "GET", f"/servers/{server.id}").json()["server"]
+    assert "progress" not in shown  # only in ACTIVE, BUILD, REBUILD, RESIZE, VERIFY_RESIZE, MIGRATING
+    assert "security_groups" not in shown  # Nova leaves the key out for a server in no group
+
+
+def test_list_filters_by_ip_and_changes_since(fakecloud, os_conn):
+    first, second = _boot(os_conn, fakecloud, "ip-a"), _boot(os_conn, fakecloud, "ip-b")
+    address = os_conn.compute.get_server(second.id).addresses["private"][0]["addr"]
+    found = _raw(fakecloud, os_conn, "GET", f"/servers?ip={re.escape(address)}$").json()["servers"]
+    assert [s["id"] for s in found] == [second.id]
+    assert len(_raw(fakecloud, os_conn, "GET", "/servers?ip=^127\\.").json()["servers"]) == 2
+    assert _raw(fakecloud, os_conn, "GET", "/servers?ip6=.").json()["servers"] == []
+    future = _raw(fakecloud, os_conn, "GET", "/servers?changes-since=2051-01-01T12:34:00Z").json()
+    assert future["servers"] == []
+    past = _raw(fakecloud, os_conn, "GET", "/servers?changes-since=2001-01-01T00:00:00Z").json()["servers"]
+    assert {s["id"] for s in past} == {first.id, second.id}
+    assert _raw(fakecloud, os_conn, "GET", "/servers?changes-since=2011/01/01").status_code == 400
+
+
+# lock, forceDelete, restore -----------------------------------------------------------------
+def test_lock_refuses_owner_actions_until_unlocked(fakecloud, os_conn, os_admin):
+    server = _boot(os_conn, fakecloud, "locked", networks="none")
+
+    def act(conn, body, version=None):
+        return _raw(fakecloud, conn, "POST", f"/servers/{server.id}/action", version=version, json=body)
+
+    assert act(os_conn, {"lock": {"locked_reason": "maintenance"}}, "2.73").status_code == 202
+    shown = _raw(fakecloud, os_conn, "GET", f"/servers/{server.id}", version="2.73").json()["server"]
+    assert (shown["locked"], shown["locked_reason"]) == (True, "maintenance")
+    refused = act(os_conn, {"os-stop": None})
+    assert refused.status_code == 409 and "is locked" in refused.json()["conflictingRequest"]["message"]
+    assert _raw(fakecloud, os_conn, "DELETE", f"/servers/{server.id}").status_code == 409
+    assert act(os_conn, {"unlock": None}).status_code == 202
+    assert act(os_conn, {"os-stop": None}).status_code == 202
+    os_conn.compute.wait_for_server(server, status="SHUTOFF", **WAIT)
+
+    assert act(os_admin, {"lock": None}).status_code == 202  # an admin's lock: the owner may not lift it
+    assert act(os_conn, {"unlock": None}).status_code == 403
+    assert act(os_admin, {"os-start": None}).status_code == 202
+    restore = act(os_conn, {"restore": None})
+    assert restore.status_code == 409  # nothing is ever soft-deleted here
+    assert act(os_admin, {"forceDelete": None}).status_code == 202
+    os_conn.compute.wait_for_delete(server, **WAIT)
+    assert _raw(fakecloud, os_conn, "POST", f"/servers/{uuid.uuid4()}/action",
+                json={"restore": None}).status_code == 404
+
+
+# keypairs and rebuild microversions ---------------------------------------------------------
+def test_keypair_views_follow_the_microversion(fakecloud, os_conn):
+    created = _raw(fakecloud, os_conn, "POST", "/os-keypairs", version="2.1", json={"keypair": {"name": "k1"}})
+    assert created.status_code == 200
+    assert set(created.json()["keypair"]) == {"name", "public_key", "fingerprint", "private_key", "user_id"}
+    listed = _raw(fakecloud, os_conn, "GET", "/os-keypairs", version="2.1").json()["keypairs"]
+    assert set(listed[0]["keypair"]) == {"name", "public_key", "fingerprint"}
+    newer = _raw(fakecloud, os_conn, "POST", "/os-keypairs", version="2.2", json={"keypair": {"name": "k2"}})
+    assert newer.status_code == 201 and newer.json()["keypair"]["type"] == "ssh"
+    assert newer.json()["keypair"]["user_id"]
+
+
+def test_rebuild_sets_key_name_and_user_data_from_their_microversions(fakecloud, os_conn):
+    server = _boot(os_conn, fakecloud, "rekey", networks="none")
+    _raw(fakecloud, os_conn, "POST", "/os-keypairs", json={"keypair": {"name": "rekey"}})
+    answer = _raw(fakecloud, os_conn, "POST", f"/servers/{server.id}/action", version="2.57",
+                  json={"rebuild": {"imageRef": _image_id(fakecloud), "key_name": "rekey", "user_data": "aGk="}})
+    assert answer.status_code == 202
+    view = answer.json()["server"]
+    assert (view["key_name"], view["user_data"]) == ("rekey", "aGk=")
+    os_conn.compute.wait_for_server(server, **WAIT)
+    unknown = _raw(fakecloud, os_conn, "POST", f"/servers/{server.id}/action", version="2.54",
+                   json={"rebuild": {"imageRef": _image_id(fakecloud), "key_name": "nope"}})
+    assert unknown.status_code == 400
+
+
+# block devices and volumes ------------------------------------------------------------------
+def test_boot_refuses_bad_block_devices(fakecloud, os_conn):
+    volume = os_conn.block_storage.create_volume(name="plain", size=1)
+    volume = os_conn.block_storage.wait_for_status(volume, "available", **WAIT)
+    boot = [{"boot_index": "0", "uuid": volume.id, "source_type": "volume", "destination_type": "volume"}]
+    refused = _create_raw(fakecloud, os_conn, imageRef="", block_device_mapping_v2=boot)
+    assert refused.status_code == 400 and "is not bootable" in refused.json()["badRequest"]["message"]
+    invalid = [{"source_type": "volume", "uuid": volume.id, "destination_type": "invalid"}]
+    assert _create_raw(fakecloud, os_conn, block_device_mapping_v2=invalid).status_code == 400
+    assert list(os_conn.compute.servers()) == []
+
+
+def test_attaching_a_volume_twice_to_one_server_is_400(fakecloud, os_conn):
+    server = _boot(os_conn, fakecloud, "twice", networks="none")
+    volume = os_conn.block_storage.wait_for_status(os_conn.block_storage.create_volume(size=1), "available",
+                                                   **WAIT)
+    os_conn.compute.create_volume_attachment(server, volume)
+    again = _raw(fakecloud, os_conn, "POST", f"/servers/{server.id}/os-volume_attachments",
+                 json={"volumeAttachment": {"volumeId": volume.id}})
+    assert again.status_code == 400 and "already attached" in again.json()["badRequest"]["message"]
+
+
+def test_os_volumes_proxies_cinder_until_2_36(fakecloud, os_conn):
+    created = _raw(fakecloud, os_conn, "POST", "/os-volumes", version="2.35",
+                   json={"volume": {"size": 1, "display_name": "proxied", "metadata": {"Type": "work"}}})
+    assert created.status_code == 200
+    volume = created.json()["volume"]
+    assert (volume["displayName"], volume["size"], volume["metadata"]) == ("proxied", 1, {"Type": "work"})
+    assert volume["attachments"] == [{}]
+    os_conn.block_storage.wait_for_status(os_conn.block_storage.get_volume(volume["id"]), "available", **WAIT)
+    shown = _raw(fakecloud, os_conn, "GET", f"/os-volumes/{volume['id']}").json()["volume"]
+    assert shown["status"] == "available"
+    _raw(fakecloud, os_conn, "POST", "/os-volumes", json={"volume": {"size": "2"}})
+    everything = _raw(fakecloud, os_conn, "GET", "/os-volumes/detail").json()["volumes"]
+    page = _raw(fakecloud, os_conn, "GET", "/os-volumes?offset=1&limit=1").json()["volumes"]
+    assert len(everything) == 2 and [v["id"] for v in page] == [everything[1]["id"]]
+    for size in ("#$%", "", "0", None):
+        refused = _raw(fakecloud, os_conn, "POST", "/os-volumes", json={"volume": {"size": size}})
+        assert refused.status_code == 400
+    assert _raw(fakecloud, os_conn, "GET", "/os-volumes/").status_code == 404
+    assert _raw(fakecloud, os_conn, "DELETE", "/os-volumes/").status_code == 404
+    assert _raw(fakecloud, os_conn, "GET", f"/os-volumes/{uuid.uuid4()}").status_code == 404
+    assert _raw(fakecloud, os_conn, "GET", "/os-volumes", version="2.36").status_code == 404
+    assert _raw(fakecloud, os_conn, "DELETE", f"/os-volumes/{volume['id']}").status_code == 202

@@ -247,3 +247,66 @@ def test_identity_state_survives_dump_and_load(fakecloud):
     conn = _connect_as(fakecloud, "kept-user", "pw-k", "kept")
     assert conn.session.auth.get_access(conn.session).role_names == ["reader"]
     assert identity.find_project("demo").id == stable_id("project", "demo")
+
+
+def _token_of(fakecloud, identity: dict, scope=None) -> requests.Response:
+    auth = {"identity": identity, **({"scope": scope} if scope else {})}
+    return requests.post(fakecloud.url + "/v3/auth/tokens", json={"auth": auth}, timeout=10)
+
+
+def test_application_credentials_authenticate_into_their_project(fakecloud):
+    """What tempest's ApplicationCredentialsV3Test does: create (secret shown once), show, list by name, a token
+    with the credential, expiry as Keystone shows it, delete."""
+    conn = fakecloud.connect()
+    token = conn.session.get_token()
+    user_id, project_id = conn.current_user_id, conn.current_project_id
+    url = f"{fakecloud.url}/v3/users/{user_id}/application_credentials"
+    headers = {"X-Auth-Token": token}
+    created = requests.post(url, headers=headers, json={"application_credential": {"name": "ci"}}, timeout=10)
+    assert created.status_code == 201
+    cred = created.json()["application_credential"]
+    assert cred["project_id"] == project_id and cred["secret"] and cred["unrestricted"] is False
+    assert {r["name"] for r in cred["roles"]} == set(fakecloud.cloud.identity.users[user_id].roles[project_id])
+    shown = requests.get(f"{url}/{cred['id']}", headers=headers, timeout=10).json()["application_credential"]
+    assert "secret" not in shown and shown["name"] == "ci"
+    duplicate = requests.post(url, headers=headers, json={"application_credential": {"name": "ci"}}, timeout=10)
+    assert duplicate.status_code == 409
+    expiring = requests.post(url, headers=headers, timeout=10, json={"application_credential": {
+        "name": "later", "expires_at": "2099-01-02T03:04:05.123456"}}).json()["application_credential"]
+    assert expiring["expires_at"] == "2099-01-02T03:04:05.123456"
+    assert [c["name"] for c in requests.get(url, headers=headers, params={"name": "later"},
+                                            timeout=10).json()["application_credentials"]] == ["later"]
+    # the credential authenticates, scoped to its project, without a scope in the request
+    method = {"methods": ["application_credential"],
+              "application_credential": {"id": cred["id"], "secret": cred["secret"]}}
+    issued = _token_of(fakecloud, method)
+    assert issued.status_code == 201
+    body = issued.json()["token"]
+    assert body["project"]["id"] == project_id and body["application_credential"]["id"] == cred["id"]
+    wrong = {**method, "application_credential": {"id": cred["id"], "secret": "nope"}}
+    assert _token_of(fakecloud, wrong).status_code == 401
+    # a restricted credential's token may not make more credentials; another user may not see these
+    app_headers = {"X-Auth-Token": issued.headers["X-Subject-Token"]}
+    more = requests.post(url, headers=app_headers, json={"application_credential": {"name": "x"}}, timeout=10)
+    assert more.status_code == 403
+    admin = fakecloud.connect("admin").session.get_token()
+    admin_user = fakecloud.cloud.identity.validate(admin).user_id
+    assert requests.post(url, headers={"X-Auth-Token": admin}, timeout=10,
+                         json={"application_credential": {"name": "y"}}).status_code == 403
+    assert admin_user != user_id
+    assert requests.delete(f"{url}/{cred['id']}", headers=headers, timeout=10).status_code == 204
+    assert _token_of(fakecloud, method).status_code == 401
+    assert requests.get(f"{url}/{cred['id']}", headers=headers, timeout=10).status_code == 404
+
+
+def test_application_credentials_survive_dump_and_load(fakecloud):
+    conn = fakecloud.connect()
+    url = f"{fakecloud.url}/v3/users/{conn.current_user_id}/application_credentials"
+    cred = requests.post(url, headers={"X-Auth-Token": conn.session.get_token()}, timeout=10,
+                         json={"application_credential": {"name": "kept", "secret": "s3cret"}}).json()
+    identity = fakecloud.cloud.identity
+    saved = identity.dump()
+    identity.load(saved)
+    method = {"methods": ["application_credential"],
+              "application_credential": {"id": cred["application_credential"]["id"], "secret": "s3cret"}}
+    assert _token_of(fakecloud, method).status_code == 201

@@ -216,7 +216,10 @@ def test_deactivate_and_reactivate(os_conn, os_admin, fakecloud):
     path = f"/v2/images/{image.id}"
     assert _raw(os_admin, fakecloud, "POST", path + "/actions/deactivate").status_code == 403  # queued
     _raw(os_conn, fakecloud, "PUT", path + "/file", data=b"data", headers={"Content-Type": "application/octet-stream"})
-    assert _raw(os_conn, fakecloud, "POST", path + "/actions/deactivate").status_code == 403  # not admin
+    others = os_admin.image.create_image(name="not-demos", disk_format="raw", container_format="bare",
+                                         visibility="community", data=b"x")
+    # Glance's default `deactivate` policy: an admin or a member of the owning project, not anyone who sees it
+    assert _raw(os_conn, fakecloud, "POST", f"/v2/images/{others.id}/actions/deactivate").status_code == 403
     os_admin.image.deactivate_image(image)
     assert os_conn.image.get_image(image.id).status == "deactivated"
     denied = _raw(os_conn, fakecloud, "GET", path + "/file")
@@ -277,3 +280,119 @@ def test_image_state_survives_dump_and_load(os_conn, fakecloud):
     assert backend.data[image.id] == b"\x00\x01bytes"
     assert backend.images[image.id].tags == ["p"] and "someone" in backend.members[image.id]
     assert _raw(os_conn, fakecloud, "GET", f"/v2/images/{image.id}/file").content == b"\x00\x01bytes"
+
+
+# tempest's Glance surface: the v2.0 patch form, sorting, tasks, metadefs -----------------------------------
+def _call(conn, fakecloud, method, path, **kwargs):
+    headers = {"X-Auth-Token": conn.session.get_token(), **kwargs.pop("headers", {})}
+    return requests.request(method, fakecloud.url + "/image" + path, headers=headers, timeout=10, **kwargs)
+
+
+def test_v20_patch_form_sort_and_size_filter(os_conn, fakecloud):
+    made = _call(os_conn, fakecloud, "POST", "/v2/images",
+                 json={"name": "small", "disk_format": "raw", "container_format": "bare"}).json()
+    patch = [{"replace": "/name", "value": "renamed"}, {"add": "/color", "value": "blue"}]
+    response = _call(os_conn, fakecloud, "PATCH", f"/v2/images/{made['id']}", data=json.dumps(patch),
+                     headers={"Content-Type": "application/openstack-images-v2.0-json-patch"})
+    assert response.status_code == 200 and (response.json()["name"], response.json()["color"]) == ("renamed", "blue")
+    assert _call(os_conn, fakecloud, "PUT", f"/v2/images/{made['id']}/file", data=b"x" * 1071,
+                 headers={"Content-Type": "application/octet-stream"}).status_code == 204
+    assert [i["id"] for i in _get(os_conn, fakecloud, "/v2/images", size="1071").json()["images"]] == [made["id"]]
+    for params in ({"sort": "size:desc"}, {"sort_key": "size", "sort_dir": "desc"}):
+        sizes = [i["size"] for i in _get(os_conn, fakecloud, "/v2/images", **params).json()["images"]]
+        assert sizes == sorted(sizes, reverse=True)
+    assert _get(os_conn, fakecloud, "/v2/images", sort="nope:asc").status_code == 400
+    # the owner (not only an admin) deactivates and reactivates its image
+    assert _call(os_conn, fakecloud, "POST", f"/v2/images/{made['id']}/actions/deactivate").status_code == 204
+    assert _get(os_conn, fakecloud, f"/v2/images/{made['id']}").json()["status"] == "deactivated"
+
+
+def test_images_path_without_id_is_404(os_conn, fakecloud):
+    for method in ("GET", "DELETE"):
+        assert _call(os_conn, fakecloud, method, "/v2/images/", allow_redirects=False).status_code == 404
+
+
+def test_member_schemas_and_import_info(os_conn, fakecloud):
+    assert _get(os_conn, fakecloud, "/v2/schemas/member").json()["name"] == "member"
+    assert _get(os_conn, fakecloud, "/v2/schemas/members").json()["name"] == "members"
+    assert _get(os_conn, fakecloud, "/v2/info/import").json()["import-methods"]["value"] == []
+
+
+def test_import_tasks_are_admin_only_and_fail(os_conn, os_admin, fakecloud):
+    task = {"type": "import", "input": {"import_from": "http://example.invalid/x.qcow2",
+                                        "import_from_format": "qcow2", "image_properties": {"name": "x"}}}
+    assert _call(os_conn, fakecloud, "POST", "/v2/tasks", json=task).status_code == 403
+    assert _call(os_admin, fakecloud, "POST", "/v2/tasks", json={"type": "export"}).status_code == 400
+    created = _call(os_admin, fakecloud, "POST", "/v2/tasks", json=task)
+    assert created.status_code == 201 and created.json()["status"] == "pending"
+    shown = _get(os_admin, fakecloud, f"/v2/tasks/{created.json()['id']}").json()
+    assert shown["status"] == "failure" and "remote" in shown["message"]
+    assert [t["id"] for t in _get(os_admin, fakecloud, "/v2/tasks").json()["tasks"]] == [shown["id"]]
+
+
+def test_metadef_namespaces_and_their_contents(os_conn, os_admin, fakecloud):
+    ns = "/v2/metadefs/namespaces"
+    types = _get(os_admin, fakecloud, "/v2/metadefs/resource_types").json()["resource_types"]
+    assert "OS::Glance::Image" in {t["name"] for t in types}
+    body = {"namespace": "tempest-ns", "display_name": "T", "visibility": "public", "protected": True,
+            "resource_type_associations": [{"name": "OS::Glance::Image"}]}
+    assert _call(os_conn, fakecloud, "POST", ns, json=body).status_code == 403  # admins write metadefs
+    created = _call(os_admin, fakecloud, "POST", ns, json=body)
+    assert created.status_code == 201 and created.json()["resource_type_associations"][0]["name"] == "OS::Glance::Image"
+    assert _call(os_admin, fakecloud, "POST", ns, json=body).status_code == 409
+    assert "tempest-ns" in [n["namespace"] for n in _get(os_conn, fakecloud, ns).json()["namespaces"]]
+    assert _call(os_admin, fakecloud, "DELETE", f"{ns}/tempest-ns").status_code == 403  # protected
+    # objects, properties, tags
+    obj = _call(os_admin, fakecloud, "POST", f"{ns}/tempest-ns/objects", json={"name": "o1"})
+    assert obj.status_code == 201 and obj.json()["self"] == f"{ns}/tempest-ns/objects/o1"
+    assert _call(os_admin, fakecloud, "PUT", f"{ns}/tempest-ns/objects/o1", json={"name": "o2"}).json()["name"] == "o2"
+    assert [o["name"] for o in _get(os_admin, fakecloud, f"{ns}/tempest-ns/objects").json()["objects"]] == ["o2"]
+    prop = {"name": "hypervisor", "title": "Hypervisor", "type": "string", "enum": ["kvm", "qemu"]}
+    assert _call(os_admin, fakecloud, "POST", f"{ns}/tempest-ns/properties", json=prop).json()["title"] == "Hypervisor"
+    assert _call(os_admin, fakecloud, "POST", f"{ns}/tempest-ns/properties",
+                 json={"name": "bad", "title": "B", "type": "nope"}).status_code == 400
+    listed = _get(os_admin, fakecloud, f"{ns}/tempest-ns/properties").json()["properties"]
+    assert listed == {"hypervisor": {"title": "Hypervisor", "type": "string", "enum": ["kvm", "qemu"]}}
+    tags = _call(os_admin, fakecloud, "POST", f"{ns}/tempest-ns/tags", json={"tags": [{"name": "a"}, {"name": "b"}]})
+    assert tags.status_code == 201
+    assert _call(os_admin, fakecloud, "POST", f"{ns}/tempest-ns/tags/c").status_code == 201
+    assert _call(os_admin, fakecloud, "PUT", f"{ns}/tempest-ns/tags/c", json={"name": "d"}).json()["name"] == "d"
+    assert [t["name"] for t in _get(os_admin, fakecloud, f"{ns}/tempest-ns/tags").json()["tags"]] == ["a", "b", "d"]
+    shown = _get(os_admin, fakecloud, f"{ns}/tempest-ns").json()
+    assert set(shown["properties"]) == {"hypervisor"} and [t["name"] for t in shown["tags"]] == ["a", "b", "d"]
+    # dissociate, unprotect, delete
+    assert _call(os_admin, fakecloud, "DELETE", f"{ns}/tempest-ns/resource_types/OS::Glance::Image").status_code == 204
+    assert _get(os_admin, fakecloud, f"{ns}/tempest-ns/resource_types").json()["resource_type_associations"] == []
+    update = {"namespace": "tempest-ns", "visibility": "private", "protected": False}
+    assert _call(os_admin, fakecloud, "PUT", f"{ns}/tempest-ns", json=update).json()["visibility"] == "private"
+    assert _get(os_conn, fakecloud, f"{ns}/tempest-ns").status_code == 404  # private: the owner's (admin's)
+    assert _call(os_admin, fakecloud, "DELETE", f"{ns}/tempest-ns").status_code == 204
+    assert _get(os_admin, fakecloud, f"{ns}/tempest-ns").status_code == 404
+
+
+@pytest.mark.parametrize("kind,name", [("namespace", "namespace"), ("namespaces", "namespaces"),
+                                       ("resource_type", "resource_type_association"),
+                                       ("resource_types", "resource_type_associations"), ("object", "object"),
+                                       ("objects", "objects"), ("property", "property"),
+                                       ("properties", "properties"), ("tag", "tag"), ("tags", "tags")])
+def test_metadef_schemas(os_conn, fakecloud, kind, name):
+    assert _get(os_conn, fakecloud, f"/v2/schemas/metadefs/{kind}").json()["name"] == name
+
+
+def test_metadefs_survive_dump_and_load(os_admin, fakecloud):
+    _call(os_admin, fakecloud, "POST", "/v2/metadefs/namespaces", json={"namespace": "kept"})
+    _call(os_admin, fakecloud, "POST", "/v2/metadefs/namespaces/kept/resource_types", json={"name": "OS::Nova::Flavor"})
+    backend = fakecloud.cloud.image
+    saved = backend.dump()
+    backend.reset()
+    backend.load(saved)
+    assert backend.metadefs.namespaces["kept"].associations[0].name == "OS::Nova::Flavor"
+
+
+def test_os_glance_properties_are_reserved(os_conn, fakecloud):
+    refused = _call(os_conn, fakecloud, "POST", "/v2/images", json={"name": "r", "os_glance_foo": "bar"})
+    assert refused.status_code == 403 and "reserved" in refused.json()["error"]["message"]
+    made = _call(os_conn, fakecloud, "POST", "/v2/images", json={"name": "r"}).json()
+    patch = [{"op": "add", "path": "/os_glance_foo", "value": "bar"}]
+    assert _call(os_conn, fakecloud, "PATCH", f"/v2/images/{made['id']}", data=json.dumps(patch),
+                 headers=PATCH).status_code == 403

@@ -524,3 +524,120 @@ def test_subnet_delete(os_conn, fakecloud):
     assert _raw(os_conn, fakecloud, "GET", f"/subnets/{subnet.id}").status_code == 404
     assert _raw(os_conn, fakecloud, "DELETE", f"/subnets/{subnet.id}").status_code == 404
     os_conn.network.delete_network(network, ignore_missing=False)
+
+
+# tempest's Neutron surface: bulk create, the fixed_ips filter, agents, external network delete -------------------
+def test_bulk_create_is_all_or_nothing(os_conn, fakecloud):
+    made = _raw(os_conn, fakecloud, "POST", "/networks", json={"networks": [{"name": "b1"}, {"name": "b2"}]})
+    assert made.status_code == 201
+    nets = made.json()["networks"]
+    assert [n["name"] for n in nets] == ["b1", "b2"]
+    subnets = _raw(os_conn, fakecloud, "POST", "/subnets", json={"subnets": [
+        {"network_id": nets[0]["id"], "cidr": "10.20.0.0/24", "ip_version": 4},
+        {"network_id": nets[1]["id"], "cidr": "10.21.0.0/24", "ip_version": 4}]})
+    assert subnets.status_code == 201 and len(subnets.json()["subnets"]) == 2
+    ports = _raw(os_conn, fakecloud, "POST", "/ports", json={"ports": [{"network_id": n["id"]} for n in nets]})
+    assert ports.status_code == 201 and [p["network_id"] for p in ports.json()["ports"]] == [n["id"] for n in nets]
+    # the second item fails: the first is rolled back
+    before = {p.id for p in os_conn.network.ports()}
+    failed = _raw(os_conn, fakecloud, "POST", "/ports", json={"ports": [{"network_id": nets[0]["id"]},
+                                                                         {"network_id": "no-such-network"}]})
+    assert failed.status_code == 404
+    assert {p.id for p in os_conn.network.ports()} == before
+    assert _raw(os_conn, fakecloud, "POST", "/networks", json={"networks": []}).status_code == 400
+
+
+def test_ports_filter_by_fixed_ip(os_conn, os_admin, fakecloud):
+    net = os_conn.network.create_network(name="filter")
+    subnet = os_conn.network.create_subnet(network_id=net.id, cidr="10.30.0.0/24", ip_version=4)
+    first = os_conn.network.create_port(network_id=net.id)
+    os_conn.network.create_port(network_id=net.id)
+    address = first.fixed_ips[0]["ip_address"]
+    for conn in (os_conn, os_admin):
+        found = _raw(conn, fakecloud, "GET", "/ports", params={"fixed_ips": f"ip_address={address}"}).json()["ports"]
+        assert [p["id"] for p in found] == [first.id]
+    on_subnet = _raw(os_conn, fakecloud, "GET", "/ports", params={"fixed_ips": f"subnet_id={subnet.id}"}).json()
+    assert len(on_subnet["ports"]) == 2
+
+
+def test_agents_list_is_empty(os_conn, os_admin, fakecloud):
+    for conn in (os_conn, os_admin):
+        response = _raw(conn, fakecloud, "GET", "/agents")
+        assert response.status_code == 200 and response.json()["agents"] == []
+
+
+def test_deleting_an_external_network_deletes_its_floating_ips(os_admin, fakecloud):
+    external = os_admin.network.create_network(name="ext-gone", is_router_external=True)
+    os_admin.network.create_subnet(network_id=external.id, cidr="198.51.100.0/24", ip_version=4)
+    fip = os_admin.network.create_ip(floating_network_id=external.id)
+    os_admin.network.delete_network(external)
+    assert fip.id not in {f.id for f in os_admin.network.ips()}
+    assert not [p for p in os_admin.network.ports() if p.network_id == external.id]
+
+
+def test_tags_on_resources_and_tag_filters(os_conn, os_admin, fakecloud):
+    net = os_conn.network.create_network(name="tagged")
+    subnet = os_conn.network.create_subnet(network_id=net.id, cidr="10.40.0.0/24", ip_version=4)
+    port = os_conn.network.create_port(network_id=net.id)
+    group = os_conn.network.create_security_group(name="tagged-sg")
+    for collection, rid in (("networks", net.id), ("subnets", subnet.id), ("ports", port.id),
+                            ("security-groups", group.id)):
+        base = f"/{collection}/{rid}/tags"
+        assert _raw(os_conn, fakecloud, "PUT", f"{base}/red").status_code == 201
+        assert _raw(os_conn, fakecloud, "GET", f"{base}/red").status_code == 204
+        assert _raw(os_conn, fakecloud, "GET", f"{base}/blue").status_code == 404
+        assert _raw(os_conn, fakecloud, "GET", base).json() == {"tags": ["red"]}
+        replaced = _raw(os_conn, fakecloud, "PUT", base, json={"tags": ["a", "b", "c"]})
+        assert replaced.status_code == 200 and sorted(replaced.json()["tags"]) == ["a", "b", "c"]
+        assert _raw(os_conn, fakecloud, "PUT", base, json={"tags": ["a", "a"]}).status_code == 400
+        assert _raw(os_conn, fakecloud, "DELETE", f"{base}/b").status_code == 204
+        assert _raw(os_conn, fakecloud, "DELETE", f"{base}/b").status_code == 404
+        singular = collection.rstrip("s").replace("-", "_")
+        shown = _raw(os_conn, fakecloud, "GET", f"/{collection}/{rid}").json()[singular]
+        assert sorted(shown["tags"]) == ["a", "c"]
+    nets = _raw(os_conn, fakecloud, "GET", "/networks", params={"tags": "a,c"}).json()["networks"]
+    assert [n["id"] for n in nets] == [net.id]
+    any_of = _raw(os_conn, fakecloud, "GET", "/networks", params={"tags-any": "zzz,c"}).json()["networks"]
+    assert [n["id"] for n in any_of] == [net.id]
+    assert net.id not in [n["id"] for n in _raw(os_conn, fakecloud, "GET", "/networks",
+                                                   params={"not-tags-any": "a"}).json()["networks"]]
+    assert _raw(os_conn, fakecloud, "DELETE", f"/networks/{net.id}/tags").status_code == 204
+    assert _raw(os_conn, fakecloud, "GET", f"/networks/{net.id}/tags").json() == {"tags": []}
+    # another project's resource: not seen (404); the shared public network: seen but not taggable (403)
+    private = os_admin.network.create_network(name="admins")
+    assert _raw(os_conn, fakecloud, "PUT", f"/networks/{private.id}/tags/x").status_code == 404
+    public = os_conn.network.find_network("public", ignore_missing=False)
+    assert _raw(os_conn, fakecloud, "PUT", f"/networks/{public.id}/tags/x").status_code == 403
+    assert _raw(os_conn, fakecloud, "GET", f"/widgets/{net.id}/tags").status_code == 404
+
+
+def test_subnet_pools_are_stored_tagged_and_only_grow(os_conn, os_admin, fakecloud):
+    made = _raw(os_conn, fakecloud, "POST", "/subnetpools",
+                json={"subnetpool": {"name": "pool", "prefixes": ["10.50.0.0/16", "10.51.0.0/16"]}})
+    assert made.status_code == 201
+    pool = made.json()["subnetpool"]
+    assert (pool["prefixes"], pool["ip_version"]) == (["10.50.0.0/15"], 4)  # collapsed, as Neutron stores them
+    assert (pool["min_prefixlen"], pool["default_prefixlen"], pool["max_prefixlen"]) == (8, 8, 32)
+    assert _raw(os_conn, fakecloud, "PUT", f"/subnetpools/{pool['id']}/tags/blue").status_code == 201
+    assert _raw(os_conn, fakecloud, "GET", f"/subnetpools/{pool['id']}").json()["subnetpool"]["tags"] == ["blue"]
+    shrink = _raw(os_conn, fakecloud, "PUT", f"/subnetpools/{pool['id']}",
+                  json={"subnetpool": {"prefixes": ["10.50.0.0/16"]}})
+    assert shrink.status_code == 400
+    grown = _raw(os_conn, fakecloud, "PUT", f"/subnetpools/{pool['id']}",
+                 json={"subnetpool": {"prefixes": ["10.50.0.0/15", "10.60.0.0/16"], "name": "bigger"}})
+    assert grown.status_code == 200 and grown.json()["subnetpool"]["prefixes"] == ["10.50.0.0/15", "10.60.0.0/16"]
+    bad = [{"prefixes": ["10.0.0.0/8", "fd00::/64"]}, {"prefixes": ["10.0.0.0/8"], "min_prefixlen": 30,
+                                                         "max_prefixlen": 24}, {"name": "no-prefixes"}]
+    for body in bad:
+        assert _raw(os_conn, fakecloud, "POST", "/subnetpools", json={"subnetpool": body}).status_code == 400
+    shared = {"subnetpool": {"name": "s", "prefixes": ["10.70.0.0/16"], "shared": True}}
+    assert _raw(os_conn, fakecloud, "POST", "/subnetpools", json=shared).status_code == 403
+    assert _raw(os_admin, fakecloud, "POST", "/subnetpools", json=shared).status_code == 201
+    listed = _raw(os_conn, fakecloud, "GET", "/subnetpools").json()["subnetpools"]
+    assert {p["name"] for p in listed} == {"bigger", "s"}  # its own, and the shared one
+    network = fakecloud.cloud.network
+    saved = network.dump()
+    network.load(saved)
+    assert network.subnetpools.by_id[pool["id"]].tags == ["blue"]
+    assert _raw(os_conn, fakecloud, "DELETE", f"/subnetpools/{pool['id']}").status_code == 204
+    assert _raw(os_conn, fakecloud, "GET", f"/subnetpools/{pool['id']}").status_code == 404

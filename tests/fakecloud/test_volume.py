@@ -329,7 +329,7 @@ def test_nova_attachments_show_in_cinder(os_conn):
     assert {a.volume_id for a in compute.volume_attachments(server)} == {first.id, second.id}
     with pytest.raises(openstack.exceptions.HttpException) as err:
         compute.create_volume_attachment(server, volume=first)
-    assert err.value.status_code == 409, "already attached to this server"
+    assert err.value.status_code == 400, "already attached to this server (Nova's InvalidVolume)"
     other = _server(os_conn, "other")
     with pytest.raises(openstack.exceptions.BadRequestException) as err:
         compute.create_volume_attachment(other, volume=first)
@@ -527,3 +527,289 @@ def test_list_filters_by_availability_zone(fakecloud, os_conn):
     assert [v["id"] for v in here] == [volume.id]
     assert requests.get(url, params={"availability_zone": "elsewhere"},
                         headers=_headers(os_conn)).json()["volumes"] == []
+
+
+# admin catalog: volume types, extra specs, access, encryption, QoS -----------------------------------
+def _call(fakecloud, conn, method: str, path: str, version: str | None = "3.70", **kwargs) -> requests.Response:
+    return requests.request(method, _volume_url(fakecloud, conn, path), headers=_headers(conn, version), **kwargs)
+
+
+def _new_type(fakecloud, os_admin, name: str, **spec) -> dict:
+    response = _call(fakecloud, os_admin, "POST", "/types", json={"volume_type": {"name": name, **spec}})
+    assert response.status_code == 200, response.text
+    return response.json()["volume_type"]
+
+
+def test_private_volume_type_needs_access(fakecloud, os_conn, os_admin):
+    kind = _new_type(fakecloud, os_admin, "gold", **{"os-volume-type-access:is_public": False,
+                                                     "extra_specs": {"storage_protocol": "iSCSI"}})
+    assert kind["os-volume-type-access:is_public"] is False and "qos_specs_id" not in kind
+    refused = _call(fakecloud, os_conn, "POST", "/volumes", json={"volume": {"size": 1, "volume_type": kind["id"]}})
+    assert refused.status_code == 404
+    assert "gold" not in [t["name"] for t in _call(fakecloud, os_conn, "GET", "/types").json()["volume_types"]]
+    assert _call(fakecloud, os_conn, "POST", "/types", json={"volume_type": {"name": "x"}}).status_code == 403
+
+    project = os_conn.current_project_id
+    assert _call(fakecloud, os_admin, "POST", f"/types/{kind['id']}/action",
+                 json={"addProjectAccess": {"project": project}}).status_code == 202
+    access = _call(fakecloud, os_admin, "GET", f"/types/{kind['id']}/os-volume-type-access").json()
+    assert access == {"volume_type_access": [{"volume_type_id": kind["id"], "project_id": project}]}
+    volume = _available(os_conn, volume_type="gold")
+    assert (volume.volume_type, os_conn.block_storage.get_volume(volume.id).volume_type) == ("gold", "gold")
+
+    assert _call(fakecloud, os_admin, "POST", "/types", json={"volume_type": {"name": "gold"}}).status_code == 409
+    in_use = _call(fakecloud, os_admin, "DELETE", f"/types/{kind['id']}")
+    assert (in_use.status_code, "still in use" in in_use.text) == (400, True)
+    renamed = _call(fakecloud, os_admin, "PUT", f"/types/{kind['id']}", json={"volume_type": {"name": "platinum"}})
+    assert set(renamed.json()["volume_type"]) == {"id", "name", "description", "is_public", "extra_specs"}
+    assert os_conn.block_storage.get_volume(volume.id).volume_type == "platinum"
+    default = _call(fakecloud, os_admin, "DELETE", "/types/7b8a9c4e-2d1f-5e3a-8b6c-0d9e1f2a3b4c")
+    assert default.status_code == 400
+
+
+def test_extra_specs_and_encryption(fakecloud, os_admin):
+    kind = _new_type(fakecloud, os_admin, "specs", extra_specs={"a": "1"})
+    base = f"/types/{kind['id']}"
+    assert _call(fakecloud, os_admin, "POST", base + "/extra_specs", json={"extra_specs": {"b": "2"}}).json() == {
+        "extra_specs": {"b": "2"}}
+    assert _call(fakecloud, os_admin, "PUT", base + "/extra_specs/b", json={"b": "3"}).json() == {"b": "3"}
+    assert _call(fakecloud, os_admin, "PUT", base + "/extra_specs/b", json={"c": "3"}).status_code == 400
+    assert _call(fakecloud, os_admin, "PUT", base + "/extra_specs/b", json={"b": "3", "a": "2"}).status_code == 400
+    assert _call(fakecloud, os_admin, "POST", base + "/extra_specs", json={"extra_specs": None}).status_code == 400
+    assert _call(fakecloud, os_admin, "GET", base + "/extra_specs").json() == {"extra_specs": {"a": "1", "b": "3"}}
+    assert _call(fakecloud, os_admin, "DELETE", base + "/extra_specs/a").status_code == 202
+    assert _call(fakecloud, os_admin, "GET", base + "/extra_specs/a").status_code == 404
+
+    spec = {"provider": "luks", "cipher": "aes-xts-plain64", "key_size": 256, "control_location": "front-end"}
+    created = _call(fakecloud, os_admin, "POST", base + "/encryption", json={"encryption": spec}).json()["encryption"]
+    assert {k: created[k] for k in spec} == spec and created["volume_type_id"] == kind["id"]
+    update = {"key_size": 128, "control_location": "back-end"}
+    assert _call(fakecloud, os_admin, "PUT", f"{base}/encryption/{created['encryption_id']}",
+                 json={"encryption": update}).json() == {"encryption": update}
+    assert _call(fakecloud, os_admin, "GET", base + "/encryption/key_size").json() == {"key_size": 128}
+    assert _call(fakecloud, os_admin, "DELETE", f"{base}/encryption/{created['encryption_id']}").status_code == 202
+    assert _call(fakecloud, os_admin, "GET", base + "/encryption").json() == {}
+
+
+def test_type_no_backend_fits_ends_in_error_with_a_user_message(fakecloud, os_conn, os_admin):
+    _new_type(fakecloud, os_admin, "bogus", extra_specs={"vendor_name": "Nobody"})
+    volume = os_conn.block_storage.create_volume(size=1, volume_type="bogus")
+    assert os_conn.block_storage.get_volume(volume.id).status == "error"
+    (message,) = _call(fakecloud, os_conn, "GET", "/messages").json()["messages"]
+    assert (message["resource_uuid"], message["message_level"]) == (volume.id, "ERROR")
+    assert _call(fakecloud, os_conn, "GET", "/messages", version="3.0").status_code == 404
+    assert _call(fakecloud, os_conn, "DELETE", f"/messages/{message['id']}").status_code == 204
+    assert _call(fakecloud, os_conn, "GET", f"/messages/{message['id']}").status_code == 404
+
+
+def test_retype_changes_the_type_in_place(fakecloud, os_conn, os_admin):
+    _new_type(fakecloud, os_admin, "one")
+    two = _new_type(fakecloud, os_admin, "two")
+    volume = _available(os_conn, volume_type="one")
+    url = f"/volumes/{volume.id}/action"
+    assert _call(fakecloud, os_conn, "POST", url, json={"os-retype": {"new_type": "two", "migration_policy": "never"}}
+                 ).status_code == 202
+    shown = _call(fakecloud, os_conn, "GET", f"/volumes/{volume.id}").json()["volume"]
+    assert (shown["status"], shown["volume_type"], shown["volume_type_id"]) == ("available", "two", two["id"])
+    assert _call(fakecloud, os_conn, "POST", url, json={"os-retype": {"new_type": "two"}}).status_code == 400
+
+
+def test_qos_specs(fakecloud, os_admin):
+    created = _call(fakecloud, os_admin, "POST", "/qos-specs",
+                    json={"qos_specs": {"name": "fast", "consumer": "front-end", "read_iops_sec": "2000"}}).json()
+    spec = created["qos_specs"]
+    assert spec["specs"] == {"read_iops_sec": "2000"} and created["links"]
+    assert spec in _call(fakecloud, os_admin, "GET", "/qos-specs").json()["qos_specs"]
+    base = f"/qos-specs/{spec['id']}"
+    assert _call(fakecloud, os_admin, "PUT", base, json={"qos_specs": {"iops": "5"}}).json() == {
+        "qos_specs": {"iops": "5"}}
+    assert _call(fakecloud, os_admin, "PUT", base + "/delete_keys", json={"keys": ["iops"]}).status_code == 202
+    assert "iops" not in _call(fakecloud, os_admin, "GET", base).json()["qos_specs"]["specs"]
+    kind = _new_type(fakecloud, os_admin, "limited")
+    assert _call(fakecloud, os_admin, "GET", f"{base}/associate?vol_type_id={kind['id']}").status_code == 202
+    assert _call(fakecloud, os_admin, "GET", base + "/associations").json() == {
+        "qos_associations": [{"association_type": "volume_type", "id": kind["id"], "name": "limited"}]}
+    assert _call(fakecloud, os_admin, "GET", f"/types/{kind['id']}").json()["volume_type"]["qos_specs_id"] == spec["id"]
+    assert _call(fakecloud, os_admin, "DELETE", base).status_code == 400, "still associated"
+    assert _call(fakecloud, os_admin, "GET", base + "/disassociate_all").status_code == 202
+    assert _call(fakecloud, os_admin, "DELETE", base).status_code == 202
+    assert _call(fakecloud, os_admin, "GET", base).status_code == 404
+
+
+def test_catalog_survives_restart(tmp_path):
+    state = tmp_path / "state.json"
+    with running_cloud(state_file=state) as first:
+        admin = first.connect("admin")
+        kind = _new_type(first, admin, "kept", extra_specs={"k": "v"})
+        admin.close()
+    with running_cloud(state_file=state) as second:
+        admin = second.connect("admin")
+        shown = _call(second, admin, "GET", f"/types/{kind['id']}").json()["volume_type"]
+        assert (shown["name"], shown["extra_specs"]) == ("kept", {"k": "v"})
+        admin.close()
+
+
+# operator API: services, hosts, pools, capabilities, quota classes ------------------------------------
+def test_services_hosts_pools_and_capabilities(fakecloud, os_conn, os_admin):
+    services = _call(fakecloud, os_admin, "GET", "/os-services").json()["services"]
+    assert {(s["binary"], s["host"]) for s in services} == {("cinder-scheduler", "fakecloud"),
+                                                             ("cinder-volume", "fakecloud@lvm")}
+    on_host = _call(fakecloud, os_admin, "GET", "/os-services?host=fakecloud&binary=cinder-volume").json()
+    assert [s["host"] for s in on_host["services"]] == ["fakecloud@lvm"]
+    assert _call(fakecloud, os_conn, "GET", "/os-services").status_code == 403
+    disabled = _call(fakecloud, os_admin, "PUT", "/os-services/disable-log-reason",
+                     json={"host": "fakecloud@lvm", "binary": "cinder-volume", "disabled_reason": "maintenance"})
+    assert disabled.json()["status"] == "disabled"
+    assert _call(fakecloud, os_admin, "PUT", "/os-services/enable",
+                 json={"host": "nowhere", "binary": "cinder-volume"}).status_code == 404
+    assert _call(fakecloud, os_admin, "PUT", "/os-services/freeze", json={"host": "nowhere"}).status_code == 400
+
+    hosts = _call(fakecloud, os_admin, "GET", "/os-hosts").json()["hosts"]
+    assert {h["service"] for h in hosts} == {"cinder-scheduler", "cinder-volume"}
+    _available(os_conn, size=2)
+    (total, *_) = _call(fakecloud, os_admin, "GET", "/os-hosts/fakecloud@lvm").json()["host"]
+    assert (total["resource"]["project"], total["resource"]["total_volume_gb"]) == ("(total)", "2")
+
+    (pool,) = _call(fakecloud, os_admin, "GET", "/scheduler-stats/get_pools?detail=True").json()["pools"]
+    capabilities = _call(fakecloud, os_admin, "GET", f"/capabilities/{pool['name']}").json()
+    for key in ("vendor_name", "volume_backend_name", "storage_protocol"):
+        assert pool["capabilities"][key] == capabilities[key]
+
+
+def test_quota_classes_quota_delete_and_every_quota_key(fakecloud, os_conn, os_admin):
+    project = os_conn.current_project_id
+    default = _call(fakecloud, os_admin, "GET", "/os-quota-class-sets/default").json()["quota_class_set"]
+    assert default["id"] == "default" and default["volumes___DEFAULT__"] == -1
+    changed = _call(fakecloud, os_admin, "PUT", "/os-quota-class-sets/default",
+                    json={"quota_class_set": {"volumes": default["volumes"] + 1}}).json()["quota_class_set"]
+    assert changed["volumes"] == default["volumes"] + 1 and "id" not in changed
+    assert _call(fakecloud, os_admin, "GET", f"/os-quota-sets/{project}/defaults").json()["quota_set"]["volumes"] == (
+        default["volumes"] + 1)
+
+    wanted = {"gigabytes": 1009, "volumes": 11, "snapshots": 11, "backups": 11, "backup_gigabytes": 1009,
+              "per_volume_gigabytes": 1009}
+    updated = _call(fakecloud, os_admin, "PUT", f"/os-quota-sets/{project}", json={"quota_set": wanted}).json()
+    assert wanted.items() <= updated["quota_set"].items()
+    assert _call(fakecloud, os_admin, "PUT", f"/os-quota-sets/{project}",
+                 json={"quota_set": {"bogus": 1}}).status_code == 400
+    assert _call(fakecloud, os_admin, "DELETE", f"/os-quota-sets/{project}").status_code == 200
+    after = _call(fakecloud, os_admin, "GET", f"/os-quota-sets/{project}").json()["quota_set"]
+    assert after["volumes"] == default["volumes"] + 1
+
+
+# transfers, image metadata, readonly, upload, force detach, extend attached ---------------------------
+def test_transfer_moves_the_volume_and_its_quota(fakecloud, os_conn, os_admin):
+    volume = _available(os_conn, size=2)
+    created = _call(fakecloud, os_conn, "POST", "/volume-transfers",
+                    json={"transfer": {"volume_id": volume.id, "name": "gift"}})
+    assert created.status_code == 202
+    transfer = created.json()["transfer"]
+    assert transfer["auth_key"] and transfer["source_project_id"] == os_conn.current_project_id
+    assert os_conn.block_storage.get_volume(volume.id).status == "awaiting-transfer"
+    listed = _call(fakecloud, os_conn, "GET", "/os-volume-transfer/detail", version="3.0").json()["transfers"]
+    assert [t["volume_id"] for t in listed] == [volume.id] and "no_snapshots" not in listed[0]
+    assert _call(fakecloud, os_admin, "POST", f"/os-volume-transfer/{transfer['id']}/accept",
+                 json={"accept": {"auth_key": "wrong"}}).status_code == 400
+    accepted = _call(fakecloud, os_admin, "POST", f"/os-volume-transfer/{transfer['id']}/accept",
+                     json={"accept": {"auth_key": transfer["auth_key"]}})
+    assert accepted.status_code == 202
+    moved = _call(fakecloud, os_admin, "GET", f"/volumes/{volume.id}").json()["volume"]
+    assert (moved["status"], moved["os-vol-tenant-attr:tenant_id"]) == ("available", os_admin.current_project_id)
+    assert _call(fakecloud, os_conn, "GET", f"/volumes/{volume.id}").status_code == 404
+    usage = _call(fakecloud, os_conn, "GET", f"/os-quota-sets/{os_conn.current_project_id}?usage=true").json()
+    assert usage["quota_set"]["gigabytes"]["in_use"] == 0
+
+
+def test_image_metadata_actions_and_readonly_flag(fakecloud, os_conn):
+    volume = _available(os_conn)
+    url = f"/volumes/{volume.id}/action"
+    answer = _call(fakecloud, os_conn, "POST", url, json={"os-set_image_metadata": {"metadata": {"a": "1", "b": "2"}}})
+    assert answer.json() == {"metadata": {"a": "1", "b": "2"}}
+    assert _call(fakecloud, os_conn, "POST", url, json={"os-unset_image_metadata": {"key": "a"}}).status_code == 200
+    assert _call(fakecloud, os_conn, "POST", url, json={"os-show_image_metadata": {}}).json() == {
+        "metadata": {"b": "2"}}
+    assert _call(fakecloud, os_conn, "POST", url, json={"os-unset_image_metadata": {"key": "a"}}).status_code == 404
+    assert os_conn.block_storage.get_volume(volume.id).metadata == {}
+    _call(fakecloud, os_conn, "POST", url, json={"os-update_readonly_flag": {"readonly": True}})
+    assert os_conn.block_storage.get_volume(volume.id).metadata == {"readonly": "True"}
+
+
+def test_upload_to_image(fakecloud, os_conn):
+    volume = _available(os_conn)
+    answer = _call(fakecloud, os_conn, "POST", f"/volumes/{volume.id}/action",
+                   json={"os-volume_upload_image": {"image_name": "snap", "disk_format": "qcow2"}})
+    assert answer.status_code == 202
+    image_id = answer.json()["os-volume_upload_image"]["image_id"]
+    image = os_conn.image.wait_for_status(os_conn.image.get_image(image_id), "active", **FAST)
+    assert (image.name, image.disk_format) == ("snap", "qcow2")
+    assert os_conn.block_storage.wait_for_status(volume, "available", **FAST).status == "available"
+
+
+def test_force_detach_then_detach_without_attachment(fakecloud, os_conn, os_admin):
+    volume = _available(os_conn)
+    server = _server(os_conn)
+    url = f"/volumes/{volume.id}/action"
+    _call(fakecloud, os_conn, "POST", url, json={"os-attach": {"instance_uuid": server.id, "mountpoint": "/dev/vdb"}})
+    attached = os_conn.block_storage.wait_for_status(volume, "in-use", **FAST)
+    (attachment,) = attached.attachments
+    os_admin.block_storage.reset_volume_status(volume.id, status="error")
+    assert _call(fakecloud, os_conn, "POST", url, json={"os-force_detach": {}}).status_code == 403
+    assert _call(fakecloud, os_admin, "POST", url, json={"os-force_detach": {
+        "attachment_id": attachment["attachment_id"], "connector": None}}).status_code == 202
+    detached = os_conn.block_storage.get_volume(volume.id)
+    assert (detached.status, detached.attachments) == ("available", [])
+    assert _call(fakecloud, os_conn, "POST", url, json={"os-detach": {}}).status_code == 202
+
+
+def test_extending_an_attached_volume_tells_nova(fakecloud, os_conn, os_admin):
+    volume = _available(os_conn)
+    server_id = _attach(os_conn, volume)
+    os_conn.block_storage.extend_volume(volume, 2)
+    os_conn.block_storage.wait_for_status(os_conn.block_storage.get_volume(volume.id), "in-use", **FAST)
+    actions = [a.action for a in os_admin.compute.server_actions(server_id)]
+    assert "extend_volume" in actions
+
+
+def test_paths_that_name_no_volume_are_404(fakecloud, os_conn):
+    for method in ("GET", "PUT", "DELETE"):
+        assert _call(fakecloud, os_conn, method, "/volumes/", json={"volume": {}}).status_code == 404
+
+
+def test_extensions_name_hosts(fakecloud, os_conn):
+    names = [e["name"] for e in _call(fakecloud, os_conn, "GET", "/extensions").json()["extensions"]]
+    assert "Hosts" in names
+
+
+# generic volume groups ---------------------------------------------------------------------------------
+def test_group_types_and_groups(fakecloud, os_conn, os_admin):
+    kind = _new_type(fakecloud, os_admin, "grouped")
+    made = _call(fakecloud, os_admin, "POST", "/group_types",
+                 json={"group_type": {"name": "gt", "group_specs": {"k": "v"}}})
+    assert made.status_code == 202
+    group_type = made.json()["group_type"]
+    assert _call(fakecloud, os_admin, "GET", "/group_types", version="3.10").status_code == 404
+    created = _call(fakecloud, os_conn, "POST", "/groups",
+                    json={"group": {"name": "g", "group_type": group_type["id"], "volume_types": [kind["id"]]}})
+    group_id = created.json()["group"]["id"]
+    shown = _call(fakecloud, os_conn, "GET", f"/groups/{group_id}").json()["group"]
+    assert (shown["status"], shown["volume_types"], shown["volumes"]) == ("available", [kind["id"]], [])
+    volume = _call(fakecloud, os_conn, "POST", "/volumes",
+                   json={"volume": {"size": 1, "volume_type": kind["id"], "group_id": group_id}}).json()["volume"]
+    assert volume["group_id"] == group_id
+    wrong_type = _call(fakecloud, os_conn, "POST", "/volumes",
+                       json={"volume": {"size": 1, "group_id": group_id}})
+    assert wrong_type.status_code == 400
+    assert _call(fakecloud, os_conn, "PUT", f"/groups/{group_id}",
+                 json={"group": {"remove_volumes": volume["id"]}}).status_code == 202
+    assert _call(fakecloud, os_conn, "GET", f"/groups/{group_id}").json()["group"]["volumes"] == []
+    _call(fakecloud, os_conn, "PUT", f"/groups/{group_id}", json={"group": {"add_volumes": volume["id"]}})
+    copy = _call(fakecloud, os_conn, "POST", "/groups/action",
+                 json={"create-from-src": {"source_group_id": group_id, "name": "copy"}}).json()["group"]
+    assert len(_call(fakecloud, os_conn, "GET", f"/groups/{copy['id']}").json()["group"]["volumes"]) == 1
+    assert _call(fakecloud, os_admin, "DELETE", f"/group_types/{group_type['id']}").status_code == 400
+    assert _call(fakecloud, os_conn, "POST", f"/groups/{group_id}/action",
+                 json={"delete": {"delete-volumes": False}}).status_code == 400
+    assert _call(fakecloud, os_conn, "POST", f"/groups/{group_id}/action",
+                 json={"delete": {"delete-volumes": True}}).status_code == 202
+    assert _call(fakecloud, os_conn, "GET", f"/groups/{group_id}").status_code == 404
+    assert _call(fakecloud, os_conn, "GET", f"/volumes/{volume['id']}").status_code == 404

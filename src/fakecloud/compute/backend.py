@@ -12,12 +12,15 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import ipaddress
 import re
 import secrets
+import string
 import uuid
 from bisect import bisect_left, insort
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from fakecloud.backend import Backend
@@ -60,6 +63,15 @@ ACTION_EVENTS = {
 }
 MAX_DELETED_HISTORIES = 1000  # action histories kept for purged servers (Nova keeps them; 2.21 shows them)
 
+# Nova's server group policies (the soft ones from 2.15) and its per-project group limits.
+GROUP_POLICIES = ("affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity")
+SERVER_GROUPS_QUOTA, SERVER_GROUP_MEMBERS_QUOTA = 10, 10
+# Nova's server tags: at most 50 per server.
+MAX_TAGS = 50
+DISK_CONFIGS = ("AUTO", "MANUAL")
+# vm_states in which Nova lets a server's tags change (nova/api/openstack/compute/server_tags.py).
+_TAGGABLE = ("active", "paused", "suspended", "stopped", "shelved", "shelved_offloaded")
+
 STATUSES = frozenset({"BUILD", "ACTIVE", "REBOOT", "HARD_REBOOT", "RESIZE", "SHUTOFF", "VERIFY_RESIZE",
                       "REVERT_RESIZE", "ERROR", "DELETED", "MIGRATING", "PAUSED", "SUSPENDED", "SHELVED",
                       "SHELVED_OFFLOADED", "RESCUE", "REBUILD", "PASSWORD", "SOFT_DELETED", "UNKNOWN"})
@@ -73,6 +85,11 @@ def status_of(vm_state: str, task_state: str | None) -> str:
 def generate_password(length: int = PASSWORD_LENGTH) -> str:
     """An admin password as Nova makes one when the request sets none."""
     return "".join(secrets.choice(_PASSWORD_SYMBOLS) for _ in range(length))
+
+
+def reservation_id() -> str:
+    """Nova's reservation id for one create request: 'r-' and eight lowercase letters or digits."""
+    return "r-" + "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
 
 
 def check_metadata_quota(metadata: dict[str, str]) -> None:
@@ -138,6 +155,7 @@ class Caller:
 
     request_id: str
     user_id: str
+    is_admin: bool = False  # an admin acts on locked servers (Nova's InstanceIsLocked spares admins)
 
 
 @dataclass(slots=True)
@@ -174,6 +192,13 @@ class Server:
     block_device_mapping: list[dict[str, Any]] = field(default_factory=list)
     volume_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # volume id -> tag, delete_on_term.
     generation: int = 0
+    disk_config: str = "MANUAL"  # OS-DCF:diskConfig; fakecloud has no partitions, so it is only recorded
+    reservation_id: str = ""  # the create request's: every server of a multiple create shares it
+    launch_index: int = 0  # the server's place in its multiple create
+    locked_by: str | None = None  # "owner" or "admin" while locked (Nova's locked_by)
+    locked_reason: str | None = None  # 2.73
+    # os-server-password: what the guest's metadata service stored (encrypted); fakecloud guests store none.
+    password: str = ""
     # The password set or generated at boot. Nova answers it once, in the create response, and never in a
     # view; fakecloud keeps it because a guest (e.g. a database) takes its superuser password from it.
     admin_pass: str = ""
@@ -213,6 +238,10 @@ class ServerCreate:
     config_drive: bool = False
     block_device_mapping: list[dict[str, Any]] = field(default_factory=list)
     admin_pass: str | None = None  # None: Nova makes one up
+    disk_config: str = "MANUAL"
+    min_count: int = 1  # a multiple create boots as many as quota allows between these two
+    max_count: int = 1
+    group: str | None = None  # the scheduler hint `group`: a server group id
 
 
 @dataclass(slots=True)
@@ -226,6 +255,22 @@ class ServerRebuild:
     access_ipv4: str | None = None
     access_ipv6: str | None = None
     description: str | None = None
+    disk_config: str | None = None
+    key_name: str | None = None  # 2.54; "" unsets the key
+    user_data: str | None = None  # 2.57; "" unsets it
+
+
+@dataclass(slots=True)
+class ServerGroup:
+    """Nova's server group: a placement policy its members were scheduled under (one host here)."""
+
+    id: str
+    name: str
+    policy: str
+    project_id: str
+    user_id: str
+    rules: dict[str, Any] = field(default_factory=dict)
+    members: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -239,6 +284,12 @@ class ServerQuery:
     project_id: str | None = None
     ids: frozenset[str] | None = None
     deleted: bool = False
+    reservation_id: str | None = None
+    changes_since: datetime | None = None  # updated at or after this instant
+    changes_before: datetime | None = None  # 2.66: updated at or before this instant
+    ip: re.Pattern[str] | None = None  # Nova's `ip` / `ip6`: a regex over the server's fixed addresses
+    ip6: re.Pattern[str] | None = None
+    addresses: Callable[[Server], list[dict[str, Any]]] | None = None  # the server's addresses, for ip filters
 
     def matches(self, server: Server) -> bool:
         if self.deleted:
@@ -253,12 +304,48 @@ class ServerQuery:
             return False
         if self.project_id is not None and server.project_id != self.project_id:
             return False
+        if self.reservation_id is not None and server.reservation_id != self.reservation_id:
+            return False
+        if self.changes_since is not None or self.changes_before is not None:
+            updated = parse_time(server.updated)
+            if self.changes_since is not None and updated < self.changes_since:
+                return False
+            if self.changes_before is not None and updated > self.changes_before:
+                return False
+        if (self.ip is not None or self.ip6 is not None) and not self._address_matches(server):
+            return False
         return self.ids is None or server.id in self.ids
+
+    def _address_matches(self, server: Server) -> bool:
+        assert self.addresses is not None
+        found = self.addresses(server)
+        for pattern, version in ((self.ip, 4), (self.ip6, 6)):
+            if pattern is not None and not any(a["version"] == version and pattern.search(a["addr"])
+                                               for a in found):
+                return False
+        return True
 
 
 def _last_segment(ref: str) -> str:
     """Nova accepts an id or a URL ending in one for imageRef/flavorRef."""
     return ref.rstrip("/").rsplit("/", 1)[-1]
+
+
+def parse_time(value: str) -> datetime:
+    """An ISO 8601 instant (as Nova's list filters take it); naive ones are UTC. ValueError when malformed."""
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def normalize_ip(value: str) -> str:
+    """An address as Nova stores it: IPv6 in its compressed form ('::babe:dc0c:1602'), IPv4 unchanged."""
+    return str(ipaddress.ip_address(value)) if value else value
+
+
+def _check_lock(server: Server, caller: Caller | None) -> None:
+    """Nova refuses a locked server's lifecycle actions (409) to everyone but admins."""
+    if server.locked and caller is not None and not caller.is_admin:
+        raise Conflict(f"Instance {server.id} is locked")
 
 
 def _invalid_state(action: str, server: Server, attr: str) -> Conflict:
@@ -283,6 +370,7 @@ class ComputeBackend(Backend):
         self._all: list[int] = []  # every live server's seq, ascending
         self._by_project: dict[str, list[int]] = {}
         self._usage: dict[str, list[int]] = {}  # project -> [instances, cores, ram]
+        self.server_groups: dict[str, ServerGroup] = {}
         self.actions: dict[str, list[InstanceAction]] = {}  # server id -> its actions, oldest first
         self._purged: dict[str, str] = {}  # purged server id -> project, for their action history (2.21)
 
@@ -423,13 +511,23 @@ class ComputeBackend(Backend):
     # servers: create ------------------------------------------------------------------------
     def create_server(self, project_id: str, user_id: str, req: ServerCreate,
                       request_id: str | None = None) -> tuple[Server, str]:
-        """Validate everything first, then make ports, then the server; returns it with its admin password
-        (which the server keeps). `request_id` is the create request's, for its instance action."""
+        """Boot one server (or the first of a multiple create); returns it with its admin password."""
+        servers = self.create_servers(project_id, user_id, req, request_id)
+        return servers[0], servers[0].admin_pass
+
+    def create_servers(self, project_id: str, user_id: str, req: ServerCreate,
+                       request_id: str | None = None) -> list[Server]:
+        """Validate everything first, then make ports, then the servers: as many as quota allows between
+        min_count and max_count (Nova's multiple create), sharing one reservation id and admin password.
+        `request_id` is the create request's, for each server's instance action."""
         caller = Caller(request_id or new_request_id(), user_id)
+        if req.min_count > req.max_count:
+            raise BadRequest("min_count must be <= max_count")
         flavor = self.flavors.get(_last_segment(req.flavor_ref))
         if flavor is None:
             raise BadRequest("Invalid flavorRef provided.")
         image_id = self._check_image(req, flavor)
+        self._check_block_devices(project_id, req.block_device_mapping)
         if req.key_name is not None and (caller.user_id, req.key_name) not in self.keypairs:
             raise BadRequest("Invalid key_name provided.")
         check_metadata_quota(req.metadata)
@@ -443,31 +541,75 @@ class ComputeBackend(Backend):
                 raise BadRequest("User data needs to be valid base 64.") from None
         groups = self._resolve_security_groups(project_id, req.security_groups)
         networks = self._resolve_networks(project_id, req.networks)
-        self._check_quota(project_id, {"instances": 1, "cores": flavor.vcpus, "ram": flavor.ram})
+        count = self._instances_allowed(project_id, flavor, req.min_count, req.max_count)
+        if count > 1 and any(item.port for item in networks):
+            raise BadRequest("Unable to launch multiple instances with a single configured port ID. Please "
+                             "launch your instance one by one with different ports.")
+        if count > 1 and any(item.fixed_ip for item in networks):
+            raise BadRequest("max_count cannot be greater than 1 if an fixed_ip is specified.")
+        group = self._group_for_boot(project_id, req.group, count)
 
-        now = self.now()
-        self._seq += 1
-        server = Server(
-            id=str(uuid.uuid4()), seq=self._seq, name=req.name, project_id=project_id, user_id=caller.user_id,
-            flavor=replace(flavor, extra_specs=dict(flavor.extra_specs)), image_id=image_id, created=now,
-            updated=now, host_id=hashlib.sha224((project_id + HOST).encode()).hexdigest(),
-            metadata=dict(req.metadata), security_groups=groups, key_name=req.key_name,
-            user_data=req.user_data, access_ipv4=req.access_ipv4, access_ipv6=req.access_ipv6,
-            description=req.description, tags=list(req.tags), config_drive="True" if req.config_drive else "",
-            block_device_mapping=list(req.block_device_mapping),
-            admin_pass=req.admin_pass if req.admin_pass is not None else generate_password(),
-        )
-        self._plug_ports(server, networks)
-        self._insert(server)
-        self.record_action(server, "create", caller)
-        fault = self.resource_fault("server.create", project_id)
+        admin_pass = req.admin_pass if req.admin_pass is not None else generate_password()
+        reservation = reservation_id()
+        servers = []
+        for index in range(count):
+            now = self.now()
+            self._seq += 1
+            server = Server(
+                id=str(uuid.uuid4()), seq=self._seq, name=f"{req.name}-{index + 1}" if count > 1 else req.name,
+                project_id=project_id, user_id=caller.user_id,
+                flavor=replace(flavor, extra_specs=dict(flavor.extra_specs)), image_id=image_id, created=now,
+                updated=now, host_id=hashlib.sha224((project_id + HOST).encode()).hexdigest(),
+                metadata=dict(req.metadata), security_groups=[dict(g) for g in groups], key_name=req.key_name,
+                user_data=req.user_data, access_ipv4=req.access_ipv4, access_ipv6=req.access_ipv6,
+                description=req.description, tags=list(req.tags), config_drive="True" if req.config_drive else "",
+                block_device_mapping=list(req.block_device_mapping), admin_pass=admin_pass,
+                disk_config=req.disk_config, reservation_id=reservation, launch_index=index,
+            )
+            self._plug_ports(server, networks)
+            self._insert(server)
+            self.record_action(server, "create", caller)
+            crowded = group is not None and self._group_is_full(group)
+            if group is not None:
+                group.members.append(server.id)
+            self._schedule_boot(server, crowded)
+            servers.append(server)
+        return servers
+
+    def _schedule_boot(self, server: Server, crowded: bool) -> None:
+        """Start the boot timer; a configured fault (or a full anti-affinity group) ends it in ERROR."""
+        fault = self.resource_fault("server.create", server.project_id)
         if fault is not None and fault.action == "stuck":
             server.task_state = "spawning"
-        else:
-            message = fault.message if fault is not None else None
-            self.after("server_boot", self._finish_boot, server.id, server.generation,
-                       fault is not None, message)
-        return server, server.admin_pass
+            return
+        message = fault.message if fault is not None else None
+        self.after("server_boot", self._finish_boot, server.id, server.generation,
+                   fault is not None or crowded, message)
+
+    def _instances_allowed(self, project_id: str, flavor: Flavor, min_count: int, max_count: int) -> int:
+        """How many of max_count fit the quota; fewer than min_count is Nova's TooManyInstances (403)."""
+        limits, used = self.quota_limits(project_id), self.usage(project_id)
+        room = max_count
+        for resource, each in (("instances", 1), ("cores", flavor.vcpus), ("ram", flavor.ram)):
+            if limits[resource] >= 0 and each > 0:
+                room = min(room, (limits[resource] - used[resource]) // each)
+        if room < min_count:
+            self._check_quota(project_id, {"instances": min_count, "cores": flavor.vcpus * min_count,
+                                           "ram": flavor.ram * min_count})
+        return max(room, min_count)
+
+    def _check_block_devices(self, project_id: str, mappings: list[dict[str, Any]]) -> None:
+        """Volumes a boot maps must exist in Cinder; the boot volume (boot_index 0) must be bootable."""
+        for mapping in mappings:
+            if mapping.get("source_type") != "volume" or not mapping.get("uuid"):
+                continue
+            volume_id = str(mapping["uuid"])
+            try:
+                volume = self.cloud.volume.get_volume(volume_id, project_id)
+            except NotFound:
+                raise BadRequest(f"Block Device Mapping is Invalid: failed to get volume {volume_id}.") from None
+            if str(mapping.get("boot_index")) == "0" and not volume.bootable:
+                raise BadRequest(f"Block Device {volume_id} is not bootable.")
 
     def _check_image(self, req: ServerCreate, flavor: Flavor) -> str:
         if not req.image_ref:
@@ -566,11 +708,12 @@ class ComputeBackend(Backend):
         server.vm_state, server.task_state, server.power_state = "active", None, RUNNING
         server.launched_at = server.updated = self.now()
         self._close_action(server.id, "Success")
+        self.cloud.guests.say(server.id, f"fakecloud: {server.name} booted (flavor {server.flavor.name})")
         self.cloud.guests.server_changed(server.id)
 
     # servers: update and delete -------------------------------------------------------------
     def update_server(self, server: Server, changes: dict[str, Any]) -> Server:
-        for key in ("name", "access_ipv4", "access_ipv6", "description"):
+        for key in ("name", "access_ipv4", "access_ipv6", "description", "disk_config"):
             if key in changes:
                 setattr(server, key, changes[key])
         if "metadata" in changes:
@@ -585,6 +728,11 @@ class ComputeBackend(Backend):
         server.updated = self.now()
         return server.metadata
 
+    def metadata_item(self, server: Server, key: str) -> str:
+        if key not in server.metadata:
+            raise NotFound("Metadata item was not found")
+        return server.metadata[key]
+
     def delete_metadata_item(self, server: Server, key: str) -> None:
         if key not in server.metadata:
             raise NotFound("Metadata item was not found")
@@ -594,6 +742,7 @@ class ComputeBackend(Backend):
         """Status stays, task_state `deleting`; the server is gone after the `server_delete` delay."""
         if server.task_state == "deleting":
             return
+        _check_lock(server, caller)
         self.record_action(server, "delete", caller)
         server.generation += 1
         server.task_state = "deleting"
@@ -623,6 +772,9 @@ class ComputeBackend(Backend):
                 del self._purged[oldest]
                 self.actions.pop(oldest, None)
         self._remove(server)
+        for group in self.server_groups.values():
+            if server.id in group.members:
+                group.members.remove(server.id)
         self.cloud.network.delete_ports_of_device(server.id)
         self.cloud.volume.server_deleted(server.id)
         self.cloud.guests.server_changed(server.id)
@@ -642,7 +794,9 @@ class ComputeBackend(Backend):
         server.updated = self.now()
         self.cloud.guests.server_changed(server.id, rebuilt=rebuilt)
 
-    def resize(self, server: Server, flavor_ref: str, caller: Caller | None = None) -> None:
+    def resize(self, server: Server, flavor_ref: str, caller: Caller | None = None,
+               disk_config: str | None = None) -> None:
+        _check_lock(server, caller)
         self._require(server, "resize", ("active", "stopped"))
         target = self.flavors.get(_last_segment(str(flavor_ref)))
         if target is None:
@@ -653,6 +807,8 @@ class ComputeBackend(Backend):
                                               "ram": target.ram - server.flavor.ram})
         self._recharged(server, lambda: setattr(server, "new_flavor", replace(target)))
         self.record_action(server, "resize", caller)
+        if disk_config is not None:
+            server.disk_config = disk_config
         server.resume_state = server.vm_state
         self._start_step(server, "resize_prep")
         fault = self.resource_fault("server.resize", server.project_id)
@@ -684,6 +840,7 @@ class ComputeBackend(Backend):
         self.cloud.guests.server_changed(server.id)
 
     def confirm_resize(self, server: Server, caller: Caller | None = None) -> None:
+        _check_lock(server, caller)
         self._require(server, "confirmResize", ("resized",))
         self.record_action(server, "confirmResize", caller)
         server.generation += 1
@@ -697,6 +854,7 @@ class ComputeBackend(Backend):
         self._settle(server, server.resume_state)
 
     def revert_resize(self, server: Server, caller: Caller | None = None) -> None:
+        _check_lock(server, caller)
         self._require(server, "revertResize", ("resized",))
         self.record_action(server, "revertResize", caller)
         self._start_step(server, "resize_reverting")
@@ -723,6 +881,7 @@ class ComputeBackend(Backend):
         self.cloud.guests.server_changed(server.id)
 
     def reboot(self, server: Server, kind: str, caller: Caller | None = None) -> None:
+        _check_lock(server, caller)
         if kind not in ("SOFT", "HARD"):
             raise BadRequest(f"Invalid input for field/attribute type. Value: {kind}. "
                              f"'{kind}' is not one of ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']")
@@ -735,12 +894,14 @@ class ComputeBackend(Backend):
         self.after("server_reboot", self._finish_power, server.id, server.generation, "active")
 
     def stop(self, server: Server, caller: Caller | None = None) -> None:
+        _check_lock(server, caller)
         self._require(server, "stop", ("active", "error"))
         self.record_action(server, "stop", caller)
         self._start_step(server, "powering-off")
         self.after("server_reboot", self._finish_power, server.id, server.generation, "stopped")
 
     def start(self, server: Server, caller: Caller | None = None) -> None:
+        _check_lock(server, caller)
         self._require(server, "start", ("stopped",))
         self.record_action(server, "start", caller)
         self._start_step(server, "powering-on")
@@ -749,6 +910,7 @@ class ComputeBackend(Backend):
     def rebuild(self, server: Server, rebuild: ServerRebuild, caller: Caller | None = None) -> str:
         """Nova's rebuild: a new root disk from the (maybe new) image, the same ports and volumes; the server
         keeps its power state. Returns the admin password (given, or made up as at boot)."""
+        _check_lock(server, caller)
         self._require(server, "rebuild", ("active", "stopped", "error"))
         try:
             self.cloud.image.get_image(_last_segment(rebuild.image_ref))
@@ -758,6 +920,8 @@ class ComputeBackend(Backend):
         image_id = self._check_image(ServerCreate(name=server.name, flavor_ref=flavor.id,
                                                   image_ref=rebuild.image_ref, networks=None), flavor)
         check_metadata_quota(rebuild.metadata if rebuild.metadata is not None else server.metadata)
+        if rebuild.key_name and (server.user_id, rebuild.key_name) not in self.keypairs:
+            raise BadRequest("Invalid key_name provided.")
         self.record_action(server, "rebuild", caller)
         server.image_id = image_id
         server.admin_pass = rebuild.admin_pass if rebuild.admin_pass is not None else generate_password()
@@ -767,6 +931,12 @@ class ComputeBackend(Backend):
                 setattr(server, key, value)
         if rebuild.metadata is not None:
             server.metadata = dict(rebuild.metadata)
+        if rebuild.disk_config is not None:
+            server.disk_config = rebuild.disk_config
+        if rebuild.key_name is not None:
+            server.key_name = rebuild.key_name or None
+        if rebuild.user_data is not None:
+            server.user_data = rebuild.user_data or None
         target = "active" if server.vm_state in ("active", "error") else "stopped"
         self._start_step(server, "rebuilding", rebuilt=True)
         self.after("server_rebuild", self._finish_rebuild, server.id, server.generation, target)
@@ -784,6 +954,8 @@ class ComputeBackend(Backend):
         if server is not None:
             if vm_state == "active":
                 server.fault = None
+            power = "on" if vm_state == "active" else "off"
+            self.cloud.guests.say(server.id, f"fakecloud: {server.name} powered {power}")
             self._settle(server, vm_state)
 
     def add_security_group(self, server: Server, name: str) -> None:
@@ -813,13 +985,126 @@ class ComputeBackend(Backend):
             network.set_port_security_groups(port.id, ids)
         server.updated = self.now()
 
+    def lock(self, server: Server, caller: Caller, reason: str | None = None) -> None:
+        """Nova's lock: lifecycle actions then need an admin. An admin's lock only an admin lifts."""
+        server.locked, server.locked_reason = True, reason
+        server.locked_by = "admin" if caller.is_admin and caller.user_id != server.user_id else "owner"
+        self.record_action(server, "lock", caller, done=True)
+
+    def unlock(self, server: Server, caller: Caller) -> None:
+        if server.locked and server.locked_by == "admin" and not caller.is_admin:
+            raise Forbidden("Policy doesn't allow os_compute_api:os-lock-server:unlock:unlock_override to be "
+                            "performed.")
+        server.locked, server.locked_by, server.locked_reason = False, None, None
+        self.record_action(server, "unlock", caller, done=True)
+
+    def force_delete(self, server: Server, caller: Caller) -> None:
+        """forceDelete: Nova deletes the server whatever its state (it is meant for soft-deleted ones)."""
+        self.delete_server(server, caller)
+
+    def restore(self, server: Server, caller: Caller) -> None:
+        """restore undoes a soft delete; fakecloud deletes at once (reclaim_instance_interval 0), so no live
+        server is ever SOFT_DELETED and Nova's state check always refuses."""
+        _check_lock(server, caller)
+        self._require(server, "restore", ("soft-delete",))
+
+    def clear_password(self, server: Server) -> None:
+        server.password = ""
+
+    # tags -------------------------------------------------------------------------------------
+    def _check_taggable(self, server: Server, action: str) -> None:
+        if server.vm_state not in _TAGGABLE:
+            raise _invalid_state(action, server, "vm_state")
+
+    @staticmethod
+    def _check_tag_room(tags: list[str]) -> None:
+        if len(tags) > MAX_TAGS:
+            raise BadRequest(f"The number of tags exceeded the per-server limit {MAX_TAGS}")
+
+    def add_tag(self, server: Server, tag: str) -> bool:
+        """Add one tag; True when it is new (Nova answers 201 then, 204 for a tag already there)."""
+        self._check_taggable(server, "update tag")
+        if tag in server.tags:
+            return False
+        self._check_tag_room([*server.tags, tag])
+        server.tags.append(tag)
+        server.updated = self.now()
+        return True
+
+    def replace_tags(self, server: Server, tags: list[str]) -> list[str]:
+        self._check_taggable(server, "update tags")
+        unique = list(dict.fromkeys(tags))
+        self._check_tag_room(unique)
+        server.tags = unique
+        server.updated = self.now()
+        return server.tags
+
+    def delete_tag(self, server: Server, tag: str) -> None:
+        self._check_taggable(server, "delete tag")
+        if tag not in server.tags:
+            raise NotFound(f"Tag {tag} could not be found.")
+        server.tags.remove(tag)
+        server.updated = self.now()
+
+    def delete_tags(self, server: Server) -> None:
+        self._check_taggable(server, "delete tags")
+        server.tags = []
+        server.updated = self.now()
+
+    # server groups ----------------------------------------------------------------------------
+    def create_server_group(self, project_id: str, user_id: str, name: str, policy: str,
+                            rules: dict[str, Any]) -> ServerGroup:
+        mine = [g for g in self.server_groups.values() if g.project_id == project_id]
+        if len(mine) >= SERVER_GROUPS_QUOTA:
+            raise QuotaExceeded("Quota exceeded, too many server groups.", status=403)
+        group = ServerGroup(str(uuid.uuid4()), name, policy, project_id, user_id, dict(rules))
+        self.server_groups[group.id] = group
+        return group
+
+    def list_server_groups(self, project_id: str, all_projects: bool) -> list[ServerGroup]:
+        return [g for g in self.server_groups.values() if all_projects or g.project_id == project_id]
+
+    def get_server_group(self, group_id: str, project_id: str, is_admin: bool) -> ServerGroup:
+        group = self.server_groups.get(group_id)
+        if group is None or (group.project_id != project_id and not is_admin):
+            raise NotFound(f"Instance group {group_id} could not be found.")
+        return group
+
+    def delete_server_group(self, group_id: str, project_id: str, is_admin: bool) -> None:
+        self.get_server_group(group_id, project_id, is_admin)
+        del self.server_groups[group_id]
+
+    def server_groups_of(self, server: Server) -> list[str]:
+        return [g.id for g in self.server_groups.values() if server.id in g.members]
+
+    def _group_for_boot(self, project_id: str, group_id: str | None, count: int) -> ServerGroup | None:
+        """The scheduler hint's group, with room for `count` more members (Nova's server_group_members)."""
+        if group_id is None:
+            return None
+        group = self.server_groups.get(group_id)
+        if group is None or group.project_id != project_id:
+            raise BadRequest(f"Invalid input received: Instance group {group_id} could not be found.")
+        if len(group.members) + count > SERVER_GROUP_MEMBERS_QUOTA:
+            raise QuotaExceeded("Quota exceeded, too many servers in group", status=403)
+        return group
+
+    @staticmethod
+    def _group_is_full(group: ServerGroup) -> bool:
+        """fakecloud has one host: an anti-affinity group holds at most max_server_per_host members (1)."""
+        if group.policy != "anti-affinity":
+            return False
+        return len(group.members) >= int(group.rules.get("max_server_per_host", 1))
+
     # volume attachments ---------------------------------------------------------------------
     def attach_volume(self, server: Server, volume_id: str, device: str | None, tag: str | None,
                       delete_on_termination: bool, caller: Caller | None = None) -> Any:
         """Cinder records the attachment; Nova keeps only its own BDM extras (tag, delete_on_termination)."""
+        _check_lock(server, caller)
         self._require(server, "attach_volume", ("active", "stopped"))
         volume = self.cloud.volume
         volume.get_volume(volume_id, server.project_id)
+        if any(a.volume_id == volume_id for a in volume.attachments_of_server(server.id)):
+            raise BadRequest(f"Invalid volume: volume {volume_id} already attached")
         attachment = volume.reserve_attachment(volume_id, server.id, server.project_id, device)
         server.volume_options[volume_id] = {"tag": tag, "delete_on_termination": delete_on_termination,
                                             "bdm_uuid": str(uuid.uuid4())}
@@ -836,6 +1121,7 @@ class ComputeBackend(Backend):
         raise NotFound(f"Instance {server.id} is not attached to volume {volume_id}.")
 
     def detach_volume(self, server: Server, volume_id: str, caller: Caller | None = None) -> None:
+        _check_lock(server, caller)
         self._require(server, "detach_volume", ("active", "stopped", "resized", "error"))
         self.attachment(server, volume_id)
         self.cloud.volume.begin_detach(volume_id, server.id)
@@ -937,6 +1223,7 @@ class ComputeBackend(Backend):
             "seq": self._seq,
             "actions": {sid: [asdict(a) for a in actions] for sid, actions in self.actions.items()},
             "purged": dict(self._purged),
+            "server_groups": [asdict(g) for g in self.server_groups.values()],
         }
 
     def load(self, data: dict[str, Any]) -> None:
@@ -951,6 +1238,7 @@ class ComputeBackend(Backend):
             self.actions[sid] = [InstanceAction(**{**a, "events": [ActionEvent(**e) for e in a.get("events", [])]})
                                  for a in actions]
         self._purged = dict(data.get("purged", {}))
+        self.server_groups = {g["id"]: ServerGroup(**g) for g in data.get("server_groups", [])}
         for raw in data.get("servers", []):
             for key in ("flavor", "old_flavor", "new_flavor"):
                 if raw.get(key) is not None:

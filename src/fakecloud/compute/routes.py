@@ -14,6 +14,8 @@ from starlette.routing import BaseRoute
 
 from fakecloud.compute import views
 from fakecloud.compute.backend import (
+    DISK_CONFIGS,
+    GROUP_POLICIES,
     MAX_LIMIT,
     STATUSES,
     Caller,
@@ -23,6 +25,8 @@ from fakecloud.compute.backend import (
     ServerCreate,
     ServerQuery,
     ServerRebuild,
+    normalize_ip,
+    parse_time,
 )
 from fakecloud.errors import BadRequest, Conflict, Forbidden, NotFound
 from fakecloud.framework import (
@@ -76,7 +80,7 @@ def _invalid(field: str, detail: str) -> BadRequest:
 def _caller(ctx: RequestContext) -> Caller:
     """Who an instance action records: this request's id (the one its answer's headers carry) and user."""
     assert ctx.token is not None
-    return Caller(ctx.request_id, ctx.token.user_id)
+    return Caller(ctx.request_id, ctx.token.user_id, ctx.is_admin)
 
 
 # discovery ----------------------------------------------------------------------------------
@@ -216,10 +220,7 @@ def _query(ctx: RequestContext) -> ServerQuery:
     params = ctx.query
     name = params.get("name")
     if name:
-        try:
-            query.name = re.compile(name)
-        except re.error:
-            query.name = re.compile(re.escape(name))
+        query.name = _regex(name)
     statuses = params.getlist("status")
     if statuses:
         wanted = frozenset(s.upper() for s in statuses)
@@ -235,7 +236,32 @@ def _query(ctx: RequestContext) -> ServerQuery:
     if params.getlist("uuid"):
         query.ids = frozenset(params.getlist("uuid"))
     query.deleted = (params.get("deleted") or "false").lower() in ("true", "1", "yes")
+    if params.get("reservation_id"):
+        query.reservation_id = params["reservation_id"]
+    for wire, key, since in (("changes-since", "changes_since", None), ("changes-before", "changes_before", "2.66")):
+        raw = params.get(wire)
+        if raw is not None and (since is None or ctx.at_least(since)):
+            try:
+                setattr(query, key, parse_time(raw))
+            except ValueError:
+                raise _invalid(wire, f"Value: {raw}. {raw!r} is not a 'date-time'") from None
+    if query.changes_since and query.changes_before and query.changes_since > query.changes_before:
+        raise BadRequest("The value of changes-since must be less than or equal to changes-before.")
+    for key in ("ip", "ip6"):
+        if params.get(key):
+            setattr(query, key, _regex(params[key]))
+    if query.ip is not None or query.ip6 is not None:
+        network = ctx.cloud.network
+        query.addresses = lambda server: [a for ips in network.server_addresses(server.id).values() for a in ips]
     return query
+
+
+def _regex(value: str) -> re.Pattern[str]:
+    """Nova's regex filters (name, ip, ip6): a pattern, or the literal text when it does not compile."""
+    try:
+        return re.compile(value)
+    except re.error:
+        return re.compile(re.escape(value))
 
 
 def _list_servers(ctx: RequestContext, detail: bool) -> Reply:
@@ -332,7 +358,65 @@ def _access_ip(body: dict[str, Any], wire: str, version: int) -> str:
         valid = False
     if not valid:
         raise _invalid(wire, f"Value: {value}. {value!r} is not a {kind!r}")
+    return normalize_ip(value)
+
+
+def _disk_config(body: dict[str, Any]) -> str | None:
+    """OS-DCF:diskConfig: AUTO or MANUAL (None when the request leaves it out)."""
+    value = body.get("OS-DCF:diskConfig")
+    if value is None:
+        return None
+    if value not in DISK_CONFIGS:
+        raise _invalid("OS-DCF:diskConfig", f"Value: {value}. {value!r} is not one of ['AUTO', 'MANUAL']")
     return value
+
+
+def _count(body: dict[str, Any], key: str) -> int:
+    """min_count / max_count: Nova's positive_integer, an int or a string of digits, at least 1."""
+    raw = body.get(key, 1)
+    if isinstance(raw, str) and raw.isdigit():
+        raw = int(raw)
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+        raise _invalid(key, f"Value: {raw!r}. {raw!r} is not a positive integer")
+    return raw
+
+
+def _flag(value: Any) -> bool:
+    """Nova's boolean parameter type: JSON booleans and their usual string spellings."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "t", "true", "on", "y", "yes")
+    return bool(value)
+
+
+_BDM_SOURCES, _BDM_DESTINATIONS = ("volume", "image", "snapshot", "blank"), ("local", "volume")
+
+
+def _block_devices(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """block_device_mapping_v2 entries, refused (400) where Nova's schema refuses them."""
+    raw = body.get("block_device_mapping_v2") or body.get("block_device_mapping") or []
+    if not isinstance(raw, list):
+        raise _invalid("block_device_mapping_v2", f"Value: {raw!r}. {raw!r} is not of type 'array'")
+    for entry in raw:
+        if not isinstance(entry, dict):
+            raise _invalid("block_device_mapping_v2", f"Value: {entry!r}. {entry!r} is not of type 'object'")
+        for key, allowed in (("source_type", _BDM_SOURCES), ("destination_type", _BDM_DESTINATIONS)):
+            value = entry.get(key)
+            if value is not None and value not in allowed:
+                raise _invalid(f"block_device_mapping_v2/{key}",
+                               f"Value: {value}. {value!r} is not one of {list(allowed)}")
+    return raw
+
+
+def _scheduler_group(body: dict[str, Any], request: dict[str, Any]) -> str | None:
+    """The `group` scheduler hint (os:scheduler_hints beside the server, or OS-SCH-HNT:scheduler_hints)."""
+    hints = request.get("os:scheduler_hints") or request.get("OS-SCH-HNT:scheduler_hints") \
+        or body.get("OS-SCH-HNT:scheduler_hints") or {}
+    if not isinstance(hints, dict):
+        raise _invalid("os:scheduler_hints", f"Value: {hints!r}. {hints!r} is not of type 'object'")
+    group = hints.get("group")
+    if isinstance(group, list):
+        group = group[0] if group else None
+    return str(group) if group else None
 
 
 @service.route("/servers", "POST", op="server.create")
@@ -344,18 +428,12 @@ def create_server(ctx: RequestContext) -> Reply:
     flavor_ref = body.get("flavorRef")
     if not isinstance(flavor_ref, (str, int)) or flavor_ref == "":
         raise _invalid("server", "'flavorRef' is a required property")
-    for key in ("min_count", "max_count"):
-        count = body.get(key, 1)
-        if not isinstance(count, int) or count < 1:
-            raise _invalid(key, f"Value: {count!r}. It must be a positive integer")
-        if count > 1:
-            raise BadRequest(f"fakecloud boots one server per request ({key}={count}).")
+    min_count = _count(body, "min_count")
+    max_count = _count(body, "max_count") if "max_count" in body else min_count  # Nova's default
     groups = body.get("security_groups") or []
     if not isinstance(groups, list) or not all(isinstance(g, dict) and g.get("name") for g in groups):
         raise _invalid("security_groups", "It must be a list of {'name': ...}")
-    bdm = body.get("block_device_mapping_v2") or body.get("block_device_mapping") or []
-    if not isinstance(bdm, list):
-        raise _invalid("block_device_mapping_v2", "It must be a list")
+    bdm = _block_devices(body)
     image_ref = body.get("imageRef")
     if image_ref is not None and not isinstance(image_ref, str):
         raise _invalid("imageRef", f"Value: {image_ref!r}. It must be a string")
@@ -374,12 +452,17 @@ def create_server(ctx: RequestContext) -> Reply:
         access_ipv6=_access_ip(body, "accessIPv6", 6),
         description=body.get("description") if ctx.at_least("2.19") else None,
         tags=[str(t) for t in tags], config_drive=bool(body.get("config_drive")), block_device_mapping=bdm,
-        admin_pass=admin_pass,
+        admin_pass=admin_pass, disk_config=_disk_config(body) or "MANUAL", min_count=min_count, max_count=max_count,
+        group=_scheduler_group(body, ctx.body),
     )
     caller = _caller(ctx)
-    server, admin_pass = _backend(ctx).create_server(ctx.project_id, caller.user_id, request, caller.request_id)
+    servers = _backend(ctx).create_servers(ctx.project_id, caller.user_id, request, caller.request_id)
+    if _flag(body.get("return_reservation_id")):
+        return Reply(202, {"reservation_id": servers[0].reservation_id})
+    server = servers[0]  # a multiple create answers its first server, as Nova does
     location = ctx.url(f"/compute/v2.1/servers/{server.id}")
-    return Reply(202, {"server": views.server_created(ctx.cloud, server, admin_pass)}, headers={"Location": location})
+    return Reply(202, {"server": views.server_created(ctx.cloud, server, server.admin_pass)},
+                 headers={"Location": location})
 
 
 @service.route("/servers/{id}", "GET", op="server.show")
@@ -399,6 +482,8 @@ def update_server(ctx: RequestContext) -> Reply:
             changes[key] = _access_ip(body, wire, family)
     if "description" in body and ctx.at_least("2.19"):
         changes["description"] = body["description"]
+    if _disk_config(body) is not None:
+        changes["disk_config"] = body["OS-DCF:diskConfig"]
     if "metadata" in body:  # fakecloud leniency: Nova's update schema has no metadata
         changes["metadata"] = _metadata(body["metadata"], required=True)
     server = _backend(ctx).update_server(_server(ctx), changes)
@@ -425,9 +510,106 @@ def set_metadata(ctx: RequestContext) -> Reply:
     return Reply(200, {"metadata": dict(result)})
 
 
+@service.route("/servers/{id}/metadata/{key}", "GET", op="server.metadata.show")
+def show_metadata_item(ctx: RequestContext) -> Reply:
+    key = ctx.path["key"]
+    return Reply(200, {"meta": {key: _backend(ctx).metadata_item(_server(ctx), key)}})
+
+
+@service.route("/servers/{id}/metadata/{key}", "PUT", op="server.metadata.update")
+def set_metadata_item(ctx: RequestContext) -> Reply:
+    """Nova's PUT of one item: `meta` holds exactly that key (400 when the body and URI disagree)."""
+    if not isinstance(ctx.body, dict) or "meta" not in ctx.body:
+        raise _invalid("meta", "'meta' is a required property")
+    meta = _metadata(ctx.body["meta"], required=True)
+    if len(meta) > 1:
+        raise BadRequest("Request body contains too many items")
+    key = ctx.path["key"]
+    if key not in meta:
+        raise BadRequest("Request body and URI mismatch")
+    _backend(ctx).set_metadata(_server(ctx), meta, replace_all=False)
+    return Reply(200, {"meta": meta})
+
+
 @service.route("/servers/{id}/metadata/{key}", "DELETE", op="server.metadata.delete")
 def delete_metadata_item(ctx: RequestContext) -> Reply:
     _backend(ctx).delete_metadata_item(_server(ctx), ctx.path["key"])
+    return Reply(204)
+
+
+# tags (2.26) --------------------------------------------------------------------------------
+_NO_ROUTE = "The resource could not be found."
+
+
+def _tagged_server(ctx: RequestContext) -> Server:
+    """Server tags exist from 2.26; below it Nova has no such route (404)."""
+    if not ctx.at_least("2.26"):
+        raise NotFound(_NO_ROUTE)
+    return _server(ctx)
+
+
+def _tag(value: Any) -> str:
+    """Nova's tag: 1 to 60 characters, neither '/' nor ','."""
+    if not isinstance(value, str) or not 1 <= len(value) <= 60 or "/" in value or "," in value:
+        raise _invalid("tags", f"Value: {value!r}. {value!r} does not match the tag format (1 to 60 characters, "
+                               "no '/' or ',')")
+    return value
+
+
+@service.route("/servers/{id}/tags", "GET", op="server.tags.list")
+def list_tags(ctx: RequestContext) -> Reply:
+    return Reply(200, {"tags": list(_tagged_server(ctx).tags)})
+
+
+@service.route("/servers/{id}/tags", "PUT", op="server.tags.update")
+def replace_tags(ctx: RequestContext) -> Reply:
+    server = _tagged_server(ctx)
+    if not isinstance(ctx.body, dict) or not isinstance(ctx.body.get("tags"), list):
+        raise _invalid("tags", "'tags' is a required property")
+    tags = _backend(ctx).replace_tags(server, [_tag(t) for t in ctx.body["tags"]])
+    return Reply(200, {"tags": list(tags)})
+
+
+@service.route("/servers/{id}/tags", "DELETE", op="server.tags.delete")
+def delete_tags(ctx: RequestContext) -> Reply:
+    _backend(ctx).delete_tags(_tagged_server(ctx))
+    return Reply(204)
+
+
+@service.route("/servers/{id}/tags/{tag}", "GET", op="server.tags.show")
+def check_tag(ctx: RequestContext) -> Reply:
+    tag = ctx.path["tag"]
+    if tag not in _tagged_server(ctx).tags:
+        raise NotFound(f"Tag {tag} could not be found.")
+    return Reply(204)
+
+
+@service.route("/servers/{id}/tags/{tag}", "PUT", op="server.tags.update")
+def add_tag(ctx: RequestContext) -> Reply:
+    """201 with the tag's Location when it is new, 204 when the server already had it."""
+    server = _tagged_server(ctx)
+    tag = _tag(ctx.path["tag"])
+    if not _backend(ctx).add_tag(server, tag):
+        return Reply(204)
+    return Reply(201, headers={"Location": ctx.url(f"/compute/v2.1/servers/{server.id}/tags/{tag}")})
+
+
+@service.route("/servers/{id}/tags/{tag}", "DELETE", op="server.tags.delete")
+def delete_tag(ctx: RequestContext) -> Reply:
+    _backend(ctx).delete_tag(_tagged_server(ctx), ctx.path["tag"])
+    return Reply(204)
+
+
+# os-server-password -------------------------------------------------------------------------
+@service.route("/servers/{id}/os-server-password", "GET", op="server.password.show")
+def show_password(ctx: RequestContext) -> Reply:
+    """What the guest posted to the metadata service (encrypted with its key pair); "" until it does."""
+    return Reply(200, {"password": _server(ctx).password})
+
+
+@service.route("/servers/{id}/os-server-password", "DELETE", op="server.password.clear")
+def clear_password(ctx: RequestContext) -> Reply:
+    _backend(ctx).clear_password(_server(ctx))
     return Reply(204)
 
 
@@ -439,7 +621,7 @@ def _action_arg(value: Any, key: str) -> Any:
 
 
 def _resize(backend: ComputeBackend, server: Server, value: Any, caller: Caller) -> None:
-    backend.resize(server, _action_arg(value, "flavorRef"), caller)
+    backend.resize(server, _action_arg(value, "flavorRef"), caller, _disk_config(value))
 
 
 def _reboot(backend: ComputeBackend, server: Server, value: Any, caller: Caller) -> None:
@@ -460,10 +642,24 @@ def _rebuild(backend: ComputeBackend, server: Server, value: Any, caller: Caller
         access_ipv4=_access_ip(value, "accessIPv4", 4) if "accessIPv4" in value else None,
         access_ipv6=_access_ip(value, "accessIPv6", 6) if "accessIPv6" in value else None,
         description=value.get("description") if ctx.at_least("2.19") and "description" in value else None,
+        disk_config=_disk_config(value),
+        key_name=(value["key_name"] or "") if ctx.at_least("2.54") and "key_name" in value else None,
+        user_data=(value["user_data"] or "") if ctx.at_least("2.57") and "user_data" in value else None,
     )
     password = backend.rebuild(server, rebuild, caller)
-    view = views.server_updated(ctx.cloud, server, _version(ctx), ctx.is_admin)
+    view = views.server_rebuilt(ctx.cloud, server, _version(ctx), ctx.is_admin)
     return Reply(202, {"server": {**view, "adminPass": password}})
+
+
+def _lock(backend: ComputeBackend, server: Server, value: Any, caller: Caller, ctx: RequestContext) -> Reply:
+    """lock: from 2.73 with an optional `locked_reason` of at most 255 characters."""
+    reason = None
+    if ctx.at_least("2.73") and isinstance(value, dict) and value.get("locked_reason") is not None:
+        reason = value["locked_reason"]
+        if not isinstance(reason, str) or len(reason) > 255:
+            raise _invalid("locked_reason", f"Value: {reason!r}. It must be a string of at most 255 characters")
+    backend.lock(server, caller, reason)
+    return Reply(202)
 
 
 def _console_output(backend: ComputeBackend, server: Server, value: Any, caller: Caller,
@@ -477,9 +673,11 @@ def _console_output(backend: ComputeBackend, server: Server, value: Any, caller:
         raise Conflict(f"Cannot 'os-getConsoleOutput' instance {server.id} while it is in vm_state "
                        f"{server.vm_state}")
     lines = ctx.cloud.guests.console(server.id)
+    output = "".join(line + "\n" for line in lines)
     if length is not None and int(length) >= 0:
-        lines = lines[-int(length):] if int(length) else []
-    return Reply(200, {"output": "".join(line + "\n" for line in lines)})
+        # Nova's tail: the last `length` pieces of the log split at newlines (the final one empty)
+        output = "\n".join(output.split("\n")[-int(length):]) if int(length) else ""
+    return Reply(200, {"output": output})
 
 
 ACTIONS = {
@@ -493,11 +691,14 @@ ACTIONS = {
         server, str(_action_arg(value, "name"))),
     "removeSecurityGroup": lambda backend, server, value, caller: backend.remove_security_group(
         server, str(_action_arg(value, "name"))),
+    "unlock": lambda backend, server, value, caller: backend.unlock(server, caller),
+    "forceDelete": lambda backend, server, value, caller: backend.force_delete(server, caller),
+    "restore": lambda backend, server, value, caller: backend.restore(server, caller),
 }
 # Nova answers 202 to every action here but confirmResize, which keeps its historical 204.
 ACTION_STATUS = {"confirmResize": 204}
 # Actions whose answer has a body: they also take the request context, and return their reply.
-ANSWERING_ACTIONS = {"rebuild": _rebuild, "os-getConsoleOutput": _console_output}
+ANSWERING_ACTIONS = {"rebuild": _rebuild, "os-getConsoleOutput": _console_output, "lock": _lock}
 
 
 @service.route("/servers/{id}/action", "POST", op="server.action")
@@ -601,6 +802,125 @@ def server_security_groups(ctx: RequestContext) -> Reply:
     return Reply(200, {"security_groups": groups})
 
 
+# server groups ------------------------------------------------------------------------------
+def _group_view(ctx: RequestContext, group: Any) -> dict[str, Any]:
+    return views.server_group_view(group, _version(ctx))
+
+
+@service.route("/os-server-groups", "POST", op="server_group.create")
+def create_server_group(ctx: RequestContext) -> Reply:
+    """One policy: `policies` (a list of one) before 2.64, `policy` and `rules` from it."""
+    body = ctx.require_body("server_group")
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > 255:
+        raise _invalid("name", f"Value: {name!r}. 'name' must be a string of 1 to 255 characters")
+    allowed = GROUP_POLICIES if ctx.at_least("2.15") else GROUP_POLICIES[:2]
+    rules: dict[str, Any] = {}
+    if ctx.at_least("2.64"):
+        policy = body.get("policy")
+        if policy not in allowed:
+            raise _invalid("policy", f"Value: {policy!r}. {policy!r} is not one of {list(allowed)}")
+        rules = body.get("rules") or {}
+        if not isinstance(rules, dict) or set(rules) - {"max_server_per_host"}:
+            raise _invalid("rules", f"Value: {rules!r}. Only 'max_server_per_host' is allowed")
+        if rules and policy != "anti-affinity":
+            raise BadRequest("Only anti-affinity policy supports rules.")
+        limit = rules.get("max_server_per_host")
+        if limit is not None and (isinstance(limit, bool) or not str(limit).isdigit() or int(limit) < 1):
+            raise _invalid("rules/max_server_per_host", f"Value: {limit!r}. It must be a positive integer")
+    else:
+        policies = body.get("policies")
+        if not isinstance(policies, list) or len(policies) != 1 or policies[0] not in allowed:
+            raise _invalid("policies", f"Value: {policies!r}. It must be a list of one of {list(allowed)}")
+        policy = policies[0]
+    group = _backend(ctx).create_server_group(ctx.project_id, ctx.token.user_id, name, policy, rules)
+    return Reply(200, {"server_group": _group_view(ctx, group)})
+
+
+@service.route("/os-server-groups", "GET", op="server_group.list")
+def list_server_groups(ctx: RequestContext) -> Reply:
+    groups = _backend(ctx).list_server_groups(ctx.project_id, ctx.all_projects())
+    offset = _int_param(ctx, "offset")
+    limit = _parse_limit(ctx.query["limit"]) if ctx.query.get("limit") is not None else MAX_LIMIT
+    page = groups[offset:offset + limit]
+    return Reply(200, {"server_groups": [_group_view(ctx, g) for g in page]})
+
+
+@service.route("/os-server-groups/{id}", "GET", op="server_group.show")
+def show_server_group(ctx: RequestContext) -> Reply:
+    group = _backend(ctx).get_server_group(ctx.path["id"], ctx.project_id, ctx.is_admin)
+    return Reply(200, {"server_group": _group_view(ctx, group)})
+
+
+@service.route("/os-server-groups/{id}", "DELETE", op="server_group.delete")
+def delete_server_group(ctx: RequestContext) -> Reply:
+    _backend(ctx).delete_server_group(ctx.path["id"], ctx.project_id, ctx.is_admin)
+    return Reply(204)
+
+
+# os-volumes: Nova's proxy to Cinder (deprecated; gone from 2.36) ----------------------------
+def _volume_proxy(ctx: RequestContext) -> Any:
+    if ctx.at_least("2.36"):
+        raise NotFound(_NO_ROUTE)
+    return ctx.cloud.volume
+
+
+@service.route("/os-volumes", "POST", op="volume.create")
+def create_volume(ctx: RequestContext) -> Reply:
+    cinder = _volume_proxy(ctx)
+    body = ctx.require_body("volume")
+    size = body.get("size")
+    if isinstance(size, str) and size.isdigit():
+        size = int(size)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise _invalid("size", f"Value: {size!r}. {size!r} is not a positive integer")
+    metadata = body.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise _invalid("metadata", f"Value: {metadata!r}. {metadata!r} is not of type 'object'")
+    volume = cinder.create_volume(
+        ctx.project_id, ctx.token.user_id, size, name=body.get("display_name"),
+        description=body.get("display_description"), volume_type=body.get("volume_type"),
+        availability_zone=body.get("availability_zone"), metadata={str(k): str(v) for k, v in metadata.items()},
+        snapshot_id=body.get("snapshot_id"))
+    return Reply(200, {"volume": views.proxied_volume(volume)})
+
+
+def _list_proxied_volumes(ctx: RequestContext) -> Reply:
+    volumes = _volume_proxy(ctx).list_volumes(ctx.project_id)
+    offset = _int_param(ctx, "offset")
+    limit = _parse_limit(ctx.query["limit"]) if ctx.query.get("limit") is not None else MAX_LIMIT
+    return Reply(200, {"volumes": [views.proxied_volume(v) for v in volumes[offset:offset + limit]]})
+
+
+@service.route("/os-volumes", "GET", op="volume.list")
+def list_volumes(ctx: RequestContext) -> Reply:
+    return _list_proxied_volumes(ctx)
+
+
+@service.route("/os-volumes/detail", "GET", op="volume.list")
+def list_volumes_detail(ctx: RequestContext) -> Reply:
+    return _list_proxied_volumes(ctx)
+
+
+@service.route("/os-volumes/", "GET", "DELETE", op="volume.show")
+def volume_without_id(ctx: RequestContext) -> Reply:
+    """A volume URL with an empty id: Nova has no such route (404); without this Starlette would redirect a GET
+    to the list."""
+    raise NotFound(_NO_ROUTE)
+
+
+@service.route("/os-volumes/{id}", "GET", op="volume.show")
+def show_volume(ctx: RequestContext) -> Reply:
+    volume = _volume_proxy(ctx).get_volume(ctx.path["id"], ctx.project_id)
+    return Reply(200, {"volume": views.proxied_volume(volume)})
+
+
+@service.route("/os-volumes/{id}", "DELETE", op="volume.delete")
+def delete_volume(ctx: RequestContext) -> Reply:
+    _volume_proxy(ctx).delete_volume(ctx.path["id"], ctx.project_id)
+    return Reply(202)
+
+
 # zones, limits, quotas, keypairs ----------------------------------------------------------
 @service.route("/os-availability-zone", "GET", op="availability_zone.list")
 def list_zones(ctx: RequestContext) -> Reply:
@@ -673,7 +993,7 @@ def update_quota_set(ctx: RequestContext) -> Reply:
 @service.route("/os-keypairs", "GET", op="keypair.list")
 def list_keypairs(ctx: RequestContext) -> Reply:
     keypairs = _backend(ctx).list_keypairs(ctx.token.user_id)
-    return Reply(200, {"keypairs": [{"keypair": views.keypair_view(k)} for k in keypairs]})
+    return Reply(200, {"keypairs": [{"keypair": views.keypair_view(k, _version(ctx))} for k in keypairs]})
 
 
 @service.route("/os-keypairs", "POST", op="keypair.create")
@@ -685,13 +1005,13 @@ def create_keypair(ctx: RequestContext) -> Reply:
     key_type = body.get("type", "ssh") if ctx.at_least("2.2") else "ssh"
     keypair, private_key = _backend(ctx).create_keypair(ctx.token.user_id, name, body.get("public_key"), key_type)
     status = 201 if ctx.at_least("2.2") else 200
-    return Reply(status, {"keypair": views.keypair_view(keypair, private_key)})
+    return Reply(status, {"keypair": views.keypair_view(keypair, _version(ctx), private_key, created=True)})
 
 
 @service.route("/os-keypairs/{name}", "GET", op="keypair.show")
 def show_keypair(ctx: RequestContext) -> Reply:
     keypair = _backend(ctx).get_keypair(ctx.token.user_id, ctx.path["name"])
-    return Reply(200, {"keypair": views.keypair_view(keypair, detail=True)})
+    return Reply(200, {"keypair": views.keypair_view(keypair, _version(ctx), detail=True)})
 
 
 @service.route("/os-keypairs/{name}", "DELETE", op="keypair.delete")

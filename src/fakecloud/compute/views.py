@@ -8,13 +8,14 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from fakecloud.compute.backend import AVAILABILITY_ZONE, HOST, Flavor, InstanceAction, Keypair, Server
+from fakecloud.compute.backend import AVAILABILITY_ZONE, HOST, Flavor, InstanceAction, Keypair, Server, ServerGroup
 from fakecloud.framework import Version
 
 if TYPE_CHECKING:
     from fakecloud.state import Cloud
 
-V2_3, V2_9, V2_16, V2_19, V2_26 = (2, 3), (2, 9), (2, 16), (2, 19), (2, 26)
+V2_2, V2_3, V2_9, V2_13, V2_16, V2_19, V2_26 = (2, 2), (2, 3), (2, 9), (2, 13), (2, 16), (2, 19), (2, 26)
+V2_54, V2_64 = (2, 54), (2, 64)
 V2_36, V2_47, V2_51, V2_55, V2_57, V2_58, V2_61, V2_62 = (
     (2, 36), (2, 47), (2, 51), (2, 55), (2, 57), (2, 58), (2, 61), (2, 62))
 V2_63, V2_70, V2_71, V2_73, V2_75, V2_79, V2_89, V2_96 = (
@@ -68,7 +69,7 @@ def server_brief(cloud: Cloud, server: Server) -> dict[str, Any]:
 
 def server_created(cloud: Cloud, server: Server, admin_pass: str) -> dict[str, Any]:
     """The 202 body of a create: no status, so clients must poll. The only view that carries adminPass."""
-    return {"id": server.id, "links": _links(cloud, "servers", server.id), "OS-DCF:diskConfig": "MANUAL",
+    return {"id": server.id, "links": _links(cloud, "servers", server.id), "OS-DCF:diskConfig": server.disk_config,
             "security_groups": [{"name": g["name"]} for g in server.security_groups], "adminPass": admin_pass}
 
 
@@ -103,8 +104,7 @@ def server_detail(cloud: Cloud, server: Server, version: Version, is_admin: bool
         "links": _links(cloud, "servers", server.id),
         "key_name": server.key_name,
         "config_drive": server.config_drive,
-        "progress": 0,
-        "OS-DCF:diskConfig": "MANUAL",
+        "OS-DCF:diskConfig": server.disk_config,
         "OS-EXT-AZ:availability_zone": server.availability_zone,
         "OS-EXT-STS:task_state": server.task_state,
         "OS-EXT-STS:vm_state": server.vm_state,
@@ -112,8 +112,11 @@ def server_detail(cloud: Cloud, server: Server, version: Version, is_admin: bool
         "OS-SRV-USG:launched_at": server.launched_at,
         "OS-SRV-USG:terminated_at": None,
         "os-extended-volumes:volumes_attached": volumes,
-        "security_groups": [{"name": g["name"]} for g in server.security_groups],
     }
+    if status in _PROGRESS_STATUSES:
+        view["progress"] = 0
+    if server.security_groups:  # Nova leaves the key out for a server in no group
+        view["security_groups"] = [{"name": g["name"]} for g in server.security_groups]
     if status in ("ERROR", "DELETED") and server.fault is not None:
         view["fault"] = dict(server.fault)
     if is_admin:
@@ -122,8 +125,8 @@ def server_detail(cloud: Cloud, server: Server, version: Version, is_admin: bool
         view["OS-EXT-SRV-ATTR:instance_name"] = f"instance-{server.seq:08x}"
         if version >= V2_3:
             view.update({
-                "OS-EXT-SRV-ATTR:reservation_id": f"r-{server.seq:08x}",
-                "OS-EXT-SRV-ATTR:launch_index": 0,
+                "OS-EXT-SRV-ATTR:reservation_id": server.reservation_id or f"r-{server.seq:08x}",
+                "OS-EXT-SRV-ATTR:launch_index": server.launch_index,
                 "OS-EXT-SRV-ATTR:hostname": server.name,
                 "OS-EXT-SRV-ATTR:kernel_id": "",
                 "OS-EXT-SRV-ATTR:ramdisk_id": "",
@@ -141,13 +144,16 @@ def server_detail(cloud: Cloud, server: Server, version: Version, is_admin: bool
     if version >= V2_63:
         view["trusted_image_certificates"] = None
     if version >= V2_71:
-        view["server_groups"] = []
+        view["server_groups"] = cloud.compute.server_groups_of(server)
     if version >= V2_73:
-        view["locked_reason"] = None
+        view["locked_reason"] = server.locked_reason
     if version >= V2_96:
         view["pinned_availability_zone"] = None
     return view
 
+
+# The statuses in which Nova's view shows `progress`.
+_PROGRESS_STATUSES = frozenset({"ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING"})
 
 # The fields Nova's update answer shows below 2.75 (and, with the microversion fields, its show view's core).
 _UPDATE_FIELDS = frozenset({
@@ -169,6 +175,44 @@ def server_updated(cloud: Cloud, server: Server, version: Version, is_admin: boo
     if version < V2_71:
         view.pop("server_groups", None)
     return view
+
+
+def server_rebuilt(cloud: Cloud, server: Server, version: Version, is_admin: bool) -> dict[str, Any]:
+    """The rebuild answer: the update view, plus key_name from 2.54 and user_data from 2.57."""
+    view = server_updated(cloud, server, version, is_admin)
+    if version >= V2_54:
+        view["key_name"] = server.key_name
+    if version >= V2_57:
+        view["user_data"] = server.user_data
+    return view
+
+
+def server_group_view(group: ServerGroup, version: Version) -> dict[str, Any]:
+    """os-server-groups: `policies` and `metadata` until 2.64, then `policy` and `rules`; owners from 2.13."""
+    view: dict[str, Any] = {"id": group.id, "name": group.name, "members": list(group.members)}
+    if version >= V2_64:
+        view["policy"] = group.policy
+        view["rules"] = dict(group.rules)
+    else:
+        view["policies"] = [group.policy]
+        view["metadata"] = {}
+    if version >= V2_13:
+        view["project_id"] = group.project_id
+        view["user_id"] = group.user_id
+    return view
+
+
+def proxied_volume(volume: Any) -> dict[str, Any]:
+    """A Cinder volume as Nova's os-volumes proxy shows it (camelCase; `[{}]` when attached nowhere)."""
+    attachments = [{"id": a.id, "volumeId": volume.id, "serverId": a.server_id, "device": a.device}
+                   for a in volume.attachments if a.status in ("attached", "detaching")]
+    return {
+        "id": volume.id, "status": volume.status, "size": volume.size,
+        "availabilityZone": volume.availability_zone, "createdAt": volume.created_at,
+        "attachments": attachments or [{}], "displayName": volume.name,
+        "displayDescription": volume.description, "volumeType": volume.volume_type,
+        "snapshotId": volume.snapshot_id, "metadata": dict(volume.metadata),
+    }
 
 
 def addresses(cloud: Cloud, server: Server) -> dict[str, list[dict[str, Any]]]:
@@ -237,11 +281,16 @@ def security_group_view(group: Any) -> dict[str, Any]:
             "tenant_id": group.project_id, "rules": []}
 
 
-def keypair_view(keypair: Keypair, private_key: str | None = None, detail: bool = False) -> dict[str, Any]:
+def keypair_view(keypair: Keypair, version: Version, private_key: str | None = None, detail: bool = False,
+                 created: bool = False) -> dict[str, Any]:
+    """Nova's keypair: `type` from 2.2; a create and a show carry the owner's user_id."""
     view: dict[str, Any] = {"name": keypair.name, "public_key": keypair.public_key,
-                            "fingerprint": keypair.fingerprint, "type": keypair.type}
+                            "fingerprint": keypair.fingerprint}
+    if version >= V2_2:
+        view["type"] = keypair.type
     if private_key is not None:
         view["private_key"] = private_key
+    if created:
         view["user_id"] = keypair.user_id
     if detail:
         view.update({"user_id": keypair.user_id, "created_at": keypair.created_at, "deleted": False,

@@ -309,6 +309,10 @@ class GuestPlane:
             self._dirty.add(server_id)
         self._kick()
 
+    def say(self, server_id: str, line: str) -> None:
+        """A line on the server's console (what its serial port printed): Nova's power events write here."""
+        self.consoles.setdefault(server_id, deque(maxlen=CONSOLE_LINES)).append(line)
+
     def _say(self, server_id: str, line: str) -> None:
         self.consoles.setdefault(server_id, deque(maxlen=CONSOLE_LINES)).append(line)
         log.info("guest %s: %s", server_id, line)

@@ -16,6 +16,7 @@ from typing import Any
 
 from fakecloud.backend import Backend
 from fakecloud.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from fakecloud.identity.appcreds import AppCredStore, ApplicationCredential
 
 DEFAULT_DOMAIN_ID = "default"
 DEFAULT_DOMAIN = {"id": DEFAULT_DOMAIN_ID, "name": "Default"}
@@ -84,6 +85,7 @@ class Token:
     expires_ts: float
     methods: list[str]
     audit_id: str
+    app_cred_id: str | None = None  # the application credential the token was issued for
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +113,7 @@ class IdentityBackend(Backend):
         self.users: dict[str, User] = {}
         self.tokens: dict[str, Token] = {}
         self.roles: dict[str, Role] = {}
+        self.app_creds = AppCredStore()
         for name in SEEDED_ROLES:
             self.ensure_role(name)
         for spec in self.cloud.config.users:
@@ -336,6 +339,7 @@ class IdentityBackend(Backend):
     def delete_user(self, user_id: str) -> None:
         user = self.get_user(user_id)
         self._revoke(lambda t: t.user_id == user.id)
+        self.app_creds.forget_user(user.id)
         del self.users[user.id]
 
     def _unique_user_name(self, name: str, domain_id: str) -> None:
@@ -417,10 +421,61 @@ class IdentityBackend(Backend):
         elif "token" in methods:
             source = self.validate((identity.get("token") or {}).get("id"))
             user = self.users[source.user_id]
+        elif "application_credential" in methods:
+            return self._authenticate_app_cred(identity.get("application_credential") or {}, auth.get("scope"))
         else:
-            raise BadRequest("Expecting to find identity methods 'password' or 'token' in auth.")
+            raise BadRequest("Expecting to find identity methods 'password', 'token' or 'application_credential' "
+                             "in auth.")
         project = self._scope(user, auth.get("scope"))
         return self._issue(user, project, methods)
+
+    def _authenticate_app_cred(self, ref: dict[str, Any], scope: Any) -> Token:
+        """A token on the credential's project with the credential's roles the user still holds there; Keystone
+        refuses any other scope."""
+        def user_id_by_ref(user_ref: dict[str, Any]) -> str | None:
+            found = self._find_user(user_ref)
+            return found.id if found else None
+        credential = self.app_creds.authenticate(ref, user_id_by_ref, self.cloud.clock.wall())
+        user = self.users.get(credential.user_id)
+        project = self.projects.get(credential.project_id)
+        if user is None or not user.enabled or project is None or not project.enabled:
+            raise Unauthorized("The request you have made requires authentication.")
+        if scope:
+            raise Unauthorized("Application credentials cannot request a scope.")
+        roles = [r for r in credential.roles if r in user.roles.get(project.id, [])]
+        if not roles:
+            raise Unauthorized(f"User {user.name} has no access to project {project.name}.")
+        token = self._issue(user, project, ["application_credential"])
+        token.roles = roles
+        token.app_cred_id = credential.id
+        return token
+
+    def create_app_cred(self, token: Token, user_id: str, name: str, role_refs: list[dict[str, Any]] | None,
+                        secret: str | None, description: str | None, expires_at: str | None,
+                        unrestricted: bool) -> tuple[ApplicationCredential, str]:
+        """For the token's own user on the token's project; the roles default to the token's and must be held."""
+        user = self.get_user(user_id)
+        if token.user_id != user.id or token.project_id is None:
+            raise Forbidden("You are not authorized to perform the requested action: "
+                            "identity:create_application_credential.")
+        if token.app_cred_id is not None:
+            creator = self.app_creds.credentials.get(token.app_cred_id)
+            if creator is None or not creator.unrestricted:
+                raise Forbidden("Using method 'application_credential' is not allowed for managing additional "
+                                "application credentials.")
+        held = user.roles.get(token.project_id, [])
+        if role_refs:
+            roles = []
+            for ref in role_refs:
+                role = self.roles.get(ref.get("id", "")) if "id" in ref else self.role_named(ref.get("name", ""))
+                if role is None or role.name not in held:
+                    raise Forbidden(f"Could not find role assignment with role: {ref.get('id') or ref.get('name')}, "
+                                    f"user or group: {user.id}, project, domain, or system: {token.project_id}.")
+                roles.append(role.name)
+        else:
+            roles = list(token.roles)
+        return self.app_creds.create(user.id, token.project_id, name, roles, secret, description, expires_at,
+                                     unrestricted, self.cloud.clock.wall())
 
     def _scope(self, user: User, scope: Any) -> Project | None:
         if not scope:
@@ -508,6 +563,10 @@ class IdentityBackend(Backend):
                              for r in token.roles]
             if with_catalog:
                 body["catalog"] = self.cloud.catalog(token.project_id)
+        credential = self.app_creds.credentials.get(token.app_cred_id or "")
+        if credential is not None:
+            body["application_credential"] = {"id": credential.id, "name": credential.name,
+                                              "restricted": not credential.unrestricted}
         return {"token": body}
 
     # persistence --------------------------------------------------------------------------------
@@ -518,6 +577,7 @@ class IdentityBackend(Backend):
             "roles": [asdict(r) for r in self.roles.values()],
             "users": [asdict(u) for u in self.users.values()],
             "tokens": [asdict(t) for t in self.tokens.values()],
+            "application_credentials": self.app_creds.dump(),
         }
 
     def load(self, data: dict[str, Any]) -> None:
@@ -528,6 +588,7 @@ class IdentityBackend(Backend):
         self.users = {u["id"]: User(**u) for u in data.get("users", [])}
         self.tokens = {t["id"]: Token(**t) for t in data.get("tokens", [])}
         self.roles = {r["id"]: Role(**r) for r in data.get("roles", [])}
+        self.app_creds.load(data.get("application_credentials", []))
         if "roles" not in data:
             for name in SEEDED_ROLES:
                 self.ensure_role(name)

@@ -7,6 +7,7 @@ from typing import Any
 
 from fakecloud.errors import BadRequest, Forbidden, NotFound
 from fakecloud.framework import Reply, RequestContext, Service
+from fakecloud.identity.appcreds import ApplicationCredential, parse_expiry
 from fakecloud.identity.backend import UNSET, Domain, IdentityBackend, Project, Role, User
 
 service = Service("identity", "", error_style="keystone")
@@ -474,3 +475,74 @@ def list_role_assignments(ctx: RequestContext) -> Reply:
             entry["scope"]["project"].update(name=project.name, domain=identity.domain_brief(project.domain_id))
         rendered.append(entry)
     return Reply(200, {"role_assignments": rendered, "links": _links(ctx, "/v3/role_assignments")})
+
+
+# application credentials --------------------------------------------------------------------------------
+def _app_cred_view(ctx: RequestContext, credential: ApplicationCredential) -> dict[str, Any]:
+    identity = _backend(ctx)
+    roles = [{"id": role.id, "name": role.name, "domain_id": None}
+             for name in credential.roles if (role := identity.role_named(name)) is not None]
+    return {
+        "id": credential.id, "name": credential.name, "description": credential.description,
+        "user_id": credential.user_id, "project_id": credential.project_id, "roles": roles,
+        "expires_at": credential.expires_at, "unrestricted": credential.unrestricted, "system": None,
+        "access_rules": [],
+        "links": {"self": ctx.url(f"/v3/users/{credential.user_id}/application_credentials/{credential.id}")},
+    }
+
+
+def _own_credentials(ctx: RequestContext, rule: str) -> str:
+    """identity:*_application_credential(s): the user itself, or an admin."""
+    user_id = ctx.path["user_id"]
+    _backend(ctx).get_user(user_id)
+    if not ctx.is_admin and not _is_self(ctx, user_id):
+        raise Forbidden(f"You are not authorized to perform the requested action: identity:{rule}.")
+    return user_id
+
+
+_APP_CREDS = "/v3/users/{user_id}/application_credentials"
+
+
+@service.route(_APP_CREDS, "POST", op="application_credential.create")
+def create_app_cred(ctx: RequestContext) -> Reply:
+    body = ctx.require_body("application_credential")
+    if body.get("access_rules"):
+        raise BadRequest("fakecloud's Keystone does not support application credential access rules.")
+    roles = body.get("roles")
+    if roles is not None and (not isinstance(roles, list) or not all(isinstance(r, dict) for r in roles)):
+        raise _invalid("roles", f"{roles!r} is not an array of role references")
+    unrestricted = body.get("unrestricted", False)
+    if not isinstance(unrestricted, bool):
+        raise _invalid("unrestricted", f"{unrestricted!r} is not of type 'boolean'")
+    secret = _string(body, "secret", nullable=True)
+    description = _string(body, "description", nullable=True)
+    assert ctx.token is not None
+    credential, secret = _backend(ctx).create_app_cred(
+        ctx.token, ctx.path["user_id"], _string(body, "name", required=True), roles,
+        secret if isinstance(secret, str) else None, description if isinstance(description, str) else None,
+        parse_expiry(body.get("expires_at")), unrestricted)
+    return Reply(201, {"application_credential": {**_app_cred_view(ctx, credential), "secret": secret}})
+
+
+@service.route(_APP_CREDS, "GET", op="application_credential.list")
+def list_app_creds(ctx: RequestContext) -> Reply:
+    user_id = _own_credentials(ctx, "list_application_credentials")
+    credentials = _backend(ctx).app_creds.of_user(user_id)
+    if (name := ctx.query.get("name")) is not None:
+        credentials = [c for c in credentials if c.name == name]
+    return _listing(ctx, "application_credentials", f"/v3/users/{user_id}/application_credentials", credentials,
+                    _app_cred_view)
+
+
+@service.route(_APP_CREDS + "/{id}", "GET", op="application_credential.show")
+def show_app_cred(ctx: RequestContext) -> Reply:
+    user_id = _own_credentials(ctx, "get_application_credential")
+    credential = _backend(ctx).app_creds.get(user_id, ctx.path["id"])
+    return Reply(200, {"application_credential": _app_cred_view(ctx, credential)})
+
+
+@service.route(_APP_CREDS + "/{id}", "DELETE", op="application_credential.delete")
+def delete_app_cred(ctx: RequestContext) -> Reply:
+    user_id = _own_credentials(ctx, "delete_application_credential")
+    _backend(ctx).app_creds.delete(user_id, ctx.path["id"])
+    return Reply(204)

@@ -17,6 +17,7 @@ from fakecloud.backend import Backend
 from fakecloud.config import ImageSpec
 from fakecloud.errors import BadRequest, CloudError, Conflict, Forbidden, NotFound
 from fakecloud.identity.backend import stable_id
+from fakecloud.image.metadefs import MetadefStore
 
 MAX_IMAGE_BYTES = 64 * 1024 * 1024  # an embedded cloud holds images in memory: refuse bigger uploads (413)
 DEFAULT_VISIBILITY = "shared"  # Glance's default since Image API v2.5 (glance/domain new_image), not "private"
@@ -58,6 +59,21 @@ class Member:
     created_at: str
     updated_at: str
     status: str = "pending"
+
+
+@dataclass(slots=True)
+class Task:
+    """A Glance v2 task (type `import`). fakecloud never fetches remote data, so every import fails."""
+
+    id: str
+    type: str
+    owner: str
+    input: dict[str, Any]
+    created_at: str
+    updated_at: str
+    status: str = "pending"
+    message: str = ""
+    result: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -105,6 +121,8 @@ class ImageBackend(Backend):
         self.images: dict[str, Image] = {}
         self.data: dict[str, bytes] = {}  # image id -> uploaded bytes
         self.members: dict[str, dict[str, Member]] = {}  # image id -> member project id -> membership
+        self.tasks: dict[str, Task] = {}
+        self.metadefs = MetadefStore(self.now)
         owner = stable_id("project", "admin")
         now = self.now()
         for spec in self.cloud.config.images:
@@ -257,10 +275,11 @@ class ImageBackend(Backend):
         self.members.pop(image.id, None)
 
     def set_active(self, image_id: str, active: bool, project_id: str, admin: bool) -> None:
-        """Deactivate/reactivate: admins only, and only between active and deactivated (both idempotent)."""
+        """Deactivate/reactivate: the owner or an admin (Glance's default policy since Wallaby), and only between
+        active and deactivated (both idempotent)."""
         action = "reactivate" if active else "deactivate"
         image = self.visible_image(image_id, project_id, admin)
-        if not admin:
+        if not admin and image.owner != project_id:
             raise Forbidden(f"You are not authorized to complete {action} action.")
         if image.status not in ("active", "deactivated"):
             raise Forbidden(f"Not allowed to {action} image in status '{image.status}'")
@@ -327,6 +346,32 @@ class ImageBackend(Backend):
         if self.members.get(image.id, {}).pop(member_id, None) is None:
             raise NotFound(f"{member_id} is not a member of image {image.id}.")
 
+    # tasks -------------------------------------------------------------------------------------------
+    def create_task(self, task_type: str, task_input: dict[str, Any], project_id: str, admin: bool) -> Task:
+        """Record an import task and run it: the import of `import_from` fails at once, because fakecloud only
+        ever talks to loopback (Glance fails the same task when the location cannot be fetched)."""
+        if not admin:
+            raise Forbidden("You are not authorized to complete add_task action.")
+        now = self.now()
+        task = Task(str(uuid.uuid4()), task_type, project_id, task_input, now, now)
+        self.tasks[task.id] = task
+        return task
+
+    def run_task(self, task: Task) -> None:
+        task.status = "failure"
+        task.message = (f"Image import from {task.input.get('import_from')!r} failed: fakecloud does not fetch "
+                        "image data from remote locations.")
+        task.updated_at = self.now()
+
+    def get_task(self, task_id: str, project_id: str, admin: bool) -> Task:
+        task = self.tasks.get(task_id)
+        if task is None or not (admin or task.owner == project_id):
+            raise NotFound(f"Task with the given id {task_id} not found")
+        return task
+
+    def list_tasks(self, project_id: str, admin: bool) -> list[Task]:
+        return [t for t in self.tasks.values() if admin or t.owner == project_id]
+
     # persistence -----------------------------------------------------------------------------------
     def dump(self) -> dict[str, Any]:
         """Images, members, and uploaded bytes as base64 (each at most MAX_IMAGE_BYTES)."""
@@ -334,6 +379,8 @@ class ImageBackend(Backend):
             "images": [asdict(i) for i in self.images.values()],
             "data": {k: base64.b64encode(v).decode("ascii") for k, v in self.data.items()},
             "members": [asdict(m) for members in self.members.values() for m in members.values()],
+            "tasks": [asdict(t) for t in self.tasks.values()],
+            "metadefs": self.metadefs.dump(),
         }
 
     def load(self, data: dict[str, Any]) -> None:
@@ -344,6 +391,8 @@ class ImageBackend(Backend):
         for raw in data.get("members", []):
             if raw["image_id"] in self.images:
                 self.members.setdefault(raw["image_id"], {})[raw["member_id"]] = Member(**raw)
+        self.tasks = {t["id"]: Task(**t) for t in data.get("tasks", [])}
+        self.metadefs.load(data.get("metadefs", {}))
 
 
 def _unique(tags: list[str]) -> list[str]:

@@ -1,5 +1,5 @@
 """Glance v2 routes: discovery, images (create, list, show, patch, delete, upload, download, deactivate),
-tags, members, and the schemas glanceclient and Heat read.
+tags, members, tasks, import info, and the image and member schemas (metadefs: metadef_routes).
 
 The show body is the bare image object (no wrapper key); extra properties are top-level keys, as in
 Glance. Unknown list query parameters filter on those properties, as Glance does.
@@ -10,10 +10,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fakecloud.errors import BadRequest, CloudError, Forbidden
-from fakecloud.framework import Collection, Reply, RequestContext, Service
+from fakecloud.errors import BadRequest, CloudError, Forbidden, NotFound
+from fakecloud.framework import Collection, Reply, RequestContext
+from fakecloud.image import metadef_routes  # noqa: F401 (its import registers the metadefs routes on `service`)
 from fakecloud.image.backend import MAX_IMAGE_BYTES, Change, Image, NewImage
-from fakecloud.image.views import image_view, member_view
+from fakecloud.image.service import service
+from fakecloud.image.views import image_view, member_view, task_view
+
+__all__ = ["service"]
 
 UPLOAD_OP = "image.upload"
 
@@ -22,14 +26,13 @@ class UnsupportedMediaType(CloudError):
     status = 415
 
 
-service = Service("image", "/image", error_style="glance")
-
 CURRENT = "2.16"
 
 _LIST_CONTROL = frozenset({"limit", "marker", "sort_key", "sort_dir", "sort", "member_status"})
 _ATTR_FILTERS = {
     "name": "name", "id": "id", "status": "status", "owner": "owner", "container_format": "container_format",
-    "disk_format": "disk_format",
+    "disk_format": "disk_format", "size": "size", "min_disk": "min_disk", "min_ram": "min_ram",
+    "checksum": "checksum", "os_hash_value": "os_hash_value",
 }
 
 
@@ -112,18 +115,58 @@ IMAGES: Collection[Image] = Collection(
 )
 
 
+_SORT_KEYS = frozenset({"name", "status", "container_format", "disk_format", "size", "id", "created_at",
+                        "updated_at", "min_disk", "min_ram", "visibility", "owner", "virtual_size"})
+
+
+def _sort_order(query: Any) -> list[tuple[str, str]]:
+    """(key, direction) pairs from `sort=k1:dir,k2` or `sort_key`/`sort_dir` (Glance: desc unless told)."""
+    if "sort" in query:
+        if "sort_key" in query or "sort_dir" in query:
+            raise BadRequest("The 'sort' parameter cannot be combined with 'sort_key' or 'sort_dir'.")
+        pairs = []
+        for item in query["sort"].split(","):
+            key, _, direction = item.strip().partition(":")
+            pairs.append((key, direction or "desc"))
+    else:
+        keys = query.getlist("sort_key") or ["created_at"]
+        dirs = query.getlist("sort_dir") or ["desc"]
+        pairs = [(key, dirs[i] if i < len(dirs) else dirs[-1]) for i, key in enumerate(keys)]
+    for key, direction in pairs:
+        if key not in _SORT_KEYS:
+            raise BadRequest(f"Invalid sort key: {key}. It is not in the list of allowed sort keys.")
+        if direction not in ("asc", "desc"):
+            raise BadRequest(f"Invalid sort direction: {direction}")
+    return pairs
+
+
+def _sorted(images: list[Image], pairs: list[tuple[str, str]]) -> list[Image]:
+    """Sort by each key in turn (stable sorts from the last key back), nulls first as in Glance's SQL."""
+    images = sorted(images, key=lambda i: i.id, reverse=pairs[0][1] == "desc")
+    for key, direction in reversed(pairs):
+        def by(image: Image, key: str = key) -> tuple[bool, Any]:
+            value = image_view(image).get(key)
+            return (value is not None, value if value is not None else 0)
+        images.sort(key=by, reverse=direction == "desc")
+    return images
+
+
 @service.route("/v2/images", "GET", op="image.list")
 def list_images(ctx: RequestContext) -> Reply:
     member_status = ctx.query.get("member_status", "accepted")
     if member_status not in ("pending", "accepted", "rejected", "all"):
         raise BadRequest(f"Invalid status value: {member_status}")
     images = _filtered(ctx.cloud.image.visible_images(ctx.project_id, ctx.is_admin, member_status), ctx.query)
-    sort_key = ctx.query.get("sort_key", "created_at")
-    reverse = ctx.query.get("sort_dir", "desc") == "desc"
-    images.sort(key=lambda i: (str(image_view(i).get(sort_key, "")), i.id), reverse=reverse)
+    images = _sorted(images, _sort_order(ctx.query))
     page, links = IMAGES.page(ctx, images)
     return Reply(200, {"schema": "/v2/schemas/images", "first": "/v2/images", **links,
                        "images": [image_view(i) for i in page]})
+
+
+@service.route("/v2/images/", "GET", "DELETE", "PATCH", op="image.show")
+def no_image_id(ctx: RequestContext) -> Reply:
+    """`/v2/images/` names no image: Glance answers 404 (the router would otherwise redirect to the list)."""
+    raise NotFound("The resource could not be found.")
 
 
 @service.route("/v2/images/{id}", "GET", op="image.show")
@@ -149,7 +192,7 @@ def _invalid(message: str) -> BadRequest:
 def _check_writable(key: str) -> None:
     if key in _READ_ONLY:
         raise Forbidden(f"Attribute '{key}' is read-only.")
-    if key in _RESERVED:
+    if key in _RESERVED or key.startswith("os_glance"):  # Glance keeps os_glance_* for itself (since Xena)
         raise Forbidden(f"Attribute '{key}' is reserved.")
 
 
@@ -203,6 +246,18 @@ def parse_new_image(body: Any) -> NewImage:
 PATCH_TYPES = ("application/openstack-images-v2.1-json-patch", "application/openstack-images-v2.0-json-patch")
 
 
+def _v20_operation(raw: dict[str, Any]) -> dict[str, Any]:
+    """The v2.0 patch form names the operation as the key of the pointer: `{"replace": "/name", "value": x}`."""
+    ops = [op for op in ("add", "replace", "remove") if op in raw]
+    if len(ops) != 1:
+        raise BadRequest("Operation objects must contain exactly one member named \"add\", \"remove\", or "
+                         "\"replace\".")
+    converted = {"op": ops[0], "path": raw[ops[0]]}
+    if "value" in raw:
+        converted["value"] = raw["value"]
+    return converted
+
+
 def parse_patch(ctx: RequestContext) -> list[Change]:
     """A json-patch (Glance's limited form: one-segment pointers) as Changes, checked before any applies."""
     content_type = ctx.request.headers.get("content-type", "").split(";")[0].strip()
@@ -214,6 +269,8 @@ def parse_patch(ctx: RequestContext) -> list[Change]:
     for raw in ctx.body:
         if not isinstance(raw, dict):
             raise BadRequest("Operations must be JSON objects.")
+        if content_type == PATCH_TYPES[1] and "op" not in raw:
+            raw = _v20_operation(raw)
         op = raw.get("op")
         if op not in ("add", "replace", "remove"):
             raise BadRequest(f"Invalid operation: `{op}`.")
@@ -338,6 +395,45 @@ def delete_member(ctx: RequestContext) -> Reply:
     return Reply(204)
 
 
+# tasks and import info -------------------------------------------------------------------------
+@service.route("/v2/tasks", "POST", op="task.create")
+def create_task(ctx: RequestContext) -> Reply:
+    body = ctx.body if isinstance(ctx.body, dict) else {}
+    task_type, task_input = body.get("type"), body.get("input")
+    if task_type != "import":
+        raise BadRequest(f"Provided object does not match schema 'task': {task_type!r} is not one of ['import']")
+    if not isinstance(task_input, dict):
+        raise BadRequest("Provided object does not match schema 'task': 'input' is a required property")
+    for key in ("import_from", "import_from_format", "image_properties"):
+        if key not in task_input:
+            raise BadRequest(f"Invalid value for option {key}: it is a required input of an import task.")
+    backend = ctx.cloud.image
+    task = backend.create_task(task_type, task_input, ctx.project_id, ctx.is_admin)
+    view = task_view(task)
+    backend.run_task(task)
+    return Reply(201, view, headers={"Location": ctx.url(f"/image/v2/tasks/{task.id}")})
+
+
+@service.route("/v2/tasks", "GET", op="task.list")
+def list_tasks(ctx: RequestContext) -> Reply:
+    tasks = ctx.cloud.image.list_tasks(ctx.project_id, ctx.is_admin)
+    tasks.sort(key=lambda t: (t.created_at, t.id), reverse=True)
+    return Reply(200, {"tasks": [task_view(t, summary=True) for t in tasks], "first": "/v2/tasks",
+                       "schema": "/v2/schemas/tasks"})
+
+
+@service.route("/v2/tasks/{id}", "GET", op="task.show")
+def show_task(ctx: RequestContext) -> Reply:
+    return Reply(200, task_view(ctx.cloud.image.get_task(ctx.path["id"], ctx.project_id, ctx.is_admin)))
+
+
+@service.route("/v2/info/import", "GET", op="info.import")
+def import_info(ctx: RequestContext) -> Reply:
+    """No interoperable import method is enabled: fakecloud takes image data only by upload (PUT .../file)."""
+    return Reply(200, {"import-methods": {"description": "Import methods available.", "type": "array",
+                                          "value": []}})
+
+
 # schemas --------------------------------------------------------------------------------------
 def _nullable(kind: str, **extra: Any) -> dict[str, Any]:
     return {"type": [kind, "null"], **extra}
@@ -417,3 +513,31 @@ def show_images_schema(ctx: RequestContext) -> Reply:
         "links": [{"rel": "first", "href": "{first}"}, {"rel": "next", "href": "{next}"},
                   {"rel": "describedby", "href": "{schema}"}],
     })
+
+
+MEMBER_PROPERTIES: dict[str, dict[str, Any]] = {
+    "member_id": {"type": "string", "description": "An identifier for the image member (tenantId)"},
+    "image_id": {"type": "string", "description": "An identifier for the image", "pattern": IMAGE_ID_PATTERN},
+    "created_at": {"type": "string", "description": "Date and time of image member creation"},
+    "updated_at": {"type": "string", "description": "Date and time of last modification of image member"},
+    "status": {"type": "string", "description": "The status of this image member",
+               "enum": ["pending", "accepted", "rejected"]},
+    "schema": {"type": "string", "readOnly": True},
+}
+
+
+def member_schema() -> dict[str, Any]:
+    return {"name": "member", "properties": MEMBER_PROPERTIES}
+
+
+@service.route("/v2/schemas/member", "GET", op="schema.member")
+def show_member_schema(ctx: RequestContext) -> Reply:
+    return Reply(200, member_schema())
+
+
+@service.route("/v2/schemas/members", "GET", op="schema.members")
+def show_members_schema(ctx: RequestContext) -> Reply:
+    return Reply(200, {"name": "members",
+                       "properties": {"members": {"type": "array", "items": member_schema()},
+                                      "schema": {"type": "string"}},
+                       "links": [{"rel": "describedby", "href": "{schema}"}]})

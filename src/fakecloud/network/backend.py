@@ -56,6 +56,7 @@ from fakecloud.network.requests import (
 )
 from fakecloud.network.routers import L3_OWNERS, Routers
 from fakecloud.network.secgroups import SecurityGroups
+from fakecloud.network.subnetpools import SubnetPool, SubnetPools
 
 
 class NetworkBackend(Backend):
@@ -69,7 +70,7 @@ class NetworkBackend(Backend):
     def _assemble(self, networks: Iterable[Network] = (), subnets: Iterable[Subnet] = (), ports: Iterable[Port] = (),
                   groups: Iterable[SecurityGroup] = (), rules: Iterable[SecurityGroupRule] = (),
                   quota_overrides: dict[str, dict[str, int]] | None = None, routers: Iterable[Router] = (),
-                  floating_ips: Iterable[FloatingIp] = ()) -> None:
+                  floating_ips: Iterable[FloatingIp] = (), subnetpools: Iterable[SubnetPool] = ()) -> None:
         """Build the stores from records (empty after a reset, loaded ones after `load`); each rebuilds its
         own indexes. Stores that need to ask another one get a callable, so none holds the façade."""
         subnets, ports = list(subnets), list(ports)
@@ -84,6 +85,7 @@ class NetworkBackend(Backend):
                                lambda r, s: self.floatingips.need_router(r, s), routers)
         self.floatingips = FloatingIps(self.now, self.quotas, self.topology, self.ipam, self.ports, self.routers,
                                        lambda: self.cloud.guests.network_changed(), floating_ips)
+        self.subnetpools = SubnetPools(self.now, subnetpools)
 
     # per-project bootstrap ------------------------------------------------------------------
     def touch(self, project_id: str) -> None:
@@ -115,6 +117,15 @@ class NetworkBackend(Backend):
         return self.topology.update_network(network_id, project_id, admin, request)
 
     def delete_network(self, network_id: str, project_id: str, admin: bool) -> None:
+        """Neutron deletes an external network's floating IPs with it when their ports are all that is left
+        on it (their `network:floatingip` ports belong to the network, not to a user)."""
+        network = self.topology.get_network(network_id, project_id, admin)
+        fips = [f for f in self.floatingips.by_id.values() if f.floating_network_id == network.id]
+        service_ports = {f.floating_port_id for f in fips}
+        if fips and (admin or network.project_id == project_id) and all(
+                p.id in service_ports for p in self.ports.by_id.values() if p.network_id == network.id):
+            for fip in fips:
+                self.floatingips.delete(fip.id, fip.project_id, True)
         self.topology.delete_network(network_id, project_id, admin)
 
     def delete_subnet(self, subnet_id: str, project_id: str, admin: bool) -> None:
@@ -339,6 +350,7 @@ class NetworkBackend(Backend):
             "quota_overrides": self.quotas.overrides,
             "routers": [asdict(r) for r in self.routers.by_id.values()],
             "floating_ips": [asdict(f) for f in self.floatingips.by_id.values()],
+            "subnetpools": [asdict(p) for p in self.subnetpools.by_id.values()],
         }
 
     def load(self, data: dict[str, Any]) -> None:
@@ -353,6 +365,7 @@ class NetworkBackend(Backend):
             quota_overrides=dict(data.get("quota_overrides", {})),
             routers=[Router(**r) for r in data.get("routers", [])],
             floating_ips=[FloatingIp(**f) for f in data.get("floating_ips", [])],
+            subnetpools=[SubnetPool(**p) for p in data.get("subnetpools", [])],
         )
 
     # routers and floating IPs (Neutron's L3 service: fakecloud.network.routers, floatingips) ---------

@@ -40,6 +40,7 @@ class Network:
     admin_state_up: bool = True
     description: str = ""
     revision_number: int = 1
+    tags: list[str] = field(default_factory=list)  # standard-attr-tag
 
 
 @dataclass(slots=True)
@@ -60,6 +61,7 @@ class Subnet:
     enable_dhcp: bool = True
     description: str = ""
     revision_number: int = 0
+    tags: list[str] = field(default_factory=list)  # standard-attr-tag
 
 
 @dataclass(slots=True)
@@ -82,6 +84,7 @@ class Port:
     revision_number: int = 1
     # Nova made this port for a server (deleted with it); a port the user made and Nova bound is only unbound.
     created_by_nova: bool = False
+    tags: list[str] = field(default_factory=list)  # standard-attr-tag
 
 
 @dataclass(slots=True)
@@ -94,6 +97,7 @@ class SecurityGroup:
     updated_at: str
     stateful: bool = True
     revision_number: int = 1
+    tags: list[str] = field(default_factory=list)  # standard-attr-tag
 
 
 @dataclass(slots=True)
@@ -131,6 +135,7 @@ class Router:
     enable_snat: bool = True
     routes: list[dict[str, str]] = field(default_factory=list)  # extraroute: [{"destination", "nexthop"}]
     revision_number: int = 1
+    tags: list[str] = field(default_factory=list)  # standard-attr-tag
 
 
 @dataclass(slots=True)
@@ -151,6 +156,7 @@ class FloatingIp:
     status: str = "DOWN"
     description: str = ""
     revision_number: int = 0
+    tags: list[str] = field(default_factory=list)  # standard-attr-tag
 
 
 def visible(owner: str, project_id: str | None, admin: bool = False) -> bool:

@@ -22,6 +22,7 @@ from fakecloud.network.protocols import (
     protocol_number,
 )
 from fakecloud.network.quotas import QUOTA_DEFAULTS
+from fakecloud.network.subnetpools import SubnetPoolRequest
 
 RULE_ATTRS = frozenset({
     "security_group_id", "direction", "ethertype", "protocol", "port_range_min", "port_range_max",
@@ -747,3 +748,53 @@ def parse_floating_ip_update(body: dict[str, Any]) -> FloatingIpUpdate:
         fixed_ip_address=_address("fixed_ip_address", fixed) if fixed else None,
         description=_text(body["description"]) if "description" in body else None,
     )
+
+
+# subnet pools ---------------------------------------------------------------------------------
+SUBNETPOOL_ATTRS = frozenset({
+    "name", "prefixes", "min_prefixlen", "max_prefixlen", "default_prefixlen", "description", "shared",
+    "is_default", "default_quota", "address_scope_id", "project_id", "tenant_id",
+})
+SUBNETPOOL_UPDATE_ATTRS = SUBNETPOOL_ATTRS - {"shared", "project_id", "tenant_id"}
+
+
+def _prefix_length(name: str, value: Any) -> int | None:
+    """A prefix length (Neutron also takes a numeric string); None when the body gives none."""
+    if value is None:
+        return None
+    try:
+        length = int(value)
+    except (TypeError, ValueError):
+        raise _invalid(name, f"'{value}' is not an integer") from None
+    if isinstance(value, bool) or length < 0:
+        raise _invalid(name, f"'{value}' should be non-negative")
+    return length
+
+
+def _subnetpool(body: dict[str, Any], allowed: frozenset[str], create: bool) -> SubnetPoolRequest:
+    _check_attrs(body, allowed)
+    if body.get("address_scope_id") is not None:
+        raise BadRequest(f"Address scope {body['address_scope_id']} could not be found",
+                         error_type="AddressScopeNotFound")
+    prefixes = body.get("prefixes")
+    if prefixes is None and create:
+        raise BadRequest("Failed to parse request. Required attribute 'prefixes' not specified")
+    if prefixes is not None and (not isinstance(prefixes, list) or not all(isinstance(p, str) for p in prefixes)):
+        raise _invalid("prefixes", f"'{prefixes}' is not a list of CIDRs")
+    quota = body.get("default_quota")
+    flags = {key: _bool(key, body[key]) for key in ("shared", "is_default") if body.get(key) is not None}
+    return SubnetPoolRequest(
+        name=_text(body["name"]) if "name" in body else None, prefixes=prefixes,
+        min_prefixlen=_prefix_length("min_prefixlen", body.get("min_prefixlen")),
+        max_prefixlen=_prefix_length("max_prefixlen", body.get("max_prefixlen")),
+        default_prefixlen=_prefix_length("default_prefixlen", body.get("default_prefixlen")),
+        description=_text(body["description"]) if "description" in body else None,
+        default_quota=_prefix_length("default_quota", quota), project_id=_requested_owner(body), **flags)
+
+
+def parse_subnetpool(body: dict[str, Any]) -> SubnetPoolRequest:
+    return _subnetpool(body, SUBNETPOOL_ATTRS, create=True)
+
+
+def parse_subnetpool_update(body: dict[str, Any]) -> SubnetPoolRequest:
+    return _subnetpool(body, SUBNETPOOL_UPDATE_ATTRS, create=False)

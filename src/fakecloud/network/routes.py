@@ -15,7 +15,7 @@ from typing import Any
 
 from fakecloud.errors import BadRequest, NotFound
 from fakecloud.framework import Reply, RequestContext, Service
-from fakecloud.network import requests, views
+from fakecloud.network import requests, tags, views
 from fakecloud.network.backend import NetworkBackend
 from fakecloud.network.quotas import require_admin
 from fakecloud.network.records import Router, SecurityGroup, SecurityGroupRule
@@ -50,7 +50,7 @@ EXTENSIONS: list[tuple[str, str, str]] = [
 ]
 
 RESOURCES = ["network", "subnet", "port", "security_group", "security_group_rule", "quota", "extension", "router",
-             "floatingip"]
+             "floatingip", "subnetpool"]
 
 
 def _net(ctx: RequestContext) -> NetworkBackend:
@@ -62,6 +62,26 @@ def _body(ctx: RequestContext, key: str) -> dict[str, Any]:
     if not isinstance(ctx.body, dict) or not isinstance(ctx.body.get(key), dict):
         raise BadRequest("Resource body required", error_type="HTTPBadRequest")
     return ctx.body[key]
+
+
+def _create(ctx: RequestContext, key: str, plural: str, create: Callable[[dict[str, Any]], Any],
+            render: Callable[[Any], views.View], delete: Callable[[Any], None]) -> Reply:
+    """POST of one resource (`{"port": {...}}`) or Neutron's bulk form (`{"ports": [{...}, ...]}`): the bulk is
+    all or nothing, so what it created is deleted again when one item fails."""
+    if isinstance(ctx.body, dict) and plural in ctx.body and key not in ctx.body:
+        items = ctx.body[plural]
+        if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
+            raise BadRequest("Resources required", error_type="HTTPBadRequest")
+        created: list[Any] = []
+        try:
+            for item in items:
+                created.append(create(item))
+        except Exception:
+            for record in reversed(created):
+                delete(record)
+            raise
+        return Reply(201, {plural: [views.select(render(r), ctx.query) for r in created]})
+    return _one(ctx, key, render(create(_body(ctx, key))), 201)
 
 
 def _one(ctx: RequestContext, key: str, view: dict[str, Any], status: int = 200) -> Reply:
@@ -110,6 +130,13 @@ def show_extension(ctx: RequestContext) -> Reply:
     raise NotFound(f"Extension with alias {ctx.path['alias']} does not exist", error_type="ExtensionNotFound")
 
 
+@service.route(V2 + "/agents", "GET", op="agent.list")
+def list_agents(ctx: RequestContext) -> Reply:
+    """fakecloud runs no Neutron agents (no L2/L3/DHCP processes to report); Neutron's policy would also show a
+    non-admin none of them."""
+    return _list(ctx, [], lambda a: a, "agents")
+
+
 # networks and subnets -------------------------------------------------------------------------
 @service.route(V2 + "/networks", "GET", op="network.list")
 def list_networks(ctx: RequestContext) -> Reply:
@@ -124,9 +151,10 @@ def show_network(ctx: RequestContext) -> Reply:
 
 @service.route(V2 + "/networks", "POST", op="network.create")
 def create_network(ctx: RequestContext) -> Reply:
-    request = requests.parse_network(_body(ctx, "network"))
-    network = _net(ctx).create_network(ctx.project_id, ctx.is_admin, request)
-    return _one(ctx, "network", views.network(network), 201)
+    net = _net(ctx)
+    return _create(ctx, "network", "networks",
+                   lambda b: net.create_network(ctx.project_id, ctx.is_admin, requests.parse_network(b)),
+                   views.network, lambda n: net.delete_network(n.id, ctx.project_id, True))
 
 
 @service.route(V2 + "/networks/{id}", "PUT", op="network.update")
@@ -149,9 +177,10 @@ def list_subnets(ctx: RequestContext) -> Reply:
 
 @service.route(V2 + "/subnets", "POST", op="subnet.create")
 def create_subnet(ctx: RequestContext) -> Reply:
-    request = requests.parse_subnet(_body(ctx, "subnet"))
-    subnet = _net(ctx).create_subnet(ctx.project_id, ctx.is_admin, request)
-    return _one(ctx, "subnet", views.subnet(subnet), 201)
+    net = _net(ctx)
+    return _create(ctx, "subnet", "subnets",
+                   lambda b: net.create_subnet(ctx.project_id, ctx.is_admin, requests.parse_subnet(b)),
+                   views.subnet, lambda s: net.delete_subnet(s.id, ctx.project_id, True))
 
 
 @service.route(V2 + "/subnets/{id}", "GET", op="subnet.show")
@@ -185,9 +214,10 @@ def show_port(ctx: RequestContext) -> Reply:
 
 @service.route(V2 + "/ports", "POST", op="port.create")
 def create_port(ctx: RequestContext) -> Reply:
-    request = requests.parse_port(_body(ctx, "port"))
-    port = _net(ctx).create_requested_port(ctx.project_id, ctx.is_admin, request)
-    return _one(ctx, "port", views.port(port), 201)
+    net = _net(ctx)
+    return _create(ctx, "port", "ports",
+                   lambda b: net.create_requested_port(ctx.project_id, ctx.is_admin, requests.parse_port(b)),
+                   views.port, lambda p: net.delete_port(p.id, ctx.project_id, True))
 
 
 @service.route(V2 + "/ports/{id}", "PUT", op="port.update")
@@ -419,4 +449,93 @@ def update_floating_ip(ctx: RequestContext) -> Reply:
 @service.route(V2 + "/floatingips/{id}", "DELETE", op="floatingip.delete")
 def delete_floating_ip(ctx: RequestContext) -> Reply:
     _net(ctx).delete_floating_ip(ctx.path["id"], ctx.project_id, ctx.is_admin)
+    return Reply(204)
+
+
+# subnet pools ---------------------------------------------------------------------------------
+@service.route(V2 + "/subnetpools", "GET", op="subnetpool.list")
+def list_subnetpools(ctx: RequestContext) -> Reply:
+    return _list(ctx, _net(ctx).subnetpools.list(ctx.project_id, ctx.is_admin), views.subnetpool, "subnetpools")
+
+
+@service.route(V2 + "/subnetpools/{id}", "GET", op="subnetpool.show")
+def show_subnetpool(ctx: RequestContext) -> Reply:
+    pool = _net(ctx).subnetpools.get(ctx.path["id"], ctx.project_id, ctx.is_admin)
+    return _one(ctx, "subnetpool", views.subnetpool(pool))
+
+
+@service.route(V2 + "/subnetpools", "POST", op="subnetpool.create")
+def create_subnetpool(ctx: RequestContext) -> Reply:
+    pools = _net(ctx).subnetpools
+    return _create(ctx, "subnetpool", "subnetpools",
+                   lambda b: pools.create(ctx.project_id, ctx.is_admin, requests.parse_subnetpool(b)),
+                   views.subnetpool, lambda p: pools.delete(p.id, ctx.project_id, True))
+
+
+@service.route(V2 + "/subnetpools/{id}", "PUT", op="subnetpool.update")
+def update_subnetpool(ctx: RequestContext) -> Reply:
+    request = requests.parse_subnetpool_update(_body(ctx, "subnetpool"))
+    pool = _net(ctx).subnetpools.update(ctx.path["id"], ctx.project_id, ctx.is_admin, request)
+    return _one(ctx, "subnetpool", views.subnetpool(pool))
+
+
+@service.route(V2 + "/subnetpools/{id}", "DELETE", op="subnetpool.delete")
+def delete_subnetpool(ctx: RequestContext) -> Reply:
+    _net(ctx).subnetpools.delete(ctx.path["id"], ctx.project_id, ctx.is_admin)
+    return Reply(204)
+
+
+# tags (standard-attr-tag) ---------------------------------------------------------------------
+_TAGS = V2 + "/{collection}/{id}/tags"
+
+
+def _tagged(ctx: RequestContext, write: bool = False) -> Any:
+    return tags.tagged(_net(ctx), ctx.path["collection"], ctx.path["id"], ctx.project_id, ctx.is_admin, write)
+
+
+@service.route(_TAGS, "GET", op="tag.list")
+def list_tags(ctx: RequestContext) -> Reply:
+    return Reply(200, {"tags": list(_tagged(ctx).tags)})
+
+
+@service.route(_TAGS, "PUT", op="tag.replace")
+def replace_tags(ctx: RequestContext) -> Reply:
+    wanted = tags.check_tags(ctx.body)
+    return Reply(200, {"tags": tags.set_tags(_tagged(ctx, write=True), wanted, _net(ctx).now())})
+
+
+@service.route(_TAGS, "POST", op="tag.add_all")
+def add_tags(ctx: RequestContext) -> Reply:
+    wanted = tags.check_tags(ctx.body)
+    record = _tagged(ctx, write=True)
+    tags.set_tags(record, [*record.tags, *wanted], _net(ctx).now())
+    return Reply(201, {"tags": wanted})
+
+
+@service.route(_TAGS, "DELETE", op="tag.delete_all")
+def delete_tags(ctx: RequestContext) -> Reply:
+    tags.set_tags(_tagged(ctx, write=True), [], _net(ctx).now())
+    return Reply(204)
+
+
+@service.route(_TAGS + "/{tag}", "GET", op="tag.check")
+def check_tag(ctx: RequestContext) -> Reply:
+    tags.require_tag(_tagged(ctx), tags.check_tag(ctx.path["tag"]))
+    return Reply(204)
+
+
+@service.route(_TAGS + "/{tag}", "PUT", op="tag.add")
+def add_tag(ctx: RequestContext) -> Reply:
+    tag = tags.check_tag(ctx.path["tag"])
+    record = _tagged(ctx, write=True)
+    tags.set_tags(record, [*record.tags, tag], _net(ctx).now())
+    return Reply(201)
+
+
+@service.route(_TAGS + "/{tag}", "DELETE", op="tag.delete")
+def delete_tag(ctx: RequestContext) -> Reply:
+    tag = tags.check_tag(ctx.path["tag"])
+    record = _tagged(ctx, write=True)
+    tags.require_tag(record, tag)
+    tags.set_tags(record, [t for t in record.tags if t != tag], _net(ctx).now())
     return Reply(204)

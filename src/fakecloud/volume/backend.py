@@ -1,4 +1,6 @@
-"""Cinder's state: volumes, their attachments, per-project quota overrides.
+"""Cinder's state: volumes, their attachments, quotas, transfers and user messages.
+
+The admin catalog (volume types, QoS specs) lives in `catalog.py`; this backend owns it as `self.catalog`.
 
 Cinder owns volume attachments: Nova's os-volume_attachments views read the same `Attachment` records
 through `reserve_attachment`, `begin_detach`, `attachments_of_server` and `server_deleted`.
@@ -11,17 +13,23 @@ Every server GET reads its attachments, so attachments are indexed by server and
 from __future__ import annotations
 
 import itertools
+import secrets
 import uuid
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from fakecloud.backend import Backend
 from fakecloud.errors import BadRequest, Conflict, Forbidden, NotFound, QuotaExceeded
+from fakecloud.volume.catalog import DEFAULT_TYPE, DEFAULT_TYPE_ID, Catalog, VolumeType
+from fakecloud.volume.groups import GroupBook
 
-DEFAULT_TYPE = "__DEFAULT__"
-DEFAULT_TYPE_ID = "7b8a9c4e-2d1f-5e3a-8b6c-0d9e1f2a3b4c"
 DEFAULT_AZ = "nova"
-HOST = "fakecloud@lvm#lvm"
+HOST_NAME = "fakecloud"
+BACKEND_NAME = "lvm"
+HOST = f"{HOST_NAME}@{BACKEND_NAME}#{BACKEND_NAME}"
+# What the one backend reports to the scheduler; a type whose extra specs ask otherwise finds no host.
+CAPABILITIES = {"storage_protocol": "iSCSI", "vendor_name": "Open Source", "volume_backend_name": BACKEND_NAME}
 
 # Statuses Cinder lets a volume be deleted from (cinder/volume/api.py `delete`).
 DELETABLE = ("available", "error", "error_restoring", "error_extending", "error_managing")
@@ -34,7 +42,35 @@ DELETE_REFUSED = (
 SETTLE = {"creating": "available", "extending": None, "deleting": None, "attaching": "in-use", "detaching": None}
 # Cinder quota classes this cloud reports but never consumes.
 FIXED_QUOTAS = {"snapshots": 10, "backups": 10, "backup_gigabytes": 1000, "groups": 10, "per_volume_gigabytes": -1}
-QUOTA_KEYS = ("volumes", "gigabytes")
+QUOTA_KEYS = ("volumes", "gigabytes", *FIXED_QUOTAS)
+TYPE_QUOTA_KEYS = ("volumes", "gigabytes", "snapshots")  # each also kept per volume type: volumes_<type>
+
+
+@dataclass(slots=True)
+class Transfer:
+    id: str
+    volume_id: str
+    name: str | None
+    auth_key: str
+    source_project_id: str
+    created_at: str
+    no_snapshots: bool = False
+
+
+@dataclass(slots=True)
+class Message:
+    """A user message: why an asynchronous request failed (Cinder's /messages)."""
+
+    id: str
+    project_id: str
+    resource_uuid: str
+    event_id: str
+    user_message: str
+    request_id: str
+    created_at: str
+    guaranteed_until: str
+    resource_type: str = "VOLUME"
+    message_level: str = "ERROR"
 
 
 @dataclass(slots=True)
@@ -61,17 +97,19 @@ class Volume:
     created_at: str
     updated_at: str
     description: str | None = None
-    volume_type: str = DEFAULT_TYPE
+    volume_type: str = DEFAULT_TYPE  # the type's name, as Cinder shows it
+    volume_type_id: str = DEFAULT_TYPE_ID
     availability_zone: str = DEFAULT_AZ
     metadata: dict[str, str] = field(default_factory=dict)
     attachments: list[Attachment] = field(default_factory=list)
     bootable: bool = False
-    readonly: bool = False
+    readonly: bool | None = None  # Cinder's admin metadata: shown in `metadata` once set
     snapshot_id: str | None = None
     source_volid: str | None = None
     image_id: str | None = None
     image_metadata: dict[str, str] = field(default_factory=dict)
     migration_status: str | None = None
+    group_id: str | None = None
     previous_status: str | None = None  # the status an extend returns to
     pending_size: int | None = None  # the size an extend in progress grows to
     seq: int = 0  # creation order, for newest-first listing with equal timestamps
@@ -87,6 +125,12 @@ class VolumeBackend(Backend):
     def reset(self) -> None:
         self.volumes: dict[str, Volume] = {}
         self.quota_overrides: dict[str, dict[str, int]] = {}
+        self.quota_defaults: dict[str, int] = {}  # the `default` quota class's changes
+        self.catalog = Catalog(self.now)
+        self.groups = GroupBook(self)
+        self.transfers: dict[str, Transfer] = {}
+        self.messages: dict[str, Message] = {}
+        self.disabled_services: dict[str, str | None] = {}  # "host/binary" -> reason
         self._seq = itertools.count(1)
         self._reindex()
 
@@ -187,19 +231,47 @@ class VolumeBackend(Backend):
         return volume, attachment
 
     # quotas -----------------------------------------------------------------------------------
-    def quota_limits(self, project_id: str) -> dict[str, int]:
+    def default_quotas(self) -> dict[str, int]:
+        """The `default` quota class: configured limits, per-type limits (unlimited), admin changes."""
         quotas = self.cloud.config.quotas
         limits = {"volumes": quotas.volumes, "gigabytes": quotas.gigabytes, **FIXED_QUOTAS}
-        limits.update(self.quota_overrides.get(project_id, {}))
+        for volume_type in self.catalog.types.values():
+            for key in TYPE_QUOTA_KEYS:
+                limits[f"{key}_{volume_type.name}"] = -1
+        limits.update({k: v for k, v in self.quota_defaults.items() if k in limits})
+        return limits
+
+    def quota_limits(self, project_id: str) -> dict[str, int]:
+        limits = self.default_quotas()
+        limits.update({k: v for k, v in self.quota_overrides.get(project_id, {}).items() if k in limits})
         return limits
 
     def quota_usage(self, project_id: str) -> dict[str, int]:
         mine = [v for v in self.volumes.values() if v.project_id == project_id]
-        return {"volumes": len(mine), "gigabytes": sum(v.size for v in mine)}
+        usage = {"volumes": len(mine), "gigabytes": sum(v.size for v in mine)}
+        for volume in mine:
+            for key, amount in ((f"volumes_{volume.volume_type}", 1), (f"gigabytes_{volume.volume_type}", volume.size)):
+                usage[key] = usage.get(key, 0) + amount
+        return usage
+
+    def check_quota_keys(self, values: dict[str, Any]) -> None:
+        unknown = sorted(set(values) - set(self.default_quotas()))
+        if unknown:
+            raise BadRequest(f"Bad key(s) in quota set: {', '.join(unknown)}")
 
     def set_quotas(self, project_id: str, values: dict[str, int]) -> dict[str, int]:
+        self.check_quota_keys(values)
         self.quota_overrides.setdefault(project_id, {}).update(values)
         return self.quota_limits(project_id)
+
+    def delete_quotas(self, project_id: str) -> None:
+        """Back to the defaults (Cinder deletes the project's own limits)."""
+        self.quota_overrides.pop(project_id, None)
+
+    def set_default_quotas(self, values: dict[str, int]) -> dict[str, int]:
+        self.check_quota_keys(values)
+        self.quota_defaults.update(values)
+        return self.default_quotas()
 
     def _check_quota(self, project_id: str, volumes: int, gigabytes: int) -> None:
         limits, used = self.quota_limits(project_id), self.quota_usage(project_id)
@@ -227,10 +299,15 @@ class VolumeBackend(Backend):
         image_ref: str | None = None,
         snapshot_id: str | None = None,
         source_volid: str | None = None,
+        admin: bool = False,
+        request_id: str = "",
+        group_id: str | None = None,
     ) -> Volume:
-        """Validate, charge quota, and start the creating -> available transition."""
-        if volume_type not in (None, DEFAULT_TYPE, DEFAULT_TYPE_ID):
-            raise NotFound(f"Volume type with name {volume_type} could not be found.")
+        """Validate, charge quota, and start the creating -> available transition (or to error, with a user
+        message, when no backend matches the type's extra specs)."""
+        kind = self.catalog.resolve(volume_type, None if admin else project_id)
+        if group_id is not None:
+            self.groups.check_member(group_id, project_id, kind.id)
         if availability_zone not in (None, DEFAULT_AZ):
             raise BadRequest(f"Invalid input received: Availability zone '{availability_zone}' is invalid.")
         if snapshot_id is not None:
@@ -254,6 +331,7 @@ class VolumeBackend(Backend):
             id=str(uuid.uuid4()), name=name, size=size, status="creating", project_id=project_id,
             user_id=user_id, created_at=now, updated_at=now, description=description,
             metadata=dict(metadata or {}), source_volid=source_volid, seq=next(self._seq),
+            volume_type=kind.name, volume_type_id=kind.id, group_id=group_id,
         )
         if image is not None:
             volume.image_id = image.id
@@ -265,11 +343,32 @@ class VolumeBackend(Backend):
             }
         self.volumes[volume.id] = volume
         fault = self.resource_fault("volume.create", project_id)
-        if fault is None:
+        if not self._schedulable(kind):
+            self._set(volume, "error")
+            self._message(volume, "001", "003", "schedule allocate volume:Could not find any available weighted "
+                          "backend.", request_id)
+        elif fault is None:
             self.after("volume_create", self._finish_create, volume.id)
         elif fault.action == "error_status":
             self._set(volume, "error")
         return volume
+
+    @staticmethod
+    def _schedulable(kind: VolumeType) -> bool:
+        """Cinder's capabilities filter: the type's specs must match what the one backend reports."""
+        for key, offered in CAPABILITIES.items():
+            asked = kind.extra_specs.get(key)
+            if asked is not None and asked.removeprefix("<in>").strip().lower() != offered.lower():
+                return False
+        return True
+
+    def _message(self, volume: Volume, action: str, detail: str, text: str, request_id: str) -> None:
+        """Cinder's event id: VOLUME_<resource type>_<action id>_<detail id>; kept 30 days."""
+        now = self.cloud.clock.wall()
+        kept = (now + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        message = Message(str(uuid.uuid4()), volume.project_id, volume.id, f"VOLUME_VOLUME_{action}_{detail}", text,
+                          request_id or f"req-{uuid.uuid4()}", self.now(), kept)
+        self.messages[message.id] = message
 
     def _find_image(self, image_ref: str) -> Any:
         finder = getattr(self.cloud.image, "find_image", None)
@@ -354,6 +453,14 @@ class VolumeBackend(Backend):
         if volume is not None and volume.status == "extending":
             self._complete_extend(volume)
             volume.updated_at = self.now()
+            self._tell_servers_extended(volume)
+
+    def _tell_servers_extended(self, volume: Volume) -> None:
+        """Cinder sends Nova the `volume-extended` external event, which Nova records as an instance action."""
+        for attachment in volume.attachments:
+            server = self.cloud.compute.servers.get(attachment.server_id)
+            if server is not None:
+                self.cloud.compute.record_action(server, "extend_volume", None, done=True)
 
     @staticmethod
     def _complete_extend(volume: Volume) -> None:
@@ -533,6 +640,11 @@ class VolumeBackend(Backend):
         candidates = [a for a in volume.attachments if attachment_id in (None, a.id)]
         if attachment_id is None and len(candidates) > 1:
             raise BadRequest("Invalid volume: Volume has more than one attachment; give attachment_id.")
+        if attachment_id is None and not candidates:
+            # Cinder's manager: nothing attached, so only make sure the volume does not stay detaching
+            if volume.status in ("detaching", "in-use"):
+                self._set(volume, "available")
+            return
         if not candidates:
             raise NotFound(f"Volume attachment {attachment_id} could not be found.")
         if volume.status == "detaching":  # after os-begin_detaching: keep the status, finish the detach
@@ -548,6 +660,146 @@ class VolumeBackend(Backend):
             self._start_detach(volume, attachment)
         return volume
 
+    # types, retype, image metadata ------------------------------------------------------------
+    def type_in_use(self, type_id: str) -> bool:
+        kind = self.catalog.get_type(type_id)
+        return any(v.volume_type_id == kind.id for v in self.volumes.values())
+
+    def rename_type(self, kind: VolumeType) -> None:
+        """Cinder joins the type's name into the volume view: a renamed type renames it everywhere."""
+        for volume in self.volumes.values():
+            if volume.volume_type_id == kind.id:
+                volume.volume_type = kind.name
+
+    def retype(self, volume_id: str, project_id: str | None, new_type: str | None, policy: str) -> None:
+        """One backend: a retype never migrates, so it lands at once (`migration_policy` is only checked)."""
+        volume = self.get_volume(volume_id, project_id)
+        if policy not in ("never", "on-demand"):
+            raise BadRequest(f"Invalid input received: Invalid migration policy {policy}.")
+        kind = self.catalog.resolve(new_type, project_id)
+        if volume.status not in ("available", "in-use"):
+            raise BadRequest(f"Invalid volume: Volume status must be available or in-use, but current status is: "
+                             f"{volume.status}.")
+        if kind.id == volume.volume_type_id:
+            raise BadRequest("Invalid input received: New volume type must be different from the current one.")
+        volume.volume_type, volume.volume_type_id = kind.name, kind.id
+        volume.updated_at = self.now()
+
+    def set_image_metadata(self, volume_id: str, project_id: str | None, metadata: dict[str, str]) -> Volume:
+        volume = self.get_volume(volume_id, project_id)
+        volume.image_metadata.update(metadata)
+        volume.updated_at = self.now()
+        return volume
+
+    def unset_image_metadata(self, volume_id: str, project_id: str | None, key: str) -> None:
+        volume = self.get_volume(volume_id, project_id)
+        if key not in volume.image_metadata:
+            raise NotFound(f"Glance metadata for volume {volume_id} with key {key} not found.")
+        del volume.image_metadata[key]
+        volume.updated_at = self.now()
+
+    def force_detach(self, volume_id: str, attachment_id: str | None) -> None:
+        """Admin's os-force_detach: the attachment (or every one) goes at once, whatever its state."""
+        volume = self.get_volume(volume_id, None)
+        doomed = [a for a in volume.attachments if attachment_id in (None, a.id)]
+        if attachment_id is not None and not doomed:
+            raise NotFound(f"Volume attachment {attachment_id} could not be found.")
+        self._remove_attachments(volume, doomed)
+        self._set(volume, "in-use" if volume.attachments else "available")
+        for attachment in doomed:
+            if attachment.server_id:
+                self.cloud.guests.server_changed(attachment.server_id)
+
+    def upload_to_image(self, volume_id: str, project_id: str, admin: bool, spec: dict[str, Any]) -> Any:
+        """os-volume_upload_image: a Glance image of the volume, active once the copy (one timer) ends."""
+        from fakecloud.image.backend import NewImage
+
+        volume = self.get_volume(volume_id, None if admin else project_id)
+        allowed = ("available", "in-use") if spec.get("force") else ("available",)
+        if volume.status not in allowed:
+            raise BadRequest(f"Invalid volume: Volume {volume_id} status must be available, but current status is: "
+                             f"{volume.status}.")
+        new = NewImage(name=spec.get("image_name"), disk_format=spec.get("disk_format") or "raw",
+                       container_format=spec.get("container_format") or "bare",
+                       visibility=spec.get("visibility") or "shared", protected=bool(spec.get("protected")),
+                       min_disk=volume.size)
+        image = self.cloud.image.create_image(new, volume.project_id, admin)
+        previous = volume.status
+        self._set(volume, "uploading")
+        # the copy takes as long as creating a volume would (fakecloud has no separate upload delay)
+        self.after("volume_create", self._finish_upload, volume.id, image.id, previous)
+        return image
+
+    def _finish_upload(self, volume_id: str, image_id: str, previous: str) -> None:
+        image = self.cloud.image.images.get(image_id)
+        if image is not None and image.status == "queued":
+            self.cloud.image.upload(image_id, b"\0" * 512, image.owner, True)
+        volume = self.volumes.get(volume_id)
+        if volume is not None and volume.status == "uploading":
+            self._set(volume, previous)
+
+    # transfers ---------------------------------------------------------------------------------
+    def create_transfer(self, volume_id: str, project_id: str, name: str | None, no_snapshots: bool) -> Transfer:
+        volume = self.get_volume(volume_id, project_id)
+        if volume.status != "available":
+            raise BadRequest(f"Invalid volume: status must be available, but current status is: {volume.status}.")
+        transfer = Transfer(str(uuid.uuid4()), volume.id, name, secrets.token_hex(8), volume.project_id, self.now(),
+                            no_snapshots)
+        self.transfers[transfer.id] = transfer
+        self._set(volume, "awaiting-transfer")
+        return transfer
+
+    def get_transfer(self, transfer_id: str, project_id: str | None) -> Transfer:
+        """The giving project (or an admin) sees a transfer; the receiver only accepts it by id and key."""
+        transfer = self.transfers.get(transfer_id)
+        if transfer is None or project_id not in (None, transfer.source_project_id):
+            raise NotFound(f"Transfer {transfer_id} could not be found.")
+        return transfer
+
+    def list_transfers(self, project_id: str | None) -> list[Transfer]:
+        return [t for t in self.transfers.values() if project_id in (None, t.source_project_id)]
+
+    def delete_transfer(self, transfer_id: str, project_id: str | None) -> None:
+        transfer = self.get_transfer(transfer_id, project_id)
+        del self.transfers[transfer.id]
+        volume = self.volumes.get(transfer.volume_id)
+        if volume is not None and volume.status == "awaiting-transfer":
+            self._set(volume, "available")
+
+    def accept_transfer(self, transfer_id: str, auth_key: str, project_id: str, user_id: str) -> Transfer:
+        transfer = self.transfers.get(transfer_id)
+        if transfer is None:
+            raise NotFound(f"Transfer {transfer_id} could not be found.")
+        if not secrets.compare_digest(str(auth_key), transfer.auth_key):
+            raise BadRequest(f"Invalid auth key: Attempt to transfer {transfer_id} with invalid auth key.")
+        volume = self.get_volume(transfer.volume_id, None)
+        self._check_quota(project_id, 1, volume.size)
+        del self.transfers[transfer.id]
+        volume.project_id, volume.user_id = project_id, user_id
+        self._set(volume, "available")
+        return transfer
+
+    # user messages ------------------------------------------------------------------------------
+    def list_messages(self, project_id: str | None) -> list[Message]:
+        return [m for m in self.messages.values() if project_id in (None, m.project_id)]
+
+    def get_message(self, message_id: str, project_id: str | None) -> Message:
+        message = self.messages.get(message_id)
+        if message is None or project_id not in (None, message.project_id):
+            raise NotFound(f"Message {message_id} could not be found.")
+        return message
+
+    def delete_message(self, message_id: str, project_id: str | None) -> None:
+        del self.messages[self.get_message(message_id, project_id).id]
+
+    # services -----------------------------------------------------------------------------------
+    def set_service(self, host: str, binary: str, disabled: bool, reason: str | None = None) -> None:
+        key = f"{host}/{binary}"
+        if disabled:
+            self.disabled_services[key] = reason
+        else:
+            self.disabled_services.pop(key, None)
+
     # helpers ----------------------------------------------------------------------------------
     def _set(self, volume: Volume, status: str) -> None:
         volume.status = status
@@ -559,7 +811,11 @@ class VolumeBackend(Backend):
 
     # admin API ----------------------------------------------------------------------------------
     def dump(self) -> dict[str, Any]:
-        return {"volumes": [asdict(v) for v in self.volumes.values()], "quota_overrides": self.quota_overrides}
+        return {"volumes": [asdict(v) for v in self.volumes.values()], "quota_overrides": self.quota_overrides,
+                "quota_defaults": self.quota_defaults, "catalog": self.catalog.dump(),
+                "transfers": [asdict(t) for t in self.transfers.values()],
+                "messages": [asdict(m) for m in self.messages.values()],
+                "disabled_services": self.disabled_services, "groups": self.groups.dump()}
 
     def load(self, data: dict[str, Any]) -> None:
         """Restore volumes; anything mid-transition lands where the transition would have taken it."""
@@ -567,12 +823,20 @@ class VolumeBackend(Backend):
         for raw in data.get("volumes", []):
             attachments = [Attachment(**a) for a in raw.pop("attachments", [])]
             volume = Volume(**raw, attachments=attachments)
+            if volume.status == "uploading":
+                volume.status = "available"
             if volume.status in SETTLE:
                 self._settle(volume)
                 if volume.status == "gone":
                     continue
             self.volumes[volume.id] = volume
         self.quota_overrides = {k: dict(v) for k, v in data.get("quota_overrides", {}).items()}
+        self.quota_defaults = dict(data.get("quota_defaults", {}))
+        self.catalog.load(data.get("catalog", {}))
+        self.transfers = {raw["id"]: Transfer(**raw) for raw in data.get("transfers", [])}
+        self.messages = {raw["id"]: Message(**raw) for raw in data.get("messages", [])}
+        self.disabled_services = dict(data.get("disabled_services", {}))
+        self.groups.load(data.get("groups", []))
         self._seq = itertools.count(max((v.seq for v in self.volumes.values()), default=0) + 1)
         self._reindex()  # `_settle` filtered attachment lists directly, before the volumes were stored
 

@@ -14,50 +14,27 @@ from fakecloud.errors import BadRequest, Forbidden, NotFound
 from fakecloud.faults import REQUEST_ACTIONS
 from fakecloud.framework import (
     Collection,
-    Handler,
-    Microversions,
     Reply,
     RequestContext,
-    Service,
     action_of,
     format_version,
     query_href,
 )
-from fakecloud.volume import views
-from fakecloud.volume.backend import DEFAULT_AZ, DEFAULT_TYPE, DEFAULT_TYPE_ID, Volume, VolumeBackend
+from fakecloud.volume import admin_routes, group_routes, transfer_routes, type_routes, views
+from fakecloud.volume.api import PENDING, quota_values, route, service
+from fakecloud.volume.api import backend as _backend
+from fakecloud.volume.api import base as _base
+from fakecloud.volume.api import int_field as _int_field
+from fakecloud.volume.api import require_version as _require_version
+from fakecloud.volume.api import scope as _scope
+from fakecloud.volume.api import truthy as _truthy
+from fakecloud.volume.backend import DEFAULT_AZ, Volume
 
-service = Service(
-    "volume",
-    "/volume",
-    error_style="nova",
-    microversions=Microversions("volume", (3, 0)),
-    max_version=lambda cloud: cloud.volume_max,
-)
+# the route modules are imported for their registrations, which the loop at the bottom mounts
+__all__ = ["service", "admin_routes", "group_routes", "transfer_routes", "type_routes"]
 
 # Routes are registered at the bottom: project-less paths first (their first segment is a keyword, so
 # they never swallow a `{project_id}` path), and within each group in file order (`detail` before `{id}`).
-_PENDING: list[tuple[str, tuple[str, ...], str, Handler]] = []
-
-
-def route(path: str, *methods: str, op: str) -> Callable[[Handler], Handler]:
-    def register(handler: Handler) -> Handler:
-        _PENDING.append((path, methods, op, handler))
-        return handler
-
-    return register
-
-
-def _backend(ctx: RequestContext) -> VolumeBackend:
-    return ctx.cloud.volume
-
-
-def _scope(ctx: RequestContext) -> str | None:
-    """The project whose volumes a request may touch by id (admins: any)."""
-    return None if ctx.is_admin else ctx.project_id
-
-
-def _base(ctx: RequestContext, project_id: str) -> str:
-    return ctx.url(f"/volume/v3/{project_id}")
 
 
 def _detail(ctx: RequestContext, volume: Volume, extended: bool = True) -> dict[str, Any]:
@@ -71,29 +48,6 @@ def _request_fault(ctx: RequestContext, op: str) -> None:
     fault = ctx.cloud.faults.take("volume", op, REQUEST_ACTIONS - {"latency"}, ctx.project_id)
     if fault is not None:
         ctx.cloud.raise_fault("volume", op, fault)
-
-
-def _int_field(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())):
-        raise BadRequest(f"Invalid input for field/attribute {name}. Value: {value}. {value!r} is not of type "
-                         "'integer', 'string'")
-    number = int(value)
-    if number < minimum:
-        raise BadRequest(f"Invalid input for field/attribute {name}. Value: {number}. {number} is less than the "
-                         f"minimum of {minimum}")
-    return number
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ("1", "true", "yes", "on", "t", "y")
-
-
-def _require_version(ctx: RequestContext, version: str) -> None:
-    """Cinder answers 404 for a resource the negotiated microversion does not have yet."""
-    if not ctx.at_least(version):
-        raise NotFound("The resource could not be found.")
 
 
 # discovery -----------------------------------------------------------------------------------------
@@ -148,6 +102,9 @@ def create_volume(ctx: RequestContext) -> Reply:
         image_ref=spec.get("imageRef") or spec.get("image_id"),
         snapshot_id=spec.get("snapshot_id"),
         source_volid=spec.get("source_volid"),
+        admin=ctx.is_admin,
+        request_id=ctx.request_id,
+        group_id=spec.get("group_id") if ctx.at_least("3.13") else None,
     )
     return Reply(202, {"volume": _detail(ctx, volume, extended=False)})
 
@@ -412,6 +369,61 @@ def update_readonly(ctx: RequestContext, volume_id: str, args: Any) -> Reply:
     return Reply(202)
 
 
+@action("os-retype")
+def retype(ctx: RequestContext, volume_id: str, args: Any) -> Reply:
+    args = _args(args, "os-retype")
+    if not args.get("new_type"):
+        raise BadRequest("Invalid input for field/attribute os-retype. 'new_type' is a required property")
+    _backend(ctx).retype(volume_id, _scope(ctx), str(args["new_type"]), args.get("migration_policy") or "never")
+    return Reply(202)
+
+
+@action("os-force_detach")
+def force_detach(ctx: RequestContext, volume_id: str, args: Any) -> Reply:
+    _backend(ctx).require_admin(ctx.is_admin, "volume_extension:volume_admin_actions:force_detach")
+    args = _args(args, "os-force_detach")
+    _backend(ctx).force_detach(volume_id, args.get("attachment_id"))
+    return Reply(202)
+
+
+@action("os-set_image_metadata")
+def set_image_metadata(ctx: RequestContext, volume_id: str, args: Any) -> Reply:
+    metadata = _args(args, "os-set_image_metadata").get("metadata")
+    if not isinstance(metadata, dict):
+        raise BadRequest("Invalid input for field/attribute metadata. It is not a dict.")
+    volume = _backend(ctx).set_image_metadata(volume_id, _scope(ctx), {str(k): str(v) for k, v in metadata.items()})
+    return Reply(200, {"metadata": dict(volume.image_metadata)})
+
+
+@action("os-unset_image_metadata")
+def unset_image_metadata(ctx: RequestContext, volume_id: str, args: Any) -> Reply:
+    key = _args(args, "os-unset_image_metadata").get("key")
+    if not isinstance(key, str):
+        raise BadRequest("Invalid input for field/attribute key. 'key' is a required property")
+    _backend(ctx).unset_image_metadata(volume_id, _scope(ctx), key)
+    return Reply(200)
+
+
+@action("os-show_image_metadata")
+def show_image_metadata(ctx: RequestContext, volume_id: str, args: Any) -> Reply:
+    return Reply(200, {"metadata": dict(_backend(ctx).get_volume(volume_id, _scope(ctx)).image_metadata)})
+
+
+@action("os-volume_upload_image")
+def upload_image(ctx: RequestContext, volume_id: str, args: Any) -> Reply:
+    args = _args(args, "os-volume_upload_image")
+    if not args.get("image_name"):
+        raise BadRequest("Invalid input for field/attribute image_name. 'image_name' is a required property")
+    volume = _backend(ctx).get_volume(volume_id, _scope(ctx))
+    image = _backend(ctx).upload_to_image(volume_id, ctx.project_id, ctx.is_admin, args)
+    return Reply(202, {"os-volume_upload_image": {
+        "id": volume.id, "updated_at": volume.updated_at, "status": volume.status, "display_description":
+        volume.description, "size": volume.size, "volume_type": views.volume_type(
+            _backend(ctx).catalog.get_type(volume.volume_type_id)), "image_id": image.id,
+        "container_format": image.container_format, "disk_format": image.disk_format, "image_name": image.name,
+        "protected": image.protected, "visibility": image.visibility}})
+
+
 # attachments (3.27+) -------------------------------------------------------------------------------
 def _attachments(ctx: RequestContext, detail: bool) -> Reply:
     _require_version(ctx, "3.27")
@@ -464,27 +476,31 @@ def delete_attachment(ctx: RequestContext) -> Reply:
     return Reply(200, {"attachments": [views.attachment_summary(a) for a in volume.attachments]})
 
 
-# types, zones, limits, quotas ----------------------------------------------------------------------
-@route("/types", "GET", op="type.list")
-def list_types(ctx: RequestContext) -> Reply:
-    return Reply(200, {"volume_types": [views.volume_type()]})
-
-
-@route("/types/{id}", "GET", op="type.show")
-def show_type(ctx: RequestContext) -> Reply:
-    if ctx.path["id"] not in (DEFAULT_TYPE_ID, DEFAULT_TYPE, "default"):
-        raise NotFound(f"Volume type {ctx.path['id']} could not be found.")
-    return Reply(200, {"volume_type": views.volume_type()})
-
-
+# zones, extensions, limits, quotas ------------------------------------------------------------------
 @route("/os-availability-zone", "GET", op="availability_zone.list")
 def list_zones(ctx: RequestContext) -> Reply:
     return Reply(200, {"availabilityZoneInfo": [{"zoneName": DEFAULT_AZ, "zoneState": {"available": True}}]})
 
 
+# Cinder's API extensions (all built in since the v3 API, still listed for clients that look).
+EXTENSIONS = (
+    ("AvailabilityZones", "os-availability-zone"), ("Backups", "backups"), ("Capabilities", "capabilities"),
+    ("Hosts", "os-hosts"), ("QuotaClasses", "os-quota-class-sets"), ("Quotas", "os-quota-sets"),
+    ("Qos_specs_manage", "qos-specs"), ("SchedulerStats", "scheduler-stats"), ("Services", "os-services"),
+    ("TypesManage", "os-types-manage"), ("TypesExtraSpecs", "os-types-extra-specs"),
+    ("VolumeActions", "os-volume-actions"), ("VolumeAdminActions", "os-admin-actions"),
+    ("VolumeHostAttribute", "os-vol-host-attr"), ("VolumeImageMetadata", "os-vol-image-meta"),
+    ("VolumeMigStatusAttribute", "os-vol-mig-status-attr"), ("VolumeTenantAttribute", "os-vol-tenant-attr"),
+    ("VolumeTransfer", "os-volume-transfer"), ("VolumeTypeAccess", "os-volume-type-access"),
+    ("VolumeTypeEncryption", "encryption"),
+)
+
+
 @route("/extensions", "GET", op="extension.list")
 def list_extensions(ctx: RequestContext) -> Reply:
-    return Reply(200, {"extensions": []})
+    items = [{"name": name, "alias": alias, "description": f"{name} support.", "links": [],
+              "updated": "2013-10-03T00:00:00+00:00"} for name, alias in EXTENSIONS]
+    return Reply(200, {"extensions": items})
 
 
 @route("/limits", "GET", op="limits.show")
@@ -511,37 +527,34 @@ def show_quotas(ctx: RequestContext) -> Reply:
 
 @route("/os-quota-sets/{target}/defaults", "GET", op="quota.defaults")
 def show_default_quotas(ctx: RequestContext) -> Reply:
-    quotas = ctx.cloud.config.quotas
-    limits = {**_backend(ctx).quota_limits(""), "volumes": quotas.volumes, "gigabytes": quotas.gigabytes}
-    return Reply(200, {"quota_set": views.quota_set(ctx.path["target"], limits, None)})
-
-
-def _quota_value(name: str, value: Any) -> int:
-    try:
-        number = int(value) if not isinstance(value, bool) else None
-    except (TypeError, ValueError):
-        number = None
-    if number is None or number < -1:
-        raise BadRequest(f"Invalid input received: Quota limit {value} for {name} must be -1 or greater.")
-    return number
+    return Reply(200, {"quota_set": views.quota_set(ctx.path["target"], _backend(ctx).default_quotas(), None)})
 
 
 @route("/os-quota-sets/{target}", "PUT", op="quota.update")
 def update_quotas(ctx: RequestContext) -> Reply:
     if not ctx.is_admin:
         raise Forbidden("Policy doesn't allow volume_extension:quotas:update to be performed.")
-    spec = ctx.require_body("quota_set")
-    values = {k: _quota_value(k, v) for k, v in spec.items() if k in ("volumes", "gigabytes")}
-    ignored = set(spec) - {"volumes", "gigabytes", "snapshots", "backups", "backup_gigabytes", "groups",
-                           "per_volume_gigabytes", "tenant_id", "id"}
-    if ignored and not all(k.endswith(DEFAULT_TYPE) for k in ignored):
-        raise BadRequest(f"Bad key(s) in quota set: {', '.join(sorted(ignored))}")
+    values = quota_values(ctx.require_body("quota_set"))
     limits = _backend(ctx).set_quotas(ctx.path["target"], values)
-    return Reply(200, {"quota_set": views.quota_set(ctx.path["target"], limits, None)})
+    return Reply(200, {"quota_set": views.quota_set(None, limits, None)})
+
+
+@route("/os-quota-sets/{target}", "DELETE", op="quota.delete")
+def delete_quotas(ctx: RequestContext) -> Reply:
+    if not ctx.is_admin:
+        raise Forbidden("Policy doesn't allow volume_extension:quotas:delete to be performed.")
+    _backend(ctx).delete_quotas(ctx.path["target"])
+    return Reply(200)
+
+
+# a path that names no volume (`/volumes/`): Cinder finds no such resource
+@route("/volumes/", "GET", "PUT", "DELETE", op="volume.show")
+def no_volume(ctx: RequestContext) -> Reply:
+    raise NotFound("The resource could not be found.")
 
 
 # registration ---------------------------------------------------------------------------------------
-for _path, _methods, _op, _handler in _PENDING:
+for _path, _methods, _op, _handler in PENDING:
     service.route("/v3" + _path, *_methods, op=_op)(_handler)
-for _path, _methods, _op, _handler in _PENDING:
+for _path, _methods, _op, _handler in PENDING:
     service.route("/v3/{project_id}" + _path, *_methods, op=_op)(_handler)

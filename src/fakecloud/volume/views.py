@@ -1,11 +1,22 @@
-"""Cinder's JSON views of volumes, attachments, types and quotas, shaped per microversion."""
+"""Cinder's JSON views of volumes, attachments, types, QoS specs, transfers, messages and quotas."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fakecloud.framework import Version
-from fakecloud.volume.backend import DEFAULT_AZ, DEFAULT_TYPE, DEFAULT_TYPE_ID, HOST, Attachment, Volume
+from fakecloud.volume.backend import (
+    CAPABILITIES,
+    DEFAULT_AZ,
+    DEFAULT_TYPE,
+    HOST,
+    Attachment,
+    Message,
+    Transfer,
+    Volume,
+)
+from fakecloud.volume.catalog import Encryption, GroupType, QosSpec, VolumeType
+from fakecloud.volume.groups import Group
 
 LATEST: Version = (3, 70)
 
@@ -56,7 +67,7 @@ def volume_detail(volume: Volume, admin: bool = False, version: Version = LATEST
         "volume_type": volume.volume_type or DEFAULT_TYPE,
         "snapshot_id": volume.snapshot_id,
         "source_volid": volume.source_volid,
-        "metadata": dict(volume.metadata),
+        "metadata": _metadata(volume),
         "user_id": volume.user_id,
         "multiattach": False,
         "replication_status": None,
@@ -74,7 +85,7 @@ def volume_detail(volume: Volume, admin: bool = False, version: Version = LATEST
             view["os-vol-mig-status-attr:migstat"] = volume.migration_status
             view["os-vol-mig-status-attr:name_id"] = None
     if version >= (3, 13):
-        view["group_id"] = None
+        view["group_id"] = volume.group_id
     if admin and version >= (3, 21):
         view["provider_id"] = None
     if version >= (3, 48):
@@ -83,10 +94,18 @@ def volume_detail(volume: Volume, admin: bool = False, version: Version = LATEST
     if admin and version >= (3, 61):
         view["cluster_name"] = None
     if version >= (3, 63):
-        view["volume_type_id"] = DEFAULT_TYPE_ID
+        view["volume_type_id"] = volume.volume_type_id
     if version >= (3, 65):
         view["consumes_quota"] = True
     return view
+
+
+def _metadata(volume: Volume) -> dict[str, str]:
+    """Cinder shows the visible admin metadata (`readonly`) among the user's metadata."""
+    shown = dict(volume.metadata)
+    if volume.readonly is not None:
+        shown["readonly"] = str(volume.readonly)
+    return shown
 
 
 def attachment_summary(attachment: Attachment) -> dict[str, Any]:
@@ -105,28 +124,69 @@ def attachment_detail(attachment: Attachment) -> dict[str, Any]:
     }
 
 
-def volume_type() -> dict[str, Any]:
-    return {
-        "id": DEFAULT_TYPE_ID,
-        "name": DEFAULT_TYPE,
-        "description": "Default Volume Type",
-        "is_public": True,
-        "os-volume-type-access:is_public": True,
-        "qos_specs_id": None,
-        "extra_specs": {},
-    }
+def volume_type(kind: VolumeType, shape: str = "show") -> dict[str, Any]:
+    """`shape`: "show" (list and show), "create" (no qos_specs_id) or "update" (neither access flag nor qos)."""
+    view: dict[str, Any] = {"id": kind.id, "name": kind.name, "description": kind.description,
+                            "is_public": kind.is_public, "extra_specs": dict(kind.extra_specs)}
+    if shape != "update":
+        view["os-volume-type-access:is_public"] = kind.is_public
+    if shape == "show":
+        view["qos_specs_id"] = kind.qos_specs_id
+    return view
 
 
-def quota_set(project_id: str, limits: dict[str, int], usage: dict[str, int] | None) -> dict[str, Any]:
-    """`?usage=true` turns each value into {limit, in_use, reserved, allocated}."""
+def encryption(spec: Encryption, full: bool = True) -> dict[str, Any]:
+    """`full` for show (with timestamps and `deleted`), else what create answers."""
+    view: dict[str, Any] = {"volume_type_id": spec.volume_type_id, "encryption_id": spec.encryption_id,
+                            "provider": spec.provider, "cipher": spec.cipher, "key_size": spec.key_size,
+                            "control_location": spec.control_location}
+    if full:
+        view.update({"created_at": spec.created_at, "updated_at": spec.updated_at, "deleted": False,
+                     "deleted_at": None})
+    return view
+
+
+def qos_spec(spec: QosSpec) -> dict[str, Any]:
+    return {"id": spec.id, "name": spec.name, "consumer": spec.consumer, "specs": dict(spec.specs)}
+
+
+def transfer(item: Transfer, base: str, version: Version, detail: bool = True,
+             auth_key: bool = False) -> dict[str, Any]:
+    view: dict[str, Any] = {"id": item.id, "name": item.name, "volume_id": item.volume_id,
+                            "links": links(base, "os-volume-transfer", item.id)}
+    if detail:
+        view["created_at"] = item.created_at
+        if version >= (3, 55):
+            view["no_snapshots"] = item.no_snapshots
+        if version >= (3, 57):
+            view.update({"source_project_id": item.source_project_id, "destination_project_id": None,
+                         "accepted": False})
+    if auth_key:
+        view["auth_key"] = item.auth_key
+    return view
+
+
+def message(item: Message, base: str) -> dict[str, Any]:
+    return {"id": item.id, "request_id": item.request_id, "message_level": item.message_level,
+            "event_id": item.event_id, "created_at": item.created_at, "guaranteed_until": item.guaranteed_until,
+            "resource_uuid": item.resource_uuid, "resource_type": item.resource_type,
+            "user_message": item.user_message, "links": links(base, "messages", item.id)}
+
+
+def pool_capabilities(now: str, volume_count_gb: int) -> dict[str, Any]:
+    return {"volume_backend_name": CAPABILITIES["volume_backend_name"],
+            "vendor_name": CAPABILITIES["vendor_name"], "storage_protocol": CAPABILITIES["storage_protocol"],
+            "driver_version": "3.0.0", "total_capacity_gb": 1000.0,
+            "free_capacity_gb": float(max(0, 1000 - volume_count_gb)), "reserved_percentage": 0,
+            "QoS_support": False, "updated": now, "timestamp": now}
+
+
+def quota_set(project_id: str | None, limits: dict[str, int], usage: dict[str, int] | None) -> dict[str, Any]:
+    """`?usage=true` turns each value into {limit, in_use, reserved}; `project_id` None: no `id` (an update)."""
     values: dict[str, Any] = dict(limits)
-    values[f"volumes_{DEFAULT_TYPE}"] = -1
-    values[f"gigabytes_{DEFAULT_TYPE}"] = -1
-    values[f"snapshots_{DEFAULT_TYPE}"] = -1
     if usage is not None:
-        values = {k: {"limit": v, "in_use": usage.get(k, 0), "reserved": 0, "allocated": 0}
-                  for k, v in values.items()}
-    return {"id": project_id, **values}
+        values = {k: {"limit": v, "in_use": usage.get(k, 0), "reserved": 0} for k, v in values.items()}
+    return values if project_id is None else {"id": project_id, **values}
 
 
 def absolute_limits(limits: dict[str, int], usage: dict[str, int]) -> dict[str, int]:
@@ -142,3 +202,23 @@ def absolute_limits(limits: dict[str, int], usage: dict[str, int]) -> dict[str, 
         "totalBackupsUsed": 0,
         "totalBackupGigabytesUsed": 0,
     }
+
+
+def group_type(kind: GroupType) -> dict[str, Any]:
+    return {"id": kind.id, "name": kind.name, "description": kind.description, "is_public": kind.is_public,
+            "group_specs": dict(kind.group_specs)}
+
+
+def group(item: Group, members: list[str], version: Version) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": item.id, "name": item.name, "description": item.description, "status": item.status,
+        "availability_zone": item.availability_zone, "created_at": item.created_at,
+        "group_type": item.group_type_id, "volume_types": list(item.volume_type_ids),
+    }
+    if version >= (3, 14):
+        view.update({"group_snapshot_id": None, "source_group_id": item.source_group_id})
+    if version >= (3, 25):
+        view["volumes"] = members
+    if version >= (3, 38):
+        view["replication_status"] = "disabled"
+    return view
