@@ -969,3 +969,15 @@ def test_os_volumes_proxies_cinder_until_2_36(fakecloud, os_conn):
     assert _raw(fakecloud, os_conn, "GET", f"/os-volumes/{uuid.uuid4()}").status_code == 404
     assert _raw(fakecloud, os_conn, "GET", "/os-volumes", version="2.36").status_code == 404
     assert _raw(fakecloud, os_conn, "DELETE", f"/os-volumes/{volume['id']}").status_code == 202
+
+
+def test_hypervisors_show_the_one_host_to_admins(fakecloud, os_conn, os_admin):
+    _boot(os_conn, fakecloud, "counted")
+    listed = _raw(fakecloud, os_admin, "GET", "/os-hypervisors", version="2.53").json()["hypervisors"]
+    assert [h["hypervisor_hostname"] for h in listed] == ["fakecloud-compute-1"]
+    detail = _raw(fakecloud, os_admin, "GET", "/os-hypervisors/detail", version="2.1").json()["hypervisors"][0]
+    assert detail["id"] == 1 and detail["running_vms"] == 1 and detail["vcpus_used"] == 1
+    shown = _raw(fakecloud, os_admin, "GET", f"/os-hypervisors/{listed[0]['id']}", version="2.53")
+    assert shown.status_code == 200 and shown.json()["hypervisor"]["state"] == "up"
+    assert _raw(fakecloud, os_admin, "GET", "/os-hypervisors/nope", version="2.53").status_code == 404
+    assert _raw(fakecloud, os_conn, "GET", "/os-hypervisors").status_code == 403

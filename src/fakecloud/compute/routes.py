@@ -934,6 +934,33 @@ def list_zones_detail(ctx: RequestContext) -> Reply:
     return Reply(200, views.availability_zones(detail=True))
 
 
+# the one hypervisor ------------------------------------------------------------------------
+@service.route("/os-hypervisors", "GET", op="hypervisor.list")
+def list_hypervisors(ctx: RequestContext) -> Reply:
+    """fakecloud's one compute host (admin only, as Nova's policy); ids are uuids from 2.53."""
+    return Reply(200, {"hypervisors": [views.hypervisor(ctx.cloud, _version(ctx), _admin(ctx, "list"))]})
+
+
+@service.route("/os-hypervisors/detail", "GET", op="hypervisor.list")
+def list_hypervisors_detail(ctx: RequestContext) -> Reply:
+    return Reply(200, {"hypervisors": [views.hypervisor(ctx.cloud, _version(ctx), _admin(ctx, "list-detail"),
+                                                        detail=True)]})
+
+
+@service.route("/os-hypervisors/{id}", "GET", op="hypervisor.show")
+def show_hypervisor(ctx: RequestContext) -> Reply:
+    view = views.hypervisor(ctx.cloud, _version(ctx), _admin(ctx, "show"), detail=True)
+    if str(view["id"]) != ctx.path["id"]:
+        raise NotFound(f"Hypervisor with ID {ctx.path['id']} could not be found.")
+    return Reply(200, {"hypervisor": view})
+
+
+def _admin(ctx: RequestContext, rule: str) -> bool:
+    if not ctx.is_admin:
+        raise Forbidden(f"Policy doesn't allow os_compute_api:os-hypervisors:{rule} to be performed.")
+    return True
+
+
 def _target_project(ctx: RequestContext, project_id: str | None, policy: str) -> str:
     if not project_id or project_id == ctx.project_id:
         return ctx.project_id

@@ -6,6 +6,7 @@ Views only read: the server record here, its ports from Neutron and its attachme
 from __future__ import annotations
 
 import hashlib
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from fakecloud.compute.backend import AVAILABILITY_ZONE, HOST, Flavor, InstanceAction, Keypair, Server, ServerGroup
@@ -343,3 +344,22 @@ def availability_zones(detail: bool) -> dict[str, Any]:
     if detail:
         zone["hosts"] = {HOST: {"nova-compute": {"available": True, "active": True, "updated_at": None}}}
     return {"availabilityZoneInfo": [zone]}
+
+
+def hypervisor(cloud: Cloud, version: Version, _admin: bool, detail: bool = False) -> dict[str, Any]:
+    """The one compute host every server runs on (HOST); its id is a uuid from 2.53, an integer before."""
+    ident: int | str = 1 if version < (2, 53) else str(uuid.uuid5(uuid.NAMESPACE_URL, f"fakecloud:{HOST}"))
+    view: dict[str, Any] = {"id": ident, "hypervisor_hostname": HOST, "state": "up", "status": "enabled"}
+    if detail:
+        servers = list(cloud.compute.servers.values())
+        view.update({"host_ip": "127.0.0.1", "hypervisor_type": "fake", "hypervisor_version": 1000,
+                     "service": {"host": HOST, "id": ident, "disabled_reason": None}})
+        if version < (2, 88):
+            view.update({"vcpus": 1024, "vcpus_used": sum(s.flavor.vcpus for s in servers),
+                         "memory_mb": 1 << 22, "memory_mb_used": sum(s.flavor.ram for s in servers),
+                         "local_gb": 1 << 14, "local_gb_used": sum(s.flavor.disk for s in servers),
+                         "free_ram_mb": (1 << 22) - sum(s.flavor.ram for s in servers),
+                         "free_disk_gb": (1 << 14) - sum(s.flavor.disk for s in servers),
+                         "current_workload": 0, "running_vms": len(servers), "disk_available_least": 1 << 14,
+                         "cpu_info": "{}"})
+    return view
