@@ -688,7 +688,11 @@ def test_rebuild_refuses_what_nova_refuses(fakecloud, os_conn):
 
 def test_console_output_shows_the_power_events_and_honours_length(fakecloud, os_conn):
     server = _boot(os_conn, fakecloud, "quiet")
-    assert os_conn.compute.get_server_console_output(server) == {"output": "fakecloud: quiet booted (flavor m1.tiny)\n"}
+    lines = os_conn.compute.get_server_console_output(server)["output"].splitlines()
+    address = server.addresses["private"][0]["addr"]
+    assert lines[0] == f"fakecloud: booting quiet ({server.id})"
+    assert lines[-1] == "fakecloud: quiet booted (flavor m1.tiny)"
+    assert any(address in line for line in lines), "the boot log names the server's address"
     os_conn.compute.stop_server(server)
     os_conn.compute.wait_for_server(server, status="SHUTOFF", **WAIT)
     # Nova's tail: the last `length` pieces of the log split at newlines, the last piece the empty one

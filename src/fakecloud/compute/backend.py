@@ -708,8 +708,19 @@ class ComputeBackend(Backend):
         server.vm_state, server.task_state, server.power_state = "active", None, RUNNING
         server.launched_at = server.updated = self.now()
         self._close_action(server.id, "Success")
-        self.cloud.guests.say(server.id, f"fakecloud: {server.name} booted (flavor {server.flavor.name})")
+        self._boot_log(server)
         self.cloud.guests.server_changed(server.id)
+
+    def _boot_log(self, server: Server) -> None:
+        """What the server's console shows of its boot: image, flavor, its addresses, then ready."""
+        say = self.cloud.guests.say
+        say(server.id, f"fakecloud: booting {server.name} ({server.id})")
+        say(server.id, f"fakecloud: image {server.image_id or '(boot volume)'}, flavor {server.flavor.name} "
+                       f"({server.flavor.vcpus} vcpu, {server.flavor.ram} MiB, {server.flavor.disk} GiB)")
+        for network, entries in self.cloud.network.server_addresses(server.id).items():
+            for entry in entries:
+                say(server.id, f"fakecloud: {network}: {entry['addr']} ({entry['OS-EXT-IPS-MAC:mac_addr']})")
+        say(server.id, f"fakecloud: {server.name} booted (flavor {server.flavor.name})")
 
     # servers: update and delete -------------------------------------------------------------
     def update_server(self, server: Server, changes: dict[str, Any]) -> Server:
