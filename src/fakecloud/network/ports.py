@@ -12,7 +12,7 @@ import random
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from fakecloud.errors import CloudError, Conflict, NotFound
+from fakecloud.errors import CloudError, Conflict, Forbidden, NotFound
 from fakecloud.network.ipam import Ipam
 from fakecloud.network.networks import Topology
 from fakecloud.network.quotas import Quotas
@@ -94,6 +94,8 @@ class Ports:
     def create_port(self, project_id: str, admin: bool, request: PortCreate, created_by_nova: bool) -> Port:
         """Allocate a port: the requested (or next free) IPs, a fresh MAC, the default group if none named."""
         network = self._topology.usable_network(request.network_id, project_id, admin)
+        if request.host_id is not None and not admin:
+            raise Forbidden("(rule:create_port:binding:host_id) is disallowed by policy")
         self._quotas.check(project_id, "port", 1)
         if request.security_groups is None:
             groups = [self._secgroups.default_group(project_id).id]
@@ -108,7 +110,8 @@ class Ports:
         port = Port(new_id(), request.name, network.id, project_id, request.device_id, request.device_owner,
                     mac_address or self._mac(), ips, groups, now, now,
                     status="ACTIVE" if request.device_id else "DOWN", admin_state_up=request.admin_state_up,
-                    description=request.description, created_by_nova=created_by_nova)
+                    description=request.description, created_by_nova=created_by_nova,
+                    host_id=request.host_id or "")
         self.by_id[port.id] = port
         self._index(port)
         self._macs.add(port.mac_address)
@@ -125,6 +128,10 @@ class Ports:
 
     def update_port(self, port_id: str, project_id: str, admin: bool, request: PortUpdate) -> Port:
         port = self.get_port(port_id, project_id, admin)
+        if request.host_id is not None:
+            if not admin:
+                raise Forbidden("(rule:update_port:binding:host_id) is disallowed by policy")
+            port.host_id = request.host_id
         if request.fixed_ips is not None:
             self.reassign_fixed_ips(port, request.fixed_ips)
         if request.security_groups is not None:

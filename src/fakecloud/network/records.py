@@ -84,6 +84,7 @@ class Port:
     revision_number: int = 1
     # Nova made this port for a server (deleted with it); a port the user made and Nova bound is only unbound.
     created_by_nova: bool = False
+    host_id: str = ""  # `binding:host_id` an admin set; a bound port without one is on fakecloud's compute host
     tags: list[str] = field(default_factory=list)  # standard-attr-tag
 
 

@@ -31,7 +31,7 @@ RULE_ATTRS = frozenset({
 GROUP_ATTRS = frozenset({"name", "description", "stateful", "project_id", "tenant_id"})
 PORT_ATTRS = frozenset({
     "network_id", "name", "description", "admin_state_up", "device_id", "device_owner", "fixed_ips",
-    "security_groups", "mac_address", "project_id", "tenant_id", "port_security_enabled",
+    "security_groups", "mac_address", "project_id", "tenant_id", "port_security_enabled", "binding:host_id",
 })
 PORT_UPDATE_ATTRS = PORT_ATTRS - {"network_id", "mac_address", "project_id", "tenant_id"}
 GROUP_UPDATE_ATTRS = GROUP_ATTRS - {"project_id", "tenant_id"}
@@ -96,6 +96,7 @@ class PortCreate:
     admin_state_up: bool = True
     mac_address: str | None = None
     project_id: str | None = None
+    host_id: str | None = None  # `binding:host_id`: admin only (Neutron's policy)
 
 
 @dataclass(slots=True, frozen=True)
@@ -110,6 +111,7 @@ class PortUpdate:
     security_groups: list[str] | None = None
     admin_state_up: bool | None = None
     port_security_enabled: bool | None = None
+    host_id: str | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -325,6 +327,7 @@ def parse_port(body: dict[str, Any]) -> PortCreate:
         security_groups=_group_ids(groups) if groups is not None else None,
         name=_text(body.get("name")), description=_text(body.get("description")),
         mac_address=str(mac) if mac is not None else None, project_id=_requested_owner(body),
+        host_id=_text(body["binding:host_id"]) if "binding:host_id" in body else None,
     )
 
 
@@ -343,6 +346,7 @@ def parse_port_update(body: dict[str, Any]) -> PortUpdate:
         fixed_ips=_fixed_ips(body["fixed_ips"] or []) if "fixed_ips" in body else None,
         security_groups=_group_ids(body["security_groups"] or []) if "security_groups" in body else None,
         admin_state_up=flag("admin_state_up"), port_security_enabled=flag("port_security_enabled"),
+        host_id=text("binding:host_id"),
     )
 
 

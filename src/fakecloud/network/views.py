@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from fakecloud.compute.backend import HOST as COMPUTE_HOST
 from fakecloud.network.records import FloatingIp, Network, Port, Router, SecurityGroup, SecurityGroupRule, Subnet
 from fakecloud.network.subnetpools import SubnetPool
 
@@ -47,8 +48,9 @@ def port(p: Port) -> View:
         "security_groups": list(p.security_groups), "status": p.status, "admin_state_up": p.admin_state_up,
         "description": p.description, "port_security_enabled": p.port_security_enabled,
         "allowed_address_pairs": [], "extra_dhcp_opts": [], "binding:vnic_type": "normal",
-        "binding:host_id": "fakecloud" if p.device_id else "", "binding:vif_type": "ovs" if p.device_id
-        else "unbound", "binding:vif_details": {}, "binding:profile": {}, "dns_name": "", "dns_assignment": [],
+        "binding:host_id": p.host_id or (COMPUTE_HOST if p.device_id else ""),
+        "binding:vif_type": "ovs" if p.device_id or p.host_id else "unbound", "binding:vif_details": {},
+        "binding:profile": {}, "dns_name": "", "dns_assignment": [],
         "propagate_uplink_status": False, "qos_policy_id": None, "tags": list(p.tags),
         "created_at": p.created_at, "updated_at": p.updated_at, "revision_number": p.revision_number,
     }
