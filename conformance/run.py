@@ -408,7 +408,10 @@ def main(argv: list[str] | None = None) -> int:
     total = time.monotonic() - t0
     for r in results:
         write_json(r, HERE / "results" / f"{r.name}.json")
-    write_markdown(results, HERE / "RESULTS.md", started, total, args.revision or fakecloud_revision())
+    if set(names) == set(SUITES):
+        write_markdown(results, HERE / "RESULTS.md", started, total, args.revision or fakecloud_revision())
+    else:  # a subset would leave RESULTS.md with some suites only: it describes whole runs
+        print("a subset of the suites ran: conformance/RESULTS.md is left as it was", flush=True)
 
     regressions = ratchet(results, HERE / "passing.txt", args.update)
     p, f, s = (sum(getattr(r, a) for r in results) for a in ("passed", "failed", "skipped"))
