@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Upstream OpenStack Heat for the real-Heat tier: its own virtualenv, installed by the tier on first use
-# (and again only when the pin in src/fakecloud/upstream_heat/runner.py changes).
+# (and again only when the pin in src/openstack_fakecloud/upstream_heat/runner.py changes).
 HEAT_VENV ?= .heat-venv
 # OpenStack's own tempest suites (conformance/): tempest, heat-tempest-plugin and trove-tempest-plugin in their own
 # virtualenv, rebuilt only when conformance/requirements.txt changes. The trove plugin is not on PyPI: it is
@@ -17,6 +17,7 @@ TROVE_PLUGIN_SRC ?= ../shared/conformance/trove-tempest-plugin
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip uninstall --quiet -y hearth 2>/dev/null || true  # the distribution's name before hearth-dbaas
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 

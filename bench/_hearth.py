@@ -191,7 +191,7 @@ class Stack:
                             self.tmp / "fakecloud.log")
         self.cloud_url = f"http://127.0.0.1:{self.cloud_port}"
         _wait_http(self.cloud, f"{self.cloud_url}/_fakecloud/health")
-        from fakecloud.control import CloudControl
+        from openstack_fakecloud.control import CloudControl
 
         self.control = CloudControl(self.cloud_url)
 

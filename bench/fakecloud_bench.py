@@ -46,9 +46,9 @@ COMPUTE_HEADERS = {"OpenStack-API-Version": "compute 2.79", "X-OpenStack-Nova-AP
 # ---------------------------------------------------------------------------------------------- child
 def seed(cloud: Any, servers: int, volumes: int, rules: int) -> dict[str, Any]:
     """Fill the demo project through the backends (the code the API routes call), then settle."""
-    from fakecloud.compute.backend import NetworkRequest, ServerCreate
-    from fakecloud.identity.backend import stable_id
-    from fakecloud.network.requests import parse_network, parse_rules, parse_security_group, parse_subnet
+    from openstack_fakecloud.compute.backend import NetworkRequest, ServerCreate
+    from openstack_fakecloud.identity.backend import stable_id
+    from openstack_fakecloud.network.requests import parse_network, parse_rules, parse_security_group, parse_subnet
 
     project_id = cloud.identity.find_project("demo").id
     user_id = stable_id("user", "demo")
@@ -101,8 +101,8 @@ def seed(cloud: Any, servers: int, volumes: int, rules: int) -> dict[str, Any]:
 
 
 def serve_child(args: argparse.Namespace) -> None:
-    from fakecloud.config import CloudConfig, Quotas
-    from fakecloud.server import CloudServer
+    from openstack_fakecloud.config import CloudConfig, Quotas
+    from openstack_fakecloud.server import CloudServer
 
     unlimited = Quotas(instances=-1, cores=-1, ram=-1, volumes=-1, gigabytes=-1, security_groups=-1,
                        security_group_rules=-1, ports=-1)

@@ -134,7 +134,7 @@ def main() -> None:
                         help="task manager worker threads (default: --instances, the floor's concurrency)")
     parser.add_argument("--json-out")
     args = parser.parse_args()
-    from fakecloud.config import PROFILES
+    from openstack_fakecloud.config import PROFILES
 
     n = args.instances
     workers = args.workers or n

@@ -390,7 +390,7 @@ def main() -> None:
                              "the production layout: hearth serve --no-taskmanager + hearth taskmanager")
     parser.add_argument("--json-out")
     args = parser.parse_args()
-    from fakecloud.config import PROFILES
+    from openstack_fakecloud.config import PROFILES
 
     delays = PROFILES["realistic"].model_dump()
     report = Report("hearth_latency")

@@ -26,8 +26,8 @@ import openstack
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import Report  # noqa: E402
-from fakecloud.config import CloudConfig, Quotas
-from fakecloud.testing import running_cloud
+from openstack_fakecloud.config import CloudConfig, Quotas
+from openstack_fakecloud.testing import running_cloud
 
 BENCH_RUNS = 2  # run_all.py: runs per `make bench` (keeps the whole under 10 minutes)
 WAIT = {"interval": 0.02, "wait": 120}

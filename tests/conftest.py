@@ -1,1 +1,1 @@
-pytest_plugins = ["fakecloud.testing"]
+pytest_plugins = ["openstack_fakecloud.testing"]

@@ -1,4 +1,4 @@
-"""Import rules, checked statically (ast over src/hearth and src/fakecloud; nothing is imported, < 1 s).
+"""Import rules, checked statically (ast over src/hearth and src/openstack_fakecloud; nothing is imported, < 1 s).
 
 Every `import`/`from ... import` counts wherever it stands: at module level, inside a function or method
 (a function-local import still ties the two modules together: it only moves the cycle from import time to
@@ -30,9 +30,9 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parent.parent / "src"
-ROOTS = ("hearth", "fakecloud")
+ROOTS = ("hearth", "openstack_fakecloud")
 
-CYCLE_ROOTS = ("hearth", "fakecloud")
+CYCLE_ROOTS = ("hearth", "openstack_fakecloud")
 ENGINES = "hearth.engines"
 ABOVE_ENGINES = ("hearth.api", "hearth.service", "hearth.taskmanager", "hearth.db")
 
@@ -273,7 +273,7 @@ def test_engines_import_nothing_above_them() -> None:
 
 
 def test_fakecloud_imports_nothing_of_hearth() -> None:
-    wrong = [i for i in IMPORTS if _within(i.source, "fakecloud") and _within(i.target, "hearth")]
+    wrong = [i for i in IMPORTS if _within(i.source, "openstack_fakecloud") and _within(i.target, "hearth")]
     assert not wrong, "fakecloud must not import hearth:\n" + "\n".join(f"    {i.where()}" for i in wrong)
 
 

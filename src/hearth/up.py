@@ -31,7 +31,7 @@ from hearth.config import Settings
 from hearth.runtime import Runtime, build_runtime
 
 if TYPE_CHECKING:  # fakecloud is imported only by `hearth up`, never by a production server
-    from fakecloud.config import Delays
+    from openstack_fakecloud.config import Delays
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def bind(host: str, port: int) -> socket.socket:
     The socket does not listen yet: uvicorn listens once it serves, after the runtime is built (migrations
     applied), clouds.yaml written and the task manager started, so connecting successfully means "ready".
     """
-    from fakecloud.server import bind as fakecloud_bind
+    from openstack_fakecloud.server import bind as fakecloud_bind
 
     return fakecloud_bind(host, port, listen=False)
 
@@ -142,10 +142,10 @@ class UpOptions:
 def run_up(settings: Settings, options: UpOptions, console: Console) -> None:
     """fakecloud + Hearth API + task manager, in this process, until Ctrl-C. Hearth works as its own user in
     fakecloud's `service` project; users' clouds.yaml entry (`fakecloud`) stays on demo."""
-    from fakecloud.cli import delays_in_force
-    from fakecloud.config import UserSpec, load_config
-    from fakecloud.control import CloudControl
-    from fakecloud.server import CloudServer, write_clouds_yaml
+    from openstack_fakecloud.cli import delays_in_force
+    from openstack_fakecloud.config import UserSpec, load_config
+    from openstack_fakecloud.control import CloudControl
+    from openstack_fakecloud.server import CloudServer, write_clouds_yaml
 
     home = options.home.resolve()
     home.mkdir(parents=True, exist_ok=True)
@@ -156,7 +156,7 @@ def run_up(settings: Settings, options: UpOptions, console: Console) -> None:
         raise ValueError(f"unknown Heat {options.heat!r}; choose fakecloud or upstream")
     heat = None
     if options.heat == "upstream":
-        from fakecloud.upstream_heat import UpstreamHeat
+        from openstack_fakecloud.upstream_heat import UpstreamHeat
 
         heat = UpstreamHeat(workdir=home / "upstream-heat")  # its stacks persist beside the cloud's state
         cloud_config = heat.cloud_config(cloud_config)
@@ -253,8 +253,8 @@ def _listen(port: int, what: str, flag: str) -> socket.socket:
 
 def _banner(console: Console, settings: Settings, cloud_url: str, clouds_yaml: Path, delays: Delays,
             legacy: int = 0) -> None:
-    from fakecloud.cli import describe_delays
-    from fakecloud.config import PROFILES
+    from openstack_fakecloud.cli import describe_delays
+    from openstack_fakecloud.config import PROFILES
 
     def line(text: str) -> None:  # never wrapped: paths and commands must stay copy-pastable
         console.print(text, highlight=False, soft_wrap=True)

@@ -20,7 +20,7 @@ from typing import Any
 import openstack.exceptions
 import pytest
 
-from fakecloud.testing import RunningCloud, running_cloud
+from openstack_fakecloud.testing import RunningCloud, running_cloud
 
 pytestmark = pytest.mark.cli
 

@@ -10,8 +10,8 @@ import openstack.exceptions
 import pytest
 import requests
 
-from fakecloud.config import CloudConfig, Quotas
-from fakecloud.testing import running_cloud
+from openstack_fakecloud.config import CloudConfig, Quotas
+from openstack_fakecloud.testing import running_cloud
 
 WAIT = {"interval": 0.05, "wait": 10}
 

@@ -1,4 +1,4 @@
-"""The admin API (/_fakecloud) through `fakecloud.control`, each effect observed by a real OpenStack client.
+"""The admin API (/_fakecloud) through `openstack_fakecloud.control`, each effect observed by a real OpenStack client.
 
 Faults, the clock, delay profiles, microversion caps, request accounting and inventory are what a test
 suite uses fakecloud for beyond plain CRUD, so each is checked end to end: set it over HTTP, then watch

@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from fakecloud.testing import RunningCloud, running_cloud
+from openstack_fakecloud.testing import RunningCloud, running_cloud
 
 WAIT = {"interval": 0.05, "wait": 30}
 GUEST_IMAGE = "postgresql-16-guest"

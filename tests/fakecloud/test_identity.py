@@ -9,8 +9,8 @@ import pytest
 import requests
 import yaml
 
-from fakecloud.identity.backend import stable_id
-from fakecloud.server import write_clouds_yaml
+from openstack_fakecloud.identity.backend import stable_id
+from openstack_fakecloud.server import write_clouds_yaml
 
 
 def test_sdk_authenticates_and_sees_catalog(fakecloud):
@@ -95,7 +95,7 @@ def test_only_the_tokens_user_a_service_or_an_admin_may_revoke_it(fakecloud):
 
 def test_a_service_user_lives_in_a_project_no_tenant_can_scope_to(fakecloud, tmp_path):
     """What `hearth up` does: a service user in `service`, its clouds.yaml entry beside the tenants' (0600)."""
-    from fakecloud.config import UserSpec
+    from openstack_fakecloud.config import UserSpec
 
     fakecloud.control.add_user("hearth", "s3cret-pw", "service", ["member", "reader", "service"])
     service = UserSpec(name="hearth", password="s3cret-pw", project="service", roles=["member", "reader", "service"])

@@ -8,7 +8,7 @@ import openstack.exceptions
 import pytest
 import requests
 
-from fakecloud.identity.backend import stable_id
+from openstack_fakecloud.identity.backend import stable_id
 
 # openstacksdk's Image.find (openstack/image/v2/image.py) always searches with ignore_missing=True first, and its
 # create_image looks the name up through it: find_image and create_image warn (RemovedInSDK60Warning) whatever
@@ -146,8 +146,8 @@ def test_upload_limits_and_media_type(os_conn, fakecloud, monkeypatch):
     wrong = _raw(os_conn, fakecloud, "PUT", f"/v2/images/{image.id}/file", data=b"{}",
                  headers={"Content-Type": "application/json"})
     assert wrong.status_code == 415
-    monkeypatch.setattr("fakecloud.image.routes.MAX_IMAGE_BYTES", 1024)
-    monkeypatch.setattr("fakecloud.image.backend.MAX_IMAGE_BYTES", 1024)
+    monkeypatch.setattr("openstack_fakecloud.image.routes.MAX_IMAGE_BYTES", 1024)
+    monkeypatch.setattr("openstack_fakecloud.image.backend.MAX_IMAGE_BYTES", 1024)
     too_big = _raw(os_conn, fakecloud, "PUT", f"/v2/images/{image.id}/file", data=b"x" * 2048,
                    headers={"Content-Type": "application/octet-stream"})
     assert too_big.status_code == 413

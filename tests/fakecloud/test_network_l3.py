@@ -16,7 +16,7 @@ from pathlib import Path
 import openstack.exceptions
 import pytest
 
-from fakecloud.testing import running_cloud
+from openstack_fakecloud.testing import running_cloud
 
 WAIT = {"interval": 0.05, "wait": 10}
 INTERFACE = "network:router_interface"

@@ -11,10 +11,10 @@ import json
 import openstack.exceptions
 import pytest
 
-from fakecloud.admin import inventory_of
-from fakecloud.config import CloudConfig
-from fakecloud.state import Cloud
-from fakecloud.testing import running_cloud
+from openstack_fakecloud.admin import inventory_of
+from openstack_fakecloud.config import CloudConfig
+from openstack_fakecloud.state import Cloud
+from openstack_fakecloud.testing import running_cloud
 
 WAIT = {"interval": 0.05, "wait": 10}
 

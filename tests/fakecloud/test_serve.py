@@ -20,8 +20,8 @@ import pytest
 import requests
 import yaml
 
-from fakecloud.cli import delays_in_force
-from fakecloud.config import PROFILES, Delays, load_config
+from openstack_fakecloud.cli import delays_in_force
+from openstack_fakecloud.config import PROFILES, Delays, load_config
 
 WAIT = {"interval": 0.05, "wait": 10}
 FAKECLOUD = Path(sys.executable).parent / "fakecloud"
@@ -34,7 +34,7 @@ def _free_port() -> int:
 
 
 def _command() -> list[str]:
-    return [str(FAKECLOUD)] if FAKECLOUD.exists() else [sys.executable, "-m", "fakecloud.cli"]
+    return [str(FAKECLOUD)] if FAKECLOUD.exists() else [sys.executable, "-m", "openstack_fakecloud.cli"]
 
 
 @contextmanager

@@ -6,7 +6,7 @@ import openstack.exceptions
 import pytest
 import requests
 
-from fakecloud.testing import running_cloud
+from openstack_fakecloud.testing import running_cloud
 
 FAST = {"interval": 0.05, "wait": 10}
 

@@ -30,11 +30,11 @@ import uvicorn
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
-from fakecloud.testing import RunningCloud
 from hearth.api.app import create_app
 from hearth.config import Settings
 from hearth.runtime import Runtime, build_runtime
 from hearth.taskmanager import TaskManager
+from openstack_fakecloud.testing import RunningCloud
 
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 TABLES = ("events", "security_group_rules", "operations", "instances")

@@ -20,9 +20,9 @@ from types import ModuleType
 
 import pytest
 
-from fakecloud.testing import RunningCloud, running_cloud
-from fakecloud.upstream_heat import HeatInstallError, UpstreamHeat
-from fakecloud.upstream_heat.runner import ensure_installed
+from openstack_fakecloud.testing import RunningCloud, running_cloud
+from openstack_fakecloud.upstream_heat import HeatInstallError, UpstreamHeat
+from openstack_fakecloud.upstream_heat.runner import ensure_installed
 
 ENGINE_TESTS = Path(__file__).resolve().parents[1] / "hearth" / "engines"
 

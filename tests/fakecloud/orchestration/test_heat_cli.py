@@ -19,7 +19,7 @@ import openstack.exceptions
 import pytest
 import yaml
 
-from fakecloud.testing import RunningCloud, running_cloud
+from openstack_fakecloud.testing import RunningCloud, running_cloud
 
 pytestmark = pytest.mark.cli
 

@@ -6,7 +6,7 @@ deleted and created again, so the stack still completes; only a fault that outla
 
 from __future__ import annotations
 
-from fakecloud.orchestration.engine import ACTION_RETRY_LIMIT
+from openstack_fakecloud.orchestration.engine import ACTION_RETRY_LIMIT
 
 TEMPLATE = {"heat_template_version": "2018-08-31", "resources": {"server": {"type": "OS::Nova::Server", "properties": {
     "image": "cirros-0.6.2", "flavor": "m1.tiny", "networks": [{"network": "private"}]}}}}

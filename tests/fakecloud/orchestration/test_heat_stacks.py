@@ -216,7 +216,7 @@ def test_update_rollback_restores_previous_template(fakecloud, os_conn):
 
 
 def test_stacks_survive_a_restart(tmp_path):
-    from fakecloud.testing import running_cloud
+    from openstack_fakecloud.testing import running_cloud
 
     state = tmp_path / "state.json"
     with running_cloud(state_file=state) as fc:

@@ -10,8 +10,8 @@ import openstack
 import pytest
 import requests
 
-from fakecloud.config import CloudConfig
-from fakecloud.testing import running_cloud
+from openstack_fakecloud.config import CloudConfig
+from openstack_fakecloud.testing import running_cloud
 
 WAIT = {"interval": 0.05, "wait": 15}
 

@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from fakecloud.config import CloudConfig
-from fakecloud.testing import running_cloud
 from hearth import service
 from hearth.config import Settings
 from hearth.db.models import Event, Instance, Operation, SecurityGroupRule
 from hearth.engines.heat import read_stack
 from hearth.runtime import build_runtime
 from hearth.taskmanager import TaskManager
+from openstack_fakecloud.config import CloudConfig
+from openstack_fakecloud.testing import running_cloud
 
 READ_ONLY_HEAT = ("/preview", "/validate")  # Heat's preview and validate are POST/PUT but change nothing
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from fakecloud.server import CloudServer
-from fakecloud.testing import RunningCloud
+from openstack_fakecloud.server import CloudServer
+from openstack_fakecloud.testing import RunningCloud
 
 OUTAGE_SECONDS = 30.0
 BATCH = 6

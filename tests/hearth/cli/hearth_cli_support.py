@@ -14,9 +14,9 @@ from typing import Any
 
 import requests
 
-from fakecloud.control import CloudControl
 from hearth.client import HearthClient
 from hearth.up import SERVICE_PROJECT
+from openstack_fakecloud.control import CloudControl
 
 BIN = Path(sys.executable).parent
 HEARTH = str(BIN / "hearth")

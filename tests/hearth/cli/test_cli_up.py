@@ -32,11 +32,11 @@ from openstack.connection import Connection
 from sqlalchemy import create_engine, inspect
 from typer.testing import CliRunner
 
-from fakecloud.testing import running_cloud
 from hearth.cli import app
 from hearth.client import HearthClient
 from hearth.engines.common import META_INSTANCE, META_PROJECT
 from hearth.up import SERVICE_CLOUD_NAME, SERVICE_PROJECT
+from openstack_fakecloud.testing import running_cloud
 
 NOTHING = {"servers": [], "volumes": [], "security_groups": []}
 

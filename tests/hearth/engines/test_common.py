@@ -9,10 +9,10 @@ import pytest
 from keystoneauth1 import exceptions as ks_exceptions
 from openstack import exceptions as os_exceptions
 
-from fakecloud.config import CloudConfig, FlavorSpec, ImageSpec
-from fakecloud.testing import running_cloud
 from hearth.engines import common
 from hearth.engines.base import EngineError, RuleSpec
+from openstack_fakecloud.config import CloudConfig, FlavorSpec, ImageSpec
+from openstack_fakecloud.testing import running_cloud
 
 # --- waiting -------------------------------------------------------------------------------------
 
