@@ -672,8 +672,7 @@ def _console_output(backend: ComputeBackend, server: Server, value: Any, caller:
     if server.vm_state not in ("active", "stopped", "resized"):
         raise Conflict(f"Cannot 'os-getConsoleOutput' instance {server.id} while it is in vm_state "
                        f"{server.vm_state}")
-    lines = ctx.cloud.guests.console(server.id)
-    output = "".join(line + "\n" for line in lines)
+    output = "".join(line + "\n" for line in backend.console(server))
     if length is not None and int(length) >= 0:
         # Nova's tail: the last `length` pieces of the log split at newlines (the final one empty)
         output = "\n".join(output.split("\n")[-int(length):]) if int(length) else ""
