@@ -6,46 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import openstack
-import pytest
-import requests
-
 WAIT = {"interval": 0.05, "wait": 15}
-
-
-class Heat:
-    """Raw HTTP against the orchestration endpoint: the plugin's gabbi tests speak it directly."""
-
-    def __init__(self, fakecloud: Any, conn: openstack.connection.Connection) -> None:
-        self.base = f"{fakecloud.url}/heat-api/v1/{conn.current_project_id}"
-        self.headers = {"X-Auth-Token": conn.session.get_token()}
-
-    def call(self, method: str, path: str, body: Any = None, **kwargs: Any) -> requests.Response:
-        return requests.request(method, self.base + path, json=body, headers=self.headers, timeout=10, **kwargs)
-
-    def ok(self, method: str, path: str, body: Any = None, status: int = 200, **kwargs: Any) -> Any:
-        response = self.call(method, path, body, **kwargs)
-        assert response.status_code == status, response.text
-        return response.json() if response.content else None
-
-    def create(self, name: str, template: dict[str, Any], **extra: Any) -> str:
-        """POST /stacks; the canonical /stacks/{name}/{id} path."""
-        body = self.ok("POST", "/stacks", {"stack_name": name, "template": template, **extra}, status=201)
-        return f"/stacks/{name}/{body['stack']['id']}"
-
-    def wait(self, path: str, status: str, timeout: float = 15) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            stack = self.ok("GET", path)["stack"]
-            if stack["stack_status"] == status or time.monotonic() > deadline:
-                assert stack["stack_status"] == status, stack["stack_status_reason"]
-                return stack
-            time.sleep(0.05)
-
-
-@pytest.fixture
-def heat(fakecloud, os_conn) -> Heat:
-    return Heat(fakecloud, os_conn)
 
 
 def test_resource(**properties: Any) -> dict[str, Any]:
@@ -66,7 +27,7 @@ PARAM = {"test_val": {"type": "string"}}
 # OS::Heat::TestResource --------------------------------------------------------------------------------
 def test_test_resource_stores_its_value_and_updates_in_place(heat):
     template = hot({"test": test_resource(value={"get_param": "test_val"})}, parameters=PARAM, outputs=OUTPUT)
-    path = heat.create("tr", template, parameters={"test_val": "one"})
+    path = heat.created("tr", template, parameters={"test_val": "one"})
     heat.wait(path, "CREATE_COMPLETE")
     resource = heat.ok("GET", f"{path}/resources/test")["resource"]
     physical = resource["physical_resource_id"]
@@ -80,7 +41,7 @@ def test_test_resource_stores_its_value_and_updates_in_place(heat):
 
 
 def test_test_resource_update_replace_makes_a_new_resource(heat):
-    path = heat.create("rep", hot({"test": test_resource(value="a", update_replace=True)}))
+    path = heat.created("rep", hot({"test": test_resource(value="a", update_replace=True)}))
     heat.wait(path, "CREATE_COMPLETE")
     before = heat.ok("GET", f"{path}/resources/test")["resource"]["physical_resource_id"]
     heat.ok("PUT", path, {"template": hot({"test": test_resource(value="b", update_replace=True)})}, status=202)
@@ -90,7 +51,7 @@ def test_test_resource_update_replace_makes_a_new_resource(heat):
 
 
 def test_test_resource_fail_fails_the_create(heat):
-    path = heat.create("boom", hot({"test": test_resource(fail=True)}))
+    path = heat.created("boom", hot({"test": test_resource(fail=True)}))
     stack = heat.wait(path, "CREATE_FAILED")
     assert stack["stack_status_reason"] == ("Resource CREATE failed: ValueError: resources.test: "
                                             "Test Resource failed test")
@@ -99,7 +60,7 @@ def test_test_resource_fail_fails_the_create(heat):
 
 
 def test_test_resource_waits_its_wait_secs_in_cloud_time(fakecloud, heat):
-    path = heat.create("slow", hot({"test": test_resource(wait_secs=600, action_wait_secs={"delete": 0})}))
+    path = heat.created("slow", hot({"test": test_resource(wait_secs=600, action_wait_secs={"delete": 0})}))
     time.sleep(0.3)
     assert heat.ok("GET", path)["stack"]["stack_status"] == "CREATE_IN_PROGRESS"
     fakecloud.control.advance(601)
@@ -109,7 +70,7 @@ def test_test_resource_waits_its_wait_secs_in_cloud_time(fakecloud, heat):
 
 
 def test_test_resource_check_and_signal(heat):
-    path = heat.create("sig", hot({"test": test_resource()}))
+    path = heat.created("sig", hot({"test": test_resource()}))
     heat.wait(path, "CREATE_COMPLETE")
     response = heat.call("POST", f"{path}/resources/test/signal", {})
     assert response.status_code == 400

@@ -11,7 +11,6 @@ from typing import Any
 
 import openstack
 import pytest
-import requests
 
 WAIT = {"interval": 0.05, "wait": 15}
 
@@ -32,26 +31,6 @@ def template(flavor: str = "m1.tiny", size: int = 1, cidr: str = "10.0.0.0/8") -
         },
         "outputs": {"server_id": {"value": {"get_resource": "server"}}},
     }
-
-
-class Heat:
-    """Raw HTTP for what openstacksdk does not expose (or reports as not found, like ADOPT_COMPLETE)."""
-
-    def __init__(self, fakecloud: Any, conn: openstack.connection.Connection) -> None:
-        self.base = f"{fakecloud.url}/heat-api/v1/{conn.current_project_id}"
-        self.headers = {"X-Auth-Token": conn.session.get_token()}
-
-    def call(self, method: str, path: str, body: Any = None) -> requests.Response:
-        return requests.request(method, self.base + path, json=body, headers=self.headers, timeout=10)
-
-    def status(self, name: str, stack_id: str) -> tuple[str, str]:
-        stack = self.call("GET", f"/stacks/{name}/{stack_id}").json()["stack"]
-        return stack["stack_status"], stack["stack_status_reason"]
-
-
-@pytest.fixture
-def heat(fakecloud, os_conn) -> Heat:
-    return Heat(fakecloud, os_conn)
 
 
 def create(conn: openstack.connection.Connection, name: str, tmpl: dict[str, Any], **kwargs: Any) -> Any:

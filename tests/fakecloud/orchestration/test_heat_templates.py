@@ -16,25 +16,6 @@ from openstack_fakecloud.testing import running_cloud
 WAIT = {"interval": 0.05, "wait": 15}
 
 
-class Heat:
-    """Raw HTTP against the orchestration endpoint, for the wire details the SDK hides."""
-
-    def __init__(self, fakecloud: Any, conn: openstack.connection.Connection) -> None:
-        self.base = f"{fakecloud.url}/heat-api/v1/{conn.current_project_id}"
-        self.headers = {"X-Auth-Token": conn.session.get_token()}
-
-    def call(self, method: str, path: str, body: Any = None, **kwargs: Any) -> requests.Response:
-        return requests.request(method, self.base + path, json=body, headers=self.headers, timeout=10, **kwargs)
-
-    def create(self, name: str, template: Any, **extra: Any) -> requests.Response:
-        return self.call("POST", "/stacks", {"stack_name": name, "template": template, **extra})
-
-
-@pytest.fixture
-def heat(fakecloud, os_conn) -> Heat:
-    return Heat(fakecloud, os_conn)
-
-
 def hot(resources: dict[str, Any], version: str = "2021-04-16", **sections: Any) -> dict[str, Any]:
     return {"heat_template_version": version, "resources": resources, **sections}
 
