@@ -274,7 +274,10 @@ class VolumeBackend(Backend):
         return self.default_quotas()
 
     def _check_quota(self, project_id: str, volumes: int, gigabytes: int) -> None:
-        limits, used = self.quota_limits(project_id), self.quota_usage(project_id)
+        limits = self.quota_limits(project_id)
+        if not ((volumes and limits["volumes"] >= 0) or (gigabytes and limits["gigabytes"] >= 0)):
+            return  # unlimited: no need to count what the project uses (a walk over every volume)
+        used = self.quota_usage(project_id)
         if volumes and limits["volumes"] >= 0 and used["volumes"] + volumes > limits["volumes"]:
             raise QuotaExceeded(
                 f"VolumeLimitExceeded: Maximum number of volumes allowed ({limits['volumes']}) exceeded for "
