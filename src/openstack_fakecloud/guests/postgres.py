@@ -28,9 +28,14 @@ START_TIMEOUT = 60.0  # seconds for initdb plus start-up before the guest is dec
 STOP_TIMEOUT = 30.0
 DATA_FOLDER = "pgdata"  # below the data disk's root: where the image's documentation says the cluster lives
 _MARKER = "fakecloud-guest.json"  # beside pgdata: a salted hash of the password the cluster has
-# Small by design: a fakecloud host runs many guests.
-_SETTINGS = {"shared_buffers": "16MB", "max_connections": "50", "listen_addresses": "", "port": str(PORT),
-             "dynamic_shared_memory_type": "mmap", "logging_collector": "off"}
+# What the guest itself fixes, on the command line (which overrides every configuration file): where it
+# listens (the plane's listeners put the Unix socket on the server's addresses) and its logging.
+_SETTINGS = {"listen_addresses": "", "port": str(PORT), "logging_collector": "off"}
+# The image's defaults for what a user may tune, small by design (a fakecloud host runs many guests). They
+# are in a file postgresql.conf includes, so `ALTER SYSTEM` (postgresql.auto.conf, read last) wins over them.
+_DEFAULTS = {"shared_buffers": "16MB", "max_connections": "50", "dynamic_shared_memory_type": "mmap"}
+DEFAULTS_FILE = "fakecloud-defaults.conf"  # in the data directory
+_INCLUDE = f"include_if_exists = '{DEFAULTS_FILE}'"
 
 
 class GuestFailure(Exception):
@@ -110,6 +115,7 @@ class PostgresGuest:
         await self._reap_orphan()
         if not (self.data / "PG_VERSION").exists():
             await self._from_template(bin_dir)
+        self._write_defaults()
         await self._set_password(bin_dir, password)
         self.socket_dir.mkdir(parents=True, exist_ok=True)
         self.account.own(self.socket_dir)
@@ -122,6 +128,22 @@ class PostgresGuest:
                                             start_new_session=True, **self._as_guest())  # type: ignore[call-overload]
         self._say(f"postgres started (pid {self.process.pid})")
         await self._wait_ready()
+
+    def _write_defaults(self) -> None:
+        """Write the image's tunable defaults and include them from postgresql.conf: on every start, so a
+        cluster made before the defaults moved out of the command line gets them too."""
+        defaults = self.data / DEFAULTS_FILE
+        text = "# the fakecloud image's defaults; ALTER SYSTEM overrides them\n" + "".join(
+            f"{name} = {_quoted(value)}\n" for name, value in _DEFAULTS.items())
+        if not defaults.exists() or defaults.read_text() != text:
+            defaults.write_text(text)
+            self.account.own(defaults)
+            defaults.chmod(0o600)
+        conf = self.data / "postgresql.conf"
+        lines = conf.read_text().splitlines()
+        if _INCLUDE not in lines:
+            with open(conf, "a") as handle:  # last, so the defaults win over initdb's values above
+                handle.write(f"\n{_INCLUDE}\n")
 
     async def _from_template(self, bin_dir: Path) -> None:
         """A new cluster is a copy of the image's template cluster (made by initdb once per data root, as an
