@@ -106,15 +106,15 @@ class OrchestrationBackend(Backend):
                 stacks = [s for s in stacks if getattr(s, attr) in wanted]
         return sorted(stacks, key=lambda s: s.creation_time, reverse=True)
 
-    def scope(self, project_id: str) -> Scope:
-        return Scope(self.cloud, project_id)
+    def scope(self, project_id: str, admin: bool = False) -> Scope:
+        return Scope(self.cloud, project_id, admin)
 
     def prepared(self, stack: Stack) -> Prepared:
         """The stack's current definition (cached; recomputed after a load)."""
         cached = self._prepared.get(stack.id)
         if cached is None:
             cached = prepare(stack.template, stack.parameters, stack.environment, stack.files,
-                             self._identity(stack), self.scope(stack.project_id), strict=False)
+                             self._identity(stack), self.scope(stack.project_id, stack.is_admin), strict=False)
             self._prepared[stack.id] = cached
         return cached
 
@@ -125,7 +125,7 @@ class OrchestrationBackend(Backend):
     # create --------------------------------------------------------------------------------------
     def create_stack(self, project_id: str, user_id: str, name: Any, template: Any, parameters: dict[str, Any],
                      environment: Any, files: dict[str, Any], disable_rollback: bool, timeout_mins: int | None,
-                     tags: list[str], adopt_data: Any = None) -> Stack:
+                     tags: list[str], adopt_data: Any = None, is_admin: bool = False) -> Stack:
         """Create, or with `adopt_data` (abandon output) adopt: take over its resources by resource_id.
 
         Real Heat refuses adopt (and abandon) unless `enable_stack_adopt` / `enable_stack_abandon` are
@@ -137,7 +137,7 @@ class OrchestrationBackend(Backend):
             adopt_params = (adopted.get("environment") or {}).get("parameters") or {}
             parameters = {**adopt_params, **(parameters or {})}
         stack, prepared = self._new_stack(project_id, user_id, name, template, parameters, environment, files,
-                                          disable_rollback, timeout_mins, tags)
+                                          disable_rollback, timeout_mins, tags, is_admin=is_admin)
         self.stacks[stack.id] = stack
         self._prepared[stack.id] = prepared
         if adopted is None:
@@ -152,16 +152,17 @@ class OrchestrationBackend(Backend):
 
     def preview_create(self, project_id: str, user_id: str, name: Any, template: Any, parameters: dict[str, Any],
                        environment: Any, files: dict[str, Any], disable_rollback: bool, timeout_mins: int | None,
-                       tags: list[str]) -> tuple[Stack, Prepared, list[PreviewItem]]:
+                       tags: list[str], is_admin: bool = False) -> tuple[Stack, Prepared, list[PreviewItem]]:
         """POST /stacks/preview: the create's validation and resources; nothing is stored or created."""
         stack, prepared = self._new_stack(project_id, user_id, name, template, parameters, environment, files,
-                                          disable_rollback, timeout_mins, tags, stack_id="None")
+                                          disable_rollback, timeout_mins, tags, stack_id="None",
+                                          is_admin=is_admin)
         stack.action, stack.status, stack.status_reason = "INIT", COMPLETE, ""
         return stack, prepared, create_preview(prepared, self._identity(stack))
 
     def _new_stack(self, project_id: str, user_id: str, name: Any, template: Any, parameters: dict[str, Any],
                    environment: Any, files: dict[str, Any], disable_rollback: bool, timeout_mins: int | None,
-                   tags: list[str], stack_id: str | None = None) -> tuple[Stack, Prepared]:
+                   tags: list[str], stack_id: str | None = None, is_admin: bool = False) -> tuple[Stack, Prepared]:
         if not isinstance(name, str) or not NAME_RE.match(name):
             raise HeatError(f'Invalid stack name {name} must contain only alphanumeric or "_-." characters, must '
                             "start with alpha and must be 255 characters or less.", error_type="StackValidationFailed")
@@ -171,8 +172,8 @@ class OrchestrationBackend(Backend):
             raise HeatError("No template specified", error_type="HTTPBadRequest")
         stack_id = stack_id or str(uuid.uuid4())
         identity = {"OS::stack_id": stack_id, "OS::stack_name": name, "OS::project_id": project_id}
-        prepared = prepare(template, parameters, environment, files, identity, self.scope(project_id))
-        stack = Stack(id=stack_id, name=name, project_id=project_id, user_id=user_id,
+        prepared = prepare(template, parameters, environment, files, identity, self.scope(project_id, is_admin))
+        stack = Stack(is_admin=is_admin, id=stack_id, name=name, project_id=project_id, user_id=user_id,
                       template=prepared.template.raw, parameters=dict(parameters or {}),
                       environment=prepared.environment, files=dict(files or {}), creation_time=self.now(),
                       disable_rollback=disable_rollback, timeout_mins=timeout_mins, tags=list(tags))
@@ -187,7 +188,7 @@ class OrchestrationBackend(Backend):
         template, parameters, environment, files = self._update_inputs(stack, template, parameters, environment,
                                                                        files, existing, clear_parameters)
         prepared = prepare(template, parameters, environment, files, self._identity(stack),
-                           self.scope(stack.project_id))
+                           self.scope(stack.project_id, stack.is_admin))
         old = self.prepared(stack)
         changed_immutable = [n for n, schema in old.template.parameters.items()
                              if schema.immutable and n in prepared.values and prepared.values[n] != old.values.get(n)]
@@ -231,7 +232,7 @@ class OrchestrationBackend(Backend):
         template, parameters, environment, files = self._update_inputs(stack, template, parameters, environment,
                                                                        files, existing, clear_parameters)
         prepared = prepare(template, parameters, environment, files, self._identity(stack),
-                           self.scope(stack.project_id))
+                           self.scope(stack.project_id, stack.is_admin))
         return update_preview(self.engine, stack, prepared)
 
     def _start_update(self, stack: Stack, prepared: Prepared, action: str) -> None:
@@ -384,7 +385,7 @@ class OrchestrationBackend(Backend):
         previous = stack.previous
         try:
             prepared = prepare(previous["template"], previous["parameters"], previous["environment"],
-                               previous["files"], self._identity(stack), self.scope(stack.project_id))
+                               previous["files"], self._identity(stack), self.scope(stack.project_id, stack.is_admin))
         except CloudError as err:
             self._stack_state(stack, ROLLBACK, FAILED, err.message)
             return
@@ -453,14 +454,14 @@ class OrchestrationBackend(Backend):
         raise EntityNotFound("Event", event_id)
 
     def validate_template(self, project_id: str, template: Any, parameters: dict[str, Any],
-                          environment: Any) -> dict[str, Any]:
+                          environment: Any, is_admin: bool = False) -> dict[str, Any]:
         """POST /validate: lenient, like Heat's (only sections, parameters and references are checked)."""
         if template is None:
             raise HeatError("No template specified", error_type="HTTPBadRequest")
         identity = {"OS::stack_id": "None", "OS::stack_name": "None", "OS::project_id": project_id}
         parsed = parse(template)
         try:
-            prepare(template, parameters, environment, {}, identity, self.scope(project_id), strict=False)
+            prepare(template, parameters, environment, {}, identity, self.scope(project_id, is_admin), strict=False)
         except HeatError as err:
             if err.error_type != "UserParameterMissing":
                 raise

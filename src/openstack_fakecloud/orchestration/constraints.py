@@ -25,6 +25,7 @@ class Scope:
 
     cloud: Cloud
     project_id: str
+    admin: bool = False  # the caller's admin role: Neutron lets an admin see (and use) every network
 
 
 def _num(value: Any) -> float:
@@ -184,12 +185,14 @@ def find_image(cloud: Cloud, name_or_id: str) -> Any:
         raise LookupError(f"The Image ({name_or_id}) could not be found.") from None
 
 
-def find_network(cloud: Cloud, project_id: str, name_or_id: str) -> Any:
+def find_network(cloud: Cloud, project_id: str, name_or_id: str, admin: bool = False) -> Any:
+    """By id (any project's for an admin, as Neutron shows an admin every network), else by unique name among
+    the networks the project sees (its own, shared and external ones)."""
     cloud.network.default_network(project_id)  # the project's own network exists once asked for
-    networks = cloud.network.list_networks(project_id, False)
-    for network in networks:
+    for network in cloud.network.list_networks(project_id, admin):
         if network.id == name_or_id:
             return network
+    networks = cloud.network.list_networks(project_id, False)
     named = [n for n in networks if n.name == name_or_id]
     if len(named) == 1:
         return named[0]
@@ -228,10 +231,15 @@ def _ip(value: str, scope: Scope | None) -> None:
         raise ValueError(f"{value} is not a valid IP address") from None
 
 
+def _network(value: str, scope: Scope | None) -> None:
+    if scope is not None:
+        find_network(scope.cloud, scope.project_id, value, scope.admin)
+
+
 CUSTOM: dict[str, Callable[[str, Scope | None], None]] = {
     "nova.flavor": _unscoped(find_flavor),
     "glance.image": _unscoped(find_image),
-    "neutron.network": _scoped(find_network),
+    "neutron.network": _network,
     "neutron.security_group": _scoped(lambda cloud, project, ref: cloud.network.find_security_group(project, ref)),
     "cinder.volume": _scoped(lambda cloud, project, ref: cloud.volume.get_volume(ref, project)),
     "net_cidr": _cidr,

@@ -83,7 +83,7 @@ class Engine:
 
     # plugins ------------------------------------------------------------------------------------
     def context(self, stack: Stack) -> PluginContext:
-        return PluginContext(self.cloud, stack.project_id, stack.user_id, stack.name, stack.id)
+        return PluginContext(self.cloud, stack.project_id, stack.user_id, stack.name, stack.id, stack.is_admin)
 
     def plugin(self, stack: Stack, record: ResourceRecord) -> Resource:
         cls = plugin_class(record.type, stack.environment, record.name)
@@ -372,6 +372,7 @@ class Engine:
                  props: dict[str, Any]) -> bool:
         """Create the replacement now; the old physical resource is deleted after the update's phase one."""
         stack.retired.append(old)
+        self.plugin(stack, old).prepare_for_replace()
         defn = prepared.template.resources[node.name]
         record = ResourceRecord(node.name, defn.type, str(uuid.uuid4()),
                                 requires=sorted(prepared.graph.requires[node.name]), created_time=self._now())

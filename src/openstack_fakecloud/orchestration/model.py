@@ -64,6 +64,9 @@ class Stack:
     events: list[Event] = field(default_factory=list)
     previous: dict[str, Any] | None = None  # template/parameters/environment before an update, for rollback
     generation: int = 0
+    # The creator's admin role: Heat's resources act with the stack's stored credentials (its trust), so an
+    # admin's stack may, as in Neutron, put a port on another project's network.
+    is_admin: bool = False
 
     @property
     def stack_status(self) -> str:

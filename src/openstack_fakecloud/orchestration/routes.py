@@ -128,7 +128,8 @@ def _create_args(ctx: RequestContext, body: dict[str, Any]) -> tuple[Any, ...]:
 def create_stack(ctx: RequestContext) -> Reply:
     """Create, or adopt when the body carries `adopt_stack_data` (enabled in fakecloud, off in real Heat)."""
     body = _body(ctx)
-    stack = _backend(ctx).create_stack(*_create_args(ctx, body), adopt_data=body.get("adopt_stack_data"))
+    stack = _backend(ctx).create_stack(*_create_args(ctx, body), adopt_data=body.get("adopt_stack_data"),
+                                       is_admin=ctx.is_admin)
     url = views.stack_url(_base(ctx), stack)
     return Reply(201, {"stack": {"id": stack.id, "links": [{"href": url, "rel": "self"}]}},
                  headers={"Location": url})
@@ -136,7 +137,7 @@ def create_stack(ctx: RequestContext) -> Reply:
 
 @service.route(P + "/stacks/preview", "POST", op="stack.preview")
 def preview_create(ctx: RequestContext) -> Reply:
-    stack, prepared, items = _backend(ctx).preview_create(*_create_args(ctx, _body(ctx)))
+    stack, prepared, items = _backend(ctx).preview_create(*_create_args(ctx, _body(ctx)), is_admin=ctx.is_admin)
     return Reply(200, {"stack": views.create_preview(stack, _base(ctx), prepared.template.parameters,
                                                      prepared.values, items)})
 
@@ -145,7 +146,7 @@ def preview_create(ctx: RequestContext) -> Reply:
 def validate(ctx: RequestContext) -> Reply:
     body = _body(ctx)
     return Reply(200, _backend(ctx).validate_template(_project(ctx), _template(body), _parameters(body),
-                                                      body.get("environment")))
+                                                      body.get("environment"), is_admin=ctx.is_admin))
 
 
 # resource types and template versions ---------------------------------------------------------------

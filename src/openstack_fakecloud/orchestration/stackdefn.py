@@ -200,7 +200,7 @@ def check_properties(prepared: Prepared, name: str, resolver: StackResolver, sco
             raise StackValidationFailed(err.bare_message, path=["resources", name, "properties", key]) from None
         raw[key] = value
     props = validate(cls.properties_schema, raw, name, scope, cls.open_properties)
-    plugin = cls(PluginContext(scope.cloud, scope.project_id, "", "", "") if scope else None,  # type: ignore[arg-type]
+    plugin = cls(PluginContext(scope.cloud, scope.project_id, "", "", "", scope.admin) if scope else None,  # type: ignore[arg-type]
                  ResourceRecord(name, defn.type, ""))
     try:
         plugin.validate(props)

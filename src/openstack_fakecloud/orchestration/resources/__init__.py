@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from openstack_fakecloud.orchestration.resources import cinder, heat, neutron, neutron_port, nova, testresource
+from openstack_fakecloud.orchestration.resources import (
+    cinder,
+    heat,
+    neutron,
+    neutron_floatingip,
+    neutron_port,
+    nova,
+    testresource,
+)
 from openstack_fakecloud.orchestration.resources.base import Resource
 
-_MODULES = (nova, cinder, neutron, neutron_port, heat, testresource)
+_MODULES = (nova, cinder, neutron, neutron_port, neutron_floatingip, heat, testresource)
 
 
 def registry() -> dict[str, type[Resource]]:

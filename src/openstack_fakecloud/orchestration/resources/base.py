@@ -32,10 +32,11 @@ class PluginContext:
     user_id: str
     stack_name: str
     stack_id: str
+    is_admin: bool = False  # the stack creator's admin role (Heat acts with the stack's credentials)
 
     @property
     def scope(self) -> Scope:
-        return Scope(self.cloud, self.project_id)
+        return Scope(self.cloud, self.project_id, self.is_admin)
 
 
 class Resource:
@@ -76,6 +77,10 @@ class Resource:
     def needs_replace(self, old: dict[str, Any], new: dict[str, Any], changed: set[str]) -> bool:
         """Plugin narrowing of the schema's decision (Server: flavor_update_policy REPLACE, ...)."""
         return False
+
+    def prepare_for_replace(self) -> None:
+        """Heat's prepare_for_replace: free what the replacement must take over (a server's ports), before
+        the replacement is created."""
 
     def handle_update(self, old: dict[str, Any], new: dict[str, Any], changed: set[str]) -> None:
         """In-place update with only the changed properties' names (all of them update_allowed)."""

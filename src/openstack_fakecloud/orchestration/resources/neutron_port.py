@@ -68,7 +68,8 @@ class NeutronPort(Resource):
 
     def _subnet_id(self, network_id: str, ref: str) -> str:
         network = self.cloud.network
-        subnets = [s for s in network.list_subnets(self.ctx.project_id, False) if s.network_id == network_id]
+        subnets = [s for s in network.list_subnets(self.ctx.project_id, self.ctx.is_admin)
+                   if s.network_id == network_id]
         for subnet in subnets:
             if subnet.id == ref:
                 return subnet.id
@@ -95,13 +96,13 @@ class NeutronPort(Resource):
     # create ------------------------------------------------------------------------------------
     def handle_create(self, props: dict[str, Any]) -> None:
         network = self.cloud.network
-        net = find_network(self.cloud, self.ctx.project_id, props["network"])
+        net = find_network(self.cloud, self.ctx.project_id, props["network"], self.ctx.is_admin)
         fixed_ips = self._fixed_ips(net.id, props)
         port = network.create_port(
             self.ctx.project_id, net.id, props.get("device_id") or "", props.get("device_owner") or "",
             self._groups(props.get("security_groups")), name=props.get("name") or self.physical_name(),
             admin_state_up=props.get("admin_state_up") is not False, fixed_ips=fixed_ips,
-            mac_address=props.get("mac_address"), created_by_nova=False,
+            mac_address=props.get("mac_address"), admin=self.ctx.is_admin, created_by_nova=False,
         )
         if fixed_ips == []:
             network.reassign_fixed_ips(port, [])

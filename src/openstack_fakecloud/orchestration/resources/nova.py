@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from openstack_fakecloud.compute.backend import NetworkRequest, ServerCreate
+from openstack_fakecloud.compute.backend import NetworkRequest, ServerCreate, ServerRebuild
 from openstack_fakecloud.errors import NotFound
+from openstack_fakecloud.network.requests import parse_port_update
 from openstack_fakecloud.orchestration.constraints import AllowedValues, Custom, find_flavor, find_image, find_network
 from openstack_fakecloud.orchestration.errors import ResourceFailure, ResourcePropertyConflict, StackValidationFailed
 from openstack_fakecloud.orchestration.properties import BOOLEAN, LIST, MAP, STRING, Schema
@@ -96,7 +97,7 @@ class NovaServer(Resource):
                 return item["allocate_network"]
             network_id = None
             if item.get("network"):
-                network_id = find_network(self.cloud, self.ctx.project_id, item["network"]).id
+                network_id = find_network(self.cloud, self.ctx.project_id, item["network"], self.ctx.is_admin).id
             requests.append(NetworkRequest(uuid=network_id, port=item.get("port"), fixed_ip=item.get("fixed_ip"),
                                            tag=item.get("tag")))
         return requests
@@ -115,6 +116,7 @@ class NovaServer(Resource):
             user_data=base64.b64encode(user_data.encode()).decode() if user_data else None,
             tags=list(props.get("tags") or []), config_drive=bool(props.get("config_drive")),
             block_device_mapping=list(props.get("block_device_mapping_v2") or props.get("block_device_mapping") or []),
+            admin_pass=props.get("admin_pass") or None,  # Heat: `self.properties[ADMIN_PASS] or None`
         )
         server, _password = self.cloud.compute.create_server(self.ctx.project_id, self.ctx.user_id, request)
         self.record.physical_id = server.id
@@ -129,41 +131,101 @@ class NovaServer(Resource):
     def needs_replace(self, old: dict[str, Any], new: dict[str, Any], changed: set[str]) -> bool:
         if "flavor" in changed and new.get("flavor_update_policy") == "REPLACE":
             return True
+        if "image" in changed and new.get("image_update_policy") == "REPLACE":
+            return True
         if "user_data" in changed and new.get("user_data_update_policy") == "REPLACE":
             return True
-        # fakecloud's compute backend has no rebuild and no interface attach/detach yet: the nearest
-        # faithful outcome for an image or networks change is a replacement.
-        return bool(changed & {"image", "networks"})
+        # fakecloud's compute backend has no interface attach/detach yet: the nearest faithful outcome for a
+        # networks change is a replacement.
+        return "networks" in changed
 
     def handle_update(self, old: dict[str, Any], new: dict[str, Any], changed: set[str]) -> None:
+        """Heat's order: metadata, tags, name at once; then resize, user_data rebuild and image rebuild as
+        updaters pushed to completion one after the other (check_update_complete)."""
         compute = self.cloud.compute
         server = self._server()
-        if "name" in changed:
-            compute.update_server(server, {"name": new.get("name") or self.physical_name()})
         if "metadata" in changed:
             compute.set_metadata(server, {str(k): str(v) for k, v in (new.get("metadata") or {}).items()}, True)
+        if "tags" in changed:
+            compute.replace_tags(server, [str(t) for t in new.get("tags") or []])
+        if "name" in changed:
+            compute.update_server(server, {"name": new.get("name") or self.physical_name()})
+        steps: list[dict[str, Any]] = []
         if "flavor" in changed:
             flavor = find_flavor(self.cloud, new["flavor"])
             if flavor.id != server.flavor.id:
-                compute.resize(server, flavor.id)
-                self.data.update(step="resizing", flavor=flavor.id, flavor_ref=new["flavor"])
+                steps.append({"op": "resize", "flavor": flavor.id, "flavor_ref": new["flavor"]})
+        if "user_data" in changed and new.get("user_data_update_policy") == "REBUILD":
+            steps.append({"op": "rebuild", "image": server.image_id, "user_data": True})
+        if "image" in changed:
+            image = find_image(self.cloud, new["image"]) if new.get("image") else None
+            if image is not None:
+                steps.append({"op": "rebuild", "image": image.id, "image_ref": new["image"],
+                              "preserve_ephemeral": new.get("image_update_policy") == "REBUILD_PRESERVE_EPHEMERAL"})
+        # An admin_pass change alone: Heat calls Nova's changePassword. fakecloud's Nova has no such action,
+        # so the new password takes effect at the next rebuild (it is the rebuild's adminPass).
+        self.data.pop("step", None)
+        self.data["updates"] = steps
+
+    def prepare_for_replace(self) -> None:
+        """Heat's prepare_ports_for_replace: the ports the template handed in (`networks: [{port: ...}]`) are
+        detached from the old server so that its replacement can be booted on them."""
+        if not self.record.physical_id:
+            return
+        network = self.cloud.network
+        given = {str(item["port"]) for item in self.record.properties.get("networks") or [] if item.get("port")}
+        for port in network.ports_of_device(self.record.physical_id):
+            if port.id in given:
+                network.update_port(port.id, self.ctx.project_id, False,
+                                    parse_port_update({"device_id": "", "device_owner": ""}))
+
+    def _start(self, step: dict[str, Any]) -> None:
+        compute = self.cloud.compute
+        server = self._server()
+        if step["op"] == "resize":
+            compute.resize(server, step["flavor"])
+            step["state"] = "resizing"
+            return
+        props = self.record.properties  # the new properties: the engine records them after handle_update
+        rebuild = ServerRebuild(image_ref=step["image"], admin_pass=props.get("admin_pass") or None)
+        if step.get("user_data"):
+            user_data = props.get("user_data") or ""
+            rebuild.user_data = base64.b64encode(user_data.encode()).decode() if user_data else ""
+        else:
+            rebuild.metadata = {str(k): str(v) for k, v in (props.get("metadata") or {}).items()}
+        compute.rebuild(server, rebuild)
+        step["state"] = "rebuilding"
+
+    def _progress(self, step: dict[str, Any]) -> bool:
+        server = self._server()
+        state = step["state"]
+        if state == "rebuilding":
+            # nova client plugin's check_rebuild: done once the status leaves REBUILD; ERROR fails
+            if server.status == "REBUILD":
+                return False
+            if server.status == "ERROR":
+                raise ResourceFailure("Error", f"Rebuilding server failed, status '{server.status}'")
+            return True
+        if server.status == "ERROR":
+            raise ResourceFailure("Error", f"Resizing to '{step.get('flavor_ref')}' failed, status 'ERROR'")
+        if state == "resizing" and server.status == "VERIFY_RESIZE":
+            self.cloud.compute.confirm_resize(server)
+            step["state"] = "confirming"
+            return False
+        return state == "confirming" and server.status == "ACTIVE" and server.flavor.id == step.get("flavor")
 
     def check_update_complete(self) -> bool:
-        step = self.data.get("step")
-        if step is None:
-            return True
-        server = self._server()
-        if server.status == "ERROR":
-            self.data.pop("step", None)
-            raise ResourceFailure("Error", f"Resizing to '{self.data.get('flavor_ref')}' failed, status 'ERROR'")
-        if step == "resizing" and server.status == "VERIFY_RESIZE":
-            self.cloud.compute.confirm_resize(server)
-            self.data["step"] = "confirming"
-            return False
-        if step == "confirming" and server.status == "ACTIVE" and server.flavor.id == self.data.get("flavor"):
-            self.data.pop("step", None)
-            return True
-        return False
+        steps = self.data.get("updates") or []
+        while steps:
+            step = steps[0]
+            if "state" not in step:
+                self._start(step)
+                return False
+            if not self._progress(step):
+                return False
+            steps.pop(0)
+        self.data.pop("updates", None)
+        return True
 
     # check -------------------------------------------------------------------------------------
     def live(self) -> Any:
