@@ -19,7 +19,8 @@ EngineName = Literal["natives", "orchestrator", "migration", "auto"]
 
 
 class DatastoreVersion(BaseModel):
-    """One datastore version: the image it boots and the port its clients connect to."""
+    """One datastore version: the image it boots and the port its clients connect to. Versions of one
+    datastore with the same major number (the name up to its first dot) can be upgraded to each other."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -28,6 +29,10 @@ class DatastoreVersion(BaseModel):
     port: int
     protocol: Literal["tcp", "udp"] = "tcp"
     active: bool = True
+    # Hearth manages the database over the network (health, databases, users, root, configuration) for the
+    # datastores it has a manager for (hearth.management). False: an image whose database Hearth must not
+    # touch; its instances are ready once the server is ACTIVE and show no operating_status.
+    manage: bool = True
 
 
 class Datastore(BaseModel):
@@ -44,8 +49,9 @@ class Datastore(BaseModel):
 
 def _default_datastores() -> list[Datastore]:
     return [
+        # fakecloud's guest image runs a real PostgreSQL 16 (its superuser's password is Nova's adminPass).
         Datastore(name="postgresql", default_version="16",
-                  versions=[DatastoreVersion(name="16", image="postgresql-16", port=5432)]),
+                  versions=[DatastoreVersion(name="16", image="postgresql-16-guest", port=5432)]),
         Datastore(name="mysql", default_version="8.0",
                   versions=[DatastoreVersion(name="8.0", image="mysql-8.0", port=3306)]),
     ]
@@ -67,6 +73,17 @@ class Settings(BaseSettings):
     workers: int = 32
     run_taskmanager_in_api: bool = True
     network: str | None = None  # network name or id for new instances; default: the project's own
+    public_network: str = "public"  # the external network floating IPs of public instances come from
+    # Where Hearth itself reaches each database from (health checks, databases, users, root, configuration):
+    # every instance's group opens its datastore port to these CIDRs, shown apart from the user's allowed
+    # CIDRs (access.management_cidrs) and in plans. The default is the host Hearth runs on, as seen by a
+    # fakecloud guest (every fakecloud address is loopback); a real deployment sets its control network.
+    management_cidrs: list[str] = Field(default_factory=lambda: ["127.0.0.1/32"])
+    # The key sealing stored secrets (database passwords): a Fernet key file, made with mode 0600 by
+    # `hearth up` under `home` when missing (default: home/secret.key).
+    secret_key_file: Path | None = None
+    health_check_seconds: float = 30.0  # idle instances' databases are checked this often (0: never)
+    datastore_ready_seconds: float = 600.0  # how long an operation waits for the database to answer
     datastores: list[Datastore] = Field(default_factory=_default_datastores)
     # How long a validated Keystone token is trusted without asking Keystone again, so a revoked token (or a
     # disabled user, a removed role) is refused within it. Like keystonemiddleware's token_cache_time, only
@@ -108,6 +125,10 @@ class Settings(BaseSettings):
     @property
     def database_url(self) -> str:
         return self.db_url or f"sqlite:///{(self.home / 'hearth.sqlite').resolve()}"
+
+    @property
+    def secret_key_path(self) -> Path:
+        return self.secret_key_file or self.home / "secret.key"
 
     @property
     def api_url(self) -> str:

@@ -41,19 +41,24 @@ class OperationKind(StrEnum):
     DELETE = "delete"
     ADOPT = "adopt"
     RELEASE = "release"
+    RESTART = "restart"
+    REBUILD = "rebuild"  # a new image (an upgrade is one: the new datastore version's), the data volume kept
 
 
 # --------------------------------------------------------------------------------------------------
 # The desired state an operation asks for.
 
 
-def spec_of(inst: Instance, rules: list[SecurityGroupRule]) -> InstanceSpec:
-    """The instance as recorded, as the engines' desired state."""
+def spec_of(inst: Instance, rules: list[SecurityGroupRule], public_network: str = "public") -> InstanceSpec:
+    """The instance as recorded, as the engines' desired state (without the admin password, which only the
+    task manager unseals, for the operations that hand it to the cloud)."""
     return InstanceSpec(
         instance_id=inst.id, name=inst.name, project_id=inst.project_id, flavor_id=inst.flavor_id,
         image_id=inst.image_id or "", volume_size=inst.volume_size, network_id=inst.network_id,
         availability_zone=inst.availability_zone,
         rules=tuple(RuleSpec(r.id, r.protocol, r.from_port, r.to_port, r.cidr, r.cloud_rule_id) for r in rules),
+        subnet_id=inst.subnet_id, fixed_ip=inst.fixed_ip, is_public=bool(inst.is_public),
+        public_network=public_network, volume_type=inst.volume_type,
     )
 
 
@@ -90,7 +95,12 @@ def _volume(spec: InstanceSpec, params: dict[str, Any]) -> InstanceSpec:
 
 
 def _rules(spec: InstanceSpec, params: dict[str, Any]) -> InstanceSpec:
-    return spec.replace(rules=target_rules(params))
+    """An access change: the target rules, and whether the instance is public (when the change says)."""
+    return spec.replace(rules=target_rules(params), is_public=bool(params.get("is_public", spec.is_public)))
+
+
+def _image(spec: InstanceSpec, params: dict[str, Any]) -> InstanceSpec:
+    return spec.replace(image_id=params["image_id"])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -122,7 +132,15 @@ KINDS: dict[str, KindInfo] = {  # keyed by OperationKind, which a stored str fin
     OperationKind.DELETE: KindInfo(Task.DELETING, "delete", _unchanged, False, Task.ERROR),
     OperationKind.ADOPT: KindInfo(Task.ADOPTING, "adopt", _unchanged, False, Task.NONE, owner_after="orchestrator"),
     OperationKind.RELEASE: KindInfo(Task.RELEASING, "release", _unchanged, False, Task.NONE, owner_after="natives"),
+    # A failed restart leaves the server as Nova has it (the status sync and the health check show it); a failed
+    # rebuild may have left it without a usable image: ERROR, delete or rebuild again.
+    OperationKind.RESTART: KindInfo(Task.RESTARTING, "restart", _unchanged, False, Task.NONE),
+    OperationKind.REBUILD: KindInfo(Task.REBUILDING, "rebuild", _image, False, Task.ERROR),
 }
+
+#: The operations after which the database is (re)started: they end when it answers (taskmanager.database).
+RESTARTS_DATABASE = frozenset({OperationKind.PROVISION, OperationKind.RESIZE_FLAVOR, OperationKind.RESTART,
+                               OperationKind.REBUILD})
 
 
 def kind_info(kind: str) -> KindInfo | None:
@@ -147,11 +165,12 @@ def relocates(kind: str) -> bool:
     return found is not None and found.relocates
 
 
-def operation_spec(kind: str, inst: Instance, rules: list[SecurityGroupRule], params: dict[str, Any]) -> InstanceSpec:
+def operation_spec(kind: str, inst: Instance, rules: list[SecurityGroupRule], params: dict[str, Any],
+                   public_network: str = "public") -> InstanceSpec:
     """The desired state an operation asks the engine for: the instance's, with the operation's target
     (shared by the task manager and the dry runs, so a plan is made from exactly what would run)."""
     found = kind_info(kind)
-    spec = spec_of(inst, rules)
+    spec = spec_of(inst, rules, public_network)
     return found.target(spec, params) if found else spec
 
 

@@ -19,6 +19,7 @@ from hearth.config import Settings
 from hearth.db.session import make_engine, session_factory, upgrade
 from hearth.engines.base import EngineError, NotConfigured, Relocation, ResourceEngine
 from hearth.engines.common import ensure_discovered
+from hearth.secrets import SecretBox, load_or_create_key
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,15 @@ class Runtime:
     _engines: dict[str, ResourceEngine] = field(default_factory=dict)
     _mode: str | None = None  # the `engine` setting with `auto` resolved (read from the catalog once)
     _lock: threading.RLock = field(default_factory=threading.RLock)
+    _secrets: SecretBox | None = None
+
+    @property
+    def secrets(self) -> SecretBox:
+        """Seals and opens stored secrets with the key of `secret_key_file` (made, mode 0600, when missing)."""
+        with self._lock:
+            if self._secrets is None:
+                self._secrets = SecretBox([load_or_create_key(self.settings.secret_key_path)])
+            return self._secrets
 
     def engine(self, name: str) -> ResourceEngine:
         """The engine of that name, built once under the lock (two workers asking at once must not build

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import secrets
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -45,7 +46,7 @@ from sqlalchemy import select, tuple_, update
 from sqlalchemy.orm import Session
 
 from hearth.config import Datastore, DatastoreVersion
-from hearth.db.models import Event, Instance, Operation, SecurityGroupRule, Task, new_id, utcnow
+from hearth.db.models import Event, Instance, OperatingStatus, Operation, SecurityGroupRule, Task, new_id, utcnow
 from hearth.engines.base import (
     EngineError,
     InstanceSpec,
@@ -56,6 +57,7 @@ from hearth.engines.base import (
     RuleSpec,
     TransientError,
 )
+from hearth.management import is_managed, seal_bootstrap
 from hearth.operations import KINDS, OperationKind, operation_spec, relocates, resources_of
 from hearth.runtime import EngineNotAllowed, Runtime
 from hearth.views import datastore_id, datastore_version_id, instance_status, security_group_id
@@ -313,6 +315,15 @@ def get_instance(runtime: Runtime, project_id: str, instance_id: str, session: S
     return inst
 
 
+def instance_project(runtime: Runtime, instance_id: str) -> str:
+    """The project owning a live instance, whatever the caller's (the admin-only management routes)."""
+    with runtime.sessions() as session:
+        inst = session.get(Instance, instance_id) if _looks_like_id(instance_id) else None
+        if inst is None or inst.deleted_at is not None:
+            raise NotFound(f"Instance {shown(instance_id)} could not be found.")
+        return inst.project_id
+
+
 def _looks_like_id(value: str) -> bool:
     """Whether `value` could be one of Hearth's ids: anything else is "not found" without asking the database
     (which would choke on a NUL)."""
@@ -433,9 +444,17 @@ class CreateInstance:
     datastore: Datastore
     version: DatastoreVersion
     cidrs: tuple[str, ...]
+    management_cidrs: tuple[str, ...] = ()
+    databases: tuple[dict[str, Any], ...] = ()
+    users: tuple[dict[str, Any], ...] = ()
+    configuration_id: str | None = None
 
     def plan(self, runtime: Runtime) -> Plan:
-        return _plan(runtime, self.engine, OperationKind.PROVISION, self.spec, Resources())
+        extra = [PlannedStep("management access", f"port {self.version.port}",
+                             f"Hearth reaches the database from {c} (management_cidrs)") for c in self.management_cidrs]
+        extra += [PlannedStep("create database", d["name"], "once the database answers") for d in self.databases]
+        extra += [PlannedStep("create user", u["name"], "once the database answers") for u in self.users]
+        return _plan(runtime, self.engine, OperationKind.PROVISION, self.spec, Resources(), extra)
 
     def record(self, runtime: Runtime) -> Instance:
         """The instance (task BUILDING), its rules and its provision operation, in one transaction."""
@@ -446,12 +465,21 @@ class CreateInstance:
                 datastore=ds.name, datastore_version=version.name, flavor_id=spec.flavor_id,
                 volume_size=spec.volume_size, image_id=spec.image_id, network_id=spec.network_id,
                 availability_zone=spec.availability_zone, port=version.port, task=KINDS[OperationKind.PROVISION].task,
+                subnet_id=spec.subnet_id, fixed_ip=spec.fixed_ip, is_public=spec.is_public,
+                volume_type=spec.volume_type, configuration_id=self.configuration_id,
+                operating_status=OperatingStatus.BUILD,
+                admin_password=(runtime.secrets.seal(secrets.token_urlsafe(24))
+                                if is_managed(ds.name, version.manage) else None),
+                bootstrap=seal_bootstrap(runtime.secrets, list(self.databases), list(self.users)),
             )
             session.add(inst)
             session.flush()
-            for cidr in self.cidrs:
-                session.add(SecurityGroupRule(instance_id=inst.id, protocol=version.protocol, from_port=version.port,
-                                              to_port=version.port, cidr=cidr))
+            for purpose, cidrs in ((SecurityGroupRule.ACCESS, self.cidrs),
+                                   (SecurityGroupRule.MANAGEMENT, self.management_cidrs)):
+                for cidr in cidrs:
+                    session.add(SecurityGroupRule(instance_id=inst.id, protocol=version.protocol,
+                                                  from_port=version.port, to_port=version.port, cidr=cidr,
+                                                  purpose=purpose))
             _queue(session, inst, OperationKind.PROVISION, {},
                    f"create requested: flavor {spec.flavor_id}, {spec.volume_size} GB volume, "
                    f"{ds.name} {version.name}, engine {inst.engine}")
@@ -560,7 +588,7 @@ def _plan_change(runtime: Runtime, inst: Instance, kind: OperationKind, params: 
                  extra: Sequence[PlannedStep] = ()) -> Plan:
     """The plan of an operation on an existing instance, with the spec the task manager would build."""
     rules = list(inst.rules)
-    spec = operation_spec(kind, inst, rules, params)
+    spec = operation_spec(kind, inst, rules, params, runtime.settings.public_network)
     return _plan(runtime, inst.engine, kind, spec, resources_of(inst, rules), extra)
 
 
@@ -594,26 +622,170 @@ def create_instance(
     datastore_version: str | None = None,
     allowed_cidrs: Sequence[Any] | None = None,
     availability_zone: str | None = None,
+    nic: dict[str, Any] | None = None,
+    is_public: bool = False,
+    databases: Sequence[dict[str, Any]] = (),
+    users: Sequence[dict[str, Any]] = (),
+    configuration_id: str | None = None,
+    volume_type: str | None = None,
 ) -> CreateInstance:
-    """Validate a new instance (task BUILDING once recorded, with its provision operation)."""
+    """Validate a new instance (task BUILDING once recorded, with its provision operation). `nic` is Trove's
+    one nic (net-id / network_id, subnet_id, ip_address / v4-fixed-ip); `databases` and `users` are created
+    once the database answers; `configuration_id` names a group of the same datastore version."""
     name = check_name(name)
     size = check_volume_size(volume_size)
     if availability_zone is not None:
         availability_zone = check_text(availability_zone, "availability_zone") or None
+    if volume_type is not None:
+        volume_type = check_text(volume_type, "volume.type") or None
     cidrs = [DEFAULT_CIDR] if allowed_cidrs is None else normalize_cidrs(allowed_cidrs)
     flavor = get_flavor(runtime, flavor_ref)
     ds, version = resolve_datastore(runtime, datastore, datastore_version)
+    databases, users = check_bootstrap(ds, version, databases, users)
+    if configuration_id is not None:
+        _check_configuration(runtime, project_id, configuration_id, ds, version)
     instance_id = new_id()
     engine = _new_instance_engine(runtime)
+    network_id, subnet_id, fixed_ip = resolve_nic(runtime, project_id, nic, is_public)
+    management = normalize_cidrs(runtime.settings.management_cidrs, "management_cidrs") \
+        if is_managed(ds.name, version.manage) else []
+    rules = [RuleSpec(new_id(), version.protocol, version.port, version.port, c) for c in cidrs]
+    rules += [RuleSpec(new_id(), version.protocol, version.port, version.port, c) for c in management]
     spec = InstanceSpec(
         instance_id=instance_id, name=name, project_id=project_id, flavor_id=flavor.id, image_id=version.image,
-        volume_size=size, network_id=runtime.settings.network, availability_zone=availability_zone,
-        rules=tuple(RuleSpec(new_id(), version.protocol, version.port, version.port, c) for c in cidrs),
+        volume_size=size, network_id=network_id or runtime.settings.network, availability_zone=availability_zone,
+        rules=tuple(rules), subnet_id=subnet_id, fixed_ip=fixed_ip, is_public=is_public,
+        public_network=runtime.settings.public_network, volume_type=volume_type,
     )
     image_id, network_id = _preflight(runtime, spec)
     return CreateInstance(project_id=project_id, engine=engine,
                           spec=spec.replace(image_id=image_id, network_id=network_id),
-                          datastore=ds, version=version, cidrs=tuple(cidrs))
+                          datastore=ds, version=version, cidrs=tuple(cidrs), management_cidrs=tuple(management),
+                          databases=tuple(databases), users=tuple(users), configuration_id=configuration_id)
+
+
+def check_bootstrap(ds: Datastore, version: DatastoreVersion, databases: Sequence[dict[str, Any]],
+                    users: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A create's databases and users, checked before anything is recorded: valid, unreserved names, strong
+    passwords, no repeats, and each user's databases among the create's (a new instance has no other)."""
+    if not databases and not users:
+        return [], []
+    if not is_managed(ds.name, version.manage):
+        raise BadRequest(f"databases and users: Hearth does not manage {ds.name} {version.name} databases; create "
+                         "the instance without them.")
+    from hearth.datastores import postgresql
+
+    try:
+        names = [postgresql.check_database_name(d["name"]) for d in databases]
+        if len(set(names)) != len(names):
+            raise BadRequest("databases: each database may be listed once.")
+        checked_users = []
+        for user in users:
+            user_name = postgresql.check_user_name(user["name"])
+            postgresql.check_password(user.get("password") or "", user_name)
+            wanted = [d["name"] for d in user.get("databases") or []]
+            unknown = [d for d in wanted if d not in names]
+            if unknown:
+                raise BadRequest(f"users: user {shown(user_name)} is granted database(s) "
+                                 f"{', '.join(shown(d) for d in unknown)} that the request does not create; "
+                                 "list them under databases too.")
+            checked_users.append({"name": user_name, "password": user["password"],
+                                  "databases": [{"name": d} for d in wanted]})
+        if len({u["name"] for u in checked_users}) != len(checked_users):
+            raise BadRequest("users: each user may be listed once.")
+    except postgresql.Invalid as err:
+        raise BadRequest(_sentence(str(err))) from None
+    return [{k: v for k, v in d.items() if v is not None} for d in databases], checked_users
+
+
+def _check_configuration(runtime: Runtime, project_id: str, configuration_id: str, ds: Datastore,
+                         version: DatastoreVersion) -> None:
+    from hearth.db.models import Configuration
+
+    with runtime.sessions() as session:
+        group = session.get(Configuration, configuration_id) if _looks_like_id(configuration_id) else None
+        if group is None or group.deleted_at is not None or group.project_id != project_id:
+            raise NotFound(f"Configuration group {shown(configuration_id)} could not be found.")
+        if (group.datastore, group.datastore_version) != (ds.name, version.name):
+            raise BadRequest(f"configuration: group {group.id} is for {group.datastore} {group.datastore_version}, "
+                             f"not {ds.name} {version.name}.")
+
+
+def _own_network(runtime: Runtime) -> str:
+    """The network Nova's "auto" would give a server of Hearth's project (its one private network), named
+    explicitly: a public instance needs a port of its own for the floating IP."""
+    from hearth.engines import common
+
+    try:
+        conn = runtime.connections.get()
+        found = common.retried("listing the project's networks", lambda: [
+            n for n in conn.network.networks(project_id=conn.current_project_id) if not n.is_router_external])
+    except EngineError as err:
+        raise _engine_failure(err) from None
+    if len(found) != 1:
+        raise BadRequest("access.is_public: a public instance needs a network for its floating IP; give nics: "
+                         f"[{{\"net-id\": ...}}] (Hearth's project has {len(found)} networks to choose from).")
+    return str(found[0].id)
+
+
+def resolve_nic(runtime: Runtime, project_id: str, nic: dict[str, Any] | None, is_public: bool
+                ) -> tuple[str | None, str | None, str | None]:
+    """(network id, subnet id, address) of Trove's nic, checked against the cloud: the network must be the
+    requesting project's or shared (never another project's, never an external one), the subnet on it, the
+    address inside the subnet. Without a nic: the configured network (a public instance needs one)."""
+    from hearth.engines import common
+
+    nic = {k: v for k, v in (nic or {}).items() if v}
+    network_ref = nic.get("net-id") or nic.get("network_id")
+    subnet_ref = nic.get("subnet_id")
+    address = nic.get("ip_address") or nic.get("v4-fixed-ip")
+    for key, value in (("nics.net-id", network_ref), ("nics.subnet_id", subnet_ref), ("nics.ip_address", address)):
+        if value is not None:
+            check_text(value, key, 64)
+    if address is not None:
+        try:
+            address = str(ipaddress.ip_address(address))
+        except ValueError:
+            raise BadRequest(f"nics: '{shown(address)}' is not an IP address.") from None
+    if network_ref is None and subnet_ref is None:
+        if address is not None:
+            raise BadRequest("nics: an ip_address needs a network (net-id) or a subnet (subnet_id).")
+        if is_public and runtime.settings.network is None:
+            return _own_network(runtime), None, None
+        return None, None, None
+    try:
+        conn = runtime.connections.get()
+        subnet = None
+        if subnet_ref is not None:
+            subnet = common.get_or_none(f"reading subnet {subnet_ref}", conn.network.get_subnet, subnet_ref)
+            if subnet is None:
+                raise BadRequest(f"nics: subnet {shown(subnet_ref)} could not be found.")
+        network_id = network_ref or subnet.network_id
+        network = common.get_or_none(f"reading network {network_id}", conn.network.get_network, network_id)
+        if network is None and network_ref is not None:  # Trove accepts ids; a name is found too
+            network = common.get_or_none(f"finding network {network_ref}", conn.network.find_network, network_ref,
+                                         ignore_missing=False)
+        if network is None:
+            raise BadRequest(f"nics: network {shown(network_ref)} could not be found.")
+        if network.project_id != project_id and not network.is_shared:
+            raise BadRequest(f"nics: network {shown(network_ref or network.id)} belongs to another project and is "
+                             "not shared; give one of your own networks.")
+        if network.is_router_external:
+            raise BadRequest(f"nics: network {network.id} is an external network; instances go on a private "
+                             "network, and access.is_public gives them a public address.")
+        if subnet is not None and subnet.network_id != network.id:
+            raise BadRequest(f"nics: subnet {subnet.id} is not on network {network.id}.")
+        if address is not None:
+            subnets = [subnet] if subnet is not None else list(common.retried(
+                f"listing subnets of network {network.id}", lambda: list(conn.network.subnets(network_id=network.id))))
+            inside = [s for s in subnets if ipaddress.ip_address(address) in ipaddress.ip_network(s.cidr)]
+            if not inside:
+                raise BadRequest(f"nics: address {address} is in no subnet of network {network.id} "
+                                 f"({', '.join(s.cidr for s in subnets) or 'it has none'}).")
+            subnet = subnet or inside[0]
+    except EngineError as err:
+        raise _engine_failure(err) from None
+    return str(network.id), (str(subnet.id) if subnet is not None else None), address
 
 
 def _preflight(runtime: Runtime, spec: InstanceSpec) -> tuple[str, str | None]:
@@ -630,20 +802,21 @@ def _preflight(runtime: Runtime, spec: InstanceSpec) -> tuple[str, str | None]:
     return str(resolved.image.id), (str(network.id) if network is not None else None)
 
 
-def _check_room(runtime: Runtime, *, cores: int = 0, ram: int = 0, gigabytes: int = 0, rules: int = 0) -> None:
+def _check_room(runtime: Runtime, *, cores: int = 0, ram: int = 0, gigabytes: int = 0, rules: int = 0,
+                floating_ips: int = 0) -> None:
     """Before a change is accepted: the cloud's quotas leave room for what it adds (413 otherwise; 503 when
     the cloud cannot say), so the change is not refused by the cloud halfway through its operation. The
     quotas are those of Hearth's own cloud project, where every instance's resources live."""
     from hearth.engines.common import check_growth_quota, check_network_quota
 
-    if max(cores, ram, gigabytes, rules) <= 0:
+    if max(cores, ram, gigabytes, rules, floating_ips) <= 0:
         return
     try:
         conn = runtime.connections.get()
         if max(cores, ram, gigabytes) > 0:
             check_growth_quota(conn, cores=cores, ram=ram, gigabytes=gigabytes)
-        if rules > 0:
-            check_network_quota(conn, rules=rules)
+        if rules > 0 or floating_ips > 0:
+            check_network_quota(conn, rules=rules, floating_ips=floating_ips)
     except EngineError as err:
         raise _engine_failure(err) from None
 
@@ -682,14 +855,30 @@ def resize_volume(runtime: Runtime, project_id: str, instance_id: str, size: Any
                   f"volume resize requested: {inst.volume_size} GB -> {size} GB")
 
 
-def update_access(runtime: Runtime, project_id: str, instance_id: str, allowed_cidrs: Sequence[Any]) -> Change:
-    """Converge the instance's rules to exactly one rule per CIDR on the datastore port."""
-    cidrs = normalize_cidrs(allowed_cidrs)
+def update_access(runtime: Runtime, project_id: str, instance_id: str, allowed_cidrs: Sequence[Any] | None,
+                  is_public: bool | None = None) -> Change:
+    """Converge the instance's access rules to exactly one rule per CIDR on the datastore port (None: keep
+    them), and give it or take away its public address (None: keep it). Hearth's management rules stay."""
+    cidrs = normalize_cidrs(allowed_cidrs) if allowed_cidrs is not None else None
     inst = _ready_instance(runtime, project_id, instance_id)
-    kept = {r.cidr: r for r in inst.rules if _on_port(inst, r)}
-    target = [_rule_dict(kept[c]) if c in kept else _new_rule(runtime, inst, c) for c in cidrs]
-    shown = ", ".join(cidrs) or "none"
-    return _rules_change(runtime, inst, target, f"access update requested: allowed CIDRs {shown}")
+    public = bool(inst.is_public) if is_public is None else is_public
+    if public and not inst.network_id:
+        raise BadRequest(f"access.is_public: instance {inst.id} has no network of its own for a floating IP "
+                         "(it was created without nics).")
+    managed = [_rule_dict(r) for r in inst.rules if r.purpose == SecurityGroupRule.MANAGEMENT]
+    if cidrs is None:
+        target = [_rule_dict(r) for r in inst.rules if r.purpose != SecurityGroupRule.MANAGEMENT]
+        said = f"public {'yes' if public else 'no'}"
+    else:
+        kept = {r.cidr: r for r in inst.rules if _on_port(inst, r) and r.purpose != SecurityGroupRule.MANAGEMENT}
+        target = [_rule_dict(kept[c]) if c in kept else _new_rule(runtime, inst, c) for c in cidrs]
+        said = "allowed CIDRs " + (", ".join(cidrs) or "none") + (f", public {'yes' if public else 'no'}"
+                                                                  if is_public is not None else "")
+    change = _rules_change(runtime, inst, target + managed, f"access update requested: {said}",
+                           floating_ips=1 if public and not inst.is_public else 0)
+    if is_public is not None:
+        change.params["is_public"] = public
+    return change
 
 
 def add_rules(runtime: Runtime, project_id: str, group_ref: str, cidr: Any) -> RuleWrite[tuple[Instance, list[str]]]:
@@ -697,7 +886,7 @@ def add_rules(runtime: Runtime, project_id: str, group_ref: str, cidr: Any) -> R
     cidr = normalize_cidr(cidr)
     inst = find_security_group(runtime, project_id, group_ref)
     inst = _ready_instance(runtime, project_id, inst.id)
-    if any(r.cidr == cidr and _on_port(inst, r) for r in inst.rules):
+    if any(r.cidr == cidr and _on_port(inst, r) and r.purpose != SecurityGroupRule.MANAGEMENT for r in inst.rules):
         raise BadRequest(f"A rule for CIDR {cidr} already exists on this security group.")
     added = _new_rule(runtime, inst, cidr)
     target = [_rule_dict(r) for r in inst.rules] + [added]
@@ -710,6 +899,7 @@ def update_rule_cidr(runtime: Runtime, project_id: str, rule_id: str,
     """Point one rule at another CIDR (the engine adds the new cloud rule before removing the old)."""
     cidr = normalize_cidr(cidr)
     inst, rule = get_rule(runtime, project_id, rule_id)
+    _not_management(rule)
     inst = _ready_instance(runtime, project_id, inst.id)
     changed = {**_rule_dict(rule), "cidr": cidr}
     if rule.cidr == cidr:
@@ -723,8 +913,15 @@ def update_rule_cidr(runtime: Runtime, project_id: str, rule_id: str,
     return RuleWrite(change, (inst, changed))
 
 
+def _not_management(rule: SecurityGroupRule) -> None:
+    if rule.purpose == SecurityGroupRule.MANAGEMENT:
+        raise BadRequest(f"Security group rule {rule.id} is Hearth's management access ({rule.cidr}, the "
+                         "management_cidrs setting); it cannot be changed or removed through the API.")
+
+
 def delete_rule(runtime: Runtime, project_id: str, rule_id: str) -> Change:
     inst, rule = get_rule(runtime, project_id, rule_id)
+    _not_management(rule)
     inst = _ready_instance(runtime, project_id, inst.id)
     target = [_rule_dict(r) for r in inst.rules if r.id != rule.id]
     return _rules_change(runtime, inst, target, f"rule {rule.id} removal requested ({rule.cidr})")
@@ -749,6 +946,51 @@ def release_instance(runtime: Runtime, project_id: str, instance_id: str) -> Cha
                        "instances can be released.")
     return Change(inst, OperationKind.RELEASE, {},
                   f"release requested: abandon stack {inst.stack_id}, back to natives")
+
+
+def restart_instance(runtime: Runtime, project_id: str, instance_id: str) -> Change:
+    """Restart the database (its server reboots; the volume and addresses stay): how a configuration change
+    that needs a restart takes effect."""
+    inst = _ready_instance(runtime, project_id, instance_id)
+    return Change(inst, OperationKind.RESTART, {}, "restart requested")
+
+
+def rebuild_instance(runtime: Runtime, project_id: str, instance_id: str, image_ref: Any) -> Change:
+    """Rebuild the server from another image of the same datastore, keeping the data volume, the addresses
+    and the superuser's password."""
+    image_ref = check_text(image_ref, "rebuild.image_id", 64)
+    inst = _ready_instance(runtime, project_id, instance_id)
+    from hearth.engines import common
+
+    try:
+        image = common.resolve_image(runtime.connections.get(), image_ref)
+    except EngineError as err:
+        raise _engine_failure(err) from None
+    return Change(inst, OperationKind.REBUILD, {"image_id": str(image.id)},
+                  f"rebuild requested: image {image.name} ({image.id})")
+
+
+def upgrade_instance(runtime: Runtime, project_id: str, instance_id: str, version_ref: Any) -> Change:
+    """Move the instance to another version of its datastore with the same major number: a rebuild from that
+    version's image, keeping the data volume (PostgreSQL keeps its data format within a major release)."""
+    version_ref = check_text(version_ref, "datastore_version", 64)
+    inst = _ready_instance(runtime, project_id, instance_id)
+    ds = find_datastore(runtime, inst.datastore)
+    target = find_version(ds, version_ref)
+    if not target.active:
+        raise BadRequest(f"Datastore version '{target.name}' is not active.")
+    if target.name.split(".")[0] != inst.datastore_version.split(".")[0]:
+        raise BadRequest(f"datastore_version: {inst.datastore} {inst.datastore_version} can only be upgraded to a "
+                         f"version of the same major release, not {target.name} (a major upgrade needs a dump and "
+                         "restore).")
+    from hearth.engines import common
+
+    try:
+        image = common.resolve_image(runtime.connections.get(), target.image)
+    except EngineError as err:
+        raise _engine_failure(err) from None
+    return Change(inst, OperationKind.REBUILD, {"image_id": str(image.id), "datastore_version": target.name},
+                  f"upgrade requested: {inst.datastore} {inst.datastore_version} -> {target.name}")
 
 
 def _require_migration(runtime: Runtime) -> None:
@@ -827,13 +1069,14 @@ def _start(runtime: Runtime, inst: Instance, kind: OperationKind, params: dict[s
     return op
 
 
-def _rules_change(runtime: Runtime, inst: Instance, target: list[dict[str, Any]], message: str) -> Change:
+def _rules_change(runtime: Runtime, inst: Instance, target: list[dict[str, Any]], message: str,
+                  floating_ips: int = 0) -> Change:
     """The change converging the instance's rules to `target`. Neutron's rule quota must hold the new rules
     (checked now): the engines add them before removing the ones they replace."""
     new_rules = [r for r in target if r.get("new")]
     recorded = {r.id: r.cidr for r in inst.rules}
     changed = sum(1 for r in target if not r.get("new") and recorded.get(r["id"], r["cidr"]) != r["cidr"])
-    _check_room(runtime, rules=len(new_rules) + changed)
+    _check_room(runtime, rules=len(new_rules) + changed, floating_ips=floating_ips)
     rules = [{k: v for k, v in r.items() if k != "new"} for r in target]
     params = {"rules": rules, "added": [r["id"] for r in new_rules]}
     return Change(inst, OperationKind.APPLY_RULES, params, message, tuple(new_rules))

@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 
 from hearth.config import Settings
 from hearth.runtime import Runtime, build_runtime
+from hearth.secrets import load_or_create_key
 
 if TYPE_CHECKING:  # fakecloud is imported only by `hearth up`, never by a production server
     from openstack_fakecloud.config import Delays
@@ -42,8 +43,10 @@ SERVICE_CLOUD_NAME = "fakecloud-hearth"
 SERVICE_USER = "hearth"
 SERVICE_PROJECT = "service"
 # member: create servers, volumes and groups in the service project; service: validate users' tokens (Keystone's
-# identity:validate_token policy allows the service role, or the token's own user).
-SERVICE_ROLES = ["member", "reader", "service"]
+# identity:validate_token policy allows the service role, or the token's own user); admin: put an instance's port
+# on the tenant's own network (a nic) and check that network is the tenant's, which Neutron allows only an admin
+# (Trove's service account is an admin for the same reason).
+SERVICE_ROLES = ["admin", "member", "reader", "service"]
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -193,6 +196,7 @@ def run_up(settings: Settings, options: UpOptions, console: Console) -> None:
         clouds_yaml = write_clouds_yaml(clouds_path, cloud.url, cloud_config, extra)
         settings = settings.model_copy(update={"cloud": CLOUD_NAME if legacy else SERVICE_CLOUD_NAME,
                                                "clouds_yaml": clouds_yaml})
+        load_or_create_key(settings.secret_key_path)  # the key sealing stored passwords: made once, mode 0600
         runtime = build_runtime(settings)
         _banner(console, settings, cloud.url, clouds_yaml, cloud_config.delays, legacy)
         serve_api(runtime, api_sock, with_taskmanager=True, access_log=False)

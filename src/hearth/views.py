@@ -20,7 +20,8 @@ _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://hearth.invalid/")
 # Nova statuses Trove passes through (rule 4 of its derivation), and the ones it renames.
 _NOVA_PASSTHROUGH = frozenset({"BUILD", "ERROR", "REBOOT", "RESIZE", "ACTIVE", "SHUTDOWN"})
 _NOVA_RENAMED = {"VERIFY_RESIZE": "RESIZE", "HARD_REBOOT": "REBOOT", "SHUTOFF": "SHUTDOWN"}
-_TASK_STATUS = {Task.RESIZING: "RESIZE", Task.RESIZING_VOLUME: "RESIZE", Task.ADOPTING: "BUILD"}
+_TASK_STATUS = {Task.RESIZING: "RESIZE", Task.RESIZING_VOLUME: "RESIZE", Task.ADOPTING: "BUILD",
+                Task.RESTARTING: "REBOOT", Task.REBUILDING: "REBUILD"}
 
 
 def datastore_id(name: str) -> str:
@@ -79,12 +80,21 @@ class Links:
         return _links(self.api, self.bookmark, path)
 
 
-def allowed_cidrs(inst: Instance) -> list[str]:
+def allowed_cidrs(inst: Instance, purpose: str = SecurityGroupRule.ACCESS) -> list[str]:
+    """The CIDRs the datastore port is open to: the user's (access) or Hearth's own (management)."""
     cidrs: list[str] = []
     for rule in inst.rules:
-        if rule.from_port == inst.port and rule.cidr not in cidrs:
+        if rule.from_port == inst.port and rule.purpose == purpose and rule.cidr not in cidrs:
             cidrs.append(rule.cidr)
     return cidrs
+
+
+def operating_status(inst: Instance) -> str:
+    """The database's status (Trove's operating_status): while an operation restarts the server, BUILD; a
+    deleted or failed instance, what its status says; otherwise what the last health check found."""
+    if inst.task in (Task.BUILDING, Task.RESTARTING, Task.REBUILDING, Task.RESIZING):
+        return "BUILD" if inst.task == Task.BUILDING else "SHUTDOWN"
+    return inst.operating_status or ""
 
 
 def instance_view(inst: Instance, links: Links, region: str | None = None, detail: bool = True) -> dict[str, Any]:
@@ -97,16 +107,30 @@ def instance_view(inst: Instance, links: Links, region: str | None = None, detai
         "flavor": {"id": inst.flavor_id, "links": links.of(f"flavors/{inst.flavor_id}")},
         "datastore": {"type": inst.datastore, "version": inst.datastore_version},
         "region": region or "",
-        "access": {"is_public": False, "allowed_cidrs": allowed_cidrs(inst)},
+        "access": {"is_public": bool(inst.is_public), "allowed_cidrs": allowed_cidrs(inst),
+                   "management_cidrs": allowed_cidrs(inst, SecurityGroupRule.MANAGEMENT)},
         "volume": {"size": inst.volume_size},
         "engine": inst.engine,
     }
+    addresses = [dict(a) for a in inst.addresses or []]
+    if addresses:
+        view["ip"] = [a["address"] for a in addresses]
+        view["addresses"] = addresses
+    view["operating_status"] = operating_status(inst)
     if detail:
         view["datastore"]["version_number"] = inst.datastore_version
         view["created"] = timestamp(inst.created_at)
         view["updated"] = timestamp(inst.updated_at)
         view["stack_id"] = inst.stack_id
         view["stack_status"] = inst.stack_status
+        view["service_status_updated"] = timestamp(inst.service_status_updated or inst.updated_at)
+        if inst.volume_type:
+            view["volume"]["type"] = inst.volume_type
+        if inst.volume_used_bytes is not None:  # Trove's: GB used, as the database last reported it
+            view["volume"]["used"] = round(inst.volume_used_bytes / 2**30, 2)
+        if inst.configuration_id:
+            view["configuration"] = {"id": inst.configuration_id,
+                                     "links": links.of(f"configurations/{inst.configuration_id}")}
         if inst.fault:
             view["fault"] = {"message": inst.fault, "created": timestamp(inst.fault_at), "details": ""}
         if inst.drift:  # Hearth's: the cloud holds something the record does not say (see taskmanager.reconcile)

@@ -31,13 +31,13 @@ from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
 from hearth.api.app import create_app
-from hearth.config import Settings
+from hearth.config import Datastore, DatastoreVersion, Settings
 from hearth.runtime import Runtime, build_runtime
 from hearth.taskmanager import TaskManager
 from openstack_fakecloud.testing import RunningCloud
 
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
-TABLES = ("events", "security_group_rules", "operations", "instances")
+TABLES = ("events", "security_group_rules", "operations", "instances", "configurations")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -101,10 +101,21 @@ def fresh_wait_expectations() -> None:
     forget_write_gates()
 
 
+#: Most tests are about the cloud side: their instances boot an image without a database (no guest to start
+#: per instance) that Hearth does not manage. Tests of the database side (test_databases.py) use the guest.
+UNMANAGED_DATASTORES = [
+    Datastore(name="postgresql", default_version="16",
+              versions=[DatastoreVersion(name="16", image="postgresql-16", port=5432, manage=False)]),
+    Datastore(name="mysql", default_version="8.0",
+              versions=[DatastoreVersion(name="8.0", image="mysql-8.0", port=3306)]),
+]
+
+
 @pytest.fixture
 def hearth_settings(tmp_path: Path, fakecloud: RunningCloud, db_url: str) -> Settings:
     clouds_yaml = fakecloud.write_clouds_yaml(tmp_path / "clouds.yaml")
     return Settings(home=tmp_path, db_url=db_url, cloud="fakecloud", clouds_yaml=clouds_yaml, workers=4,
+                    datastores=UNMANAGED_DATASTORES,
                     heartbeat_seconds=0.5, stale_after_seconds=30.0, token_cache_seconds=60.0,
                     retry_initial_seconds=0.05, retry_max_seconds=0.5)
 
@@ -251,7 +262,8 @@ class HearthApi:
         """The one server / volume / security group named for the instance (asserts there is exactly one)."""
         names = {"servers": f"hearth-{instance_id}", "volumes": f"hearth-{instance_id}-data",
                  "security_groups": f"hearth-{instance_id}"}
-        found = [r for r in self.inventory()[kind] if r.get("name") == names[kind]]
+        found = [r for r in self.inventory()[kind] if r.get("name") == names[kind]
+                 or (kind == "servers" and str(r.get("name")).startswith(names[kind] + "-"))]
         assert len(found) == 1, f"expected one {kind} for {instance_id}, found {len(found)}"
         return found[0]
 

@@ -27,6 +27,7 @@ PARAMS: dict[str, dict[str, Any]] = {
     OperationKind.RESIZE_FLAVOR: {"flavor_id": "2"},
     OperationKind.RESIZE_VOLUME: {"volume_size": 2},
     OperationKind.APPLY_RULES: {"rules": [], "added": []},
+    OperationKind.REBUILD: {"image_id": "img2"},
 }
 # What a failure leaves, however it failed (see hearth.operations).
 AFTER_FAILURE = {
@@ -37,6 +38,8 @@ AFTER_FAILURE = {
     OperationKind.APPLY_RULES: Task.NONE,
     OperationKind.ADOPT: Task.NONE,  # the resources are untouched: the instance stays with natives, usable
     OperationKind.RELEASE: Task.NONE,
+    OperationKind.RESTART: Task.NONE,  # the server is as Nova has it; the health check shows the database
+    OperationKind.REBUILD: Task.ERROR,  # the server may be left without a usable image
 }
 
 
@@ -93,7 +96,7 @@ def _outcome(runtime: Runtime, instance_id: str) -> tuple[str, str, str | None]:
 
 def test_every_kind_is_declared_once_with_the_strings_the_database_holds():
     assert {k.value for k in OperationKind} == {"provision", "resize_flavor", "resize_volume", "apply_rules",
-                                                "delete", "adopt", "release"}
+                                                "delete", "adopt", "release", "restart", "rebuild"}
     assert set(KINDS) == set(OperationKind)
     assert kind_info("adopt") is KINDS[OperationKind.ADOPT]  # a stored str finds its kind
     assert [k for k in OperationKind if KINDS[k].relocates] == [OperationKind.ADOPT, OperationKind.RELEASE]

@@ -71,6 +71,12 @@ class _FailingClose(ResourceEngine):
     def apply_rules(self, spec: Any, current: Any, ctx: Any) -> Any:
         raise NotImplementedError
 
+    def restart(self, spec: Any, current: Any, ctx: Any) -> Any:
+        raise NotImplementedError
+
+    def rebuild(self, spec: Any, current: Any, ctx: Any) -> Any:
+        raise NotImplementedError
+
     def delete(self, spec: Any, current: Any, ctx: Any) -> None:
         raise NotImplementedError
 

@@ -125,7 +125,7 @@ def test_a_task_manager_process_takes_work_queued_before_it_started(hearth_setti
         child.terminate()
         child.wait(30)
     inventory = fakecloud.control.inventory("demo")
-    servers = [s for s in inventory["servers"] if s["name"] == f"hearth-{inst.id}"]
+    servers = [s for s in inventory["servers"] if s["name"].startswith(f"hearth-{inst.id}")]
     assert len(servers) == 1 and servers[0]["status"] == "ACTIVE"
     volumes = [v for v in inventory["volumes"] if v["name"] == f"hearth-{inst.id}-data"]
     assert len(volumes) == 1 and volumes[0]["status"] == "in-use"

@@ -21,7 +21,17 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 import hearth
-from hearth.api import errors, routes_catalog, routes_health, routes_instances, routes_security_groups, routes_versions
+from hearth.api import (
+    errors,
+    routes_catalog,
+    routes_configurations,
+    routes_datastore,
+    routes_health,
+    routes_instances,
+    routes_security_groups,
+    routes_unsupported,
+    routes_versions,
+)
 from hearth.api.auth import TokenValidator
 from hearth.api.limits import RequestLimits
 from hearth.runtime import Runtime
@@ -64,7 +74,9 @@ def create_app(runtime: Runtime, taskmanager: TaskManager | None = None) -> Fast
     app.add_middleware(RequestLimits)
     app.include_router(routes_versions.router)
     app.include_router(routes_health.router)
-    for module in (routes_instances, routes_catalog, routes_security_groups):
+    # routes_unsupported last: its 501s are for Trove paths no other router serves.
+    for module in (routes_instances, routes_catalog, routes_security_groups, routes_datastore, routes_configurations,
+                   routes_unsupported):
         app.include_router(module.router, prefix=PROJECT_PREFIX, responses=errors.responses(*PROJECT_ROUTE))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -1,5 +1,5 @@
 """Request bodies of the Trove-compatible API (pydantic). Shapes follow Trove's JSON schema; fields
-Hearth does not implement (users, databases, replicas, backups, configurations...) are refused by name
+Hearth does not implement (replicas, backups, locality, modules) are refused by name (UNSUPPORTED_CREATE)
 rather than silently ignored. Semantic checks (flavor exists, CIDR valid, sizes) live in the service
 layer, which also serves the CLI.
 
@@ -40,7 +40,7 @@ class Lenient(BaseModel):
 
 class VolumeIn(Lenient):
     size: Size
-    type: str | None = Field(default=None, description="Accepted for compatibility; Hearth uses the default type")
+    type: str | None = Field(default=None, max_length=255, description="Cinder volume type of the data volume")
 
 
 class DatastoreIn(Lenient):
@@ -50,11 +50,48 @@ class DatastoreIn(Lenient):
 
 
 class AccessIn(Lenient):
-    is_public: bool | None = Field(default=None, description="Accepted for compatibility; no effect in Hearth")
+    is_public: bool | None = Field(default=None, description="A floating IP from the public network on the "
+                                                             "instance's port (listed in addresses, type public)")
     allowed_cidrs: list[str] | None = Field(
         default=None, max_length=MAX_ALLOWED_CIDRS,
         description="CIDRs allowed to reach the datastore port; default on create: 0.0.0.0/0. Repeats are "
                     "dropped; the cloud's security group rule quota must hold them (413 otherwise)")
+
+
+class NicIn(Strict):
+    """Where the instance's port goes (Trove: one nic): a network, a subnet, and/or an address on it."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    net_id: str | None = Field(default=None, alias="net-id", max_length=64)
+    network_id: str | None = Field(default=None, max_length=64)
+    subnet_id: str | None = Field(default=None, max_length=64)
+    ip_address: str | None = Field(default=None, max_length=64)
+    v4_fixed_ip: str | None = Field(default=None, alias="v4-fixed-ip", max_length=64)
+
+
+class DatabaseIn(Lenient):
+    name: str = Field(min_length=1, max_length=255)
+    character_set: str | None = Field(default=None, max_length=64)
+    collate: str | None = Field(default=None, max_length=64)
+
+
+class DatabaseRef(Lenient):
+    name: str = Field(min_length=1, max_length=255)
+
+
+class UserIn(Lenient):
+    name: str = Field(min_length=1, max_length=255)
+    password: str = Field(max_length=255)
+    host: str | None = Field(default=None, max_length=255)
+    databases: list[DatabaseRef] = Field(default_factory=list, max_length=100)
+
+
+#: Create fields of Trove's that Hearth does not support: each a 400 that names it (never ignored).
+UNSUPPORTED_CREATE = {
+    "replica_of": "replicas", "replica_count": "replicas", "restorePoint": "restoring from backups",
+    "locality": "server group locality", "modules": "modules", "instance_type": "instance types",
+}
 
 
 class InstanceCreate(Strict):
@@ -66,8 +103,18 @@ class InstanceCreate(Strict):
     availability_zone: str | None = Field(default=None, max_length=255,
                                           description="A zone both Nova and Cinder have (400 otherwise)")
     region_name: str | None = None
-    nics: list[dict[str, Any]] | None = Field(default=None, max_length=0,
-                                              description="Not supported: Hearth uses the configured network")
+    nics: list[NicIn] | None = Field(default=None, max_length=1,
+                                     description="At most one: the network (or subnet, address) of the instance's "
+                                                 "port; default: the configured network")
+    databases: list[DatabaseIn] | None = Field(default=None, max_length=100)
+    users: list[UserIn] | None = Field(default=None, max_length=100)
+    configuration: str | None = Field(default=None, max_length=36, description="A configuration group's id")
+    replica_of: Any = None
+    replica_count: Any = None
+    restorePoint: Any = None
+    locality: Any = None
+    modules: Any = None
+    instance_type: Any = None
 
 
 class InstanceCreateBody(Strict):
@@ -75,8 +122,15 @@ class InstanceCreateBody(Strict):
 
 
 class InstanceUpdate(Strict):
+    """PUT and PATCH: a new name, access (allowed CIDRs and/or public), a configuration group to attach (null:
+    detach), or another datastore version of the same major release (an upgrade)."""
+
     name: str | None = Field(default=None, min_length=1, max_length=MAX_NAME)
     access: AccessIn | None = None
+    configuration: str | None = Field(default=None, max_length=36)
+    datastore_version: str | None = Field(default=None, max_length=64)
+    replica_of: Any = None
+    slave_of: Any = None
 
 
 class InstanceUpdateBody(Strict):
@@ -88,15 +142,21 @@ class ResizeIn(Strict):
     volume: VolumeIn | None = None
 
 
+class RebuildIn(Lenient):
+    image_id: str = Field(min_length=1, max_length=64)
+
+
 class ActionBody(BaseModel):
-    """Exactly one action: `resize` (flavor or volume), `reset_status` (accepted, a no-op: Hearth lets
-    instances in ERROR be deleted as they are), or Hearth's admin-only `adopt` / `release` (an empty
-    object each). Other keys are unknown actions (400)."""
+    """Exactly one action: `resize` (flavor or volume), `restart` (the database's server), `rebuild` (a new
+    image, the data volume kept), `reset_status` (accepted, a no-op: Hearth lets instances in ERROR be deleted
+    as they are), or Hearth's admin-only `adopt` / `release` (an empty object each). Other keys are unknown
+    actions (400)."""
 
     model_config = ConfigDict(extra="allow")
 
     resize: ResizeIn | None = None
     restart: dict[str, Any] | None = None
+    rebuild: RebuildIn | None = None
     reset_status: dict[str, Any] | None = None
     adopt: dict[str, Any] | None = None
     release: dict[str, Any] | None = None

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -34,10 +34,24 @@ class Task:
     DELETING = "DELETING"
     ADOPTING = "ADOPTING"
     RELEASING = "RELEASING"
+    RESTARTING = "RESTARTING"
+    REBUILDING = "REBUILDING"
     BUILDING_ERROR = "BUILDING_ERROR"
     ERROR = "ERROR"  # a later operation failed and left the instance needing attention
 
     ERRORS = frozenset({BUILDING_ERROR, ERROR})
+
+
+class OperatingStatus:
+    """The database service's own state (Trove's `operating_status`), apart from the server's status:
+    Hearth learns it by connecting to the database (taskmanager.health), never from Nova."""
+
+    UNKNOWN = ""  # not checked yet
+    BUILD = "BUILD"  # the server or the database is still coming up
+    HEALTHY = "HEALTHY"  # the database answered its last check
+    SHUTDOWN = "SHUTDOWN"  # the server is stopped, or the database refuses connections
+    FAILED = "FAILED"  # the database stopped answering, or Hearth's credentials no longer work
+    RESTART_REQUIRED = "RESTART_REQUIRED"  # a configuration change waits for a restart
 
 
 class OperationState:
@@ -80,6 +94,22 @@ class Instance(Base):
     # What the cloud holds that differs from the record, when a failed change could be neither completed nor
     # rolled back (shown by `show` and in events; cleared once a later operation or reconcile makes them equal).
     drift: Mapped[str | None] = mapped_column(Text)
+    # The instance as a database (issue 14): where its port goes, whether it has a public address, the
+    # addresses the cloud gave it ([{"address", "type": private|public, "network"}], refreshed by operations),
+    # the database superuser's password (sealed by hearth.secrets), and the service's health.
+    subnet_id: Mapped[str | None] = mapped_column(String(64))
+    fixed_ip: Mapped[str | None] = mapped_column(String(64))
+    volume_type: Mapped[str | None] = mapped_column(String(255))
+    is_public: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    addresses: Mapped[list[Any] | None] = mapped_column(JSON)
+    admin_password: Mapped[str | None] = mapped_column(Text)  # sealed
+    # The create request's databases and users (passwords included), sealed, until the database has them.
+    bootstrap: Mapped[str | None] = mapped_column(Text)
+    operating_status: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    volume_used_bytes: Mapped[int | None] = mapped_column(BigInteger)  # what the databases use (health checks)
+    service_status_updated: Mapped[datetime | None] = mapped_column(DateTime)
+    configuration_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    restart_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -103,9 +133,34 @@ class SecurityGroupRule(Base):
     to_port: Mapped[int] = mapped_column(Integer)
     cidr: Mapped[str] = mapped_column(String(64))
     cloud_rule_id: Mapped[str | None] = mapped_column(String(64))
+    # ACCESS: the user's allowed CIDRs (the API's access.allowed_cidrs); MANAGEMENT: Hearth's own way in
+    # (the `management_cidrs` setting), shown apart and never changed by the user's access updates.
+    purpose: Mapped[str] = mapped_column(String(16), default="access", server_default="access")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     instance: Mapped[Instance] = relationship(back_populates="rules")
+
+    ACCESS = "access"
+    MANAGEMENT = "management"
+
+
+class Configuration(Base):
+    """A configuration group (Trove's `/configurations`): parameter values for one datastore version,
+    applied to each instance attached to it (instances.configuration_id)."""
+
+    __tablename__ = "configurations"
+    __table_args__ = (Index("ix_configurations_project_live", "project_id", "deleted_at", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    datastore: Mapped[str] = mapped_column(String(64))
+    datastore_version: Mapped[str] = mapped_column(String(64))
+    values: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class Operation(Base):

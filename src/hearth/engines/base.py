@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 #: The operation kinds every engine can plan (dry-run) and carry out.
-PLAN_KINDS: tuple[str, ...] = ("provision", "resize_flavor", "resize_volume", "apply_rules", "delete")
+PLAN_KINDS: tuple[str, ...] = ("provision", "resize_flavor", "resize_volume", "apply_rules", "delete", "restart",
+                                "rebuild")
 
 # A delete's journal carries PROVISION_CLEAN = True when the task manager knows the instance's provision
 # succeeded on its first attempt: every cloud resource it made was recorded the moment it existed, so
@@ -94,6 +95,14 @@ class InstanceSpec:
     network_id: str | None = None
     availability_zone: str | None = None
     rules: tuple[RuleSpec, ...] = ()
+    subnet_id: str | None = None  # the nic's subnet (the port's fixed IP comes from it)
+    fixed_ip: str | None = None  # the nic's requested address
+    is_public: bool = False  # a floating IP from `public_network` on the instance's port
+    public_network: str = "public"
+    volume_type: str | None = None
+    # The database superuser's password, handed to the server at boot and rebuild (Nova's adminPass): set
+    # only for the operations that need it, never in plans, never logged (repr hides it).
+    admin_password: str | None = dataclasses.field(default=None, repr=False)
 
     def replace(self, **changes: Any) -> InstanceSpec:
         return dataclasses.replace(self, **changes)
@@ -112,6 +121,9 @@ class Resources:
     stack_status: str | None = None
     #: Cloud ids of the resource kinds without a field of their own above (kind key -> id; see resources.py).
     extra_ids: dict[str, str] = field(default_factory=dict)
+    #: The instance's addresses as the cloud gave them ([{"address", "type": private|public, "network"}]),
+    #: read after the operations that can change them; None: not read by this operation.
+    addresses: list[dict[str, Any]] | None = None
 
     def with_rules(self, rules: dict[str, RuleSpec]) -> Resources:
         return dataclasses.replace(self, rules=dict(rules))
@@ -178,6 +190,14 @@ class ResourceEngine(ABC):
         Adds, CIDR changes and removals all go through here; new rules are created before stale
         ones are removed, so access never drops.
         """
+
+    @abstractmethod
+    def restart(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
+        """Restart the database's server (a soft reboot: the volume and addresses stay)."""
+
+    @abstractmethod
+    def rebuild(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
+        """Give the server `spec.image_id` (keeping its id, data volume, addresses and `spec.admin_password`)."""
 
     @abstractmethod
     def delete(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> None:

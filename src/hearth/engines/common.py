@@ -39,8 +39,26 @@ RULE_DESCRIPTION_PREFIX = "hearth:"  # a Neutron rule's description names the He
 # leftovers of failed or interrupted steps can always be found and removed.
 
 
-def server_name(instance_id: str) -> str:
-    return f"hearth-{instance_id}"
+SERVER_NAME_MAX = 255  # Nova's limit on a server name
+
+
+def server_name(instance_id: str, display: str | None = None) -> str:
+    """`hearth-<id>`, then the instance's name when given (`hearth-<id>-<name>`, cut to fit Nova's 255
+    characters): Trove's clients find an instance's server by the instance's name (Nova's name filter is a
+    regex search), Hearth by the `hearth-<id>` start (see find_servers), confirmed by the metadata."""
+    head = f"hearth-{instance_id}"
+    if not display:
+        return head
+    return f"{head}-{display}"[:SERVER_NAME_MAX]
+
+
+def port_name(instance_id: str) -> str:
+    return f"hearth-{instance_id}-port"
+
+
+def floating_ip_description(instance_id: str) -> str:
+    """Floating IPs have no name: the description says whose it is (find_floating_ips)."""
+    return f"hearth-{instance_id}-public"
 
 
 def volume_name(instance_id: str) -> str:
@@ -87,10 +105,28 @@ def _is_ours(resource: Any, name: str, instance_id: str) -> bool:
 
 
 def find_servers(conn: Connection, instance_id: str) -> list[Any]:
-    """The instance's servers, found by name (Nova filters by regex) and confirmed by metadata."""
-    name = server_name(instance_id)
-    found = retried(f"listing servers named {name}", lambda: list(conn.compute.servers(name=f"^{re.escape(name)}$")))
-    return [s for s in found if s.name == name and _is_ours(s, name, instance_id)]
+    """The instance's servers, found by the start of their name (Nova filters by regex) and confirmed by
+    metadata."""
+    head = server_name(instance_id)
+    found = retried(f"listing servers named {head}*",
+                    lambda: list(conn.compute.servers(name=f"^{re.escape(head)}($|-)")))
+    return [s for s in found if _named_for(str(s.name), head) and _is_ours(s, s.name, instance_id)]
+
+
+def _named_for(name: str, head: str) -> bool:
+    return name == head or name.startswith(head + "-")
+
+
+def find_ports(conn: Connection, instance_id: str) -> list[Any]:
+    name = port_name(instance_id)
+    found = retried(f"listing ports named {name}", lambda: list(conn.network.ports(name=name)))
+    return [p for p in found if p.name == name]
+
+
+def find_floating_ips(conn: Connection, instance_id: str) -> list[Any]:
+    description = floating_ip_description(instance_id)
+    found = retried(f"listing floating IPs of {description}", lambda: list(conn.network.ips(description=description)))
+    return [ip for ip in found if ip.description == description]
 
 
 def find_volumes(conn: Connection, instance_id: str) -> list[Any]:
@@ -438,6 +474,8 @@ class WaitKind(StrEnum):
     SERVER_RESIZE = "server resize"
     SERVER_SETTLE = "server settle"
     SERVER_DELETE = "server delete"
+    SERVER_REBOOT = "server reboot"
+    SERVER_REBUILD = "server rebuild"
     VOLUME_CREATE = "volume create"
     VOLUME_ATTACH = "volume attach"
     VOLUME_DETACH = "volume detach"
@@ -449,6 +487,7 @@ class WaitKind(StrEnum):
     STACK_UPDATE_FLAVOR = "stack update: flavor"
     STACK_UPDATE_VOLUME = "stack update: volume"
     STACK_UPDATE_RULES = "stack update: rules"
+    STACK_UPDATE_IMAGE = "stack update: image"
     STACK_SETTLE = "stack settle"
     STACK_DELETE = "stack delete"
     STACK_ADOPT = "stack adopt"
@@ -694,6 +733,23 @@ def volume_attached_to(volume: Any, server_id: str) -> bool:
 # Reading what the cloud holds (describe): by recorded id, else by the instance's names.
 
 
+def read_addresses(conn: Connection, server_id: str | None) -> list[dict[str, Any]]:
+    """The server's addresses as Trove shows them: each fixed IP of its ports (`private`, with the network id)
+    and each floating IP associated with them (`public`), read from Neutron (not Nova's cached view)."""
+    if not server_id:
+        return []
+    ports = retried(f"listing ports of server {server_id}", lambda: list(conn.network.ports(device_id=server_id)))
+    found: list[dict[str, Any]] = []
+    for port in ports:
+        for fixed in port.fixed_ips or []:
+            found.append({"address": fixed.get("ip_address"), "type": "private", "network": port.network_id})
+    for port in ports:
+        ips = retried(f"listing floating IPs of port {port.id}", lambda p=port: list(conn.network.ips(port_id=p.id)))
+        found += [{"address": ip.floating_ip_address, "type": "public", "network": ip.floating_network_id}
+                  for ip in ips]
+    return found
+
+
 def read_view(conn: Connection, spec: InstanceSpec, server_id: str | None, volume_id: str | None,
               secgroup_id: str | None) -> CloudView:
     """The instance's server, volume and security group as the cloud reports them; changes nothing."""
@@ -876,10 +932,12 @@ def _network_quota(conn: Connection) -> dict[str, Any] | None:
     return None if body is None else dict(body.get("quota") or {})
 
 
-def check_network_quota(conn: Connection, groups: int = 0, rules: int = 0, ports: int = 0) -> None:
+def check_network_quota(conn: Connection, groups: int = 0, rules: int = 0, ports: int = 0,
+                        floating_ips: int = 0) -> None:
     """Neutron's quotas must leave room for `groups` new security groups (each with Neutron's own egress
-    rules, counted here), `rules` new ingress rules and `ports` new ports. The project's `default` group
-    counts against both group and rule quotas; a project that has none yet gets it on first use."""
+    rules, counted here), `rules` new ingress rules, `ports` new ports and `floating_ips` new floating IPs. The
+    project's `default` group counts against both group and rule quotas; a project that has none yet gets it
+    on first use."""
     quota = _network_quota(conn)
     if quota is None:
         return
@@ -893,13 +951,15 @@ def check_network_quota(conn: Connection, groups: int = 0, rules: int = 0, ports
     group_limit, groups_used = used("security_group")
     rule_limit, rules_used = used("security_group_rule")
     port_limit, ports_used = used("port")
+    ip_limit, ips_used = used("floatingip")
     wanted_groups, wanted_rules = groups, rules + NEW_GROUP_RULES * groups
     if groups and groups_used == 0:  # no default group yet: Neutron makes it along with ours
         wanted_groups += 1
         wanted_rules += DEFAULT_GROUP_RULES
     _refuse([_shortfall("security groups", group_limit, groups_used, wanted_groups),
              _shortfall("security group rules", rule_limit, rules_used, wanted_rules),
-             _shortfall("ports", port_limit, ports_used, ports)])
+             _shortfall("ports", port_limit, ports_used, ports),
+             _shortfall("floating IPs", ip_limit, ips_used, floating_ips)])
 
 
 def _zones(proxy: Any, what: str) -> dict[str, bool]:
@@ -941,10 +1001,12 @@ def preflight(conn: Connection, spec: InstanceSpec) -> Resolved:
         raise EngineError(f"flavor {flavor.name!r} has a {flavor.disk} GB disk, image {image.name!r} needs "
                           f"{min_disk} GB")
     network = resolve_network(conn, spec.network_id) if spec.network_id else None
+    if spec.is_public:
+        resolve_network(conn, spec.public_network)
     if spec.availability_zone:
         check_availability_zone(conn, spec.availability_zone)
     check_quota(conn, flavor, spec.volume_size)
-    check_network_quota(conn, groups=1, rules=len(spec.rules), ports=1)
+    check_network_quota(conn, groups=1, rules=len(spec.rules), ports=1, floating_ips=1 if spec.is_public else 0)
     return Resolved(flavor=flavor, image=image, network=network)
 
 

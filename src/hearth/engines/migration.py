@@ -103,6 +103,12 @@ class MigrationEngine(ResourceEngine, Relocation):
     def apply_rules(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
         return self.owner(current, ctx.journal).apply_rules(spec, current, ctx)
 
+    def restart(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
+        return self.owner(current, ctx.journal).restart(spec, current, ctx)
+
+    def rebuild(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
+        return self.owner(current, ctx.journal).rebuild(spec, current, ctx)
+
     def delete(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> None:
         """The owner deletes; with no stack recorded, a stack named for the instance still makes it Heat's."""
         owner = self.owner(current, ctx.journal)

@@ -165,7 +165,8 @@ class NativesEngine(ResourceEngine):
         ids = {key: m.id for key, m in made.items() if m.id}
         ctx.event("instance resources ready: " + ", ".join(f"{k.label} {ids[k.key]}" for k in kinds if k.key in ids))
         rules = made["security_group_rules"].value if "security_group_rules" in made else {}
-        return resources.with_ids(Resources(rules=rules, server_status="ACTIVE"), ids)
+        return resources.with_ids(Resources(rules=rules, server_status="ACTIVE",
+                                            addresses=common.read_addresses(conn, ids.get("server"))), ids)
 
     def _run_steps(self, kinds: list[Kind], env: StepEnv) -> dict[str, Made]:
         """Run each kind's create step on the pool as soon as the steps it comes after are done. After a
@@ -210,7 +211,54 @@ class NativesEngine(ResourceEngine):
         for hid, cid in (ctx.journal.get("rule_ids") or {}).items():
             recorded.setdefault(hid, RuleSpec(hid, "", 0, 0, "", cid))
         rules = natives_steps.converge_rules(conn, spec, group_id, recorded, ctx, group_is_new=created)
-        return dataclasses.replace(current, secgroup_id=group_id, rules=rules)
+        extra = self._converge_public(conn, spec, current, ctx)
+        return dataclasses.replace(current, secgroup_id=group_id, rules=rules, extra_ids=extra,
+                                   addresses=common.read_addresses(conn, current.server_id))
+
+    def _converge_public(self, conn: Connection, spec: InstanceSpec, current: Resources,
+                         ctx: _SerialContext) -> dict[str, str]:
+        """A public instance has its floating IP on its port; a private one has none (access changes)."""
+        extra = dict(current.extra_ids)
+        ip_id = extra.get("floating_ip") or ctx.journal.get("floating_ip_id")
+        if spec.is_public:
+            port_id = extra.get("port") or self._server_port(conn, current.server_id)
+            extra["floating_ip"] = natives_steps.ensure_floating_ip(conn, spec, ctx, port_id)
+        elif ip_id:
+            natives_steps.delete_floating_ip(self._env(spec, ctx), ip_id)
+            extra.pop("floating_ip", None)
+        else:
+            for leftover in common.find_floating_ips(conn, spec.instance_id):
+                natives_steps.delete_floating_ip(self._env(spec, ctx), leftover.id)
+        return extra
+
+    def _server_port(self, conn: Connection, server_id: str | None) -> str | None:
+        """The port Nova made for an instance without a network of its own."""
+        if not server_id:
+            return None
+        port = retried(f"listing ports of server {server_id}",
+                       lambda: next(iter(conn.network.ports(device_id=server_id)), None))
+        return port.id if port is not None else None
+
+    # restart and rebuild -------------------------------------------------------------------------
+    def restart(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
+        conn = self._conn()
+        server_id = self._server_of(current, ctx, "restart")
+        ready = natives_steps.reboot(conn, self.settings, server_id, ctx)
+        return dataclasses.replace(current, server_id=server_id, server_status=ready.status)
+
+    def rebuild(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
+        conn = self._conn()
+        server_id = self._server_of(current, ctx, "rebuild")
+        ready = natives_steps.rebuild(conn, self.settings, spec, server_id, ctx)
+        return dataclasses.replace(current, server_id=server_id, server_status=ready.status,
+                                   addresses=common.read_addresses(conn, server_id))
+
+    @staticmethod
+    def _server_of(current: Resources, ctx: OperationContext, what: str) -> str:
+        server_id = current.server_id or ctx.journal.get("server_id")
+        if not server_id:
+            raise EngineError(f"the instance has no server to {what}")
+        return str(server_id)
 
     def _attach_group(self, conn: Connection, server_id: str, group_id: str) -> None:
         """A re-created group must also be on the server, or its rules open nothing."""

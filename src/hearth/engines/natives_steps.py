@@ -94,6 +94,8 @@ def volume_step(env: StepEnv) -> Made:
                                  "description": common.volume_description(spec)}
         if spec.availability_zone:
             attrs["availability_zone"] = spec.availability_zone
+        if spec.volume_type:
+            attrs["volume_type"] = spec.volume_type
         volume = call("creating the data volume", conn.block_storage.create_volume, **attrs)
         ctx.record(volume_id=volume.id)
         ctx.event(f"volume {volume.id} ({spec.volume_size} GB) created")
@@ -264,13 +266,19 @@ def server_step(env: StepEnv) -> Made:
         ctx.event(f"reusing server {server.id} from an earlier attempt")
     else:
         attrs: dict[str, Any] = {
-            "name": common.server_name(spec.instance_id),
+            "name": common.server_name(spec.instance_id, spec.name),
             "flavor_id": resolved.flavor.id,
             "image_id": resolved.image.id,
-            "networks": [{"uuid": resolved.network.id}] if resolved.network is not None else "auto",
-            "security_groups": [{"name": group_id}],
             "metadata": common.resource_metadata(spec),
         }
+        port = env.results.get("port")
+        if port is not None and port.id:  # Hearth's own port: it carries the group already
+            attrs["networks"] = [{"port": port.id}]
+        else:
+            attrs["networks"] = [{"uuid": resolved.network.id}] if resolved.network is not None else "auto"
+            attrs["security_groups"] = [{"name": group_id}]
+        if spec.admin_password:
+            attrs["admin_password"] = spec.admin_password
         if spec.availability_zone:
             attrs["availability_zone"] = spec.availability_zone
         server = call("creating the server", conn.compute.create_server, **attrs)
@@ -299,6 +307,118 @@ def delete_server(env: StepEnv, server_id: str) -> None:
     wait_for_gone(lambda: plain_server(conn, server_id), f"deletion of server {server_id}",
                   timeout=None, settings=env.settings, is_failed=delete_failed, kind=WaitKind.SERVER_DELETE)
     env.ctx.event(f"server {server_id} deleted")
+
+
+# restart and rebuild: server actions both engines share (Heat has no reboot; its rebuild is an image change)
+def reboot(conn: Connection, settings: Settings, server_id: str, ctx: OperationContext) -> Any:
+    """A soft reboot (the database restarts; the volume and addresses stay), sent once per operation: a
+    resumed attempt only waits for it to end."""
+    if ctx.journal.get("reboot_sent") != server_id:
+        server = retried("reading server", plain_server, conn, server_id)
+        if server.status not in SETTLED_SERVER:
+            raise EngineError(f"cannot restart server {server_id} while it is {server.status}"
+                              + (f": {common.server_failure(server)}" if server.status == "ERROR" else ""))
+        call(f"rebooting server {server_id}", conn.compute.reboot_server, server_id, "SOFT")
+        ctx.step("waiting for the server to restart", reboot_sent=server_id)
+    ready = wait_server(conn, settings, server_id, WaitKind.SERVER_REBOOT, f"server {server_id} to restart",
+                        lambda s: s.status == "ACTIVE" and not s.task_state, plain=True)
+    ctx.event(f"server {server_id} restarted")
+    return ready
+
+
+def rebuild(conn: Connection, settings: Settings, spec: InstanceSpec, server_id: str, ctx: OperationContext) -> Any:
+    """Nova's rebuild onto `spec.image_id`, keeping the superuser's password (`spec.admin_password`): the
+    server id, its port and its attached data volume stay."""
+    image = common.resolve_image(conn, spec.image_id)
+    if ctx.journal.get("rebuild_sent") != image.id:
+        server = retried("reading server", plain_server, conn, server_id)
+        if server.status not in SETTLED_SERVER:
+            raise EngineError(f"cannot rebuild server {server_id} while it is {server.status}"
+                              + (f": {common.server_failure(server)}" if server.status == "ERROR" else ""))
+        attrs: dict[str, Any] = {"admin_password": spec.admin_password} if spec.admin_password else {}
+        call(f"rebuilding server {server_id} with image {image.name}", conn.compute.rebuild_server, server_id,
+             image.id, **attrs)
+        ctx.step(f"waiting for the server to rebuild with image {image.name}", rebuild_sent=image.id)
+
+    def rebuilt(server: Any) -> bool:
+        current = server.image.get("id") if isinstance(server.image, dict) else None
+        return server.status == "ACTIVE" and not server.task_state and current == image.id
+
+    ready = wait_server(conn, settings, server_id, WaitKind.SERVER_REBUILD,
+                        f"server {server_id} to rebuild with image {image.name}", rebuilt, plain=True)
+    ctx.event(f"server {server_id} rebuilt with image {image.name}")
+    return ready
+
+
+# port --------------------------------------------------------------------------------------------
+def port_step(env: StepEnv) -> Made:
+    """The instance's port on its network (a nic's subnet and address when given), in its group. Instances
+    without a network let Nova pick one ("auto") and make the port: no step of Hearth's then."""
+    conn, spec, ctx = env.conn(), env.spec, env.ctx
+    if not spec.network_id:
+        return Made(None)
+    group_id = env.results["security_group"].id
+    port = None
+    if ctx.journal.get("port_id"):
+        port = get_or_none("reading port", conn.network.get_port, ctx.journal["port_id"])
+    if port is None and not env.fresh:
+        port = next(iter(common.find_ports(conn, spec.instance_id)), None)
+        if port is not None:
+            ctx.record(port_id=port.id)
+    if port is not None:
+        return Made(port.id, port)
+    attrs: dict[str, Any] = {"name": common.port_name(spec.instance_id), "network_id": spec.network_id,
+                             "security_group_ids": [group_id], "description": common.secgroup_description(spec)}
+    fixed = {key: value for key, value in (("subnet_id", spec.subnet_id), ("ip_address", spec.fixed_ip)) if value}
+    if fixed:
+        attrs["fixed_ips"] = [fixed]
+    port = call("creating the port", conn.network.create_port, **attrs)
+    ctx.record(port_id=port.id)
+    ctx.event(f"port {port.id} created on network {spec.network_id}")
+    return Made(port.id, port)
+
+
+def delete_port(env: StepEnv, port_id: str) -> None:
+    delete_neutron(env, "ports", port_id, "port")
+
+
+# floating IP -------------------------------------------------------------------------------------
+def floating_ip_step(env: StepEnv) -> Made:
+    """A public instance's floating IP, associated with its port."""
+    if not env.spec.is_public:
+        return Made(None)
+    port = env.results.get("port")
+    port_id = port.id if port is not None else None
+    return Made(ensure_floating_ip(env.conn(), env.spec, env.ctx, port_id, fresh=env.fresh))
+
+
+def ensure_floating_ip(conn: Connection, spec: InstanceSpec, ctx: OperationContext, port_id: str | None,
+                       fresh: bool = False) -> str:
+    """The instance's floating IP, made (or found from an earlier attempt) and associated with `port_id`."""
+    if port_id is None:
+        raise EngineError("a public instance needs a port of its own: give it a network (nics) or set the "
+                          "network setting")
+    ip = None
+    if ctx.journal.get("floating_ip_id"):
+        ip = get_or_none("reading floating IP", conn.network.get_ip, ctx.journal["floating_ip_id"])
+    if ip is None and not fresh:
+        ip = next(iter(common.find_floating_ips(conn, spec.instance_id)), None)
+        if ip is not None:
+            ctx.record(floating_ip_id=ip.id)
+    if ip is None:
+        network = common.resolve_network(conn, spec.public_network)
+        ip = call("creating the floating IP", conn.network.create_ip, floating_network_id=network.id,
+                  port_id=port_id, description=common.floating_ip_description(spec.instance_id))
+        ctx.record(floating_ip_id=ip.id)
+        ctx.event(f"floating IP {ip.floating_ip_address} ({ip.id}) created for port {port_id}")
+    elif ip.port_id != port_id:
+        call(f"associating floating IP {ip.id}", conn.network.update_ip, ip, port_id=port_id)
+    return str(ip.id)
+
+
+def delete_floating_ip(env: StepEnv, ip_id: str) -> None:
+    if common.delete_plain(env.conn().network, f"/floatingips/{ip_id}", f"deleting floating IP {ip_id}"):
+        env.ctx.event(f"floating IP {ip_id} deleted")
 
 
 # attachment --------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from openstack.connection import Connection
 
 from hearth.cloud import CloudConnections
 from hearth.config import Settings
-from hearth.engines import common, heat, resources, templates
+from hearth.engines import common, heat, natives_steps, resources, templates
 from hearth.engines.base import (
     PLAN_KINDS,
     CloudView,
@@ -244,8 +244,9 @@ class OrchestratorEngine(ResourceEngine):
     def _record(self, ids: dict[str, str], stack: Any, stack_status: str, rules: dict[str, RuleSpec],
                 ctx: OperationContext) -> Resources:
         ctx.record(**resources.journal_ids(ids), rule_ids={hid: r.cloud_id for hid, r in rules.items()})
+        addresses = common.read_addresses(self._conn(), ids.get("server"))
         return resources.with_ids(Resources(stack_id=stack.id, rules=rules, server_status="ACTIVE",
-                                            stack_status=stack_status), ids)
+                                            stack_status=stack_status, addresses=addresses), ids)
 
     def _map_rules(self, conn: Connection, spec: InstanceSpec, group_id: str,
                    previous: dict[str, RuleSpec]) -> dict[str, RuleSpec]:
@@ -277,6 +278,23 @@ class OrchestratorEngine(ResourceEngine):
     def apply_rules(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
         return self._update(spec, current, ctx, f"applying {len(spec.rules)} security group rule(s)",
                             WaitKind.STACK_UPDATE_RULES)
+
+    def restart(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
+        """Heat has no reboot and a restart changes no resource: the stack's server is rebooted through Nova."""
+        conn = self._conn()
+        stack = self._require_stack(conn, spec, current, ctx)
+        server_id = current.server_id or resources.ids_from_outputs(_outputs(stack)).get("server")
+        if not server_id:
+            raise EngineError(f"stack {stack.name} has no server to restart")
+        ready = natives_steps.reboot(conn, self.settings, server_id, ctx)
+        return dataclasses.replace(current, server_id=server_id, stack_id=stack.id, server_status=ready.status)
+
+    def rebuild(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
+        """A stack update with the new image: Heat rebuilds the server in place (image_update_policy REBUILD),
+        with the superuser's password, keeping the port and the attached volume."""
+        image = common.resolve_image(self._conn(), spec.image_id)
+        return self._update(spec.replace(image_id=image.id), current, ctx, f"rebuilding with image {image.name}",
+                            WaitKind.STACK_UPDATE_IMAGE)
 
     def _check_drift(self, conn: Connection, stack: Any, ids: dict[str, str]) -> dict[str, dict[str, Any]]:
         """Refuse to update a stack whose resources were deleted outside Heat (an update would not bring
@@ -325,7 +343,7 @@ class OrchestratorEngine(ResourceEngine):
         self._check_update_result(conn, stack, final, ids, what, ctx)
         ctx.event(f"stack {stack.name} updated: {what}")
         kept = _rules_kept(spec, current)
-        if kept is not None:
+        if kept is not None and ("floating_ip" in ids) == spec.is_public:
             # The group was not part of this update (same rules): its resources and rule ids are the ones read
             # before the update, so the stack's outputs and the group's rules need no second read.
             return self._record(ids, stack, _status(final), kept, ctx)
@@ -366,8 +384,10 @@ class OrchestratorEngine(ResourceEngine):
     def _matches(self, conn: Connection, stack: Any, spec: InstanceSpec) -> bool:
         """Whether the stack already carries this spec's template and parameters (the parameters come with
         the stack, so the template is read only when they match)."""
-        given = {k: str(v) for k, v in (stack.parameters or {}).items() if not str(k).startswith("OS::")}
-        if given != {k: str(v) for k, v in templates.parameters(spec).items()}:
+        hidden = templates.HIDDEN_PARAMETERS
+        given = {k: str(v) for k, v in (stack.parameters or {}).items()
+                 if not str(k).startswith("OS::") and k not in hidden}
+        if given != {k: str(v) for k, v in templates.parameters(spec).items() if k not in hidden}:
             return False
         return self._template(conn, stack) == templates.build(spec)
 
@@ -526,7 +546,7 @@ class OrchestratorEngine(ResourceEngine):
         old = self._template(conn, stack).get("resources") or {}
         new = templates.build(spec)["resources"]
         old_params = {k: str(v) for k, v in (stack.parameters or {}).items()}
-        new_params = {k: str(v) for k, v in templates.parameters(spec).items()}
+        new_params = {k: str(v) for k, v in templates.parameters(spec).items() if k not in templates.HIDDEN_PARAMETERS}
         changed_params = {k for k in new_params if old_params.get(k) != new_params[k]}
         steps = []
         for logical, definition in new.items():

@@ -25,6 +25,8 @@ from hearth.engines.natives_steps import Made, StepEnv
 
 #: HOT parameters every template takes (what changes between operations).
 PARAM_FLAVOR, PARAM_IMAGE, PARAM_VOLUME_SIZE = "flavor", "image", "volume_size"
+#: The database superuser's password (a hidden parameter: Heat never shows it back).
+PARAM_ADMIN_PASS = "admin_pass"
 
 
 @dataclass
@@ -244,10 +246,13 @@ DATA_VOLUME = "data_volume"
 PORT = "port"
 SERVER = "server"
 ATTACHMENT = "data_volume_attachment"
+FLOATING_IP = "floating_ip"
 
 OUTPUT_SERVER = "server_id"
 OUTPUT_VOLUME = "volume_id"
 OUTPUT_SECGROUP = "security_group_id"
+OUTPUT_PORT = "port_id"
+OUTPUT_FLOATING_IP = "floating_ip_id"
 
 
 def plain_reader(service: str, collection: str, key: str, label: str
@@ -290,10 +295,12 @@ def _server_drift(seen: Observed) -> list[str]:
 
 def _server_hot(spec: InstanceSpec) -> dict[str, Any]:
     properties: dict[str, Any] = {
-        "name": common.server_name(spec.instance_id),
+        "name": common.server_name(spec.instance_id, spec.name),
         "flavor": {"get_param": PARAM_FLAVOR},
         "flavor_update_policy": "RESIZE",
         "image": {"get_param": PARAM_IMAGE},
+        "image_update_policy": "REBUILD",  # a new image keeps the server, its port and its volume
+        "admin_pass": {"get_param": PARAM_ADMIN_PASS},
         "metadata": common.resource_metadata(spec),
     }
     if spec.network_id:
@@ -324,6 +331,8 @@ def _volume_hot(spec: InstanceSpec) -> dict[str, Any]:
                                   "metadata": common.resource_metadata(spec)}
     if spec.availability_zone:
         properties["availability_zone"] = spec.availability_zone
+    if spec.volume_type:
+        properties["volume_type"] = spec.volume_type
     return {"type": "OS::Cinder::Volume", "properties": properties}
 
 
@@ -385,18 +394,53 @@ def _port_drift(seen: Observed) -> list[str]:
 def _port_hot(spec: InstanceSpec) -> dict[str, Any] | None:
     if not spec.network_id:
         return None
-    return {"type": "OS::Neutron::Port", "properties": {
-        "name": f"hearth-{spec.instance_id}-port", "network": spec.network_id,
-        "security_groups": [{"get_resource": SECURITY_GROUP}]}}
+    properties: dict[str, Any] = {"name": common.port_name(spec.instance_id), "network": spec.network_id,
+                                  "security_groups": [{"get_resource": SECURITY_GROUP}]}
+    fixed = {key: value for key, value in (("subnet", spec.subnet_id), ("ip_address", spec.fixed_ip)) if value}
+    if fixed:
+        properties["fixed_ips"] = [fixed]
+    return {"type": "OS::Neutron::Port", "properties": properties}
 
 
 def _port_adopt(conn: Connection, _spec: InstanceSpec, ids: dict[str, str]) -> dict[str, Any]:
+    if ids.get("port"):
+        return {"resource_id": ids["port"]}
     server_id = ids.get("server")
     port = common.retried(f"listing ports of server {server_id}",
                           lambda: next(iter(conn.network.ports(device_id=server_id)), None)) if server_id else None
     if port is None:
         raise EngineError(f"server {server_id} has no port")
     return {"resource_id": port.id}
+
+
+def _port_view(_conn: Connection, port: dict[str, Any]) -> dict[str, Any]:
+    return {"id": port.get("id"), "network_id": port.get("network_id"),
+            "fixed_ips": [f.get("ip_address") for f in port.get("fixed_ips") or []],
+            "security_group_ids": port.get("security_groups") or []}
+
+
+def _floating_ip_view(_conn: Connection, ip: dict[str, Any]) -> dict[str, Any]:
+    return {"id": ip.get("id"), "address": ip.get("floating_ip_address"), "port_id": ip.get("port_id")}
+
+
+def _floating_ip_drift(seen: Observed) -> list[str]:
+    ip = seen.live.get("floating_ip")
+    if seen.spec.is_public and "floating_ip" not in seen.ids:
+        return ["the instance is public but has no floating IP"]
+    if not seen.spec.is_public and ip is not None:
+        return [f"floating IP {ip.get('floating_ip_address')} ({ip.get('id')}) is still allocated to a private "
+                "instance"]
+    if ip is not None and seen.ids.get("port") and ip.get("port_id") != seen.ids["port"]:
+        return [f"floating IP {ip.get('floating_ip_address')} is associated with port {ip.get('port_id')}, not "
+                f"the instance's port {seen.ids['port']}"]
+    return []
+
+
+def _floating_ip_hot(spec: InstanceSpec) -> dict[str, Any] | None:
+    if not spec.is_public or not spec.network_id:
+        return None
+    return {"type": "OS::Neutron::FloatingIP", "properties": {
+        "floating_network": spec.public_network, "port_id": {"get_resource": PORT}}}
 
 
 def _attachment_drift(seen: Observed) -> list[str]:
@@ -458,17 +502,37 @@ VOLUME_KIND = Kind(
                                                 f"{spec.volume_size} GB")],
     plan_delete=lambda _cur, vid: [PlannedStep("DELETE /volumes/{id}", _new(vid, "volume"))],
 )
-PORT_KIND = Kind(  # Nova makes it with the server (and deletes it with it): no natives steps of its own
-    key="port", label="port", drift=_port_drift, logical=PORT, hot=_port_hot, adopt=_port_adopt,
+PORT_KIND = Kind(  # with a network: Hearth's own port; without: Nova makes one with the server ("auto")
+    key="port", label="port", name=common.port_name, find=common.find_ports,
+    read=plain_reader("network", "ports", "port", "port"), view=_port_view,
+    drift=_port_drift, logical=PORT, hot=_port_hot, output=OUTPUT_PORT, output_description="Neutron port id",
+    adopt=_port_adopt, after=("security_group",), create=natives_steps.port_step, delete=natives_steps.delete_port,
+    delete_phase=1,
+    plan_create=lambda spec, _cur: [PlannedStep("POST /ports", common.port_name(spec.instance_id),
+                                                f"network {spec.network_id}"
+                                                + (f", address {spec.fixed_ip}" if spec.fixed_ip else ""))]
+    if spec.network_id else [],
+    plan_delete=lambda _cur, pid: [PlannedStep("DELETE /ports/{id}", pid)] if pid else [],
+)
+FLOATING_IP_KIND = Kind(
+    key="floating_ip", label="floating IP", find=common.find_floating_ips,
+    read=plain_reader("network", "floatingips", "floatingip", "floating IP"), view=_floating_ip_view,
+    drift=_floating_ip_drift, logical=FLOATING_IP, hot=_floating_ip_hot, output=OUTPUT_FLOATING_IP,
+    output_description="Neutron floating IP id", after=("port",), create=natives_steps.floating_ip_step,
+    delete=natives_steps.delete_floating_ip, delete_phase=0,
+    plan_create=lambda spec, _cur: [PlannedStep("POST /floatingips", common.floating_ip_description(spec.instance_id),
+                                                f"from network {spec.public_network}, on the instance's port")]
+    if spec.is_public else [],
+    plan_delete=lambda _cur, fid: [PlannedStep("DELETE /floatingips/{id}", fid)] if fid else [],
 )
 SERVER_KIND = Kind(
     key="server", label="server", id_key="server_id", required=True,
     name=common.server_name, find=common.find_servers,
     read=plain_reader("compute", "servers", "server", "server"), view=_server_view, view_field="server",
     drift=_server_drift, logical=SERVER, hot=_server_hot, output=OUTPUT_SERVER, output_description="Nova server id",
-    after=("security_group",), create=natives_steps.server_step, delete=natives_steps.delete_server,
+    after=("security_group", "port"), create=natives_steps.server_step, delete=natives_steps.delete_server,
     delete_phase=0,
-    plan_create=lambda spec, _cur: [PlannedStep("POST /servers", common.server_name(spec.instance_id),
+    plan_create=lambda spec, _cur: [PlannedStep("POST /servers", common.server_name(spec.instance_id, spec.name),
                                                 f"flavor {spec.flavor_id}, image {spec.image_id}")],
     plan_delete=lambda _cur, sid: [PlannedStep("DELETE /servers/{id}", _new(sid, "server"))],
 )
@@ -481,7 +545,8 @@ ATTACHMENT_KIND = Kind(
 )
 
 #: The instance's composition, in template order.
-KINDS: list[Kind] = [SECURITY_GROUP_KIND, RULES_KIND, VOLUME_KIND, PORT_KIND, SERVER_KIND, ATTACHMENT_KIND]
+KINDS: list[Kind] = [SECURITY_GROUP_KIND, RULES_KIND, VOLUME_KIND, PORT_KIND, SERVER_KIND, ATTACHMENT_KIND,
+                     FLOATING_IP_KIND]
 
 
 @contextmanager

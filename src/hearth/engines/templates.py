@@ -29,8 +29,15 @@ def stack_name(instance_id: str) -> str:
 
 def parameters(spec: InstanceSpec) -> dict[str, Any]:
     """The values passed with every create and update: what changes between operations."""
-    return {resources.PARAM_FLAVOR: spec.flavor_id, resources.PARAM_IMAGE: spec.image_id,
-            resources.PARAM_VOLUME_SIZE: spec.volume_size}
+    values: dict[str, Any] = {resources.PARAM_FLAVOR: spec.flavor_id, resources.PARAM_IMAGE: spec.image_id,
+                              resources.PARAM_VOLUME_SIZE: spec.volume_size}
+    if spec.admin_password is not None:  # plans leave it out (the template's default stands in)
+        values[resources.PARAM_ADMIN_PASS] = spec.admin_password
+    return values
+
+
+#: Parameters Heat hides (shows as asterisks): never compared with what the stack holds.
+HIDDEN_PARAMETERS = frozenset({resources.PARAM_ADMIN_PASS})
 
 
 def build(spec: InstanceSpec) -> dict[str, Any]:
@@ -48,6 +55,9 @@ def build(spec: InstanceSpec) -> dict[str, Any]:
                 "description": "Size of the data volume in GiB (grow only)",
                 "constraints": [{"range": {"min": 1}}],
             },
+            resources.PARAM_ADMIN_PASS: {"type": "string", "hidden": True, "default": "",
+                                         "description": "Password of the database superuser (the server's "
+                                                        "adminPass)"},
         },
         "resources": fragments,
         "outputs": resources.hot_outputs(fragments),

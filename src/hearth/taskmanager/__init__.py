@@ -128,6 +128,8 @@ class TaskManager:
         self._threads.append(threading.Thread(target=self._keepalive, name="hearth-heartbeat", daemon=True))
         if self.runtime.settings.status_sync_seconds > 0:
             self._threads.append(threading.Thread(target=self._sync_status, name="hearth-status-sync", daemon=True))
+        if self.runtime.settings.health_check_seconds > 0:
+            self._threads.append(threading.Thread(target=self._check_health, name="hearth-health", daemon=True))
         for thread in self._threads:
             thread.start()
         with _managers_lock:
@@ -303,6 +305,16 @@ class TaskManager:
                 sync_once(self.runtime)
             except Exception:
                 log.exception("status sync pass failed")
+
+    def _check_health(self) -> None:
+        """Keep idle instances' operating_status current (see taskmanager.database); failures retried later."""
+        from hearth.taskmanager.database import check_once
+
+        while not self._stopping.wait(self.runtime.settings.health_check_seconds):
+            try:
+                check_once(self.runtime)
+            except Exception:
+                log.exception("health check pass failed")
 
     def _recover(self) -> int:
         with self._claims_lock:

@@ -34,7 +34,16 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, lazyload
 
-from hearth.db.models import Event, Instance, Operation, OperationState, SecurityGroupRule, Task, utcnow
+from hearth.db.models import (
+    Event,
+    Instance,
+    OperatingStatus,
+    Operation,
+    OperationState,
+    SecurityGroupRule,
+    Task,
+    utcnow,
+)
 from hearth.engines import common, resources
 from hearth.engines.base import (
     PROVISION_CLEAN,
@@ -47,6 +56,7 @@ from hearth.engines.base import (
     TransientError,
 )
 from hearth.operations import (
+    RESTARTS_DATABASE,
     OperationKind,
     kind_info,
     label_of,
@@ -58,7 +68,7 @@ from hearth.operations import (
     task_after_failure,
 )
 from hearth.runtime import Runtime
-from hearth.taskmanager import reconcile
+from hearth.taskmanager import database, reconcile
 from hearth.taskmanager.context import ClaimedOperation, OperationContext, Superseded, fenced_update
 
 log = logging.getLogger(__name__)
@@ -97,6 +107,14 @@ def _apply_rules(job: Job) -> Resources | None:
     return job.engine.apply_rules(job.spec, job.current, job.ctx)
 
 
+def _restart(job: Job) -> Resources | None:
+    return job.engine.restart(job.spec, job.current, job.ctx)
+
+
+def _rebuild(job: Job) -> Resources | None:
+    return job.engine.rebuild(job.spec, job.current, job.ctx)
+
+
 def _delete(job: Job) -> Resources | None:
     job.engine.delete(job.spec, job.current, job.ctx)
     return None
@@ -126,6 +144,8 @@ RUNNERS: dict[str, Runner] = {
     OperationKind.DELETE: _delete,
     OperationKind.ADOPT: _adopt,
     OperationKind.RELEASE: _release,
+    OperationKind.RESTART: _restart,
+    OperationKind.REBUILD: _rebuild,
 }
 
 
@@ -155,9 +175,12 @@ def execute(runtime: Runtime, op: ClaimedOperation, ctx: OperationContext) -> No
         if runner is None:
             raise EngineError(f"unknown operation kind {op.kind!r}")
         engine = runtime.relocation()[0] if relocates(op.kind) else runtime.owning_engine(inst.id, inst.engine)
-        spec = operation_spec(op.kind, inst, rules, op.params)
+        spec = operation_spec(op.kind, inst, rules, op.params, runtime.settings.public_network)
+        if inst.admin_password and op.kind != OperationKind.DELETE:
+            spec = spec.replace(admin_password=runtime.secrets.open(inst.admin_password))
         job = Job(op, inst, engine, spec, resources_of(inst, rules), ctx)
         result = runner(job)
+        settled = _settle_database(runtime, job, result) if op.kind in RESTARTS_DATABASE else None
     except Superseded:
         raise
     except (TransientError, NotConfigured) as err:
@@ -181,7 +204,17 @@ def execute(runtime: Runtime, op: ClaimedOperation, ctx: OperationContext) -> No
     finally:
         common.operation_deadline.reset(tokens[0])
         common.retry_reporter.reset(tokens[1])
-    _finish_succeeded(runtime, op, result, label)
+    _finish_succeeded(runtime, op, result, label, settled)
+
+
+def _settle_database(runtime: Runtime, job: Job, result: Resources | None) -> database.Settled | None:
+    """The operation restarted the server: it ends when the database answers (see taskmanager.database)."""
+    current = result or job.current
+
+    def restart() -> Resources:
+        return job.engine.restart(job.spec, current, job.ctx)
+
+    return database.settle(runtime, job.inst, job.op.kind, result, restart, job.ctx.step, job.ctx.event)
 
 
 def reconcile_abandoned(runtime: Runtime, op: ClaimedOperation) -> None:
@@ -270,13 +303,18 @@ def _store_resources(inst: Instance, result: Resources, rules: list[SecurityGrou
     inst.stack_status = result.stack_status or inst.stack_status
     if result.extra_ids:  # the kinds without a column of their own (an engine may not echo them back)
         inst.extra_resource_ids = {**(inst.extra_resource_ids or {}), **result.extra_ids}
+        if "floating_ip" not in result.extra_ids and not inst.is_public:  # made private: the IP is gone
+            inst.extra_resource_ids.pop("floating_ip", None)
+    if result.addresses is not None:
+        inst.addresses = result.addresses
     for rule in rules:
         realised = result.rules.get(rule.id)
         if realised is not None:
             rule.cloud_rule_id = realised.cloud_id
 
 
-def _finish_succeeded(runtime: Runtime, op: ClaimedOperation, result: Resources | None, label: str) -> None:
+def _finish_succeeded(runtime: Runtime, op: ClaimedOperation, result: Resources | None, label: str,
+                      settled: database.Settled | None = None) -> None:
     now = utcnow()
     succeeded = {"instance_id": op.instance_id, "operation_id": op.id, "message": f"{label} succeeded"}
     if op.kind == OperationKind.DELETE:  # a fixed set of columns: three statements, no ORM unit of work
@@ -303,8 +341,22 @@ def _finish_succeeded(runtime: Runtime, op: ClaimedOperation, result: Resources 
             inst.volume_size = int(op.params["volume_size"])
         elif op.kind == OperationKind.APPLY_RULES:
             _sync_rules(session, inst, op)
+            if "is_public" in op.params:
+                inst.is_public = bool(op.params["is_public"])
+        elif op.kind == OperationKind.REBUILD:
+            inst.image_id = op.params["image_id"]
+            inst.datastore_version = op.params.get("datastore_version") or inst.datastore_version
         if result is not None:
             _store_resources(inst, result, list(inst.rules))
+        if settled is not None:
+            inst.operating_status = settled.operating_status
+            inst.service_status_updated = now
+            inst.restart_required = settled.restart_required
+            inst.volume_used_bytes = settled.used_bytes
+            if settled.restart_required:
+                inst.operating_status = OperatingStatus.RESTART_REQUIRED
+            if settled.bootstrapped:
+                inst.bootstrap = None  # the passwords it held are now only the database's
         kind = kind_info(op.kind)
         if kind is not None and kind.owner_after is not None:
             inst.engine = kind.owner_after

@@ -34,7 +34,14 @@ CREATE_CASES = [
     ({"datastore": {"type": "mysql", "version": "5.1"}}, 404, "itemNotFound", "version '5.1'"),
     ({"access": {"allowed_cidrs": ["10.0.0.0/33"]}}, 400, "badRequest", "allowed_cidrs", "10.0.0.0/33"),
     ({"access": {"allowed_cidrs": ["not-a-cidr"]}}, 400, "badRequest", "not-a-cidr"),
-    ({"users": [{"name": "u", "password": "p"}]}, 400, "badRequest", "instance.users"),
+    # the datastore version here is one Hearth does not manage (see conftest): no databases or users on it
+    ({"users": [{"name": "u", "password": "PassW0rd"}]}, 400, "badRequest", "databases and users",
+     "does not manage"),
+    ({"users": [{"name": "u"}]}, 400, "badRequest", "instance.users.0.password"),
+    ({"nics": [{"net-id": "a"}, {"net-id": "b"}]}, 400, "badRequest", "instance.nics"),
+    ({"nics": [{"port-id": "p"}]}, 400, "badRequest", "port-id"),
+    ({"replica_of": "abc"}, 400, "badRequest", "replica_of", "not supported"),
+    ({"restorePoint": {"backupRef": "b"}}, 400, "badRequest", "restorePoint", "not supported"),
     ({"volume": {"size": 6000}}, 413, "overLimit", "Quota exceeded", "gigabytes"),
 ]
 

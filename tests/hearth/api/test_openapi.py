@@ -37,8 +37,30 @@ EXPECTED: dict[tuple[str, str], set[int]] = {
     ("post", f"{P}/security-group-rules"): PROJECT | {404, 409, 422},
     ("put", f"{P}/security-group-rules/{{rule_id}}"): PROJECT | {404, 409, 422},
     ("delete", f"{P}/security-group-rules/{{rule_id}}"): PROJECT | {404, 409, 422},
+    # databases, users, root (routes_datastore): validated (400), then on the instance's database
+    **{(method, f"{P}/instances/{{instance_id}}/{path}"): PROJECT | {404, 422}
+       for method, path in [("get", "databases"), ("post", "databases"), ("delete", "databases/{name}"),
+                            ("get", "users"), ("post", "users"), ("put", "users"), ("get", "users/{name}"),
+                            ("put", "users/{name}"), ("delete", "users/{name}"), ("get", "users/{name}/databases"),
+                            ("put", "users/{name}/databases"), ("delete", "users/{name}/databases/{database}"),
+                            ("get", "root"), ("post", "root"), ("delete", "root"), ("get", "configuration")]},
+    # configuration groups and parameters (routes_configurations)
+    ("post", f"{P}/configurations"): PROJECT | {404},
+    ("get", f"{P}/configurations"): PROJECT,
+    ("get", f"{P}/configurations/{{configuration_id}}"): PROJECT | {404},
+    ("get", f"{P}/configurations/{{configuration_id}}/instances"): PROJECT | {404},
+    ("put", f"{P}/configurations/{{configuration_id}}"): PROJECT | {404, 422},
+    ("patch", f"{P}/configurations/{{configuration_id}}"): PROJECT | {404, 422},
+    ("delete", f"{P}/configurations/{{configuration_id}}"): PROJECT | {404, 409},
+    ("get", f"{P}/datastores/versions/{{version_id}}/parameters"): PROJECT | {404},
+    ("get", f"{P}/datastores/versions/{{version_id}}/parameters/{{name}}"): PROJECT | {404},
+    ("get", f"{P}/datastores/{{datastore}}/versions/{{version}}/parameters"): PROJECT | {404},
+    ("get", f"{P}/datastores/{{datastore}}/versions/{{version}}/parameters/{{name}}"): PROJECT | {404},
+    ("get", f"{P}/limits"): PROJECT,
 }
-DRY_RUN_ROUTES = {key for key in EXPECTED if key[0] in ("put", "delete") or key[1].endswith(("/action", "-rules"))}
+DRY_RUN_ROUTES = {("put", f"{P}/instances/{{instance_id}}"), ("delete", f"{P}/instances/{{instance_id}}"),
+                  ("post", f"{P}/instances/{{instance_id}}/action"), ("post", f"{P}/security-group-rules"),
+                  ("put", f"{P}/security-group-rules/{{rule_id}}"), ("delete", f"{P}/security-group-rules/{{rule_id}}")}
 
 
 def _resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
@@ -93,9 +115,9 @@ def test_documented_faults_are_what_the_api_answers(hearth_api, fault_of):
 
 def test_a_wrong_method_is_405_with_allow(hearth_api, fault_of):
     api = hearth_api.client()
-    response = api.request("PATCH", "/instances/0b5e3c4e-0000-4000-8000-000000000000")
-    fault_of(response, 405, "badMethod", "PATCH", "DELETE, GET, PUT")
-    assert response.headers["Allow"] == "DELETE, GET, PUT"
+    response = api.request("POST", "/instances/0b5e3c4e-0000-4000-8000-000000000000")
+    fault_of(response, 405, "badMethod", "POST", "DELETE, GET, PATCH, PUT")
+    assert response.headers["Allow"] == "DELETE, GET, PATCH, PUT"
     response = api.request("DELETE", "/instances")
     fault_of(response, 405, "badMethod")
     assert response.headers["Allow"] == "GET, POST"

@@ -84,7 +84,7 @@ def test_operations_in_flight_during_an_outage_complete_when_the_cloud_returns(h
     assert [s["status"] for s in shown] == ["ACTIVE"] * BATCH, [(s["status"], s.get("fault")) for s in shown]
     inventory = cloud.control.inventory("demo")
     for iid in ids:  # exactly one server and one volume each, attached: nothing was made twice
-        servers = [s for s in inventory["servers"] if s["name"] == f"hearth-{iid}"]
+        servers = [s for s in inventory["servers"] if s["name"].startswith(f"hearth-{iid}")]
         volumes = [v for v in inventory["volumes"] if v["name"] == f"hearth-{iid}-data"]
         assert len(servers) == 1 and servers[0]["status"] == "ACTIVE", servers
         assert len(volumes) == 1 and volumes[0]["status"] == "in-use", volumes

@@ -129,7 +129,7 @@ def test_a_create_whose_answer_was_lost_is_not_repeated(hearth_api):
                                        status=503, when="after", count=1)
     inst = hearth_api.create(api)
     assert inst["status"] == "ACTIVE", inst
-    servers = [s for s in hearth_api.inventory()["servers"] if s["name"] == f"hearth-{inst['id']}"]
+    servers = [s for s in hearth_api.inventory()["servers"] if s["name"].startswith(f"hearth-{inst['id']}")]
     assert len(servers) == 1, servers
     stacks = [s for s in hearth_api.inventory().get("stacks", []) if inst["id"] in (s.get("stack_name") or "")]
     assert len(stacks) <= 1, stacks

@@ -129,6 +129,11 @@ class HearthUp(Background):
         return HearthClient("fakecloud", self.clouds_yaml)
 
 
+#: Hearth's own way into every managed database (the management_cidrs setting's default): a rule in each
+#: instance's group beside the user's allowed CIDRs.
+MANAGEMENT = {"127.0.0.1/32"}
+
+
 # reading the cloud ----------------------------------------------------------------------------
 def cloud_resources(control: CloudControl, instance_id: str, project: str = SERVICE_PROJECT) -> dict[str, Any]:
     """What one project holds for a Hearth instance (by the names Hearth gives its resources): `hearth up`
@@ -136,7 +141,8 @@ def cloud_resources(control: CloudControl, instance_id: str, project: str = SERV
     inventory = control.inventory(project)
     stem = f"hearth-{instance_id}"
     return {
-        "servers": [s for s in inventory.get("servers", []) if s.get("name") == stem],
+        "servers": [s for s in inventory.get("servers", [])
+                    if s.get("name") == stem or str(s.get("name")).startswith(f"{stem}-")],
         "volumes": [v for v in inventory.get("volumes", []) if v.get("name") == f"{stem}-data"],
         "security_groups": [g for g in inventory.get("security_groups", []) if g.get("name") == stem],
     }

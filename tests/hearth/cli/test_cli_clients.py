@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hearth_cli_support import HearthUp, cloud_resources, ingress_cidrs, only, server_flavor_name, settle
+from hearth_cli_support import MANAGEMENT, HearthUp, cloud_resources, ingress_cidrs, only, server_flavor_name, settle
 
 from hearth.client import ApiError, HearthClient
 
@@ -85,7 +85,7 @@ def test_openstack_database_lifecycle(hearth_up: HearthUp, api: HearthClient) ->
     assert sorted(api.get_instance(instance_id)["access"]["allowed_cidrs"]) == ["10.1.0.0/16", "192.168.5.0/24"]
     _, _, regrouped = assert_built(hearth_up, instance_id, "m1.medium", 2)
     assert regrouped["id"] == group["id"]
-    assert ingress_cidrs(regrouped) == {"10.1.0.0/16", "192.168.5.0/24"}
+    assert ingress_cidrs(regrouped) == {"10.1.0.0/16", "192.168.5.0/24"} | MANAGEMENT
 
     hearth_up.openstack("database", "instance", "delete", "db1")
     assert settle(api, instance_id, gone_ok=True) is None
@@ -102,7 +102,7 @@ def test_hearth_client_lifecycle(hearth_up: HearthUp, api: HearthClient) -> None
     assert "ACTIVE" in created.stdout
     assert api.get_instance(instance_id)["status"] == "ACTIVE"
     _, _, group = assert_built(hearth_up, instance_id, "m1.small", 1)
-    assert ingress_cidrs(group) == {"10.0.0.0/24"}
+    assert ingress_cidrs(group) == {"10.0.0.0/24"} | MANAGEMENT
 
     listed = hearth_up.hearth("instance", "list").stdout
     assert instance_id in listed and "db2" in listed
@@ -134,16 +134,18 @@ def test_hearth_client_lifecycle(hearth_up: HearthUp, api: HearthClient) -> None
     assert first["id"] in hearth_up.hearth("secgroup", "rules", instance_id).stdout
 
     hearth_up.hearth("secgroup", "add-rule", instance_id, "172.16.0.0/12", "--wait")
-    assert {r["cidr"] for r in api.security_group(instance_id)["rules"]} == {"10.0.0.0/24", "172.16.0.0/12"}
-    assert ingress_cidrs(assert_built(hearth_up, instance_id, "m1.medium", 3)[2]) == {"10.0.0.0/24", "172.16.0.0/12"}
+    opened = {"10.0.0.0/24", "172.16.0.0/12"} | MANAGEMENT
+    assert {r["cidr"] for r in api.security_group(instance_id)["rules"]} == opened
+    assert ingress_cidrs(assert_built(hearth_up, instance_id, "m1.medium", 3)[2]) == opened
 
     hearth_up.hearth("secgroup", "update-rule", first["id"], "10.9.0.0/16", "--wait")
-    assert ingress_cidrs(assert_built(hearth_up, instance_id, "m1.medium", 3)[2]) == {"10.9.0.0/16", "172.16.0.0/12"}
+    opened = {"10.9.0.0/16", "172.16.0.0/12"} | MANAGEMENT
+    assert ingress_cidrs(assert_built(hearth_up, instance_id, "m1.medium", 3)[2]) == opened
 
     added = only([r for r in api.security_group(instance_id)["rules"] if r["cidr"] == "172.16.0.0/12"], "rule")
     hearth_up.hearth("secgroup", "delete-rule", added["id"], "--wait")
-    assert {r["cidr"] for r in api.security_group(instance_id)["rules"]} == {"10.9.0.0/16"}
-    assert ingress_cidrs(assert_built(hearth_up, instance_id, "m1.medium", 3)[2]) == {"10.9.0.0/16"}
+    assert {r["cidr"] for r in api.security_group(instance_id)["rules"]} == {"10.9.0.0/16"} | MANAGEMENT
+    assert ingress_cidrs(assert_built(hearth_up, instance_id, "m1.medium", 3)[2]) == {"10.9.0.0/16"} | MANAGEMENT
 
     events = api.events(instance_id)
     assert events

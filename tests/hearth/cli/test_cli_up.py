@@ -16,6 +16,7 @@ import requests
 import yaml
 from hearth_cli_support import (
     HEARTH,
+    MANAGEMENT,
     START_TIMEOUT,
     Background,
     HearthUp,
@@ -84,7 +85,7 @@ def test_up_restart_keeps_instances_and_cloud_resources(tmp_path: Path) -> None:
             assert [a["server_id"] for a in kept_volume["attachments"]] == [server["id"]]
             kept_group = only(after["security_groups"], "security group")
             assert kept_group["id"] == group["id"]
-            assert ingress_cidrs(kept_group) == {"10.2.0.0/24"}
+            assert ingress_cidrs(kept_group) == {"10.2.0.0/24"} | MANAGEMENT
 
             # The restarted stack carries on: grow the volume, then delete everything.
             api.resize_volume(instance_id, 2)
@@ -222,7 +223,8 @@ def test_up_keeps_databases_in_a_service_project_no_tenant_sees(tmp_path: Path) 
             tags = {META_INSTANCE: instance_id, META_PROJECT: demo.current_project_id}
             assert service.compute.get_server(server["id"]).metadata.items() >= tags.items()
             assert service.block_storage.get_volume(volume["id"]).metadata.items() >= tags.items()
-            assert ingress_cidrs(service.network.get_security_group(group["id"]).to_dict()) == {"10.3.0.0/24"}
+            live_group = service.network.get_security_group(group["id"]).to_dict()
+            assert ingress_cidrs(live_group) == {"10.3.0.0/24"} | MANAGEMENT
 
             # the tenant sees none of them, and cannot reach them by id either
             assert [s.name for s in demo.compute.servers() if s.name.startswith("hearth-")] == []

@@ -36,7 +36,7 @@ def test_provision_builds_server_volume_and_group(provisioned, os_conn, cloud_st
     server = os_conn.compute.get_server(res.server_id)
     assert server.status == "ACTIVE"
     assert server.flavor.original_name == _flavor_name(os_conn, spec.flavor_id)
-    assert server.name == f"hearth-{spec.instance_id}"
+    assert server.name == f"hearth-{spec.instance_id}-{spec.name}"
     assert server.metadata["hearth_instance_id"] == spec.instance_id
     assert server.metadata["hearth_project_id"] == spec.project_id
 

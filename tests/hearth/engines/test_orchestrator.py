@@ -160,7 +160,7 @@ def test_every_contract_template_validates(make_spec, os_conn, fakecloud, cloud_
     seq = cloud_state.request_seq()
     for spec in _contract_specs(make_spec, os_conn):
         result = os_conn.orchestration.validate_template(templates.build(spec))
-        assert set(result.parameters) == {"flavor", "image", "volume_size"}, result
+        assert set(result.parameters) == {"flavor", "image", "volume_size", "admin_pass"}, result
         # and the YAML rendering is the same template
         response = os_conn.orchestration.post("/validate", json={"template": templates.render(spec),
                                                                  "parameters": templates.parameters(spec)})
@@ -210,7 +210,8 @@ def test_failed_resize_rolls_back_to_the_recorded_state(orchestrator, make_spec,
     stack = _stack(os_conn, spec)
     assert stack.status == "ROLLBACK_COMPLETE"
     assert _stack_template(os_conn, spec) == templates.build(spec)
-    assert {k: str(v) for k, v in stack.parameters.items() if not k.startswith("OS::")} == {
+    assert {k: str(v) for k, v in stack.parameters.items()
+            if not k.startswith("OS::") and k not in templates.HIDDEN_PARAMETERS} == {
         k: str(v) for k, v in templates.parameters(spec).items()}
     server = os_conn.compute.get_server(res.server_id)
     assert server.flavor.original_name == _flavor_name(os_conn, spec.flavor_id)

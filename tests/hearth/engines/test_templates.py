@@ -34,7 +34,7 @@ def test_template_holds_every_resource_named_for_the_instance():
     template = yaml.safe_load(templates.render(spec))
     resources = template["resources"]
     assert set(resources) == {"security_group", "data_volume", "server", "data_volume_attachment"}
-    assert resources["server"]["properties"]["name"] == f"hearth-{spec.instance_id}"
+    assert resources["server"]["properties"]["name"] == f"hearth-{spec.instance_id}-{spec.name}"
     assert resources["server"]["properties"]["flavor_update_policy"] == "RESIZE"
     assert resources["data_volume"]["properties"]["name"] == f"hearth-{spec.instance_id}-data"
     assert resources["security_group"]["properties"]["name"] == f"hearth-{spec.instance_id}"
