@@ -264,8 +264,9 @@ def test_a_floating_ip_reaches_the_same_guest(os_conn, os_admin, fakecloud):
         db.execute("INSERT INTO notes (note) VALUES ('via fixed')")
     public = os_conn.network.find_network("public", ignore_missing=False)
     private = os_conn.network.find_network("private", ignore_missing=False)
-    router = os_conn.network.create_router(name="edge", external_gateway_info={"network_id": public.id})
-    os_conn.network.add_interface_to_router(router, subnet=private.subnet_ids[0])
+    router = os_conn.network.find_router("router1", ignore_missing=False)  # DevStack's, made with `private`
+    assert router.external_gateway_info["network_id"] == public.id
+    assert [p.network_id for p in os_conn.network.ports(device_id=router.id)] == [private.id]
     port = next(os_conn.network.ports(device_id=server.id))
     floating = os_conn.network.create_ip(floating_network_id=public.id, port_id=port.id)
     address = _loopback(floating.floating_ip_address)

@@ -49,8 +49,19 @@ def _network_with_subnet(conn, name: str, cidr: str, **subnet_attrs):
     return network, subnet
 
 
+def _remove_router1(conn):
+    """Take DevStack's `router1` away as a user would (its interface, then the router), so that the test's
+    own router is what joins the private subnet to `public`."""
+    router = conn.network.find_router("router1", ignore_missing=False)
+    _, private_subnet = _private(conn)
+    conn.network.remove_interface_from_router(router, subnet=private_subnet.id)
+    conn.network.delete_router(router)
+
+
 def _connected_router(conn, name: str = "r1"):
-    """A router with its gateway on `public` and an interface on the project's private subnet."""
+    """A router with its gateway on `public` and an interface on the project's private subnet (in place of
+    `router1`)."""
+    _remove_router1(conn)
     public, _ = _public(conn)
     _, private_subnet = _private(conn)
     router = conn.network.create_router(name=name, external_gateway_info={"network_id": public.id})
@@ -64,7 +75,82 @@ def test_l3_extensions_and_resources_are_advertised(os_conn):
     assert {"router", "ext-gw-mode", "extraroute"} <= aliases
 
 
+def _new_project_connection(fakecloud, name: str):
+    """A member of a project made now, as tempest's dynamic credentials are."""
+    admin = fakecloud.connect("admin").identity
+    project = admin.create_project(name=name, domain_id="default")
+    user = admin.create_user(name=f"{name}-user", password="pw", domain_id="default", default_project_id=project.id)
+    admin.assign_project_role_to_user(project, user, admin.find_role("member", ignore_missing=False))
+    auth = {"auth_url": fakecloud.auth()["auth_url"], "username": user.name, "password": "pw",
+            "project_name": name, "user_domain_name": "Default", "project_domain_name": "Default"}
+    return openstack.connect(auth=auth, region_name=fakecloud.cloud.config.region, identity_api_version="3",
+                             load_yaml_config=False, load_envvars=False)
+
+
+def test_new_project_private_network_comes_with_router1(fakecloud, os_admin):
+    """DevStack's demo set-up for every project: `router1` joins `private` to `public`, so a floating IP
+    associates with a port on `private` with nothing else to do; the project can still take it apart."""
+    conn = _new_project_connection(fakecloud, "fresh")
+    public, public_subnet = _public(conn)
+    private, private_subnet = _private(conn)
+    (router,) = list(conn.network.routers())
+    assert (router.name, router.project_id, router.status) == ("router1", conn.current_project_id, "ACTIVE")
+    gateway = router.external_gateway_info
+    assert gateway["network_id"] == public.id and gateway["enable_snat"] is True
+    (gateway_ip,) = gateway["external_fixed_ips"]
+    assert gateway_ip["subnet_id"] == public_subnet.id and _in(gateway_ip["ip_address"], public_subnet)
+    ports = {p.device_owner: p for p in os_admin.network.ports(device_id=router.id)}
+    assert set(ports) == {INTERFACE, GATEWAY} and ports[GATEWAY].fixed_ips == [gateway_ip]
+    interface = ports[INTERFACE]
+    assert interface.project_id == conn.current_project_id and interface.network_id == private.id
+    assert interface.fixed_ips == [{"subnet_id": private_subnet.id, "ip_address": private_subnet.gateway_ip}]
+    usage = os_admin.network.get_quota(conn.current_project_id, details=True)
+    assert usage.routers["used"] == 1 and usage.ports["used"] == 1  # the interface is the project's port
+
+    port = conn.network.create_port(network_id=private.id)
+    fip = conn.network.create_ip(floating_network_id=public.id, port_id=port.id)
+    assert (fip.status, fip.router_id, fip.fixed_ip_address) == ("ACTIVE", router.id, port.fixed_ips[0]["ip_address"])
+
+    # the private network goes the way upstream wants: floating IP, ports, interface, router, then network
+    with pytest.raises(openstack.exceptions.ConflictException) as exc:
+        conn.network.remove_interface_from_router(router, subnet=private_subnet.id)
+    assert _error(exc)[:2] == (409, "RouterInterfaceInUseByFloatingIP")
+    conn.network.delete_ip(fip)
+    conn.network.delete_port(port)
+    with pytest.raises(openstack.exceptions.ConflictException) as exc:
+        conn.network.delete_network(private)
+    assert _error(exc)[:2] == (409, "NetworkInUse")
+    conn.network.remove_interface_from_router(router, subnet=private_subnet.id)
+    conn.network.delete_router(router)
+    conn.network.delete_network(private)
+    assert list(os_admin.network.ports(device_id=router.id)) == []  # the gateway port went with the router
+    # as the private network is made again on the project's next use of Neutron, so is router1
+    (again,) = list(conn.network.routers())
+    assert again.name == "router1" and again.id != router.id
+    assert _private(conn)[0].id == private.id
+    conn.close()
+
+
+def test_router1_survives_a_restart(tmp_path):
+    state = tmp_path / "state.json"
+    with running_cloud(state_file=state) as fc:
+        conn = fc.connect()
+        router = conn.network.find_router("router1", ignore_missing=False).to_dict()
+        private, _ = _private(conn)
+        ports = sorted(p.id for p in fc.connect("admin").network.ports(device_id=router["id"]))
+        conn.close()
+    with running_cloud(state_file=state) as fc:
+        conn = fc.connect()
+        assert [r.to_dict() for r in conn.network.routers()] == [router]  # restored, not made again
+        assert sorted(p.id for p in fc.connect("admin").network.ports(device_id=router["id"])) == ports
+        port = conn.network.create_port(network_id=private.id)
+        public, _ = _public(conn)
+        assert conn.network.create_ip(floating_network_id=public.id, port_id=port.id).router_id == router["id"]
+        conn.close()
+
+
 def test_router_lifecycle(os_conn, os_admin):
+    _remove_router1(os_conn)
     public, public_subnet = _public(os_conn)
     private, private_subnet = _private(os_conn)
     router = os_conn.network.create_router(name="edge", description="to the world",
@@ -164,10 +250,11 @@ def test_router_gateway_errors(os_conn):
     with pytest.raises(openstack.exceptions.NotFoundException) as exc:
         os_conn.network.create_router(external_gateway_info={"network_id": "00000000-0000-0000-0000-000000000000"})
     assert _error(exc)[:2] == (404, "NetworkNotFound")
-    assert list(os_conn.network.routers()) == []  # nothing was left behind
+    assert [r.name for r in os_conn.network.routers()] == ["router1"]  # nothing was left behind
 
 
 def test_router_interface_errors(os_conn):
+    _remove_router1(os_conn)
     router = os_conn.network.create_router(name="r")
     _, private_subnet = _private(os_conn)
     os_conn.network.add_interface_to_router(router, subnet=private_subnet.id)
@@ -235,17 +322,17 @@ def test_router_interface_by_port(os_conn):
 
 def test_router_quota_visibility_and_usage(fakecloud, os_conn, os_admin):
     project_id = os_conn.current_project_id
-    os_admin.network.update_quota(project_id, routers=2)
+    os_admin.network.update_quota(project_id, routers=3)  # router1 counts too
     first = os_conn.network.create_router(name="one")
     os_conn.network.create_router(name="two")
     with pytest.raises(openstack.exceptions.ConflictException) as exc:
         os_conn.network.create_router(name="three")
     assert _error(exc) == (409, "OverQuota", "Quota exceeded for resources: ['router'].")
     details = os_admin.network.get_quota(project_id, details=True)
-    assert details.routers == {"limit": 2, "used": 2, "reserved": 0}
+    assert details.routers == {"limit": 3, "used": 3, "reserved": 0}
     # another project sees nothing of them; admin sees them all
     admin_own = os_admin.network.create_router(name="admins")
-    assert {r.name for r in os_conn.network.routers()} == {"one", "two"}
+    assert {r.name for r in os_conn.network.routers()} == {"router1", "one", "two"}
     assert {"one", "two", "admins"} <= {r.name for r in os_admin.network.routers()}
     other = fakecloud.connect("admin")  # admin's own project, used without the admin view
     assert other.network.get_router(admin_own.id).name == "admins"
@@ -256,7 +343,7 @@ def test_router_quota_visibility_and_usage(fakecloud, os_conn, os_admin):
         os_conn.network.delete_router(admin_own, ignore_missing=False)
     # filters, sorting and paging as other lists
     assert [r.name for r in os_conn.network.routers(name="one")] == ["one"]
-    assert [r.name for r in os_conn.network.routers(sort_key="name", sort_dir="desc")] == ["two", "one"]
+    assert [r.name for r in os_conn.network.routers(sort_key="name", sort_dir="desc")] == ["two", "router1", "one"]
     pages = os_conn.network.get("/routers?limit=1&sort_key=name").json()
     assert [r["name"] for r in pages["routers"]] == ["one"] and pages["routers_links"][0]["rel"] == "next"
     os_conn.network.delete_router(first)
@@ -342,6 +429,7 @@ def test_floating_ip_lifecycle(fakecloud, os_conn, os_admin):
 
 
 def test_floating_ip_needs_a_router(os_conn):
+    _remove_router1(os_conn)
     public, _ = _public(os_conn)
     private, private_subnet = _private(os_conn)
     port = os_conn.network.create_port(network_id=private.id)
@@ -547,6 +635,7 @@ def test_cli_router_and_floating_ip(tmp_path):
             return json.loads(proc.stdout) if "json" in args else proc.stdout
 
         conn = fc.connect()
+        _remove_router1(conn)
         private, private_subnet = _private(conn)
         router = osc("router", "create", "edge", "--external-gateway", "public", "-f", "json")
         osc("router", "add", "subnet", "edge", private_subnet.id)
@@ -566,10 +655,11 @@ def test_admin_inventory_counts_routers_and_floating_ips(os_conn, fakecloud):
     public = os_conn.network.find_network("public", ignore_missing=False)
     router = os_conn.network.create_router(name="inv", external_gateway_info={"network_id": public.id})
     floating = os_conn.network.create_ip(floating_network_id=public.id)
+    router1 = os_conn.network.find_router("router1", ignore_missing=False)
     inventory = fakecloud.control.inventory("demo")
-    assert [r["id"] for r in inventory["routers"]] == [router.id]
+    assert [r["id"] for r in inventory["routers"]] == [router1.id, router.id]
     assert [f["id"] for f in inventory["floating_ips"]] == [floating.id]
     os_conn.network.delete_ip(floating)
     os_conn.network.delete_router(router)
     inventory = fakecloud.control.inventory("demo")
-    assert inventory["routers"] == [] and inventory["floating_ips"] == []
+    assert [r["id"] for r in inventory["routers"]] == [router1.id] and inventory["floating_ips"] == []

@@ -5,8 +5,9 @@ The work is done by one store per job: `Topology` (networks and subnets), `Ipam`
 questions that span them (quota usage, persistence, inventory) and does per-project bootstrap:
 every project gets, on its first use of the network service, a `default` security group (with
 Neutron's four default rules) and a private network `private` with subnet `private-subnet`
-(a loopback /16 of its own, room for a benchmark's 10,000 servers, reachable from the host). One
-shared external network `public` (127.254.0.0/16), owned by admin, exists from the start.
+(a loopback /16 of its own, room for a benchmark's 10,000 servers, reachable from the host), joined to
+`public` by a router `router1` of its own (as DevStack sets up its demo project). One shared external
+network `public` (127.254.0.0/16), owned by admin, exists from the start.
 
 Methods take typed requests (openstack_fakecloud.network.requests), never request bodies.
 """
@@ -19,11 +20,11 @@ from dataclasses import asdict
 from typing import Any
 
 from openstack_fakecloud.backend import Backend
-from openstack_fakecloud.errors import Conflict
+from openstack_fakecloud.errors import CloudError, Conflict
 from openstack_fakecloud.network import firewall
 from openstack_fakecloud.network.floatingips import FloatingIps
 from openstack_fakecloud.network.ipam import Ipam
-from openstack_fakecloud.network.networks import Topology
+from openstack_fakecloud.network.networks import PUBLIC_NETWORK_ID, Topology
 from openstack_fakecloud.network.ports import Ports
 from openstack_fakecloud.network.quotas import QUOTA_DEFAULTS, Quotas
 from openstack_fakecloud.network.records import (
@@ -40,6 +41,7 @@ from openstack_fakecloud.network.requests import (
     FixedIp,
     FloatingIpCreate,
     FloatingIpUpdate,
+    GatewayInfo,
     NetworkCreate,
     NetworkUpdate,
     PortCreate,
@@ -54,7 +56,7 @@ from openstack_fakecloud.network.requests import (
     SubnetCreate,
     SubnetUpdate,
 )
-from openstack_fakecloud.network.routers import L3_OWNERS, Routers
+from openstack_fakecloud.network.routers import DEFAULT_ROUTER, L3_OWNERS, Routers
 from openstack_fakecloud.network.secgroups import SecurityGroups
 from openstack_fakecloud.network.subnetpools import SubnetPool, SubnetPools
 
@@ -93,10 +95,38 @@ class NetworkBackend(Backend):
         if not self.secgroups.has_default(project_id):
             self.secgroups.default_group(project_id)
         if not self.topology.has_default(project_id):
-            self.topology.default_network(project_id)
+            self.default_network(project_id)
 
     def default_network(self, project_id: str) -> Network:
-        return self.topology.default_network(project_id)
+        """The project's `private` network; made here (first use, or again after the project deleted it) it
+        comes with DevStack's `router1`, see `_default_router`."""
+        if self.topology.has_default(project_id):
+            return self.topology.default_network(project_id)
+        network = self.topology.default_network(project_id)
+        self._default_router(project_id, network)
+        return network
+
+    def _default_router(self, project_id: str, network: Network) -> None:
+        """DevStack's `router1` for a new private network: a router of the project's, its gateway on `public`
+        and an interface on `private-subnet`, made the way the project itself would (quota, service ports,
+        gateway IPs), so floating IPs from `public` reach the private network and later deletes go as for
+        any router. A `router1` the project kept (its network deleted and now made again) gets the new
+        interface. Where the project's quota or a missing `public` rules it out, the network comes alone."""
+        public = self.topology.networks.get(PUBLIC_NETWORK_ID)
+        if public is None or not public.external or not network.subnets:
+            return
+        try:
+            router = next((r for r in self.routers.by_id.values()
+                           if r.project_id == project_id and r.name == DEFAULT_ROUTER), None)
+            if router is None:
+                router = self.routers.create_router(project_id, False, RouterCreate(
+                    name=DEFAULT_ROUTER, gateway=GatewayInfo(network_id=public.id)))
+            elif router.gateway_network_id is None:
+                self.routers.update_router(router.id, project_id, False,
+                                           RouterUpdate(gateway=GatewayInfo(network_id=public.id), gateway_set=True))
+            self.routers.add_interface(router.id, project_id, False, RouterInterface(subnet_id=network.subnets[0]))
+        except CloudError:
+            pass
 
     def default_security_group(self, project_id: str) -> SecurityGroup:
         return self.secgroups.default_group(project_id)

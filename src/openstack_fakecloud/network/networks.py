@@ -31,6 +31,7 @@ PUBLIC_CIDR = "127.254.0.0/16"
 PRIVATE_RANGES = [f"127.{second}.0.0/16" for second in range(1, 254)]
 # Past the loopback ranges (more than 253 projects), a private network is still made, but not reachable.
 OVERFLOW_PRIVATE_CIDR = "10.0.0.0/16"
+PUBLIC_NETWORK_ID = dashed_stable_id("network", "public")
 # The largest MTU a network may ask for: Neutron's default `global_physnet_mtu`.
 MAX_MTU = 1500
 
@@ -58,7 +59,7 @@ class Topology:
     def seed_public(self) -> None:
         """The shared external network `public`, owned by admin, that exists from the start."""
         now = self._now()
-        public = Network(dashed_stable_id("network", "public"), "public", ADMIN_PROJECT, now, now,
+        public = Network(PUBLIC_NETWORK_ID, "public", ADMIN_PROJECT, now, now,
                          shared=True, external=True, mtu=1500)
         self.networks[public.id] = public
         self._add_subnet(public, dashed_stable_id("subnet", "public-subnet"), "public-subnet", PUBLIC_CIDR)

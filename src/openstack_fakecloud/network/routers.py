@@ -24,6 +24,8 @@ from openstack_fakecloud.network.requests import FixedIp, GatewayInfo, RouterCre
 INTERFACE = "network:router_interface"
 GATEWAY = "network:router_gateway"
 L3_OWNERS = frozenset({INTERFACE, GATEWAY, "network:floatingip"})
+# DevStack's router between each project's `private` network and `public` (see NetworkBackend._default_router).
+DEFAULT_ROUTER = "router1"
 
 
 def _bad(message: str) -> BadRequest:

@@ -55,12 +55,15 @@ def database_template(network_id: str, subnet_id: str, ip: str, public: bool = T
 
 
 def routed_private(conn: openstack.connection.Connection) -> tuple[Any, Any]:
-    """The project's `private` network, routed to `public` (Neutron needs that for a floating IP)."""
+    """The project's `private` network, routed to `public` (Neutron needs that for a floating IP) by the
+    `router1` it comes with, as on DevStack."""
     public = conn.network.find_network("public", ignore_missing=False)
     private = conn.network.find_network("private", ignore_missing=False)
     subnet = conn.network.get_subnet(private.subnet_ids[0])
-    router = conn.network.create_router(name="edge", external_gateway_info={"network_id": public.id})
-    conn.network.add_interface_to_router(router, subnet=subnet.id)
+    router = conn.network.find_router("router1", ignore_missing=False)
+    assert router.external_gateway_info["network_id"] == public.id
+    assert [ip["subnet_id"] for p in conn.network.ports(device_id=router.id, device_owner="network:router_interface")
+            for ip in p.fixed_ips] == [subnet.id]
     return private, subnet
 
 
@@ -206,6 +209,9 @@ def test_floating_ip_port_change_reassociates_and_association_resource(os_conn):
 
 def test_floating_ip_without_a_router_fails_as_neutron_says(os_conn):
     private = os_conn.network.find_network("private", ignore_missing=False)
+    router1 = os_conn.network.find_router("router1", ignore_missing=False)  # taken away, as a user would
+    os_conn.network.remove_interface_from_router(router1, subnet=private.subnet_ids[0])
+    os_conn.network.delete_router(router1)
     template = {
         "heat_template_version": "2021-04-16",
         "resources": {
