@@ -1,12 +1,15 @@
 """The `hearth` command line.
 
 Server side: `hearth up` (everything on one machine), `hearth serve`, `hearth taskmanager`,
-`hearth db upgrade`. Client side: `hearth instance ...` and `hearth secgroup ...`, which call Hearth's
-REST API with the user's Keystone token (see hearth.client), exactly as python-troveclient does.
+`hearth db upgrade`. Client side: `hearth instance ...`, `hearth database ...`, `hearth user ...`,
+`hearth root ...`, `hearth config ...` and `hearth secgroup ...`, which call Hearth's REST API with the
+user's Keystone token (see hearth.client), exactly as python-troveclient does.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -29,8 +32,17 @@ app = typer.Typer(help="Hearth: Database-as-a-Service for OpenStack.", no_args_i
 db_app = typer.Typer(help="Hearth's own database (schema upgrades).", no_args_is_help=True)
 instance_app = typer.Typer(help="Database instances (through the Hearth API).", no_args_is_help=True)
 secgroup_app = typer.Typer(help="An instance's access rules (security-group extension).", no_args_is_help=True)
+database_app = typer.Typer(help="An instance's databases.", no_args_is_help=True)
+user_app = typer.Typer(help="An instance's database users.", no_args_is_help=True)
+root_app = typer.Typer(help="An instance's root (superuser) account.", no_args_is_help=True)
+config_app = typer.Typer(help="Configuration groups: datastore settings applied to instances.",
+                         no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(instance_app, name="instance")
+app.add_typer(database_app, name="database")
+app.add_typer(user_app, name="user")
+app.add_typer(root_app, name="root")
+app.add_typer(config_app, name="config")
 app.add_typer(secgroup_app, name="secgroup")
 
 console = Console()
@@ -204,6 +216,87 @@ DryRunOption = Annotated[bool, typer.Option(
     "--dry-run", help="Show what would be done (the engine's plan); change nothing.")]
 
 
+# option syntax: checked before any request -------------------------------------------------
+_NIC_KEYS = {"net-id": "net-id", "subnet-id": "subnet_id", "v4-fixed-ip": "ip_address", "ip-address": "ip_address"}
+
+
+def parse_nic(text: str) -> dict[str, str]:
+    """`net-id=X[,v4-fixed-ip=IP]` (or `subnet-id=Y`, `ip-address=IP`) -> a Trove nic (`net-id`, `subnet_id`,
+    `ip_address` keys). Raises typer.BadParameter."""
+    nic: dict[str, str] = {}
+    for part in text.split(","):
+        key, sep, value = part.strip().partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key or not value:
+            raise typer.BadParameter(f"{part.strip()!r} is not KEY=VALUE; expected net-id=ID[,v4-fixed-ip=IP] "
+                                     "or subnet-id=ID[,v4-fixed-ip=IP]")
+        if key not in _NIC_KEYS:
+            raise typer.BadParameter(f"unknown key {key!r}; known: {', '.join(_NIC_KEYS)}")
+        wire = _NIC_KEYS[key]
+        if wire in nic:
+            raise typer.BadParameter(f"{key} is given twice")
+        if wire == "ip_address":
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise typer.BadParameter(f"{value!r} is not an IP address") from None
+        nic[wire] = value
+    if "net-id" not in nic and "subnet_id" not in nic:
+        raise typer.BadParameter("a nic needs net-id= or subnet-id=")
+    return nic
+
+
+def parse_user(text: str) -> dict[str, Any]:
+    """`NAME:PASSWORD[@DB1,DB2]` -> `{"name", "password", "databases": [{"name"}]}`. The last '@' starts the
+    database list (a password holding '@' ends with one: `u:p@ss@`). Messages never quote the password."""
+    name, sep, rest = text.partition(":")
+    name = name.strip()
+    if not sep:
+        raise typer.BadParameter("expected NAME:PASSWORD[@DB1,DB2] (no ':' between name and password)")
+    if not name:
+        raise typer.BadParameter("expected NAME:PASSWORD[@DB1,DB2] (the user's name is missing)")
+    password, at, dbs = rest.rpartition("@") if "@" in rest else (rest, "", "")
+    if not password:
+        raise typer.BadParameter(f"expected NAME:PASSWORD[@DB1,DB2] (user {name!r} has no password)")
+    databases = [db.strip() for db in dbs.split(",")] if at and dbs else []
+    if any(not db for db in databases):
+        raise typer.BadParameter(f"user {name!r}: empty database name in the list after '@'")
+    return {"name": name, "password": password, "databases": [{"name": db} for db in databases]}
+
+
+def parse_value(text: str) -> tuple[str, Any]:
+    """`KEY=VALUE` of a configuration group; VALUE is read as JSON when it is (numbers, true/false), else text."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise typer.BadParameter(f"{text!r} is not KEY=VALUE")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    if isinstance(value, (dict, list)) or value is None:
+        value = raw
+    return key, value
+
+
+def _nics_option(values: list[str] | None) -> list[dict[str, str]] | None:
+    return [parse_nic(v) for v in values] if values else values
+
+
+def _users_option(values: list[str] | None) -> list[dict[str, Any]] | None:
+    return [parse_user(v) for v in values] if values else values
+
+
+def _values_option(values: list[str] | None) -> list[str] | None:
+    for v in values or []:
+        parse_value(v)
+    return values
+
+
+def _values(values: list[str] | None) -> dict[str, Any]:
+    return dict(parse_value(v) for v in values or [])
+
+
 def _show_plan(plan: dict[str, Any]) -> None:
     """A dry run's plan: which engine, which operation, and its ordered steps."""
     console.print(f"[bold]dry run[/]: {escape(str(plan.get('operation')))} by the "
@@ -265,8 +358,67 @@ def _flavor_label(instance: dict[str, Any], names: dict[str, str]) -> str:
 
 
 def _access_label(instance: dict[str, Any]) -> str:
-    cidrs = (instance.get("access") or {}).get("allowed_cidrs")
-    return f"allowed from {', '.join(cidrs)}" if cidrs else "no allowed CIDRs"
+    access = instance.get("access") or {}
+    cidrs = access.get("allowed_cidrs")
+    label = f"allowed from {', '.join(cidrs)}" if cidrs else "no allowed CIDRs"
+    if "is_public" in access:
+        label = ("public" if access["is_public"] else "private") + f", {label}"
+    if access.get("management_cidrs"):
+        label += f"; management from {', '.join(access['management_cidrs'])}"
+    return label
+
+
+_SCHEMES = {"postgresql": ("postgresql", 5432, "postgres"), "mysql": ("mysql", 3306, ""),
+            "mariadb": ("mysql", 3306, "")}
+
+
+def _addresses(instance: dict[str, Any]) -> list[tuple[str, str]]:
+    """(address, type) of the instance, public ones first; from `addresses`, else the bare `ip` list."""
+    found = [(str(a.get("address")), str(a.get("type") or "private")) for a in instance.get("addresses") or []
+             if isinstance(a, dict) and a.get("address")]
+    if not found:
+        found = [(str(ip), "") for ip in instance.get("ip") or []]
+    return sorted(found, key=lambda a: a[1] != "public")
+
+
+def _addresses_label(instance: dict[str, Any]) -> str:
+    return ", ".join(f"{address} ({kind})" if kind else address for address, kind in _addresses(instance))
+
+
+def connection_string(instance: dict[str, Any], user: str | None = None, database: str | None = None) -> str | None:
+    """`postgresql://USER@ADDRESS:PORT/DB` at the instance's public address if it has one (never a password)."""
+    addresses = _addresses(instance)
+    datastore = str((instance.get("datastore") or {}).get("type") or "")
+    if not addresses or datastore not in _SCHEMES:
+        return None
+    scheme, port, default_db = _SCHEMES[datastore]
+    host = addresses[0][0]
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    db = database or default_db
+    return f"{scheme}://{user or 'USER'}@{host}:{port}" + (f"/{db}" if db else "")
+
+
+def _connection(client: HearthClient, instance: dict[str, Any]) -> str | None:
+    """The connection string with the instance's first user (and that user's first database) when the API
+    can list them; USER otherwise."""
+    if not _addresses(instance):
+        return None
+    user: str | None = None
+    database: str | None = None
+    if instance.get("status") == "ACTIVE":
+        try:
+            users = client.list_users(instance["id"])
+            if users:
+                user = str(users[0].get("name"))
+                dbs = users[0].get("databases") or []
+                database = str(dbs[0].get("name")) if dbs and isinstance(dbs[0], dict) else None
+            if database is None:
+                listed = client.list_databases(instance["id"])
+                database = str(listed[0].get("name")) if listed else None
+        except (ApiError, KeyError, TypeError):  # not supported (yet) or not ready: the placeholders stay
+            pass
+    return connection_string(instance, user, database)
 
 
 def _show(client: HearthClient, instance: dict[str, Any]) -> None:
@@ -282,6 +434,7 @@ def _show(client: HearthClient, instance: dict[str, Any]) -> None:
         ("id", instance.get("id")),
         ("name", instance.get("name")),
         ("status", instance.get("status")),
+        ("operating status", instance.get("operating_status")),
         ("engine", instance.get("engine")),
         ("stack", " ".join(str(v) for v in (instance.get("stack_id"), instance.get("stack_status") and
                                              f"({instance.get('stack_status')})") if v)),
@@ -289,8 +442,10 @@ def _show(client: HearthClient, instance: dict[str, Any]) -> None:
         ("flavor", _flavor_label(instance, _flavor_names(client))),
         ("volume size", size),
         ("access", _access_label(instance)),
-        ("addresses", ", ".join(a.get("address", "") for a in instance.get("addresses") or [] if isinstance(a, dict))
-         or ", ".join(instance.get("ip") or [])),
+        ("configuration", (instance.get("configuration") or {}).get("id")
+         if isinstance(instance.get("configuration"), dict) else instance.get("configuration")),
+        ("addresses", _addresses_label(instance)),
+        ("connect", _connection(client, instance)),
         ("created", instance.get("created")),
         ("updated", instance.get("updated")),
     ]
@@ -342,16 +497,33 @@ def instance_create(
     version: Annotated[str | None, typer.Option(help="Datastore version, e.g. 16.")] = None,
     allowed_cidr: Annotated[list[str] | None, typer.Option(
         "--allowed-cidr", help="CIDR allowed to reach the database (repeatable).")] = None,
+    nic: Annotated[list[str] | None, typer.Option(
+        "--nic", callback=_nics_option, metavar="net-id=ID[,v4-fixed-ip=IP]",
+        help="Network to attach: net-id=ID or subnet-id=ID, optionally with v4-fixed-ip=IP.")] = None,
+    public: Annotated[bool | None, typer.Option(
+        "--public/--private", help="Give the instance a public (floating) address, or keep it private.")] = None,
+    database: Annotated[list[str] | None, typer.Option(
+        "--database", help="Database to create (repeatable).")] = None,
+    user: Annotated[list[str] | None, typer.Option(
+        "--user", callback=_users_option, metavar="NAME:PASSWORD[@DB1,DB2]",
+        help="User to create, with access to the listed databases (repeatable).")] = None,
+    configuration: Annotated[str | None, typer.Option(
+        "--configuration", help="Configuration group (id or name) to attach.")] = None,
     wait: WaitOption = False,
     dry_run: DryRunOption = False,
     cloud: CloudOption = "fakecloud",
 ) -> None:
     """Create an instance."""
+    # the callbacks turned --nic and --user into their wire form (the annotation is what the shell gives)
+    extra: dict[str, Any] = {"nics": nic, "is_public": public, "databases": database, "users": user}
     with api_client(cloud) as client:
+        if configuration:
+            extra["configuration"] = client.find_configuration(configuration)["id"]
         if dry_run:
-            _show_plan(client.create_instance(name, flavor, size, datastore, version, allowed_cidr, dry_run=True))
+            _show_plan(client.create_instance(name, flavor, size, datastore, version, allowed_cidr, dry_run=True,
+                                              **extra))
             return
-        created = client.create_instance(name, flavor, size, datastore, version, allowed_cidr)
+        created = client.create_instance(name, flavor, size, datastore, version, allowed_cidr, **extra)
         if wait:
             created = _wait(client, created["id"], f"Building {name}", known=None) or created
         else:
@@ -387,6 +559,50 @@ def instance_resize_volume(
         found = client.find_instance(instance)
         _instance_action(client, found, f"Growing {found.get('name')}'s volume to {size} GB",
                          lambda dry: client.resize_volume(found["id"], size, dry_run=dry), wait, dry_run)
+
+
+@instance_app.command("restart")
+def instance_restart(
+    instance: Annotated[str, typer.Argument(help="Instance id or name.")],
+    wait: WaitOption = False,
+    dry_run: DryRunOption = False,
+    cloud: CloudOption = "fakecloud",
+) -> None:
+    """Restart the database (same server, volume and addresses)."""
+    with api_client(cloud) as client:
+        found = client.find_instance(instance)
+        _instance_action(client, found, f"Restarting {found.get('name')}",
+                         lambda dry: client.restart(found["id"], dry_run=dry), wait, dry_run)
+
+
+@instance_app.command("rebuild")
+def instance_rebuild(
+    instance: Annotated[str, typer.Argument(help="Instance id or name.")],
+    image: Annotated[str, typer.Argument(help="Id of the guest image to rebuild the server from.")],
+    wait: WaitOption = False,
+    dry_run: DryRunOption = False,
+    cloud: CloudOption = "fakecloud",
+) -> None:
+    """Rebuild the instance's server from another guest image (the data volume and addresses stay)."""
+    with api_client(cloud) as client:
+        found = client.find_instance(instance)
+        _instance_action(client, found, f"Rebuilding {found.get('name')} from {image}",
+                         lambda dry: client.rebuild(found["id"], image, dry_run=dry), wait, dry_run)
+
+
+@instance_app.command("upgrade")
+def instance_upgrade(
+    instance: Annotated[str, typer.Argument(help="Instance id or name.")],
+    version: Annotated[str, typer.Argument(help="Datastore version to move to (name or id).")],
+    wait: WaitOption = False,
+    dry_run: DryRunOption = False,
+    cloud: CloudOption = "fakecloud",
+) -> None:
+    """Upgrade the instance to another version of its datastore (same major version)."""
+    with api_client(cloud) as client:
+        found = client.find_instance(instance)
+        _instance_action(client, found, f"Upgrading {found.get('name')} to {version}",
+                         lambda dry: client.upgrade(found["id"], version, dry_run=dry), wait, dry_run)
 
 
 def _instance_action(client: HearthClient, instance: dict[str, Any], label: str, act: Callable[[bool], Any],
@@ -572,6 +788,352 @@ def _rule_action(client: HearthClient, instance_of: Callable[[], str | None], la
     if instance_id:
         _wait(client, instance_id, label, known)
     return result
+
+
+# databases, users, root -----------------------------------------------------------------------
+InstanceArg = Annotated[str, typer.Argument(help="Instance id or name.")]
+
+
+def _names_table(header: str, items: list[dict[str, Any]]) -> Table:
+    table = Table(header, box=None, pad_edge=False, header_style="bold underline")
+    for item in items:
+        table.add_row(escape(str(item.get("name"))))
+    return table
+
+
+@database_app.command("list")
+def database_list(instance: InstanceArg, cloud: CloudOption = "fakecloud") -> None:
+    """List the instance's databases."""
+    with api_client(cloud) as client:
+        databases = client.list_databases(client.find_instance(instance)["id"])
+    console.print(_names_table("Name", databases))
+
+
+@database_app.command("create")
+def database_create(
+    instance: InstanceArg,
+    names: Annotated[list[str], typer.Argument(help="Database name(s).")],
+    cloud: CloudOption = "fakecloud",
+) -> None:
+    """Create databases on the instance."""
+    with api_client(cloud) as client:
+        found = client.find_instance(instance)
+        client.create_databases(found["id"], names)
+    console.print(f"Created database(s) {', '.join(names)} on {found.get('name')}", highlight=False)
+
+
+@database_app.command("delete")
+def database_delete(
+    instance: InstanceArg,
+    name: Annotated[str, typer.Argument(help="Database name.")],
+    cloud: CloudOption = "fakecloud",
+) -> None:
+    """Drop a database of the instance."""
+    with api_client(cloud) as client:
+        found = client.find_instance(instance)
+        client.delete_database(found["id"], name)
+    console.print(f"Deleted database {name} of {found.get('name')}", highlight=False)
+
+
+def _user_databases(user: dict[str, Any]) -> str:
+    return ", ".join(str(d.get("name")) for d in user.get("databases") or [] if isinstance(d, dict))
+
+
+@user_app.command("list")
+def user_list(instance: InstanceArg, cloud: CloudOption = "fakecloud") -> None:
+    """List the instance's users and the databases each may use."""
+    with api_client(cloud) as client:
+        users = client.list_users(client.find_instance(instance)["id"])
+    table = Table("Name", "Host", "Databases", box=None, pad_edge=False, header_style="bold underline")
+    for user in users:
+        table.add_row(escape(str(user.get("name"))), escape(str(user.get("host") or "%")),
+                      escape(_user_databases(user)))
+    console.print(table)
+
+
+PasswordOption = Annotated[str, typer.Option(
+    prompt=True, hide_input=True, confirmation_prompt=True, help="The user's password (asked when not given).")]
+
+
+@user_app.command("create")
+def user_create(
+    instance: InstanceArg,
+    name: Annotated[str, typer.Argument(help="User name.")],
+    password: PasswordOption,
+    database: Annotated[list[str] | None, typer.Option(
+        "--database", help="Database the user may use (repeatable).")] = None,
+    cloud: CloudOption = "fakecloud",
+) -> None:
+    """Create a user on the instance."""
+    if not password:
+        raise fail("the password must not be empty")
+    with api_client(cloud) as client:
+        found = client.find_instance(instance)
+        client.create_users(found["id"], [{"name": name, "password": password,
+                                           "databases": [{"name": db} for db in database or []]}])
+    console.print(f"Created user {name} on {found.get('name')}", highlight=False)
+
+
+@user_app.command("show")
+def user_show(
+    instance: InstanceArg,
+    name: Annotated[str, typer.Argument(help="User name.")],
+    cloud: CloudOption = "fakecloud",
+) -> None:
+    """Show a user: host and databases."""
+    with api_client(cloud) as client:
+        user = client.get_user(client.find_instance(instance)["id"], name)
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in (("name", user.get("name")), ("host", user.get("host") or "%"),
+                       ("databases", _user_databases(user))):
+        table.add_row(key, escape(str(value)))
+    console.print(table)
+
+
+@user_app.command("update")
+def user_update(
+    instance: InstanceArg,
+    name: Annotated[str, typer.Argument(help="User name.")],
+    new_name: Annotated[str | None, typer.Option("--new-name", help="Rename the user.")] = None,
+    password: Annotated[bool, typer.Option(
+        "--password", help="Set a new password (asked, hidden).")] = False,
+    cloud: CloudOption = "fakecloud",
+) -> None:
+    """Rename a user or change its password."""
+    changes: dict[str, Any] = {}
+    if new_name:
+        changes["name"] = new_name
+    if password:
+        changes["password"] = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+        if not changes["password"]:
+            raise fail("the password must not be empty")
+    if not changes:
+        raise fail("nothing to change: give --new-name and/or --password")
+    with api_client(cloud) as client:
+        found = client.find_instance(instance)
+        client.update_user(found["id"], name, changes)
+    console.print(f"Updated user {name} of {found.get('name')}", highlight=False)
+
+
+@user_app.command("delete")
+def user_delete(
+    instance: InstanceArg,
+    name: Annotated[str, typer.Argument(help="User name.")],
+    cloud: CloudOption = "fakecloud",
+) -> None:
+    """Drop a user of the instance."""
+    with api_client(cloud) as client:
+        found = client.find_instance(instance)
+        client.delete_user(found["id"], name)
+    console.print(f"Deleted user {name} of {found.get('name')}", highlight=False)
+
+
+@user_app.command("grant")
+def user_grant(
+    instance: InstanceArg,
+    name: Annotated[str, typer.Argument(help="User name.")],
+    databases: Annotated[list[str], typer.Argument(help="Database name(s).")],
+    cloud: CloudOption = "fakecloud",
+) -> None:
+    """Let a user use databases."""
+    with api_client(cloud) as client:
+        found = client.find_instance(instance)
+        client.grant(found["id"], name, databases)
+    console.print(f"Granted {name} access to {', '.join(databases)}", highlight=False)
+
+
+@user_app.command("revoke")
+def user_revoke(
+    instance: InstanceArg,
+    name: Annotated[str, typer.Argument(help="User name.")],
+    database: Annotated[str, typer.Argument(help="Database name.")],
+    cloud: CloudOption = "fakecloud",
+) -> None:
+    """Take a user's access to a database away."""
+    with api_client(cloud) as client:
+        found = client.find_instance(instance)
+        client.revoke(found["id"], name, database)
+    console.print(f"Revoked {name}'s access to {database}", highlight=False)
+
+
+@root_app.command("enable")
+def root_enable(instance: InstanceArg, cloud: CloudOption = "fakecloud") -> None:
+    """Enable the root user (a new password each time); prints its name and password once."""
+    with api_client(cloud) as client:
+        user = client.enable_root(client.find_instance(instance)["id"])
+    console.print(f"root user: {escape(str(user.get('name')))}\npassword: {escape(str(user.get('password')))}",
+                  highlight=False)
+
+
+@root_app.command("disable")
+def root_disable(instance: InstanceArg, cloud: CloudOption = "fakecloud") -> None:
+    """Disable the root user."""
+    with api_client(cloud) as client:
+        found = client.find_instance(instance)
+        client.disable_root(found["id"])
+    console.print(f"root disabled on {found.get('name')}", highlight=False)
+
+
+@root_app.command("show")
+def root_show(instance: InstanceArg, cloud: CloudOption = "fakecloud") -> None:
+    """Whether root was ever enabled on the instance."""
+    with api_client(cloud) as client:
+        enabled = client.root_enabled(client.find_instance(instance)["id"])
+    console.print(f"root enabled: {'yes' if enabled else 'no'}", highlight=False)
+
+
+# configuration groups -------------------------------------------------------------------------
+ConfigArg = Annotated[str, typer.Argument(help="Configuration group id or name.")]
+ValueOption = Annotated[list[str] | None, typer.Option(
+    "--value", callback=_values_option, metavar="KEY=VALUE",
+    help="A setting, e.g. max_connections=100 (repeatable; numbers and true/false are sent as such).")]
+
+
+def _show_configuration(config: dict[str, Any]) -> None:
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    rows = [("id", config.get("id")), ("name", config.get("name")), ("description", config.get("description")),
+            ("datastore", " ".join(str(v) for v in (config.get("datastore_name"),
+                                                    config.get("datastore_version_name")) if v)),
+            ("instances", config.get("instance_count")), ("created", config.get("created")),
+            ("updated", config.get("updated"))]
+    for key, value in rows:
+        if value not in (None, ""):
+            table.add_row(key, escape(str(value)))
+    console.print(table)
+    values = config.get("values") or {}
+    if values:
+        vt = Table("Setting", "Value", box=None, pad_edge=False, header_style="bold underline")
+        for key, value in sorted(values.items()):
+            vt.add_row(escape(str(key)), escape(json.dumps(value) if not isinstance(value, str) else value))
+        console.print(vt)
+
+
+@config_app.command("create")
+def config_create(
+    name: Annotated[str, typer.Argument(help="Configuration group name.")],
+    value: ValueOption = None,
+    datastore: Annotated[str | None, typer.Option(help="Datastore, e.g. postgresql.")] = None,
+    version: Annotated[str | None, typer.Option(help="Datastore version.")] = None,
+    description: Annotated[str | None, typer.Option(help="Description.")] = None,
+    cloud: CloudOption = "fakecloud",
+) -> None:
+    """Create a configuration group."""
+    with api_client(cloud) as client:
+        _show_configuration(client.create_configuration(name, _values(value), datastore, version, description))
+
+
+@config_app.command("list")
+def config_list(cloud: CloudOption = "fakecloud") -> None:
+    """List your configuration groups."""
+    with api_client(cloud) as client:
+        configs = client.list_configurations()
+    table = Table(Column("ID", no_wrap=True, min_width=36), "Name", "Datastore", "Description", box=None,
+                  pad_edge=False, header_style="bold underline")
+    for c in configs:
+        table.add_row(str(c.get("id")), escape(str(c.get("name"))),
+                      " ".join(str(v) for v in (c.get("datastore_name"), c.get("datastore_version_name")) if v),
+                      escape(str(c.get("description") or "")))
+    console.print(table)
+
+
+@config_app.command("show")
+def config_show(config: ConfigArg, cloud: CloudOption = "fakecloud") -> None:
+    """Show a configuration group and its values."""
+    with api_client(cloud) as client:
+        _show_configuration(client.find_configuration(config))
+
+
+@config_app.command("update")
+def config_update(
+    config: ConfigArg,
+    value: ValueOption = None,
+    name: Annotated[str | None, typer.Option(help="New name.")] = None,
+    description: Annotated[str | None, typer.Option(help="New description.")] = None,
+    cloud: CloudOption = "fakecloud",
+) -> None:
+    """Replace ALL the group's values with the given ones (`patch` changes some only)."""
+    with api_client(cloud) as client:
+        found = client.find_configuration(config)
+        client.update_configuration(found["id"], _values(value), name, description)
+        _show_configuration(client.get_configuration(found["id"]))
+
+
+@config_app.command("patch")
+def config_patch(config: ConfigArg, value: ValueOption = None, cloud: CloudOption = "fakecloud") -> None:
+    """Set some values of the group; the others stay."""
+    if not value:
+        raise fail("nothing to change: give --value KEY=VALUE")
+    with api_client(cloud) as client:
+        found = client.find_configuration(config)
+        client.patch_configuration(found["id"], _values(value))
+        _show_configuration(client.get_configuration(found["id"]))
+
+
+@config_app.command("delete")
+def config_delete(config: ConfigArg, cloud: CloudOption = "fakecloud") -> None:
+    """Delete a configuration group (refused while instances use it)."""
+    with api_client(cloud) as client:
+        found = client.find_configuration(config)
+        client.delete_configuration(found["id"])
+    console.print(f"Deleted configuration group {found.get('name')} ({found['id']})", highlight=False)
+
+
+@config_app.command("attach")
+def config_attach(
+    instance: InstanceArg,
+    config: ConfigArg,
+    wait: WaitOption = False,
+    cloud: CloudOption = "fakecloud",
+) -> None:
+    """Attach a configuration group to an instance."""
+    with api_client(cloud) as client:
+        found = client.find_instance(instance)
+        group = client.find_configuration(config)
+        _instance_action(client, found, f"Attaching {group.get('name')} to {found.get('name')}",
+                         lambda dry: client.set_configuration(found["id"], group["id"], dry_run=dry), wait, False)
+
+
+@config_app.command("detach")
+def config_detach(instance: InstanceArg, wait: WaitOption = False, cloud: CloudOption = "fakecloud") -> None:
+    """Detach the instance's configuration group (its settings go back to the defaults)."""
+    with api_client(cloud) as client:
+        found = client.find_instance(instance)
+        _instance_action(client, found, f"Detaching the configuration group of {found.get('name')}",
+                         lambda dry: client.set_configuration(found["id"], None, dry_run=dry), wait, False)
+
+
+@config_app.command("instances")
+def config_instances(config: ConfigArg, cloud: CloudOption = "fakecloud") -> None:
+    """The instances a configuration group is attached to."""
+    with api_client(cloud) as client:
+        instances = client.configuration_instances(client.find_configuration(config)["id"])
+    table = Table(Column("ID", no_wrap=True, min_width=36), "Name", box=None, pad_edge=False,
+                  header_style="bold underline")
+    for inst in instances:
+        table.add_row(str(inst.get("id")), escape(str(inst.get("name"))))
+    console.print(table)
+
+
+@config_app.command("parameters")
+def config_parameters(
+    datastore: Annotated[str, typer.Argument(help="Datastore, e.g. postgresql.")],
+    version: Annotated[str, typer.Argument(help="Datastore version (name or id).")],
+    cloud: CloudOption = "fakecloud",
+) -> None:
+    """The settings a configuration group may hold for a datastore version, with their types and ranges."""
+    with api_client(cloud) as client:
+        parameters = client.configuration_parameters(datastore, version)
+    table = Table("Name", "Type", "Min", "Max", "Restart", box=None, pad_edge=False, header_style="bold underline")
+    for prm in parameters:
+        table.add_row(escape(str(prm.get("name"))), str(prm.get("type", "")),
+                      "" if prm.get("min") is None else str(prm.get("min")),
+                      "" if prm.get("max") is None else str(prm.get("max")),
+                      "yes" if prm.get("restart_required") else "no")
+    console.print(table)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from keystoneauth1 import exceptions as ksa_exc
 from openstack import exceptions as sdk_exc
@@ -131,13 +132,32 @@ class HearthClient:
 
     def create_instance(self, name: str, flavor: str, size: int, datastore: str | None = None,
                         version: str | None = None, allowed_cidrs: list[str] | None = None,
-                        dry_run: bool = False) -> dict[str, Any]:
-        """The new instance, or with `dry_run` the plan of its build."""
+                        dry_run: bool = False, *, nics: list[dict[str, str]] | None = None,
+                        is_public: bool | None = None, databases: list[str] | None = None,
+                        users: list[dict[str, Any]] | None = None, configuration: str | None = None,
+                        ) -> dict[str, Any]:
+        """The new instance, or with `dry_run` the plan of its build.
+
+        `nics` are Trove's (`[{"net-id": ...}]`, also `subnet_id`, `ip_address`), `users` are
+        `[{"name", "password", "databases": [{"name"}]}]`, `configuration` a configuration group id."""
         body: dict[str, Any] = {"name": name, "flavorRef": self.resolve_flavor(flavor), "volume": {"size": size}}
         if datastore or version:
             body["datastore"] = {k: v for k, v in (("type", datastore), ("version", version)) if v}
+        access: dict[str, Any] = {}
+        if is_public is not None:
+            access["is_public"] = is_public
         if allowed_cidrs:
-            body["access"] = {"allowed_cidrs": list(allowed_cidrs)}
+            access["allowed_cidrs"] = list(allowed_cidrs)
+        if access:
+            body["access"] = access
+        if nics:
+            body["nics"] = [dict(nic) for nic in nics]
+        if databases:
+            body["databases"] = [{"name": db} for db in databases]
+        if users:
+            body["users"] = [dict(user) for user in users]
+        if configuration:
+            body["configuration"] = configuration
         if dry_run:
             return self.act("POST", "/instances", {"instance": body}, dry_run=True)
         return self.request("POST", "/instances", {"instance": body})["instance"]
@@ -163,6 +183,23 @@ class HearthClient:
     def release(self, instance_id: str, dry_run: bool = False) -> Any:
         """Admin: abandon the instance's stack, handing its resources back to natives."""
         return self.act("POST", f"/instances/{instance_id}/action", {"release": {}}, dry_run)
+
+    def restart(self, instance_id: str, dry_run: bool = False) -> Any:
+        """Restart the database (the server and its addresses stay)."""
+        return self.act("POST", f"/instances/{instance_id}/action", {"restart": {}}, dry_run)
+
+    def rebuild(self, instance_id: str, image_id: str, dry_run: bool = False) -> Any:
+        """Rebuild the instance's server from another guest image (data volume and addresses stay)."""
+        return self.act("POST", f"/instances/{instance_id}/action", {"rebuild": {"image_id": image_id}}, dry_run)
+
+    def upgrade(self, instance_id: str, version: str, dry_run: bool = False) -> Any:
+        """Move the instance to another version of its datastore."""
+        return self.act("PATCH", f"/instances/{instance_id}", {"instance": {"datastore_version": version}}, dry_run)
+
+    def set_configuration(self, instance_id: str, configuration_id: str | None, dry_run: bool = False) -> Any:
+        """Attach a configuration group (None: detach the attached one)."""
+        return self.act("PUT", f"/instances/{instance_id}", {"instance": {"configuration": configuration_id}},
+                        dry_run)
 
     def events(self, instance_id: str) -> list[dict[str, Any]]:
         return self.get(f"/instances/{instance_id}/events")["events"]
@@ -210,6 +247,106 @@ class HearthClient:
 
     def delete_rule(self, rule_id: str, dry_run: bool = False) -> Any:
         return self.act("DELETE", f"/security-group-rules/{rule_id}", None, dry_run)
+
+    # databases, users and root of an instance ---------------------------------------------
+    def list_databases(self, instance_id: str) -> list[dict[str, Any]]:
+        return self.get(f"/instances/{instance_id}/databases")["databases"]
+
+    def create_databases(self, instance_id: str, names: list[str]) -> Any:
+        return self.request("POST", f"/instances/{instance_id}/databases",
+                            {"databases": [{"name": n} for n in names]})
+
+    def delete_database(self, instance_id: str, name: str) -> Any:
+        return self.request("DELETE", f"/instances/{instance_id}/databases/{_seg(name)}")
+
+    def list_users(self, instance_id: str) -> list[dict[str, Any]]:
+        return self.get(f"/instances/{instance_id}/users")["users"]
+
+    def create_users(self, instance_id: str, users: list[dict[str, Any]]) -> Any:
+        """`users`: `[{"name", "password", "databases": [{"name"}]}]`."""
+        return self.request("POST", f"/instances/{instance_id}/users", {"users": users})
+
+    def get_user(self, instance_id: str, name: str) -> dict[str, Any]:
+        return self.get(f"/instances/{instance_id}/users/{_seg(name)}")["user"]
+
+    def update_user(self, instance_id: str, name: str, changes: dict[str, Any]) -> Any:
+        """`changes`: any of `name`, `password`, `host`."""
+        return self.request("PUT", f"/instances/{instance_id}/users/{_seg(name)}", {"user": changes})
+
+    def delete_user(self, instance_id: str, name: str) -> Any:
+        return self.request("DELETE", f"/instances/{instance_id}/users/{_seg(name)}")
+
+    def user_databases(self, instance_id: str, name: str) -> list[dict[str, Any]]:
+        return self.get(f"/instances/{instance_id}/users/{_seg(name)}/databases")["databases"]
+
+    def grant(self, instance_id: str, name: str, databases: list[str]) -> Any:
+        return self.request("PUT", f"/instances/{instance_id}/users/{_seg(name)}/databases",
+                            {"databases": [{"name": db} for db in databases]})
+
+    def revoke(self, instance_id: str, name: str, database: str) -> Any:
+        return self.request("DELETE", f"/instances/{instance_id}/users/{_seg(name)}/databases/{_seg(database)}")
+
+    def root_enabled(self, instance_id: str) -> bool:
+        return bool(self.get(f"/instances/{instance_id}/root").get("rootEnabled"))
+
+    def enable_root(self, instance_id: str) -> dict[str, Any]:
+        """The root user: `{"name", "password"}` (the password is generated by the server)."""
+        return self.request("POST", f"/instances/{instance_id}/root")["user"]
+
+    def disable_root(self, instance_id: str) -> Any:
+        return self.request("DELETE", f"/instances/{instance_id}/root")
+
+    # configuration groups ----------------------------------------------------------------------
+    def list_configurations(self) -> list[dict[str, Any]]:
+        return self.get("/configurations")["configurations"]
+
+    def get_configuration(self, configuration_id: str) -> dict[str, Any]:
+        return self.get(f"/configurations/{_seg(configuration_id)}")["configuration"]
+
+    def find_configuration(self, name_or_id: str) -> dict[str, Any]:
+        """A configuration group by id, or by name when exactly one has it."""
+        try:
+            return self.get_configuration(name_or_id)
+        except ApiError as err:
+            if err.status != 404:
+                raise
+        named = [c for c in self.list_configurations() if c.get("name") == name_or_id]
+        if len(named) == 1:
+            return self.get_configuration(named[0]["id"])
+        if named:
+            raise ApiError(f"more than one configuration group is named {name_or_id!r}; give its id", 409)
+        raise ApiError(f"no configuration group {name_or_id!r}", 404)
+
+    def create_configuration(self, name: str, values: dict[str, Any], datastore: str | None = None,
+                             version: str | None = None, description: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": name, "values": values}
+        if description is not None:
+            body["description"] = description
+        if datastore or version:
+            body["datastore"] = {k: v for k, v in (("type", datastore), ("version", version)) if v}
+        return self.request("POST", "/configurations", {"configuration": body})["configuration"]
+
+    def update_configuration(self, configuration_id: str, values: dict[str, Any], name: str | None = None,
+                             description: str | None = None) -> Any:
+        """PUT: `values` replace every value of the group."""
+        body: dict[str, Any] = {"values": values}
+        body.update({k: v for k, v in (("name", name), ("description", description)) if v is not None})
+        return self.request("PUT", f"/configurations/{_seg(configuration_id)}", {"configuration": body})
+
+    def patch_configuration(self, configuration_id: str, values: dict[str, Any]) -> Any:
+        """PATCH: `values` are set, the group's other values stay."""
+        return self.request("PATCH", f"/configurations/{_seg(configuration_id)}",
+                            {"configuration": {"values": values}})
+
+    def delete_configuration(self, configuration_id: str) -> Any:
+        return self.request("DELETE", f"/configurations/{_seg(configuration_id)}")
+
+    def configuration_instances(self, configuration_id: str) -> list[dict[str, Any]]:
+        return self.get(f"/configurations/{_seg(configuration_id)}/instances")["instances"]
+
+    def configuration_parameters(self, datastore: str, version: str) -> list[dict[str, Any]]:
+        path = f"/datastores/{_seg(datastore)}/versions/{_seg(version)}/parameters"
+        return self.get(path)["configuration-parameters"]
 
     # waiting ---------------------------------------------------------------------------------
     def operation_ids(self, instance_id: str) -> set[str]:
@@ -264,6 +401,11 @@ class HearthClient:
             raise ApiError(f"{failed[-1].get('kind', 'operation')} of instance {instance_id} failed "
                            f"({instance.get('status')}): {reason}")
         return instance
+
+
+def _seg(value: str) -> str:
+    """One URL path segment (a database or user name may hold '@', '/' or spaces)."""
+    return quote(value, safe="")
 
 
 def fault_message(instance: dict[str, Any]) -> str | None:
