@@ -66,3 +66,20 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(HEAT_VENV) $(CONF_VENV) conformance/.work conformance/results .hearth build *.egg-info src/*.egg-info
+
+# cloud-init's own schema checker, for tests/hearth/datastores/test_cloudinit.py (which runs this target when the
+# cache is missing): Debian 12's cloud-init package unpacked, not installed, under .cache/cloud-init/root, and run
+# as `python -m cloudinit.cmd.main schema --config-file F` by a virtualenv holding its Python dependencies.
+CLOUDINIT_CACHE := .cache/cloud-init
+.PHONY: cloud-init-schema
+cloud-init-schema: $(CLOUDINIT_CACHE)/.installed
+
+$(CLOUDINIT_CACHE)/.installed:
+	rm -rf $(CLOUDINIT_CACHE) && mkdir -p $(CLOUDINIT_CACHE)
+	apt-get update -qq || true  # as root; otherwise the lists already there
+	cd $(CLOUDINIT_CACHE) && apt-get download -qq cloud-init
+	dpkg -x $(CLOUDINIT_CACHE)/cloud-init_*.deb $(CLOUDINIT_CACHE)/root
+	python3 -m venv $(CLOUDINIT_CACHE)/venv
+	$(CLOUDINIT_CACHE)/venv/bin/python -m pip install --quiet 'jsonschema<5' pyyaml jinja2 configobj jsonpatch \
+		requests oauthlib
+	touch $@

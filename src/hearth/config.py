@@ -33,6 +33,16 @@ class DatastoreVersion(BaseModel):
     # datastores it has a manager for (hearth.management). False: an image whose database Hearth must not
     # touch; its instances are ready once the server is ACTIVE and show no operating_status.
     manage: bool = True
+    # How the database gets its superuser's password at boot: `admin_pass`, an image that sets it from Nova's
+    # adminPass (fakecloud's guest images, or an image prepared that way); `cloud_init`, a stock cloud image
+    # (Debian, Ubuntu) that cloud-init turns into a PostgreSQL server on the data volume
+    # (hearth.datastores.cloudinit: the version's major number must be the distribution's PostgreSQL).
+    boot: Literal["admin_pass", "cloud_init"] = "admin_pass"
+
+    @property
+    def major(self) -> int | None:
+        head = self.name.split(".")[0]
+        return int(head) if head.isdigit() else None
 
 
 class Datastore(BaseModel):

@@ -9,10 +9,13 @@ Hearth dials the instance's private address (its port's fixed IP), which the ins
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
+from hearth.config import DatastoreVersion, Settings
+from hearth.datastores.cloudinit import StockImageSetup, pg_hba, user_data
 from hearth.datastores.postgresql import Endpoint, PostgresManager
-from hearth.db.models import Instance
+from hearth.db.models import Instance, SecurityGroupRule
 from hearth.secrets import SecretBox
 
 #: Datastores Hearth manages over the network, by name; others (mysql today) run unmanaged: no health
@@ -59,3 +62,40 @@ def seal_bootstrap(box: SecretBox, databases: list[dict[str, Any]], users: list[
     if not databases and not users:
         return None
     return box.seal(json.dumps({"databases": databases, "users": users}))
+
+
+def version_of(settings: Settings, inst: Instance) -> DatastoreVersion | None:
+    ds = settings.datastore(inst.datastore)
+    return ds.version(inst.datastore_version) if ds is not None else None
+
+
+def boots_with_cloud_init(settings: Settings, inst: Instance) -> bool:
+    version = version_of(settings, inst)
+    return version is not None and version.boot == "cloud_init" and bool(inst.admin_password)
+
+
+def stock_setup(settings: Settings, inst: Instance, rules: Iterable[SecurityGroupRule], password: str
+                ) -> StockImageSetup:
+    """What a stock image's cloud-init sets up for the instance: its port, password, and pg_hba from its
+    access and management rules (the same CIDRs its security group opens)."""
+    version = version_of(settings, inst)
+    assert version is not None and version.major is not None, f"{inst.datastore} {inst.datastore_version}"
+    rules = list(rules)
+    return StockImageSetup(
+        major=version.major, port=inst.port, admin_password=password,
+        allowed_cidrs=tuple(r.cidr for r in rules if r.purpose != SecurityGroupRule.MANAGEMENT),
+        management_cidrs=tuple(r.cidr for r in rules if r.purpose == SecurityGroupRule.MANAGEMENT)
+        or tuple(settings.management_cidrs))
+
+
+def boot_user_data(settings: Settings, inst: Instance, rules: Iterable[SecurityGroupRule], password: str
+                   ) -> str | None:
+    """The user data a stock image boots with (None for images that take Nova's adminPass)."""
+    if not boots_with_cloud_init(settings, inst):
+        return None
+    return user_data(stock_setup(settings, inst, rules, password))
+
+
+def hba_text(settings: Settings, inst: Instance, rules: Iterable[SecurityGroupRule], password: str) -> str:
+    """pg_hba.conf of a stock image for its current rules (rewritten after each access change)."""
+    return pg_hba(stock_setup(settings, inst, rules, password))

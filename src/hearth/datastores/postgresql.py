@@ -487,6 +487,32 @@ class PostgresManager:
                              ([n.lower() for n in names],)).fetchone()
         return bool(row and row[0])
 
+    def replace_hba(self, text: str) -> None:
+        """Rewrite the server's pg_hba.conf with `text` and reload (stock images, whose pg_hba follows the
+        instance's access). PostgreSQL checks the new file first (pg_hba_file_rules): a file it would refuse
+        is put back as it was, and Invalid says which line. Lines are written by COPY, one row each: `text`
+        must hold no backslash or tab (pg_hba lines of CIDRs and keywords have none)."""
+        lines = text.rstrip("\n").split("\n")
+        if any(ch in text for ch in "\\\t\x00"):
+            raise Invalid("pg_hba.conf lines must not contain backslashes, tabs or NUL")
+        with self._session() as db:
+            row = db.execute("SHOW hba_file").fetchone()
+            assert row is not None
+            path = str(row[0])
+            before = db.execute("SELECT pg_read_file(%s)", (path,)).fetchone()
+            self._write_lines(db, path, lines)
+            errors = db.execute("SELECT line_number, error FROM pg_hba_file_rules WHERE error IS NOT NULL").fetchall()
+            if errors:
+                if before is not None:
+                    self._write_lines(db, path, str(before[0]).rstrip("\n").split("\n"))
+                raise Invalid("PostgreSQL refuses the new pg_hba.conf: "
+                              + "; ".join(f"line {n}: {e}" for n, e in errors))
+            db.execute("SELECT pg_reload_conf()")
+
+    @staticmethod
+    def _write_lines(db: psycopg.Connection[Any], path: str, lines: list[str]) -> None:
+        db.execute(sql.SQL("COPY (SELECT unnest({}::text[])) TO {}").format(sql.Literal(lines), sql.Literal(path)))
+
     def current_settings(self, names: Iterable[str]) -> dict[str, str]:
         wanted = [n.lower() for n in names]
         with self._session() as db:

@@ -103,6 +103,8 @@ class InstanceSpec:
     # The database superuser's password, handed to the server at boot and rebuild (Nova's adminPass): set
     # only for the operations that need it, never in plans, never logged (repr hides it).
     admin_password: str | None = dataclasses.field(default=None, repr=False)
+    # Cloud-init user data for stock images (hearth.datastores.cloudinit); it seals nothing, so never shown.
+    user_data: str | None = dataclasses.field(default=None, repr=False)
 
     def replace(self, **changes: Any) -> InstanceSpec:
         return dataclasses.replace(self, **changes)

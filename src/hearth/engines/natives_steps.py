@@ -9,6 +9,7 @@ engine runs them (in parallel where the dependencies allow).
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -279,6 +280,8 @@ def server_step(env: StepEnv) -> Made:
             attrs["security_groups"] = [{"name": group_id}]
         if spec.admin_password:
             attrs["admin_password"] = spec.admin_password
+        if spec.user_data:
+            attrs["user_data"] = base64.b64encode(spec.user_data.encode()).decode()
         if spec.availability_zone:
             attrs["availability_zone"] = spec.availability_zone
         server = call("creating the server", conn.compute.create_server, **attrs)

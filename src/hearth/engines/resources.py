@@ -27,6 +27,8 @@ from hearth.engines.natives_steps import Made, StepEnv
 PARAM_FLAVOR, PARAM_IMAGE, PARAM_VOLUME_SIZE = "flavor", "image", "volume_size"
 #: The database superuser's password (a hidden parameter: Heat never shows it back).
 PARAM_ADMIN_PASS = "admin_pass"
+#: Cloud-init user data of stock images (hidden too: it carries the password's verifier).
+PARAM_USER_DATA = "user_data"
 
 
 @dataclass
@@ -301,6 +303,11 @@ def _server_hot(spec: InstanceSpec) -> dict[str, Any]:
         "image": {"get_param": PARAM_IMAGE},
         "image_update_policy": "REBUILD",  # a new image keeps the server, its port and its volume
         "admin_pass": {"get_param": PARAM_ADMIN_PASS},
+        "user_data": {"get_param": PARAM_USER_DATA},
+        "user_data_format": "RAW",
+        # The user data only sets a new server up (its pg_hba lines follow access changes through the database):
+        # a change of it must never replace the server and its database.
+        "user_data_update_policy": "IGNORE",
         "metadata": common.resource_metadata(spec),
     }
     if spec.network_id:

@@ -33,11 +33,13 @@ def parameters(spec: InstanceSpec) -> dict[str, Any]:
                               resources.PARAM_VOLUME_SIZE: spec.volume_size}
     if spec.admin_password is not None:  # plans leave it out (the template's default stands in)
         values[resources.PARAM_ADMIN_PASS] = spec.admin_password
+    if spec.user_data is not None:
+        values[resources.PARAM_USER_DATA] = spec.user_data
     return values
 
 
 #: Parameters Heat hides (shows as asterisks): never compared with what the stack holds.
-HIDDEN_PARAMETERS = frozenset({resources.PARAM_ADMIN_PASS})
+HIDDEN_PARAMETERS = frozenset({resources.PARAM_ADMIN_PASS, resources.PARAM_USER_DATA})
 
 
 def build(spec: InstanceSpec) -> dict[str, Any]:
@@ -58,6 +60,9 @@ def build(spec: InstanceSpec) -> dict[str, Any]:
             resources.PARAM_ADMIN_PASS: {"type": "string", "hidden": True, "default": "",
                                          "description": "Password of the database superuser (the server's "
                                                         "adminPass)"},
+            resources.PARAM_USER_DATA: {"type": "string", "hidden": True, "default": "",
+                                        "description": "Cloud-init user data of stock images (empty for images "
+                                                       "that take the adminPass)"},
         },
         "resources": fragments,
         "outputs": resources.hot_outputs(fragments),

@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 
 from hearth import management
 from hearth.datastores.postgresql import AuthFailed, DatastoreError, PostgresManager, Unreachable
-from hearth.db.models import Configuration, Event, Instance, OperatingStatus, Task, utcnow
+from hearth.db.models import Configuration, Event, Instance, OperatingStatus, SecurityGroupRule, Task, utcnow
 from hearth.engines.base import EngineError, Resources
 from hearth.runtime import Runtime
 
@@ -130,6 +130,26 @@ def _configure(runtime: Runtime, db: PostgresManager, configuration_id: str, eve
     event(f"configuration group {configuration_id} applied ({', '.join(sorted(values))})"
           + ("; the database restarts for it" if needs_restart else ""))
     return needs_restart
+
+
+def follow_access(runtime: Runtime, inst: Instance, params: dict[str, Any], event: Callable[..., None]) -> None:
+    """After an access change on a stock image: its pg_hba.conf follows the new CIDRs (images that take the
+    adminPass filter with the security group alone). A database that cannot take it now keeps its old file;
+    the security group already holds the change, and the event says what to do."""
+    if not management.boots_with_cloud_init(runtime.settings, inst) or not inst.admin_password:
+        return
+    db = manager(runtime, inst)
+    if db is None:
+        return
+    managed = [r for r in inst.rules if r.purpose == SecurityGroupRule.MANAGEMENT]
+    rules = [SecurityGroupRule(cidr=r["cidr"], purpose=SecurityGroupRule.ACCESS) for r in params.get("rules", [])
+             if r["id"] not in {m.id for m in managed}] + managed
+    try:
+        db.replace_hba(management.hba_text(runtime.settings, inst, rules, runtime.secrets.open(inst.admin_password)))
+        event("pg_hba.conf rewritten for the new access")
+    except DatastoreError as err:
+        event(f"pg_hba.conf not rewritten ({err}); the security group holds the new access, and the next "
+              "access change rewrites it", "warning")
 
 
 # --------------------------------------------------------------------------------------------------

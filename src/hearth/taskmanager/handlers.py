@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, lazyload
 
+from hearth import management
 from hearth.db.models import (
     Event,
     Instance,
@@ -177,10 +178,14 @@ def execute(runtime: Runtime, op: ClaimedOperation, ctx: OperationContext) -> No
         engine = runtime.relocation()[0] if relocates(op.kind) else runtime.owning_engine(inst.id, inst.engine)
         spec = operation_spec(op.kind, inst, rules, op.params, runtime.settings.public_network)
         if inst.admin_password and op.kind != OperationKind.DELETE:
-            spec = spec.replace(admin_password=runtime.secrets.open(inst.admin_password))
+            password = runtime.secrets.open(inst.admin_password)
+            spec = spec.replace(admin_password=password,
+                                user_data=management.boot_user_data(runtime.settings, inst, rules, password))
         job = Job(op, inst, engine, spec, resources_of(inst, rules), ctx)
         result = runner(job)
         settled = _settle_database(runtime, job, result) if op.kind in RESTARTS_DATABASE else None
+        if op.kind == OperationKind.APPLY_RULES:
+            database.follow_access(runtime, inst, op.params, ctx.event)
     except Superseded:
         raise
     except (TransientError, NotConfigured) as err:
