@@ -30,6 +30,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -42,17 +43,46 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 API_PORT = 48779
 CLOUD_PORT = 48780
+GUEST_IMAGE = "postgresql-16-guest"  # fakecloud's image whose servers run a real PostgreSQL 16
 
-# name -> tempest --regex. Order is the order of RESULTS.md.
-SUITES: dict[str, str] = {
-    "compute": r"^tempest\.api\.compute\.(servers|flavors|volumes)\.",
-    "volume": r"^tempest\.api\.volume\.",
-    "network": r"^tempest\.api\.network\.",
-    "image": r"^tempest\.api\.image\.v2\.",
-    "identity": r"^tempest\.api\.identity\.v3\.",
-    "heat": r"^heat_tempest_plugin\.tests\.api\.",
-    "trove": r"trove_tempest_plugin\.tests\.scenario\.(test_instance_basic|test_instance_actions"
-             r"|test_instance_update_access)\.\w+PostgreSQL",
+TROVE_REGEX = (r"trove_tempest_plugin\.tests\.scenario\.(test_instance_basic|test_instance_actions"
+               r"|test_instance_update_access)\.\w+PostgreSQL")
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A tempest --regex, and (for suites that need a Hearth of their own) the engine of that Hearth.
+
+    `engine` None: the suite runs against the shared `hearth up` on API_PORT/CLOUD_PORT (default engine).
+    Otherwise it gets its own `hearth up --engine ENGINE` (own ports, own state dir), started before and stopped
+    after the suite: the trove scenarios run twice, once per engine, and neither run sees the other's state.
+    Such a suite's ratchet keys carry the suite's name (`trove-natives: trove_tempest_plugin...`), since the
+    same test ids run in both.
+
+    Suites with their own Hearth run one at a time even with --jobs > 1: every fakecloud hands out the same
+    loopback ranges (127.N.0.0/16 per project), so two clouds' PostgreSQL guests would collide on 127.N.0.x:5432
+    (measured: the second guest cannot bind, and Hearth then reaches the other cloud's database)."""
+
+    regex: str
+    engine: str | None = None
+    api_port: int = API_PORT
+    cloud_port: int = CLOUD_PORT
+
+    @property
+    def own_hearth(self) -> bool:
+        return self.engine is not None
+
+
+# name -> suite. Order is the order of RESULTS.md.
+SUITES: dict[str, Suite] = {
+    "compute": Suite(r"^tempest\.api\.compute\.(servers|flavors|volumes)\."),
+    "volume": Suite(r"^tempest\.api\.volume\."),
+    "network": Suite(r"^tempest\.api\.network\."),
+    "image": Suite(r"^tempest\.api\.image\.v2\."),
+    "identity": Suite(r"^tempest\.api\.identity\.v3\."),
+    "heat": Suite(r"^heat_tempest_plugin\.tests\.api\."),
+    "trove-natives": Suite(TROVE_REGEX, engine="natives", api_port=48781, cloud_port=48782),
+    "trove-orchestrator": Suite(TROVE_REGEX, engine="orchestrator", api_port=48783, cloud_port=48784),
 }
 
 PASSED = {"success", "xfail"}
@@ -60,13 +90,31 @@ SKIPPED = {"skip"}
 _ATTRS = re.compile(r"\[[^\]]*\]$")
 
 
-def test_key(test_id: str) -> str:
-    """The ratchet key of a test: its id without tempest's '[id-...,smoke]' attribute suffix.
+def test_key(test_id: str, suite: str | None = None) -> str:
+    """The ratchet key of a test: its id without tempest's '[id-...,smoke]' attribute suffix, prefixed with
+    `suite: ` for a suite with its own Hearth (the same test runs once per engine; each run is its own key).
 
     Attributes (tags such as 'smoke' or 'slow') change upstream without the test changing; keying on them
     would turn a harmless retag into a 'regression'.
     """
-    return _ATTRS.sub("", test_id)
+    key = _ATTRS.sub("", test_id)
+    return f"{suite}: {key}" if suite and SUITES.get(suite, Suite("")).own_hearth else key
+
+
+def key_suite(key: str) -> tuple[str | None, str]:
+    """(the suite a prefixed key belongs to, or None; the test id part)."""
+    head, sep, rest = key.partition(": ")
+    if sep and head in SUITES and SUITES[head].own_hearth:
+        return head, rest
+    return None, key
+
+
+def owns(suite: str, key: str) -> bool:
+    """Whether a ratchet key is one of `suite`'s tests."""
+    prefix, test_id = key_suite(key)
+    if SUITES[suite].own_hearth:
+        return prefix == suite and re.search(SUITES[suite].regex, test_id) is not None
+    return prefix is None and re.search(SUITES[suite].regex, test_id) is not None
 
 
 @dataclass
@@ -99,31 +147,84 @@ class SuiteResult:
 
 # --- the cloud ----------------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class GuestFacts:
+    """What tempest.conf and Hearth's settings need to know about fakecloud's PostgreSQL guest."""
+
+    pg_version: str  # `postgres --version` of the guest binaries, e.g. "16.2" (= `SHOW server_version`)
+    image_id: str  # fakecloud's stable id of GUEST_IMAGE
+
+
+_GUEST_FACTS = """
+import json, subprocess, sys
+from openstack_fakecloud.config import load_config
+from openstack_fakecloud.guests.postgres import binaries
+from openstack_fakecloud.image.backend import image_id
+out = subprocess.run([str(binaries() / "postgres"), "--version"], capture_output=True, text=True, check=True).stdout
+spec = next(i for i in load_config(sys.argv[1]).images if i.name == sys.argv[2])
+print(json.dumps({"version": out.split()[-1], "image_id": image_id(spec)}))
+"""
+
+
+def guest_facts(hearth_bin: Path) -> GuestFacts:
+    """Asked of the hearth virtualenv's python (it has fakecloud and the pgserver wheel; this script is stdlib)."""
+    python = hearth_bin.parent / "python"
+    done = subprocess.run([str(python), "-c", _GUEST_FACTS, str(HERE / "fakecloud-tempest.yaml"), GUEST_IMAGE],
+                          cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"cannot read the PostgreSQL guest's version and image id with {python}:\n{done.stderr}")
+    facts = json.loads(done.stdout)
+    if not re.fullmatch(r"\d+(\.\d+)*", facts["version"]):
+        raise SystemExit(f"unexpected `postgres --version` of the guest binaries: {facts['version']!r}")
+    return GuestFacts(facts["version"], facts["image_id"])
+
+
+def write_settings(work: Path, facts: GuestFacts) -> Path:
+    """Hearth's settings for the runs (HEARTH_CONFIG): the postgresql datastore has ONE version, named as the
+    guest's server reports itself (trove's upgrade test compares the version name with `SHOW server_version`)."""
+    path = work / "hearth-settings.toml"
+    path.write_text(
+        "# written by conformance/run.py\n"
+        "[[datastores]]\n"
+        f'name = "postgresql"\ndefault_version = "{facts.pg_version}"\n'
+        "[[datastores.versions]]\n"
+        f'name = "{facts.pg_version}"\nimage = "{GUEST_IMAGE}"\nport = 5432\n')
+    return path
+
+
 class Hearth:
     """`hearth up` in the background with fresh state, on the fixed loopback ports tempest.conf names."""
 
-    def __init__(self, hearth_bin: Path, work: Path) -> None:
+    def __init__(self, hearth_bin: Path, work: Path, settings: Path, name: str = "hearth",
+                 api_port: int = API_PORT, cloud_port: int = CLOUD_PORT, engine: str | None = None) -> None:
         self.hearth_bin = hearth_bin
-        self.home = work / "hearth-home"
-        self.log_path = work / "hearth.log"
+        self.home = work / f"{name}-home"
+        self.log_path = work / f"{name}.log"
+        self.settings = settings
+        self.api_port = api_port
+        self.cloud_port = cloud_port
+        self.engine = engine
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 180.0) -> None:
         """Start and wait for GET /readyz: hearth accepts connections only once fakecloud and the API are ready."""
-        for port in (API_PORT, CLOUD_PORT):
+        for port in (self.api_port, self.cloud_port):
             if _answers(f"http://127.0.0.1:{port}/"):
                 raise SystemExit(f"port {port} on 127.0.0.1 already answers: stop whatever runs there first")
         shutil.rmtree(self.home, ignore_errors=True)  # fresh state: no leftovers from the previous run
         log = self.log_path.open("wb")
+        engine = ["--engine", self.engine] if self.engine else []
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HEARTH_")}  # only this run's settings
+        env["HEARTH_CONFIG"] = str(self.settings)
         self.proc = subprocess.Popen(
-            [str(self.hearth_bin), "up", "--port", str(API_PORT), "--cloud-port", str(CLOUD_PORT),
-             "--cloud-config", str(HERE / "fakecloud-tempest.yaml"), "--home", str(self.home)],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [str(self.hearth_bin), "up", "--port", str(self.api_port), "--cloud-port", str(self.cloud_port),
+             "--cloud-config", str(HERE / "fakecloud-tempest.yaml"), "--home", str(self.home), *engine],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise SystemExit(f"hearth up exited with {self.proc.returncode}; see {self.log_path}")
-            if _answers(f"http://127.0.0.1:{API_PORT}/readyz", want_ok=True):
+            if _answers(f"http://127.0.0.1:{self.api_port}/readyz", want_ok=True):
                 return
             time.sleep(0.5)
         self.stop()
@@ -161,7 +262,7 @@ def _kill_group(proc: subprocess.Popen[bytes], grace: float) -> None:
 
 # --- one suite ----------------------------------------------------------------------------------------------
 
-def init_workspace(venv: Path, work: Path, suite: str) -> Path:
+def init_workspace(venv: Path, work: Path, suite: str, facts: GuestFacts) -> Path:
     """A fresh `tempest init` workspace per suite, so each has its own stestr repository and logs."""
     ws = work / suite
     shutil.rmtree(ws, ignore_errors=True)
@@ -173,18 +274,58 @@ def init_workspace(venv: Path, work: Path, suite: str) -> Path:
     subprocess.run([str(venv / "bin" / "tempest"), "init", "--name", suite, "--workspace-path", str(registry),
                     str(ws)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     conf = (HERE / "tempest.conf.template").read_text()
-    conf = conf.replace("@@WS@@", str(ws)).replace("@@LOCK@@", str(work / "tempest_lock"))
+    spec = SUITES[suite]
+    for marker, value in (("@@WS@@", str(ws)), ("@@LOCK@@", str(work / "tempest_lock")),
+                          ("@@CLOUD_PORT@@", str(spec.cloud_port)), ("@@PG_VERSION@@", facts.pg_version),
+                          ("@@REBUILD_IMAGE_ID@@", facts.image_id)):
+        conf = conf.replace(marker, value)
     (ws / "etc" / "tempest.conf").write_text(conf)
     shutil.copy(HERE / "accounts.yaml", ws / "etc" / "accounts.yaml")
     return ws
 
 
-def run_suite(venv: Path, work: Path, name: str, regex: str, concurrency: int, timeout: float) -> SuiteResult:
-    """Run one suite with `tempest run` and read its outcomes back from `stestr last --subunit`."""
-    result = SuiteResult(name, regex)
-    ws = init_workspace(venv, work, name)
-    env = dict(os.environ, OS_TEST_TIMEOUT=os.environ.get("OS_TEST_TIMEOUT", "300"))  # bound one hung test
+_OWN_CLOUD = threading.Lock()  # one suite with its own Hearth (and fakecloud) at a time: see Suite
+
+
+def run_suite(venv: Path, work: Path, name: str, concurrency: int, timeout: float, facts: GuestFacts,
+              hearth: Hearth | None = None) -> SuiteResult:
+    """Run one suite with `tempest run` and read its outcomes back from `stestr last --subunit`.
+
+    With `hearth` (a suite with its own Hearth), wait for the other such suites to end, start it, and stop it
+    after; its start counts in the suite's wall time (the wait does not)."""
+    if hearth is None:
+        return _run_suite(venv, work, name, concurrency, timeout, facts, None)
+    with _OWN_CLOUD:
+        return _run_suite(venv, work, name, concurrency, timeout, facts, hearth)
+
+
+def _run_suite(venv: Path, work: Path, name: str, concurrency: int, timeout: float, facts: GuestFacts,
+               hearth: Hearth | None) -> SuiteResult:
+    result = SuiteResult(name, SUITES[name].regex)
+    regex = result.regex
     start = time.monotonic()
+    if hearth is not None:
+        try:
+            hearth.start()
+        except SystemExit as err:
+            result.error = str(err)
+            result.wall_seconds = time.monotonic() - start
+            return result
+        print(f"{name}: hearth up --engine {hearth.engine} on 127.0.0.1:{hearth.api_port} "
+              f"(fakecloud :{hearth.cloud_port}); log {hearth.log_path}", flush=True)
+    try:
+        return _run_tempest(venv, work, name, regex, concurrency, timeout, facts, result, start)
+    finally:
+        if hearth is not None:
+            hearth.stop()
+
+
+def _run_tempest(venv: Path, work: Path, name: str, regex: str, concurrency: int, timeout: float,
+                 facts: GuestFacts, result: SuiteResult, start: float) -> SuiteResult:
+    ws = init_workspace(venv, work, name, facts)
+    # bound one hung test; a trove scenario test may build an instance (database_build_timeout = 300) and more
+    per_test = "900" if SUITES[name].own_hearth else "300"
+    env = dict(os.environ, OS_TEST_TIMEOUT=os.environ.get("OS_TEST_TIMEOUT", per_test))
     with (ws / "run.log").open("wb") as log:
         proc = subprocess.Popen([str(venv / "bin" / "tempest"), "run", "--concurrency", str(concurrency),
                                  "--regex", regex], cwd=ws, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -346,16 +487,15 @@ def write_passing(path: Path, keys: set[str]) -> None:
 def ratchet(results: list[SuiteResult], path: Path, update: bool) -> list[str]:
     """Listed tests (of the suites that ran) that did not pass now; with update, also rewrite the list."""
     listed = read_passing(path)
-    regexes = [re.compile(r.regex) for r in results]
-    in_scope = {k for k in listed if any(rx.search(k) for rx in regexes)}
-    seen = {test_key(t["id"]) for r in results for t in r.tests}
-    passed = {test_key(t["id"]) for r in results for t in r.tests if t["status"] in PASSED}
+    in_scope = {k for k in listed if any(owns(r.name, k) for r in results)}
+    seen = {test_key(t["id"], r.name) for r in results for t in r.tests}
+    passed = {test_key(t["id"], r.name) for r in results for t in r.tests if t["status"] in PASSED}
     # A suite that timed out or produced no stream says nothing about its tests' existence: don't drop them.
-    incomplete = [re.compile(r.regex) for r in results if r.error]
+    incomplete = [r.name for r in results if r.error]
     regressions = sorted(k for k in in_scope - passed
-                         if k in seen or any(rx.search(k) for rx in incomplete))
+                         if k in seen or any(owns(name, k) for name in incomplete))
     if update:
-        vanished = {k for k in in_scope - seen if not any(rx.search(k) for rx in incomplete)}
+        vanished = {k for k in in_scope - seen if not any(owns(name, k) for name in incomplete)}
         write_passing(path, (listed - vanished) | passed)
         print(f"passing.txt: +{len(passed - listed)} new, -{len(vanished)} no longer exist, "
               f"{len((listed - vanished) | passed)} listed")
@@ -367,7 +507,7 @@ def ratchet(results: list[SuiteResult], path: Path, update: bool) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--suites", default=os.environ.get("CONFORMANCE_SUITES", ",".join(SUITES)),
-                        help="comma-separated subset of: " + ", ".join(SUITES))
+                        help="comma-separated subset of: " + ", ".join(SUITES) + " (trove: both trove-*)")
     parser.add_argument("--update", action="store_true", default=os.environ.get("CONFORMANCE_UPDATE") == "1",
                         help="rewrite passing.txt from this run (also CONFORMANCE_UPDATE=1)")
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("CONFORMANCE_JOBS", "1")),
@@ -383,27 +523,42 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     names = [s.strip() for s in args.suites.split(",") if s.strip()]
+    # "trove" (the one suite before it ran once per engine) stands for both trove-<engine> suites
+    names = list(dict.fromkeys(x for n in names for x in (
+        [k for k in SUITES if k.startswith("trove-")] if n == "trove" else [n])))
     unknown = [n for n in names if n not in SUITES]
     if unknown:
         parser.error(f"unknown suite(s) {unknown}; known: {', '.join(SUITES)}")
     args.work.mkdir(parents=True, exist_ok=True)
     started = dt.datetime.now(dt.UTC)
     t0 = time.monotonic()
-    hearth = Hearth(args.hearth, args.work)
-    hearth.start()
-    print(f"hearth up on 127.0.0.1:{API_PORT} (fakecloud :{CLOUD_PORT}); log {hearth.log_path}", flush=True)
+    facts = guest_facts(args.hearth)
+    settings = write_settings(args.work, facts)
+    print(f"PostgreSQL guest {facts.pg_version}, image {GUEST_IMAGE} = {facts.image_id}; settings {settings}",
+          flush=True)
+    shared: Hearth | None = None
+    if any(not SUITES[n].own_hearth for n in names):
+        shared = Hearth(args.hearth, args.work, settings)
+        shared.start()
+        print(f"hearth up on 127.0.0.1:{API_PORT} (fakecloud :{CLOUD_PORT}); log {shared.log_path}", flush=True)
     results: list[SuiteResult] = []
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            futures = {pool.submit(run_suite, args.venv, args.work, n, SUITES[n], args.concurrency,
-                                   args.suite_timeout): n for n in names}
+            futures = {}
+            for n in names:
+                spec = SUITES[n]
+                own = Hearth(args.hearth, args.work, settings, name=f"hearth-{n}", api_port=spec.api_port,
+                             cloud_port=spec.cloud_port, engine=spec.engine) if spec.own_hearth else None
+                futures[pool.submit(run_suite, args.venv, args.work, n, args.concurrency, args.suite_timeout,
+                                    facts, own)] = n
             for fut in concurrent.futures.as_completed(futures):
                 r = fut.result()
                 results.append(r)
-                print(f"{r.name:9} passed {r.passed:4}, failed {r.failed:4}, skipped {r.skipped:4} "
+                print(f"{r.name:18} passed {r.passed:4}, failed {r.failed:4}, skipped {r.skipped:4} "
                       f"in {r.wall_seconds / 60:5.1f} min {r.error}", flush=True)
     finally:
-        hearth.stop()
+        if shared is not None:
+            shared.stop()
     results.sort(key=lambda r: names.index(r.name))
     total = time.monotonic() - t0
     for r in results:
