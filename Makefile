@@ -12,7 +12,7 @@ CONF_VENV ?= .conformance-venv
 CONF_STAMP := $(CONF_VENV)/.installed
 TROVE_PLUGIN_SRC ?= ../shared/conformance/trove-tempest-plugin
 
-.PHONY: run test test-pytest test-heat conformance conformance-update lint bench clean
+.PHONY: run test test-pytest test-heat conformance conformance-update lint bench clean cloud-init-schema
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -20,6 +20,23 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip uninstall --quiet -y hearth 2>/dev/null || true  # the distribution's name before hearth-dbaas
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+# cloud-init's own schema checker, for tests/hearth/datastores/test_cloudinit.py (installed before the pytest tier
+# runs; the test runs this target itself when run alone): Debian 12's cloud-init package unpacked, not installed,
+# under .cache/cloud-init/root, and run as `python -m cloudinit.cmd.main schema --config-file F` by a virtualenv
+# holding its Python dependencies.
+CLOUDINIT_CACHE := .cache/cloud-init
+cloud-init-schema: $(CLOUDINIT_CACHE)/.installed
+
+$(CLOUDINIT_CACHE)/.installed:
+	rm -rf $(CLOUDINIT_CACHE) && mkdir -p $(CLOUDINIT_CACHE)
+	apt-get update -qq || true  # as root; otherwise the lists already there
+	cd $(CLOUDINIT_CACHE) && apt-get download -qq cloud-init
+	dpkg -x $(CLOUDINIT_CACHE)/cloud-init_*.deb $(CLOUDINIT_CACHE)/root
+	python3 -m venv $(CLOUDINIT_CACHE)/venv
+	$(CLOUDINIT_CACHE)/venv/bin/python -m pip install --quiet 'jsonschema<5' pyyaml jinja2 configobj jsonpatch \
+		requests oauthlib
+	touch $@
 
 run: $(STAMP)
 	$(VENV)/bin/hearth up
@@ -30,7 +47,7 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench conformance
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-pytest test-heat
 
-test-pytest: $(STAMP)
+test-pytest: $(STAMP) $(CLOUDINIT_CACHE)/.installed
 	$(PY) -m pytest
 
 # The real-Heat gate: the engine contract suite with upstream Heat 27 as the orchestration service.
@@ -66,20 +83,3 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(HEAT_VENV) $(CONF_VENV) conformance/.work conformance/results .hearth build *.egg-info src/*.egg-info
-
-# cloud-init's own schema checker, for tests/hearth/datastores/test_cloudinit.py (which runs this target when the
-# cache is missing): Debian 12's cloud-init package unpacked, not installed, under .cache/cloud-init/root, and run
-# as `python -m cloudinit.cmd.main schema --config-file F` by a virtualenv holding its Python dependencies.
-CLOUDINIT_CACHE := .cache/cloud-init
-.PHONY: cloud-init-schema
-cloud-init-schema: $(CLOUDINIT_CACHE)/.installed
-
-$(CLOUDINIT_CACHE)/.installed:
-	rm -rf $(CLOUDINIT_CACHE) && mkdir -p $(CLOUDINIT_CACHE)
-	apt-get update -qq || true  # as root; otherwise the lists already there
-	cd $(CLOUDINIT_CACHE) && apt-get download -qq cloud-init
-	dpkg -x $(CLOUDINIT_CACHE)/cloud-init_*.deb $(CLOUDINIT_CACHE)/root
-	python3 -m venv $(CLOUDINIT_CACHE)/venv
-	$(CLOUDINIT_CACHE)/venv/bin/python -m pip install --quiet 'jsonschema<5' pyyaml jinja2 configobj jsonpatch \
-		requests oauthlib
-	touch $@
