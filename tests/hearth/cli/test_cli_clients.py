@@ -155,3 +155,49 @@ def test_hearth_client_lifecycle(hearth_up: HearthUp, api: HearthClient) -> None
     deleted = hearth_up.hearth("instance", "delete", "db2", "--wait")
     assert "Deleted db2" in deleted.stdout
     assert_gone(hearth_up, api, instance_id)
+
+
+def test_openstack_database_makes_a_database_you_connect_to(hearth_up: HearthUp, api: HearthClient) -> None:
+    """`openstack database ...` unchanged: a create with a nic, a public address, databases and users, then db,
+    user, root and configuration commands; every answer checked in the database itself (psycopg)."""
+    import ipaddress
+
+    import psycopg
+
+    network = hearth_up.openstack("network", "show", "private", "-f", "value", "-c", "id").stdout.strip()
+    created = json.loads(hearth_up.openstack(
+        "database", "instance", "create", "osc-db", "--flavor", "m1.small", "--size", "1",
+        "--datastore", "postgresql", "--datastore-version", "16", "--nic", f"net-id={network}", "--is-public",
+        "--databases", "orders", "--users", "app:PassW0rd-app", "-f", "json").stdout)
+    instance_id = created["id"]
+    settle(api, instance_id)
+    instance = api.get_instance(instance_id)
+    assert (instance["status"], instance["operating_status"]) == ("ACTIVE", "HEALTHY"), instance.get("fault")
+    public = next(a["address"] for a in instance["addresses"] if a["type"] == "public")
+    assert ipaddress.ip_address(public) in ipaddress.ip_network("127.0.0.0/8")  # loopback only, then dial
+
+    users = json.loads(hearth_up.openstack("database", "user", "list", instance_id, "-f", "json").stdout)
+    assert "app" in [u["Name"] for u in users]
+    hearth_up.openstack("database", "user", "grant", "access", instance_id, "app", "orders")
+    with psycopg.connect(host=public, port=5432, user="app", password="PassW0rd-app", dbname="orders",
+                         connect_timeout=5, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (n int)")
+        conn.execute("INSERT INTO t VALUES (7)")
+
+    hearth_up.openstack("database", "db", "create", instance_id, "reports")
+    dbs = json.loads(hearth_up.openstack("database", "db", "list", instance_id, "-f", "json").stdout)
+    assert {"orders", "reports"} <= {d["Name"] for d in dbs}
+    root = json.loads(hearth_up.openstack("database", "root", "enable", instance_id, "-f", "json").stdout)
+    with psycopg.connect(host=public, port=5432, user="root", password=root["password"], dbname="orders",
+                         connect_timeout=5) as conn:
+        assert conn.execute("SELECT n FROM t").fetchone() == (7,)
+    group = json.loads(hearth_up.openstack(
+        "database", "configuration", "create", "osc-tuning", '{"work_mem": 4096}', "--datastore", "postgresql",
+        "--datastore-version", "16", "-f", "json").stdout)
+    hearth_up.openstack("database", "configuration", "attach", instance_id, group["id"])
+    with psycopg.connect(host=public, port=5432, user="root", password=root["password"], dbname="postgres",
+                         connect_timeout=5) as conn:
+        assert conn.execute("SHOW work_mem").fetchone() == ("4MB",)
+    hearth_up.openstack("database", "instance", "delete", instance_id)
+    settle(api, instance_id, gone_ok=True)
+    assert_gone(hearth_up, api, instance_id)
