@@ -300,3 +300,45 @@ def test_dry_runs_plan_every_operation_and_change_nothing(hearth_api, restart, e
     bad = api.post(f"/instances/{inst['id']}/action?dry_run=true", json={"resize": {"volume": {"size": 1}}})
     assert bad.status_code == 400
     assert _row_counts(hearth.runtime) == before
+
+
+def test_adopt_and_release_carry_a_public_instances_port_and_floating_ip(hearth_api, restart):
+    """A natives instance with a nic and a public address: adopt hands its own port and floating IP to the
+    stack untouched, a private/public change then goes through Heat, release hands them back."""
+    cloud = hearth_api.cloud
+    conn = cloud.connect()
+    network = next(n.id for n in conn.network.networks(name="private") if n.project_id == conn.current_project_id)
+    hearth = restart("natives")
+    api, admin = hearth.client(), hearth.client(as_project="admin")
+    inst = hearth.create(api, "public-db", nics=[{"net-id": network}], access={"is_public": True})
+    assert inst["status"] == "ACTIVE", inst.get("fault")
+    public = next(a["address"] for a in inst["addresses"] if a["type"] == "public")
+    port = next(conn.network.ports(name=f"hearth-{inst['id']}-port"))
+    ip = next(conn.network.ips(floating_ip_address=public))
+    assert ip.port_id == port.id
+
+    hearth = restart("migration")
+    api, admin = hearth.client(), hearth.client(as_project="admin")
+    seq = _seq(cloud)
+    adopted = _act(hearth, admin, inst["id"], {"adopt": {}})
+    assert (adopted["status"], adopted["engine"]) == ("ACTIVE", "orchestrator"), adopted.get("fault")
+    assert set(_writes(cloud, seq)) == {"orchestration"}  # nothing made or replaced
+    stack = read_stack(conn, adopted["stack_id"])
+    physical = {r.name: r.physical_resource_id for r in conn.orchestration.resources(stack)}
+    assert physical["port"] == port.id and physical["floating_ip"] == ip.id
+
+    # private through Heat: the floating IP goes, the port stays
+    assert api.put(f"/instances/{inst['id']}", json={"instance": {"access": {"is_public": False}}}
+                   ).status_code == 202
+    hearth.settle()
+    shown = _show(api, inst["id"])
+    assert shown["access"]["is_public"] is False and [a["type"] for a in shown["addresses"]] == ["private"]
+    assert list(conn.network.ips(floating_ip_address=public)) == []
+    assert conn.network.get_port(port.id).id == port.id
+
+    released = _act(hearth, admin, inst["id"], {"release": {}})
+    assert (released["status"], released["engine"]) == ("ACTIVE", "natives"), released.get("fault")
+    assert api.delete(f"/instances/{inst['id']}").status_code == 202
+    hearth.settle()
+    assert hearth.leftovers() == {}
+    assert list(conn.network.ports(name=f"hearth-{inst['id']}-port")) == []
