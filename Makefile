@@ -64,7 +64,7 @@ $(CONF_STAMP): conformance/requirements.txt
 	PBR_VERSION=0.0.0 $(CONF_VENV)/bin/python -m pip install --quiet -e $(CONF_VENV)/src/trove-tempest-plugin
 	touch $(CONF_STAMP)
 
-# Scoped tempest suites against `hearth up` on 127.0.0.1:48779/48780; writes conformance/RESULTS.md and fails when a
+# Scoped tempest suites against `hearth up` on 127.0.0.1:28779/28780; writes conformance/RESULTS.md and fails when a
 # test in conformance/passing.txt no longer passes. CONFORMANCE_SUITES=compute,volume picks suites.
 conformance: $(STAMP) $(CONF_STAMP)
 	python3 conformance/run.py

@@ -41,8 +41,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-API_PORT = 48779
-CLOUD_PORT = 48780
+# Below Linux's ephemeral range (32768-60999): a client connection of any other process can never hold them.
+API_PORT = 28779
+CLOUD_PORT = 28780
 GUEST_IMAGE = "postgresql-16-guest"  # fakecloud's image whose servers run a real PostgreSQL 16
 
 TROVE_REGEX = (r"trove_tempest_plugin\.tests\.scenario\.(test_instance_basic|test_instance_actions"
@@ -81,8 +82,8 @@ SUITES: dict[str, Suite] = {
     "image": Suite(r"^tempest\.api\.image\.v2\."),
     "identity": Suite(r"^tempest\.api\.identity\.v3\."),
     "heat": Suite(r"^heat_tempest_plugin\.tests\.api\."),
-    "trove-natives": Suite(TROVE_REGEX, engine="natives", api_port=48781, cloud_port=48782),
-    "trove-orchestrator": Suite(TROVE_REGEX, engine="orchestrator", api_port=48783, cloud_port=48784),
+    "trove-natives": Suite(TROVE_REGEX, engine="natives", api_port=28781, cloud_port=28782),
+    "trove-orchestrator": Suite(TROVE_REGEX, engine="orchestrator", api_port=28783, cloud_port=28784),
 }
 
 PASSED = {"success", "xfail"}
