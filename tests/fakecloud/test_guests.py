@@ -355,3 +355,17 @@ def test_a_guest_whose_data_disk_is_full_says_so(os_conn, fakecloud):
     os_conn.block_storage.delete_volume(volume)
     os_conn.block_storage.wait_for_delete(volume, **WAIT)
     assert not filler.exists()
+
+
+def test_once_an_attach_is_reported_no_client_reaches_the_root_disks_database(os_conn, fakecloud):
+    """The guest moves its data to a volume attached to a running server: from the moment Cinder reports the
+    volume in-use, the database on the root disk takes no new connection, so whatever a client (Hearth
+    setting the database up) writes next lands on the volume."""
+    _open_group(os_conn)
+    server, password = _boot(os_conn, "moving")
+    with _connect(_address(server), password) as db:  # the root disk's cluster
+        before = db.execute("SHOW data_directory").fetchone()[0]
+    volume = _attach_new_volume(os_conn, server)
+    with _connect(_address(server), password) as db:  # refused until the volume's cluster accepts
+        after = db.execute("SHOW data_directory").fetchone()[0]
+    assert after != before and volume.id in after

@@ -79,6 +79,10 @@ class GuestPlane:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._network_pending = False
         self._starting: dict[str, PostgresGuest] = {}  # engines whose start is under way (stopped if cancelled)
+        # Servers whose running guest is about to stop for another disk (a volume attached or detached, a
+        # rebuild): it refuses new connections from the moment the change is made, before the attach or the
+        # rebuild is reported done, so no client (Hearth setting the database up) reaches the outgoing one.
+        self._retiring: set[str] = set()
         self._template_lock = asyncio.Lock()
 
     # what the backends say ------------------------------------------------------------------
@@ -98,6 +102,11 @@ class GuestPlane:
             self._wiped.add(server_id)
         if server is None or not self._runs(server):
             self._cycled.add(server_id)
+        guest = self.guests.get(server_id)
+        if guest is not None:
+            want = self._want(server_id)
+            if rebuilt or want is None or (want.kind, want.disk) != (guest.kind, guest.disk):
+                self._retiring.add(server_id)
         self._dirty.add(server_id)
         self._kick()
 
@@ -232,6 +241,7 @@ class GuestPlane:
                                                               or not guest.engine.running)):
             if guest is not None:
                 await self._stop_guest(server_id)
+                self._retiring.discard(server_id)
                 if guest.disk[0] == "volume" and guest.disk[1] not in self.cloud.volume.volumes:
                     self.volume_deleted(guest.disk[1])  # dropped by a reset while the guest still ran
                 guest = None
@@ -250,6 +260,7 @@ class GuestPlane:
         if guest is None:
             await self._start_guest(server_id, want)
             return
+        self._retiring.discard(server_id)  # the change was undone before the guest stopped: it stays
         for problem in await guest.listeners.listen(want.addresses):
             self._say(server_id, problem)
 
@@ -280,8 +291,8 @@ class GuestPlane:
             return
         want = now
         listeners = Listeners(engine.port, engine.socket_path,
-                              lambda port_id, source: self.cloud.network.ingress_allowed(
-                                  port_id, "tcp", engine.port, source))
+                              lambda port_id, source: server_id not in self._retiring
+                              and self.cloud.network.ingress_allowed(port_id, "tcp", engine.port, source))
         problems = await listeners.listen(want.addresses)
         for problem in problems:
             self._say(server_id, f"{want.kind}: {problem}")
