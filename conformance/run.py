@@ -428,6 +428,16 @@ def fakecloud_revision() -> str:
     return f"{head} (+ uncommitted changes under src/)" if dirty else head
 
 
+#: Upstream tests that cannot pass against any Trove-compatible service, by test id: why, for RESULTS.md.
+KNOWN_DEFECTS = {
+    "trove_tempest_plugin.tests.scenario.test_instance_actions.TestInstanceActionsPostgreSQL.test_instance_upgrade":
+        "the test logs into the instance it has just created as `root` with the root password of another instance "
+        "(the class's, from `resource_setup`); no root was enabled on the new one. Trove's own gate never runs it "
+        "for PostgreSQL (its jobs set `pre_upgrade_datastore_versions` for MySQL only). Hearth's upgrade is tested "
+        "in tests/hearth/api/test_databases.py.",
+}
+
+
 def write_markdown(results: list[SuiteResult], path: Path, started: dt.datetime, total: float,
                    revision: str) -> None:
     """RESULTS.md: the table a reader wants first, then skips by reason and failures by cause."""
@@ -466,6 +476,12 @@ def write_markdown(results: list[SuiteResult], path: Path, started: dt.datetime,
             continue
         out += [f"### {r.name} ({r.failed})", ""]
         out += [f"- {n} × `{cause}`" for cause, n in causes.most_common()]
+        out.append("")
+    known = sorted({key for r in results for t in r.tests if t["status"] not in PASSED | SKIPPED
+                    for key in [t["id"].split("[")[0]] if key in KNOWN_DEFECTS})
+    if known:
+        out += ["## Known defects of the upstream tests", ""]
+        out += [f"- `{key}`: {KNOWN_DEFECTS[key]}" for key in known]
         out.append("")
     path.write_text("\n".join(out).rstrip() + "\n")
 
