@@ -160,7 +160,7 @@ def test_every_contract_template_validates(make_spec, os_conn, fakecloud, cloud_
     seq = cloud_state.request_seq()
     for spec in _contract_specs(make_spec, os_conn):
         result = os_conn.orchestration.validate_template(templates.build(spec))
-        assert set(result.parameters) == {"flavor", "image", "volume_size", "admin_pass"}, result
+        assert set(result.parameters) == {"flavor", "image", "volume_size", "admin_pass", "user_data"}, result
         # and the YAML rendering is the same template
         response = os_conn.orchestration.post("/validate", json={"template": templates.render(spec),
                                                                  "parameters": templates.parameters(spec)})
