@@ -90,8 +90,9 @@ def _check_ready(inst: Instance) -> None:
 
 def _admin_password(runtime: Runtime, inst: Instance) -> str:
     if not inst.admin_password:
-        raise service.BadRequest(f"Instance {inst.id} has no database admin password recorded yet; its database "
-                                 "cannot be managed until it has one.")
+        raise service.BadRequest(f"Hearth does not manage the database of instance {inst.id}: its datastore "
+                                 f"version ({inst.datastore} {inst.datastore_version}) is set `manage = false`, or "
+                                 "the instance was created before Hearth managed databases.")
     box = getattr(runtime, "secrets", None)
     if box is None:
         raise service.Unavailable("Hearth's secret key is not loaded; the database cannot be reached.")
