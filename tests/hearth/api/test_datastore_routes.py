@@ -102,7 +102,7 @@ def test_valid_requests_reach_the_connection_step(hearth_api, fault_of):
     api = hearth_api.client()
     iid = add_instance(hearth_api)
     response = api.post(f"/instances/{iid}/users", json={"users": [{"name": "app@%", "password": "s3cret-pass"}]})
-    fault_of(response, 400, "badRequest", iid, "admin password")
+    fault_of(response, 400, "badRequest", iid, "does not manage the database")
     fault_of(api.get(f"/instances/{iid}/databases"), 400, "badRequest", iid)
     fault_of(api.get(f"/instances/{iid}/root"), 400, "badRequest", iid)
 
