@@ -79,7 +79,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	@command -v wrk >/dev/null 2>&1 || (apt-get install -y -qq wrk >/dev/null 2>&1 || sudo -n apt-get install -y -qq wrk >/dev/null 2>&1) \
 		|| echo "wrk not installed: fakecloud_bench falls back to Python load clients"
-	$(PY) bench/run_all.py
+	# guests of every fakecloud on a machine share addresses (127.N.0.x:5432): one guest-booting run at a time
+	$(if $(shell command -v flock),flock /tmp/hearth-guests.lock) $(PY) bench/run_all.py
 
 clean:
 	rm -rf $(VENV) $(HEAT_VENV) $(CONF_VENV) conformance/.work conformance/results .hearth build *.egg-info src/*.egg-info
