@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import ipaddress
 import re
@@ -326,6 +327,13 @@ class ServerQuery:
         return True
 
 
+def _truthy(value: Any) -> bool:
+    """Nova's boolean parameter type: JSON booleans and their usual string spellings."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "t", "true", "on", "y", "yes")
+    return bool(value)
+
+
 def _last_segment(ref: str) -> str:
     """Nova accepts an id or a URL ending in one for imageRef/flavorRef."""
     return ref.rstrip("/").rsplit("/", 1)[-1]
@@ -527,7 +535,7 @@ class ComputeBackend(Backend):
         if flavor is None:
             raise BadRequest("Invalid flavorRef provided.")
         image_id = self._check_image(req, flavor)
-        self._check_block_devices(project_id, req.block_device_mapping)
+        self._check_block_devices(project_id, req.block_device_mapping, req.max_count)
         if req.key_name is not None and (caller.user_id, req.key_name) not in self.keypairs:
             raise BadRequest("Invalid key_name provided.")
         check_metadata_quota(req.metadata)
@@ -568,6 +576,7 @@ class ComputeBackend(Backend):
             )
             self._plug_ports(server, networks)
             self._insert(server)
+            self._reserve_boot_volumes(server)
             self.record_action(server, "create", caller)
             crowded = group is not None and self._group_is_full(group)
             if group is not None:
@@ -598,11 +607,21 @@ class ComputeBackend(Backend):
                                            "ram": flavor.ram * min_count})
         return max(room, min_count)
 
-    def _check_block_devices(self, project_id: str, mappings: list[dict[str, Any]]) -> None:
-        """Volumes a boot maps must exist in Cinder; the boot volume (boot_index 0) must be bootable."""
-        for mapping in mappings:
-            if mapping.get("source_type") != "volume" or not mapping.get("uuid"):
-                continue
+    @staticmethod
+    def _volume_mappings(mappings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The mappings of existing volumes (source and destination `volume`), the boot volume first."""
+        found = [m for m in mappings if m.get("source_type") == "volume" and m.get("uuid")
+                 and m.get("destination_type", "volume") == "volume"]
+        return sorted(found, key=lambda m: str(m.get("boot_index")) != "0")
+
+    def _check_block_devices(self, project_id: str, mappings: list[dict[str, Any]], max_count: int = 1) -> None:
+        """Volumes a boot maps must exist in Cinder; the boot volume (boot_index 0) must be bootable. Each is
+        reserved by the request (Nova's _validate_bdm -> attachment_create), so it must be available now."""
+        seen: set[str] = set()
+        volumes = self._volume_mappings(mappings)
+        if volumes and max_count > 1:
+            raise BadRequest("Cannot attach one or more volumes to multiple instances")
+        for mapping in volumes:
             volume_id = str(mapping["uuid"])
             try:
                 volume = self.cloud.volume.get_volume(volume_id, project_id)
@@ -610,6 +629,24 @@ class ComputeBackend(Backend):
                 raise BadRequest(f"Block Device Mapping is Invalid: failed to get volume {volume_id}.") from None
             if str(mapping.get("boot_index")) == "0" and not volume.bootable:
                 raise BadRequest(f"Block Device {volume_id} is not bootable.")
+            if volume.status != "available" or volume_id in seen:
+                # Cinder's 400 as Nova re-raises it: InvalidInput wrapped in InvalidVolume, cinderclient's text.
+                raise BadRequest(f"Invalid volume: Invalid input received: Invalid volume: Volume {volume_id} "
+                                 f"status must be available or downloading (HTTP 400) "
+                                 f"(Request-ID: {new_request_id()})")
+            seen.add(volume_id)
+
+    def _reserve_boot_volumes(self, server: Server) -> None:
+        """Reserve each mapped volume for the server (checked by `_check_block_devices`): the boot volume at
+        its root device (/dev/vda), the others at the next free names, as os-volume_attachments names them."""
+        for mapping in self._volume_mappings(server.block_device_mapping):
+            volume_id = str(mapping["uuid"])
+            root = str(mapping.get("boot_index")) == "0"
+            device = (mapping.get("device_name") or "/dev/vda") if root else None
+            self.cloud.volume.reserve_boot_attachment(volume_id, server.id, server.project_id, device)
+            server.volume_options[volume_id] = {
+                "tag": mapping.get("tag"), "delete_on_termination": _truthy(mapping.get("delete_on_termination")),
+                "bdm_uuid": str(uuid.uuid4())}
 
     def _check_image(self, req: ServerCreate, flavor: Flavor) -> str:
         if not req.image_ref:
@@ -702,9 +739,39 @@ class ComputeBackend(Backend):
         if server is None:
             return
         if failed:
-            self._fail(server, message or "No valid host was found. There are not enough hosts available.")
-            server.power_state = NOSTATE
+            self._fail_boot(server, message or "No valid host was found. There are not enough hosts available.")
             return
+        volume = self.cloud.volume
+        if any(a.status == "reserved" for a in volume.attachments_of_server(server.id)):
+            # Nova's build attaches the mapped volumes (task block_device_mapping) before spawning the guest.
+            server.task_state = "block_device_mapping"
+            server.updated = self.now()
+            volume.start_boot_attach(server.id)
+            server = self._live(server_id, generation)  # a zero delay may have finished it already
+            if server is None or server.vm_state != "building":
+                return
+            if any(a.status == "error_attaching" for a in volume.attachments_of_server(server.id)):
+                self._fail_boot(server, "Build of instance aborted: Failure prepping block device.")
+                return
+            self.volume_attached(server.id)  # ACTIVE once every volume is attached (now, or as each ends)
+            return
+        self._finish_spawn(server)
+
+    def volume_attached(self, server_id: str) -> None:
+        """Cinder finished an attach: a build waiting on its volumes becomes ACTIVE once all are attached."""
+        server = self.servers.get(server_id)
+        if server is None or server.vm_state != "building" or server.task_state != "block_device_mapping":
+            return
+        if all(a.status == "attached" for a in self.cloud.volume.attachments_of_server(server_id)):
+            self._finish_spawn(server)
+
+    def _fail_boot(self, server: Server, message: str) -> None:
+        """A failed build ends in ERROR and gives back the volumes it had reserved or attached."""
+        self.cloud.volume.server_deleted(server.id)
+        self._fail(server, message)
+        server.power_state = NOSTATE
+
+    def _finish_spawn(self, server: Server) -> None:
         server.vm_state, server.task_state, server.power_state = "active", None, RUNNING
         server.launched_at = server.updated = self.now()
         self._close_action(server.id, "Success")
@@ -786,7 +853,13 @@ class ComputeBackend(Backend):
             if server.id in group.members:
                 group.members.remove(server.id)
         self.cloud.network.delete_ports_of_device(server.id)
-        self.cloud.volume.server_deleted(server.id)
+        volume = self.cloud.volume
+        volume.server_deleted(server.id)
+        for volume_id, options in server.volume_options.items():  # Nova deletes these once detached
+            found = volume.volumes.get(volume_id)
+            if options.get("delete_on_termination") and found is not None and found.status == "available":
+                with contextlib.suppress(CloudError):
+                    volume.delete_volume(volume_id, None)
         self.cloud.guests.server_changed(server.id)
 
     # servers: actions -----------------------------------------------------------------------
@@ -1262,7 +1335,7 @@ class ComputeBackend(Backend):
         task = server.task_state
         if task == "deleting":
             self._purge(server)
-        elif server.vm_state == "building":
+        elif server.vm_state == "building":  # its reserved volumes were settled in-use by Cinder's load
             server.vm_state, server.task_state, server.power_state = "active", None, RUNNING
             server.launched_at = server.launched_at or server.updated
         elif task in _RESIZING and server.new_flavor is not None:

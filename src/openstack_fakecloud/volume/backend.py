@@ -3,7 +3,8 @@
 The admin catalog (volume types, QoS specs) lives in `catalog.py`; this backend owns it as `self.catalog`.
 
 Cinder owns volume attachments: Nova's os-volume_attachments views read the same `Attachment` records
-through `reserve_attachment`, `begin_detach`, `attachments_of_server` and `server_deleted`.
+through `reserve_attachment`, `reserve_boot_attachment`, `start_boot_attach`, `begin_detach`,
+`attachments_of_server` and `server_deleted` (and tell Nova `volume_attached`).
 
 Every server GET reads its attachments, so attachments are indexed by server and by id. A volume's
 `attachments` list is only ever changed through `_add_attachment`, `_remove_attachment` and
@@ -39,7 +40,8 @@ DELETE_REFUSED = (
     "disassociated from snapshots after volume transfer."
 )
 # Transitional statuses that `load()` settles: status -> status it lands in.
-SETTLE = {"creating": "available", "extending": None, "deleting": None, "attaching": "in-use", "detaching": None}
+SETTLE = {"creating": "available", "extending": None, "deleting": None, "attaching": "in-use", "detaching": None,
+          "reserved": "in-use"}
 # Cinder quota classes this cloud reports but never consumes.
 FIXED_QUOTAS = {"snapshots": 10, "backups": 10, "backup_gigabytes": 1000, "groups": 10, "per_volume_gigabytes": -1}
 QUOTA_KEYS = ("volumes", "gigabytes", *FIXED_QUOTAS)
@@ -512,6 +514,28 @@ class VolumeBackend(Backend):
         self._start_attach(volume, attachment)
         return attachment
 
+    def reserve_boot_attachment(self, volume_id: str, server_id: str, project_id: str,
+                                device: str | None) -> Attachment:
+        """A volume a boot maps (Nova's attachment_create at the API): attachment and volume `reserved`; the
+        build attaches it later (`start_boot_attach`), as a hot attach does."""
+        volume = self.get_volume(volume_id, project_id)
+        if volume.status != "available" or any(a.server_id == server_id for a in volume.attachments):
+            raise BadRequest(f"Invalid volume: Volume {volume.id} status must be available or downloading")
+        attachment = Attachment(
+            id=str(uuid.uuid4()), volume_id=volume.id, server_id=server_id,
+            device=device or self._next_device(server_id), attached_at=self.now(), status="reserved",
+        )
+        self._add_attachment(volume, attachment)
+        self._set(volume, "reserved")
+        return attachment
+
+    def start_boot_attach(self, server_id: str) -> None:
+        """The build reached its volumes: each reserved one attaches (the `volume_attach` delay, its faults)."""
+        for attachment in self.attachments_of_server(server_id):
+            volume = self.volumes.get(attachment.volume_id)
+            if volume is not None and attachment.status == "reserved":
+                self._start_attach(volume, attachment)
+
     def _start_attach(self, volume: Volume, attachment: Attachment) -> None:
         attachment.status = "attaching"
         self._set(volume, "attaching")
@@ -540,6 +564,7 @@ class VolumeBackend(Backend):
         attachment.attached_at = self.now()
         self._set(volume, "in-use")
         self.cloud.guests.server_changed(attachment.server_id)
+        self.cloud.compute.volume_attached(attachment.server_id)
 
     def begin_detach(self, volume_id: str, server_id: str) -> None:
         """Status detaching now; after `volume_detach` the attachment is gone and the volume available."""
@@ -582,8 +607,8 @@ class VolumeBackend(Backend):
                 self._unindex_attachment(attachment)
                 continue
             self._remove_attachment(volume, attachment)
-            if not volume.attachments and volume.status in ("in-use", "attaching", "detaching", "error_attaching",
-                                                            "error_detaching"):
+            if not volume.attachments and volume.status in ("in-use", "attaching", "reserved", "detaching",
+                                                            "error_attaching", "error_detaching"):
                 self._set(volume, "available")
 
     # Cinder's own attach actions (old clients: os-reserve / os-attach / os-begin_detaching / os-detach) ------
@@ -850,6 +875,11 @@ class VolumeBackend(Backend):
             self._complete_extend(volume)
         elif volume.status == "detaching":
             volume.attachments = [a for a in volume.attachments if a.status != "detaching"]
+            volume.status = "in-use" if volume.attachments else "available"
+        elif volume.status == "reserved":  # a boot's volume: the loaded server is settled ACTIVE
+            for attachment in volume.attachments:
+                if attachment.status in ("reserved", "attaching"):
+                    attachment.status = "attached"
             volume.status = "in-use" if volume.attachments else "available"
         elif volume.status == "attaching":
             volume.attachments = [a for a in volume.attachments if a.status != "reserved"]
