@@ -272,6 +272,17 @@ def server_step(env: StepEnv) -> Made:
             "image_id": resolved.image.id,
             "metadata": common.resource_metadata(spec),
         }
+        volume = env.results.get("volume")
+        if volume is not None and volume.id and volume.value is not None and volume.value.status == "available":
+            # The data volume is mapped at boot, as Trove does: the database (and a stock image's cloud-init,
+            # which formats and mounts it on first boot) finds it there from the start; Nova attaches it as
+            # part of the build, and the attachment step only confirms it.
+            attrs["block_device_mapping"] = [
+                {"boot_index": 0, "uuid": resolved.image.id, "source_type": "image", "destination_type": "local",
+                 "delete_on_termination": True},
+                {"boot_index": -1, "uuid": volume.id, "source_type": "volume", "destination_type": "volume",
+                 "delete_on_termination": False},
+            ]
         port = env.results.get("port")
         if port is not None and port.id:  # Hearth's own port: it carries the group already
             attrs["networks"] = [{"port": port.id}]
@@ -428,7 +439,8 @@ def delete_floating_ip(env: StepEnv, ip_id: str) -> None:
 def attachment_step(env: StepEnv) -> Made:
     server, volume = env.results["server"], env.results["volume"]
     assert server.id is not None and volume.id is not None
-    attached = ensure_attached(env.conn(), env.settings, server.id, volume.id, env.ctx, volume.value)
+    # Read again: the server's boot attached the volume it mapped (the read before the boot says available).
+    attached = ensure_attached(env.conn(), env.settings, server.id, volume.id, env.ctx)
     return Made(None, attached)
 
 

@@ -537,18 +537,18 @@ SERVER_KIND = Kind(
     name=common.server_name, find=common.find_servers,
     read=plain_reader("compute", "servers", "server", "server"), view=_server_view, view_field="server",
     drift=_server_drift, logical=SERVER, hot=_server_hot, output=OUTPUT_SERVER, output_description="Nova server id",
-    after=("security_group", "port"), create=natives_steps.server_step, delete=natives_steps.delete_server,
+    after=("security_group", "port", "volume"), create=natives_steps.server_step,
+    delete=natives_steps.delete_server,
     delete_phase=0,
     plan_create=lambda spec, _cur: [PlannedStep("POST /servers", common.server_name(spec.instance_id, spec.name),
-                                                f"flavor {spec.flavor_id}, image {spec.image_id}")],
+                                                f"flavor {spec.flavor_id}, image {spec.image_id}, the data volume "
+                                                "mapped at boot")],
     plan_delete=lambda _cur, sid: [PlannedStep("DELETE /servers/{id}", _new(sid, "server"))],
 )
 ATTACHMENT_KIND = Kind(
     key="attachment", label="volume attachment", drift=_attachment_drift, logical=ATTACHMENT,
     hot=_attachment_hot, adopt=_attachment_adopt,
-    after=("server", "volume"), create=natives_steps.attachment_step,
-    plan_create=lambda _spec, cur: [PlannedStep("POST /servers/{id}/os-volume_attachments",
-                                                _new(cur.volume_id, "volume"), "attach the data volume")],
+    after=("server", "volume"), create=natives_steps.attachment_step,  # confirms what the boot attached
 )
 
 #: The instance's composition, in template order.
