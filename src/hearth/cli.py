@@ -44,6 +44,9 @@ app.add_typer(user_app, name="user")
 app.add_typer(root_app, name="root")
 app.add_typer(config_app, name="config")
 app.add_typer(secgroup_app, name="secgroup")
+admin_app = typer.Typer(help="The cloud administrator's view of every project's instances (admin role).",
+                        no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -1142,3 +1145,89 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# the cloud administrator ----------------------------------------------------------------------------
+@admin_app.command("list")
+def admin_list(
+    project: Annotated[str | None, typer.Option(help="Only this project's instances (its id).")] = None,
+    engine: Annotated[str | None, typer.Option(help="Only instances this engine owns (natives, orchestrator).")] = None,
+    status: Annotated[str | None, typer.Option(help="Only instances in this status (ACTIVE, ERROR, ...).")] = None,
+    drifted: Annotated[bool | None, typer.Option("--drifted/--not-drifted",
+                                                 help="Only instances whose cloud differs from the record "
+                                                      "(or only those that do not).")] = None,
+    cloud: CloudOption = "fakecloud-admin",
+) -> None:
+    """Every project's instances, with their project and owning engine."""
+    with api_client(cloud) as client:
+        instances = client.mgmt_instances(project=project, engine=engine, status=status, drifted=drifted)
+    table = Table(Column("ID", no_wrap=True, min_width=36), Column("Project", no_wrap=True), "Name",
+                  Column("Status", no_wrap=True), "Engine", box=None, pad_edge=False, header_style="bold underline")
+    for inst in instances:
+        table.add_row(inst.get("id"), str(inst.get("tenant_id")), escape(str(inst.get("name"))), inst.get("status"),
+                      str(inst.get("engine")))
+    console.print(table)
+
+
+@admin_app.command("show")
+def admin_show(instance: Annotated[str, typer.Argument(help="Instance id (any project's).")],
+               cloud: CloudOption = "fakecloud-admin") -> None:
+    """Any project's instance, as its owner sees it, plus its project."""
+    with api_client(cloud) as client:
+        found = client.mgmt_instance(instance)
+        err_console.print(f"project {found.get('tenant_id')}", highlight=False)
+        _show(client, found)
+
+
+@admin_app.command("summary")
+def admin_summary(cloud: CloudOption = "fakecloud-admin") -> None:
+    """The fleet: instances by engine and by status, how many have drifted, the share on Heat."""
+    with api_client(cloud) as client:
+        fleet = client.fleet()
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_row("instances", str(fleet["instances"]))
+    table.add_row("projects", str(fleet["projects"]))
+    for engine, count in fleet["by_engine"].items():
+        table.add_row(f"engine {engine}", str(count))
+    for status, count in fleet["by_status"].items():
+        table.add_row(f"status {status}", str(count))
+    table.add_row("drifted", str(fleet["drifted"]))
+    on_heat = fleet.get("on_heat")
+    table.add_row("on Heat", "-" if on_heat is None else f"{100 * on_heat:.0f}%")
+    console.print(table)
+
+
+@admin_app.command("orphans")
+def admin_orphans(
+    delete: Annotated[bool, typer.Option("--delete", help="Delete them (without it nothing is deleted).")] = False,
+    cloud: CloudOption = "fakecloud-admin",
+) -> None:
+    """Cloud resources named for Hearth's instances that no live instance records: each with its age and why."""
+    with api_client(cloud) as client:
+        answer = client.delete_orphans() if delete else {"orphans": client.orphans()}
+    table = Table("Kind", Column("ID", no_wrap=True), Column("Age", justify="right"), "Why", box=None,
+                  pad_edge=False, header_style="bold underline")
+    for orphan in answer["orphans"]:
+        age = orphan.get("age_seconds")
+        table.add_row(orphan["kind"], orphan["id"], "-" if age is None else f"{age} s", escape(orphan["why"]))
+    console.print(table)
+    if delete:
+        err_console.print(f"deleted {answer['deleted']}", highlight=False)
+        for failure in answer["failed"]:
+            err_console.print(f"[red]not deleted:[/] {escape(failure)}")
+        if answer["failed"]:
+            raise typer.Exit(1)
+
+
+@admin_app.command("drift")
+def admin_drift(instance: Annotated[str, typer.Argument(help="Instance id (any project's).")],
+                cloud: CloudOption = "fakecloud-admin") -> None:
+    """Compare an instance with the cloud now: what differs from Hearth's record (exit 1 when something does)."""
+    with api_client(cloud) as client:
+        found = client.drift(instance)
+    if not found:
+        console.print("no drift: the cloud holds what Hearth records")
+        return
+    for difference in found:
+        console.print(f"- {escape(difference)}")
+    raise typer.Exit(1)

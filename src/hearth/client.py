@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from keystoneauth1 import exceptions as ksa_exc
 from openstack import exceptions as sdk_exc
@@ -122,6 +122,33 @@ class HearthClient:
             raise ApiError(f"more than one flavor is named {name_or_id!r}; give its id")
         known = ", ".join(sorted(str(f.get("name")) for f in flavors))
         raise ApiError(f"no flavor {name_or_id!r}; known flavors: {known}")
+
+    # the cloud administrator's management API -----------------------------------------------------
+    def mgmt_instances(self, **filters: Any) -> list[dict[str, Any]]:
+        """Every project's instances (admin role), all pages, filtered by project, engine, status, drifted."""
+        query = {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in filters.items() if v is not None}
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self.get(f"/mgmt/instances?{urlencode(query)}")
+            found += page["instances"]
+            if not page.get("links") or not page["instances"]:
+                return found
+            query["marker"] = page["instances"][-1]["id"]
+
+    def mgmt_instance(self, instance_id: str) -> dict[str, Any]:
+        return self.get(f"/mgmt/instances/{instance_id}")["instance"]
+
+    def fleet(self) -> dict[str, Any]:
+        return self.get("/mgmt/fleet")["fleet"]
+
+    def drift(self, instance_id: str) -> list[str]:
+        return self.get(f"/mgmt/instances/{instance_id}/drift")["drift"]
+
+    def orphans(self) -> list[dict[str, Any]]:
+        return self.get("/mgmt/orphans")["orphans"]
+
+    def delete_orphans(self) -> dict[str, Any]:
+        return self.request("DELETE", "/mgmt/orphans")
 
     # instances -------------------------------------------------------------------------------
     def list_instances(self) -> list[dict[str, Any]]:

@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     # `hearth up` under `home` when missing (default: home/secret.key).
     secret_key_file: Path | None = None
     health_check_seconds: float = 30.0  # idle instances' databases are checked this often (0: never)
+    # Idle instances' cloud resources are compared with the record this often (taskmanager.drift; 0: never).
+    drift_check_seconds: float = 300.0
     datastore_ready_seconds: float = 600.0  # how long an operation waits for the database to answer
     datastores: list[Datastore] = Field(default_factory=_default_datastores)
     # How long a validated Keystone token is trusted without asking Keystone again, so a revoked token (or a

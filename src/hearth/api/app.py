@@ -28,6 +28,7 @@ from hearth.api import (
     routes_datastore,
     routes_health,
     routes_instances,
+    routes_mgmt,
     routes_security_groups,
     routes_unsupported,
     routes_versions,
@@ -75,8 +76,8 @@ def create_app(runtime: Runtime, taskmanager: TaskManager | None = None) -> Fast
     app.include_router(routes_versions.router)
     app.include_router(routes_health.router)
     # routes_unsupported last: its 501s are for Trove paths no other router serves.
-    for module in (routes_instances, routes_catalog, routes_security_groups, routes_datastore, routes_configurations,
-                   routes_unsupported):
+    for module in (routes_instances, routes_mgmt, routes_catalog, routes_security_groups, routes_datastore,
+                   routes_configurations, routes_unsupported):
         app.include_router(module.router, prefix=PROJECT_PREFIX, responses=errors.responses(*PROJECT_ROUTE))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -130,6 +130,8 @@ class TaskManager:
             self._threads.append(threading.Thread(target=self._sync_status, name="hearth-status-sync", daemon=True))
         if self.runtime.settings.health_check_seconds > 0:
             self._threads.append(threading.Thread(target=self._check_health, name="hearth-health", daemon=True))
+        if self.runtime.settings.drift_check_seconds > 0:
+            self._threads.append(threading.Thread(target=self._check_drift, name="hearth-drift", daemon=True))
         for thread in self._threads:
             thread.start()
         with _managers_lock:
@@ -315,6 +317,16 @@ class TaskManager:
                 check_once(self.runtime)
             except Exception:
                 log.exception("health check pass failed")
+
+    def _check_drift(self) -> None:
+        """Compare idle instances with the cloud (see taskmanager.drift); a failed pass is retried later."""
+        from hearth.taskmanager.drift import check_once
+
+        while not self._stopping.wait(self.runtime.settings.drift_check_seconds):
+            try:
+                check_once(self.runtime)
+            except Exception:
+                log.exception("drift check pass failed")
 
     def _recover(self) -> int:
         with self._claims_lock:

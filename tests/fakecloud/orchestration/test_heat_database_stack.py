@@ -117,12 +117,12 @@ def test_database_stack_floating_ip_admin_pass_and_rebuild_in_place(fakecloud, o
     assert port.device_id == server.id and port.fixed_ips[0]["ip_address"] == ip
     fip = os_conn.network.get_ip(out["floating_ip_id"])
     assert fip.port_id == port.id and fip.fixed_ip_address == ip and fip.status == "ACTIVE"
-    assert fip.floating_network_id == os_conn.network.find_network("public").id
+    assert fip.floating_network_id == os_conn.network.find_network("public", ignore_missing=False).id
     attrs = {r.name: r for r in os_conn.orchestration.resources(stack)}
     assert attrs["floating_ip"].physical_resource_id == fip.id
 
     # image change, image_update_policy REBUILD (the default): the same server, rebuilt, with its port and volume
-    new_image = os_conn.image.find_image("postgresql-16", ignore_missing=False)
+    new_image = next(os_conn.image.images(name="postgresql-16"))  # find_image warns whatever it is given
     os_conn.orchestration.update_stack(stack.id, template=copy.deepcopy(template), parameters={
         "flavor": "m1.tiny", "image": "postgresql-16", "volume_size": 1, "admin_pass": "n3w-Pass"})
     wait(os_conn, stack, "UPDATE_COMPLETE")

@@ -57,6 +57,13 @@ EXPECTED: dict[tuple[str, str], set[int]] = {
     ("get", f"{P}/datastores/{{datastore}}/versions/{{version}}/parameters"): PROJECT | {404},
     ("get", f"{P}/datastores/{{datastore}}/versions/{{version}}/parameters/{{name}}"): PROJECT | {404},
     ("get", f"{P}/limits"): PROJECT,
+    # the cloud administrator's management API (routes_mgmt)
+    ("get", f"{P}/mgmt/instances"): PROJECT,
+    ("get", f"{P}/mgmt/instances/{{instance_id}}"): PROJECT | {404},
+    ("get", f"{P}/mgmt/fleet"): PROJECT,
+    ("get", f"{P}/mgmt/instances/{{instance_id}}/drift"): PROJECT | {404, 409},
+    ("get", f"{P}/mgmt/orphans"): PROJECT,
+    ("delete", f"{P}/mgmt/orphans"): PROJECT,
 }
 DRY_RUN_ROUTES = {("put", f"{P}/instances/{{instance_id}}"), ("delete", f"{P}/instances/{{instance_id}}"),
                   ("post", f"{P}/instances/{{instance_id}}/action"), ("post", f"{P}/security-group-rules"),

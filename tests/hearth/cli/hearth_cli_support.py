@@ -12,7 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import openstack.config
 import requests
+from openstack.connection import Connection
 
 from hearth.client import HearthClient
 from hearth.up import SERVICE_PROJECT
@@ -135,6 +137,12 @@ MANAGEMENT = {"127.0.0.1/32"}
 
 
 # reading the cloud ----------------------------------------------------------------------------
+def connect(clouds_yaml: Path, cloud: str) -> Connection:
+    """An openstacksdk Connection from a clouds.yaml entry, as a user (or Hearth) makes it."""
+    config = openstack.config.OpenStackConfig(config_files=[str(clouds_yaml)], load_envvars=False)
+    return Connection(config=config.get_one(cloud=cloud))
+
+
 def cloud_resources(control: CloudControl, instance_id: str, project: str = SERVICE_PROJECT) -> dict[str, Any]:
     """What one project holds for a Hearth instance (by the names Hearth gives its resources): `hearth up`
     keeps every tenant's in its service project; pass "demo" where Hearth runs as the demo user."""

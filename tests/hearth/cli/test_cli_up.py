@@ -10,7 +10,6 @@ import stat
 import time
 from pathlib import Path
 
-import openstack.config
 import pytest
 import requests
 import yaml
@@ -22,6 +21,7 @@ from hearth_cli_support import (
     HearthUp,
     clean_env,
     cloud_resources,
+    connect,
     free_port,
     ingress_cidrs,
     only,
@@ -29,7 +29,6 @@ from hearth_cli_support import (
     settle,
 )
 from openstack import exceptions as os_exceptions
-from openstack.connection import Connection
 from sqlalchemy import create_engine, inspect
 from typer.testing import CliRunner
 
@@ -40,12 +39,6 @@ from hearth.up import SERVICE_CLOUD_NAME, SERVICE_PROJECT
 from openstack_fakecloud.testing import running_cloud
 
 NOTHING = {"servers": [], "volumes": [], "security_groups": []}
-
-
-def connect(clouds_yaml: Path, cloud: str) -> Connection:
-    """An openstacksdk Connection from a clouds.yaml entry, as a user (or Hearth) makes it."""
-    config = openstack.config.OpenStackConfig(config_files=[str(clouds_yaml)], load_envvars=False)
-    return Connection(config=config.get_one(cloud=cloud))
 
 
 @pytest.mark.cli
