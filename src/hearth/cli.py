@@ -755,7 +755,8 @@ def secgroup_update_rule(
     dry_run: DryRunOption = False,
     cloud: CloudOption = "fakecloud",
 ) -> None:
-    """Change a rule's CIDR (the new one opens before the old one closes)."""
+    """Change a rule's CIDR. Every engine opens the new one before it closes the old one: natives creates the
+    new Neutron rule first; the stack engines update the stack twice (both rules, then the new one alone)."""
     with api_client(cloud) as client:
         rule = _rule_action(client, lambda: _instance_of_rule(client, rule_id), f"Changing rule {rule_id} to {cidr}",
                             lambda dry: client.update_rule(rule_id, cidr, dry_run=dry), wait, dry_run)

@@ -276,6 +276,17 @@ class OrchestratorEngine(ResourceEngine):
                             WaitKind.STACK_UPDATE_VOLUME, check=_check_no_shrink)
 
     def apply_rules(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
+        """Make-before-break: Heat replaces a group's rules by deleting the old ones before it creates the new
+        ones, so a change that both adds and removes rules is two stack updates: the first holds the old rules
+        and the new ones, the second drops the old. Access never drops between them."""
+        leaving = [r for r in current.rules.values()
+                   if not any(common.rule_shape(r) == common.rule_shape(w) for w in spec.rules)]
+        arriving = [w for w in spec.rules
+                    if not any(common.rule_shape(r) == common.rule_shape(w) for r in current.rules.values())]
+        if leaving and arriving:
+            both = spec.replace(rules=(*spec.rules, *(dataclasses.replace(r, cloud_id=None) for r in leaving)))
+            current = self._update(both, current, ctx, f"adding {len(arriving)} rule(s) before removing "
+                                   f"{len(leaving)}", WaitKind.STACK_UPDATE_RULES)
         return self._update(spec, current, ctx, f"applying {len(spec.rules)} security group rule(s)",
                             WaitKind.STACK_UPDATE_RULES)
 

@@ -314,3 +314,43 @@ def test_the_health_check_follows_the_database(hearth_api, os_conn, engine):
     messages = [e["message"] for e in api.get(f"/instances/{iid}/events").json()["events"]]
     assert any(m.startswith("database is SHUTDOWN (was HEALTHY)") for m in messages)
     assert "database is HEALTHY (was SHUTDOWN)" in messages
+
+
+def test_a_cidr_change_never_leaves_a_gap(hearth_api, os_conn, engine):
+    """A client inside the old CIDR and one inside the new one probe in a tight loop during the change: the
+    new one gets in before the old one is refused, and at no instant are both refused (make before break, on
+    every engine: the stack engines update the stack twice)."""
+    import threading
+
+    api = hearth_api.client()
+    inst = hearth_api.create(api, "no-gap", nics=[{"net-id": _network_id(os_conn)}],
+                             access={"allowed_cidrs": ["127.0.0.66/32"]})
+    private = _address(inst, "private")
+    timeline: list[tuple[bool, bool]] = []  # (old client in, new client in), probe after probe
+    done = threading.Event()
+
+    def probe() -> None:
+        while not done.is_set():
+            timeline.append((not _refused_from("127.0.0.66", private), not _refused_from("127.0.0.77", private)))
+
+    seq = hearth_api.cloud.control.requests(log=False)["seq"]
+    prober = threading.Thread(target=probe)
+    prober.start()
+    try:
+        response = api.put(f"/instances/{inst['id']}", json={"instance": {"access": {
+            "allowed_cidrs": ["127.0.0.77/32"]}}})
+        assert response.status_code == 202, response.text
+        hearth_api.settle()
+        time.sleep(0.2)
+    finally:
+        done.set()
+        prober.join(30)
+    assert timeline[0] == (True, False) and timeline[-1] == (False, True), (timeline[0], timeline[-1])
+    assert (False, False) not in timeline  # never both refused
+    first_new_in = next(i for i, (_, new) in enumerate(timeline) if new)
+    first_old_out = next(i for i, (old, _) in enumerate(timeline) if not old)
+    assert first_new_in <= first_old_out, timeline[first_new_in - 2:first_old_out + 2]
+    if engine == "orchestrator":  # Heat drops a group's old rules before it adds new ones: two stack updates
+        updates = [r for r in hearth_api.cloud.control.requests(since=seq)["requests"]
+                   if r["service"] == "orchestration" and r["method"] in ("PUT", "PATCH")]
+        assert len(updates) == 2, updates
