@@ -12,6 +12,7 @@ import ipaddress
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
+from rich.progress import Progress
 from rich.table import Column, Table
 
 from hearth.client import ApiError, HearthClient, fault_message
@@ -1232,3 +1234,63 @@ def admin_drift(instance: Annotated[str, typer.Argument(help="Instance id (any p
     for difference in found:
         console.print(f"- {escape(difference)}")
     raise typer.Exit(1)
+
+
+def _migration_table(job: dict[str, Any]) -> Table:
+    table = Table(Column("Instance", no_wrap=True), "State", "Note", box=None, pad_edge=False,
+                  header_style="bold underline")
+    for entry in job["instances"]:
+        table.add_row(entry["id"], entry["state"], escape(str(entry.get("note") or "")))
+    for refused in job.get("refused_by_plan", []):
+        table.add_row(refused["id"], "refused by the plan", escape("; ".join(refused["reasons"])))
+    return table
+
+
+@admin_app.command("migrate")
+def admin_migrate(
+    to: Annotated[str, typer.Option("--to", help="orchestrator (adopt into Heat stacks) or natives (release).")],
+    project: Annotated[str | None, typer.Option(help="Only this project's instances (its id).")] = None,
+    batch: Annotated[int | None, typer.Option(help="At most this many instances in this migration.")] = None,
+    max_in_flight: Annotated[int, typer.Option(help="Instances moving at once.")] = 10,
+    dry_run: DryRunOption = False,
+    wait: WaitOption = False,
+    cloud: CloudOption = "fakecloud-admin",
+) -> None:
+    """Move the fleet between natives and Heat stacks, a few at a time (durable: pause, resume, cancel)."""
+    with api_client(cloud) as client:
+        if dry_run:
+            plan = client.migrate(to, project, batch, max_in_flight, dry_run=True)
+            console.print(f"would move {len(plan['move'])} instance(s) to {to}:")
+            for iid in plan["move"]:
+                console.print(f"  {iid}")
+            for refused in plan["refused"]:
+                console.print(f"  refused {refused['id']}: {escape('; '.join(refused['reasons']))}")
+            return
+        job = client.migrate(to, project, batch, max_in_flight)
+        err_console.print(f"migration {job['id']}: {len(job['instances'])} instance(s) to {to}", highlight=False)
+        if wait:
+            total = max(len(job["instances"]), 1)
+            with Progress(console=err_console, transient=True) as progress:
+                task = progress.add_task(f"to {to}", total=total)
+                while job["state"] in ("running", "paused"):
+                    counts = job["counts"]
+                    progress.update(task, completed=counts["moved"] + counts["failed"] + counts["refused"],
+                                    description=f"to {to} ({job['state']}, {counts['moving']} moving)")
+                    time.sleep(0.5)
+                    job = client.migration(job["id"])
+        console.print(_migration_table(job))
+        if job["counts"]["failed"]:
+            raise typer.Exit(1)
+
+
+@admin_app.command("migration")
+def admin_migration(
+    migration_id: Annotated[str, typer.Argument(help="Migration id (from hearth admin migrate).")],
+    action: Annotated[str | None, typer.Argument(help="pause, resume or cancel (none: show it).")] = None,
+    cloud: CloudOption = "fakecloud-admin",
+) -> None:
+    """Show a fleet migration's progress, or pause, resume or cancel it."""
+    with api_client(cloud) as client:
+        job = client.migration_action(migration_id, action) if action else client.migration(migration_id)
+    err_console.print(f"migration {job['id']} to {job['to']}: {job['state']}, {job['counts']}", highlight=False)
+    console.print(_migration_table(job))

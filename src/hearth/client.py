@@ -144,6 +144,19 @@ class HearthClient:
     def drift(self, instance_id: str) -> list[str]:
         return self.get(f"/mgmt/instances/{instance_id}/drift")["drift"]
 
+    def migrate(self, to: str, project: str | None = None, batch: int | None = None, max_in_flight: int = 10,
+                dry_run: bool = False) -> dict[str, Any]:
+        body = {"to": to, "project": project, "batch": batch, "max_in_flight": max_in_flight, "dry_run": dry_run}
+        answer = self.request("POST", "/mgmt/migrations", {"migration": {k: v for k, v in body.items()
+                                                                         if v is not None}})
+        return answer["plan"] if dry_run else answer["migration"]
+
+    def migration(self, migration_id: str) -> dict[str, Any]:
+        return self.get(f"/mgmt/migrations/{migration_id}")["migration"]
+
+    def migration_action(self, migration_id: str, action: str) -> dict[str, Any]:
+        return self.request("POST", f"/mgmt/migrations/{migration_id}/action", {action: {}})["migration"]
+
     def orphans(self) -> list[dict[str, Any]]:
         return self.get("/mgmt/orphans")["orphans"]
 

@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from hearth.taskmanager import TaskManager
 from openstack_fakecloud.testing import RunningCloud
 
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
-TABLES = ("events", "security_group_rules", "operations", "instances", "configurations")
+TABLES = ("events", "security_group_rules", "operations", "instances", "configurations", "fleet_migrations")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -303,3 +303,27 @@ def hearth_api(hearth_runtime: Runtime, fakecloud: RunningCloud) -> Iterator[Hea
         server.stop()
         taskmanager.stop()
 
+
+
+@pytest.fixture
+def restart(hearth_api: HearthApi, hearth_settings: Settings) -> Iterator[Callable[[str], HearthApi]]:
+    """`restart(engine)`: Hearth restarted on the same database and cloud with another engine setting (the
+    earlier task managers stopped); returns its HearthApi."""
+    started: list[tuple[Runtime, TaskManager, ApiServer]] = []
+
+    def start(engine: str) -> HearthApi:
+        for _, old_tm, _ in started:
+            old_tm.stop()
+        hearth_api.taskmanager.stop()
+        runtime = build_runtime(hearth_settings.model_copy(update={"engine": engine}))
+        taskmanager = TaskManager(runtime).start()
+        server = ApiServer(runtime).start()
+        hearth_api.cloud.control.register_service("database", "hearth", f"{server.url}/v1.0/{{project_id}}")
+        started.append((runtime, taskmanager, server))
+        return HearthApi(server.url, runtime, taskmanager, hearth_api.cloud)
+
+    yield start
+    for runtime, taskmanager, server in started:
+        server.stop()
+        taskmanager.stop()
+        runtime.close()

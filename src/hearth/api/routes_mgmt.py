@@ -6,6 +6,9 @@
 - `POST /mgmt/instances/{id}/action` (routes_instances): the actions of `/action` on any project's instance;
 - `GET /mgmt/instances/{id}/drift`: compare the instance with the cloud now (recorded, see taskmanager.drift);
 - `GET /mgmt/fleet`: instances by engine and status, how many have drifted, the share on Heat;
+- `POST /mgmt/migrations` `{"migration": {"to": "orchestrator"|"natives", "project", "batch", "max_in_flight",
+  "dry_run"}}`: a fleet migration (the dry run answers its plan), `GET /mgmt/migrations[/{id}]` its progress,
+  `POST /mgmt/migrations/{id}/action` `{"pause"|"resume"|"cancel": {}}` (taskmanager.fleet_jobs);
 - `GET /mgmt/orphans`: cloud resources named for Hearth's instances that no live instance records, each with its
   age and why; `DELETE /mgmt/orphans` removes those found then.
 
@@ -18,10 +21,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from hearth import fleet, service
 from hearth.api.auth import Scope, project_scope
 from hearth.api.errors import ApiError, responses
+from hearth.taskmanager import fleet_jobs
 from hearth.views import instance_view
 
 router = APIRouter(tags=["management"])
@@ -104,3 +110,49 @@ def list_orphans(scope: Scope = Depends(_admin)) -> dict[str, Any]:
 def delete_orphans(scope: Scope = Depends(_admin)) -> dict[str, Any]:
     found, failed = fleet.orphans(scope.runtime, remove=True)
     return {"orphans": found, "deleted": len(found) - len(failed), "failed": failed}
+
+
+class MigrationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: str = Field(description="orchestrator (adopt into Heat stacks) or natives (release)")
+    project: str | None = Field(default=None, max_length=64, description="Only this project's instances")
+    batch: int | None = Field(default=None, ge=1, description="At most this many instances in this migration")
+    max_in_flight: int = Field(default=10, ge=1, le=100, description="Instances moving at once")
+    dry_run: bool = False
+
+
+class MigrationBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    migration: MigrationIn
+
+
+@router.post("/mgmt/migrations", status_code=202, summary="Admin: migrate the fleet (or plan it: dry_run)",
+             responses=responses(400, 403, 409))
+def start_migration(body: MigrationBody, scope: Scope = Depends(_admin)) -> Any:
+    req = body.migration
+    if req.dry_run:
+        return JSONResponse({"plan": fleet_jobs.plan(scope.runtime, req.to, req.project, req.batch)})
+    job = fleet_jobs.start(scope.runtime, req.to, req.project, req.batch, req.max_in_flight)
+    return {"migration": fleet_jobs.view(job)}
+
+
+@router.get("/mgmt/migrations", summary="Admin: the fleet migrations", responses=responses(403))
+def list_migrations(scope: Scope = Depends(_admin)) -> dict[str, Any]:
+    return {"migrations": [fleet_jobs.view(job) for job in fleet_jobs.all_jobs(scope.runtime)]}
+
+
+@router.get("/mgmt/migrations/{migration_id}", summary="Admin: a fleet migration's progress",
+            responses=responses(403, 404))
+def show_migration(migration_id: str, scope: Scope = Depends(_admin)) -> dict[str, Any]:
+    return {"migration": fleet_jobs.view(fleet_jobs.get(scope.runtime, migration_id))}
+
+
+@router.post("/mgmt/migrations/{migration_id}/action", status_code=202,
+             summary='Admin: {"pause": {}}, {"resume": {}} or {"cancel": {}}', responses=responses(400, 403, 404, 409))
+def migration_action(migration_id: str, body: dict[str, Any], scope: Scope = Depends(_admin)) -> dict[str, Any]:
+    if len(body) != 1:
+        raise service.BadRequest('Exactly one action is required: {"pause": {}}, {"resume": {}} or {"cancel": {}}.')
+    job = fleet_jobs.act(scope.runtime, migration_id, next(iter(body)))
+    return {"migration": fleet_jobs.view(job)}

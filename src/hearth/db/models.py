@@ -202,3 +202,24 @@ class Event(Base):
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     level: Mapped[str] = mapped_column(String(16), default="info")
     message: Mapped[str] = mapped_column(Text)
+
+
+class FleetMigration(Base):
+    """A fleet migration (hearth admin migrate): move every chosen instance to one engine (adopt into Heat
+    stacks, or release back to natives), a few at a time. Durable: the task manager's driver
+    (taskmanager.fleet_jobs) advances it from these rows, so it survives restarts, and can be paused,
+    resumed and cancelled. `plan` is what the dry run showed: {"move": [instance ids], "refused": [{"id",
+    "reasons"}]}; `progress` maps each moving instance to {"state", "operation_id", "ids", "note"}."""
+
+    __tablename__ = "fleet_migrations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    target: Mapped[str] = mapped_column(String(32))  # orchestrator (adopt) or natives (release)
+    project_id: Mapped[str | None] = mapped_column(String(64))  # only this project's instances
+    max_in_flight: Mapped[int] = mapped_column(Integer, default=10)
+    state: Mapped[str] = mapped_column(String(16), default="running")  # running, paused, cancelled, finished
+    plan: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    progress: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)

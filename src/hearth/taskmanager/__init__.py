@@ -35,6 +35,7 @@ from hearth.taskmanager.queue_signal import CHANNEL, Listener, NotifyListener, Q
 from hearth.taskmanager.worker import active_count, claim_next, heartbeat, next_retry_at, recover_stale
 
 log = logging.getLogger(__name__)
+FLEET_STEP_SECONDS = 1.0  # how often fleet migrations queue their next moves and settle the finished ones
 
 __all__ = ["TaskManager", "wake"]
 
@@ -130,6 +131,7 @@ class TaskManager:
             self._threads.append(threading.Thread(target=self._sync_status, name="hearth-status-sync", daemon=True))
         if self.runtime.settings.health_check_seconds > 0:
             self._threads.append(threading.Thread(target=self._check_health, name="hearth-health", daemon=True))
+        self._threads.append(threading.Thread(target=self._drive_fleet, name="hearth-fleet", daemon=True))
         if self.runtime.settings.drift_check_seconds > 0:
             self._threads.append(threading.Thread(target=self._check_drift, name="hearth-drift", daemon=True))
         for thread in self._threads:
@@ -317,6 +319,16 @@ class TaskManager:
                 check_once(self.runtime)
             except Exception:
                 log.exception("health check pass failed")
+
+    def _drive_fleet(self) -> None:
+        """Advance the fleet migrations every second (see taskmanager.fleet_jobs); failures retried next time."""
+        from hearth.taskmanager.fleet_jobs import advance
+
+        while not self._stopping.wait(FLEET_STEP_SECONDS):
+            try:
+                advance(self.runtime)
+            except Exception:
+                log.exception("fleet migration step failed")
 
     def _check_drift(self) -> None:
         """Compare idle instances with the cloud (see taskmanager.drift); a failed pass is retried later."""

@@ -8,7 +8,6 @@ accounting (which services received writes) and in the cloud's inventory.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -46,32 +45,6 @@ def _row_counts(runtime: Any) -> dict[str, int]:
     with runtime.sessions() as session:
         return {model.__name__: session.scalar(select(func.count()).select_from(model))
                 for model in (Instance, Operation, Event, SecurityGroupRule)}
-
-
-@pytest.fixture
-def restart(hearth_api, hearth_settings) -> Iterator[Callable[[str], Any]]:
-    """`restart(engine)`: Hearth restarted on the same database with another engine setting; returns a
-    HearthApi-like handle. Built with tests/hearth/conftest.py's own ApiServer and HearthApi, reached
-    through a method's globals (test modules cannot import a conftest, and every conftest is "conftest")."""
-    support = type(hearth_api).settle.__globals__
-    started: list[tuple[Any, Any, Any]] = []
-
-    def start(engine: str) -> Any:
-        for _, old_tm, _ in started:
-            old_tm.stop()
-        hearth_api.taskmanager.stop()
-        runtime = build_runtime(hearth_settings.model_copy(update={"engine": engine}))
-        taskmanager = TaskManager(runtime).start()
-        server = support["ApiServer"](runtime).start()
-        hearth_api.cloud.control.register_service("database", "hearth", f"{server.url}/v1.0/{{project_id}}")
-        started.append((runtime, taskmanager, server))
-        return support["HearthApi"](server.url, runtime, taskmanager, hearth_api.cloud)
-
-    yield start
-    for runtime, taskmanager, server in started:
-        server.stop()
-        taskmanager.stop()
-        runtime.close()
 
 
 def _show(api: Any, iid: str) -> dict[str, Any]:

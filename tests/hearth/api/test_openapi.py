@@ -63,6 +63,10 @@ EXPECTED: dict[tuple[str, str], set[int]] = {
     ("get", f"{P}/mgmt/fleet"): PROJECT,
     ("get", f"{P}/mgmt/instances/{{instance_id}}/drift"): PROJECT | {404, 409},
     ("get", f"{P}/mgmt/orphans"): PROJECT,
+    ("post", f"{P}/mgmt/migrations"): PROJECT | {409},
+    ("get", f"{P}/mgmt/migrations"): PROJECT,
+    ("get", f"{P}/mgmt/migrations/{{migration_id}}"): PROJECT | {404},
+    ("post", f"{P}/mgmt/migrations/{{migration_id}}/action"): PROJECT | {404, 409},
     ("delete", f"{P}/mgmt/orphans"): PROJECT,
 }
 DRY_RUN_ROUTES = {("put", f"{P}/instances/{{instance_id}}"), ("delete", f"{P}/instances/{{instance_id}}"),

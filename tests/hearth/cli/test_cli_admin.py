@@ -26,6 +26,9 @@ def test_the_administrator_sees_every_project(hearth_up: HearthUp, api: HearthCl
     assert "fleet-db" in shown.stdout and "project" in shown.stderr
 
     assert "no drift" in hearth_up.hearth("admin", "drift", instance["id"]).stdout
+    # this hearth up runs engine = natives: moving the fleet onto Heat needs engine = migration, and says so
+    refused_move = hearth_up.hearth("admin", "migrate", "--to", "orchestrator", "--dry-run", ok=False)
+    assert refused_move.returncode == 1 and "engine = migration" in refused_move.stderr
     refused = hearth_up.hearth("admin", "list", "--cloud", "fakecloud", ok=False)
     assert refused.returncode == 1 and "admin role" in refused.stderr
     hearth_up.hearth("instance", "delete", "fleet-db", "--wait")
