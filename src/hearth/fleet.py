@@ -13,13 +13,15 @@ from typing import Any
 
 from sqlalchemy import select, tuple_
 
-from hearth.db.models import Instance, Operation, OperationState
+from hearth import service
+from hearth.db.models import FleetMigration, Instance, Operation, OperationState, Task
 from hearth.engines import orphans as cloud_orphans
 from hearth.engines.base import EngineError
-from hearth.operations import resources_of
+from hearth.operations import resources_of, spec_of
 from hearth.runtime import Runtime
 from hearth.service import BadRequest, _looks_like_id, shown
-from hearth.views import instance_status
+from hearth.taskmanager import fleet_jobs as jobs
+from hearth.views import instance_status, timestamp
 
 ENGINES = ("natives", "orchestrator")
 
@@ -124,3 +126,104 @@ def _unavailable(err: EngineError) -> Exception:
     from hearth.service import _engine_failure
 
     return _engine_failure(err)
+
+
+# --------------------------------------------------------------------------------------------------
+# Fleet migrations, the API's side (the task manager's driver: taskmanager.fleet_jobs).
+
+ACTIONS = {"pause": ({jobs.RUNNING}, jobs.PAUSED), "resume": ({jobs.PAUSED}, jobs.RUNNING),
+           "cancel": ({jobs.RUNNING, jobs.PAUSED}, jobs.CANCELLED)}
+
+
+def plan(runtime: Runtime, target: str, project_id: str | None, batch: int | None) -> dict[str, Any]:
+    """Which instances a migration to `target` would move, and which it refuses with the reasons (reads the
+    cloud for each candidate's drift; changes nothing)."""
+    if target not in jobs.SOURCE:
+        raise service.BadRequest(f"to: '{service.shown(target)}' is not an engine; use orchestrator or natives.")
+    if batch is not None and batch < 1:
+        raise service.BadRequest("batch: at least 1 instance.")
+    try:
+        runtime.relocation()
+    except EngineError as err:
+        raise service.Conflict(service._sentence(str(err))) from None
+    with runtime.sessions() as session:
+        query = select(Instance).where(Instance.deleted_at.is_(None), Instance.engine == jobs.SOURCE[target])
+        if project_id is not None:
+            query = query.where(Instance.project_id == project_id)
+        candidates = list(session.scalars(query.order_by(Instance.created_at, Instance.id)))
+    move: list[str] = []
+    refused: list[dict[str, Any]] = []
+    for inst in candidates:
+        if batch is not None and len(move) >= batch:
+            break
+        if inst.task != Task.NONE or instance_status(inst) != "ACTIVE":
+            refused.append({"id": inst.id, "reasons": [f"not idle: status {instance_status(inst)}, task {inst.task}"]})
+            continue
+        rules = list(inst.rules)
+        try:
+            found = runtime.engine(inst.engine).differences(spec_of(inst, rules, runtime.settings.public_network),
+                                                            resources_of(inst, rules))
+        except EngineError as err:
+            found = [f"the cloud could not be read: {err}"]
+        if found:
+            refused.append({"id": inst.id, "reasons": found})
+        else:
+            move.append(inst.id)
+    return {"to": target, "project": project_id, "move": move, "refused": refused}
+
+
+def start(runtime: Runtime, target: str, project_id: str | None, batch: int | None,
+          max_in_flight: int) -> FleetMigration:
+    if not 1 <= max_in_flight <= 100:
+        raise service.BadRequest("max_in_flight: 1 to 100 instances at once.")
+    planned = plan(runtime, target, project_id, batch)
+    with runtime.sessions.begin() as session:
+        job = FleetMigration(target=target, project_id=project_id, max_in_flight=max_in_flight, state=jobs.RUNNING,
+                             plan=planned, progress={iid: {"state": jobs.WAITING} for iid in planned["move"]})
+        session.add(job)
+        session.flush()
+        session.expunge(job)
+    return job
+
+
+def act(runtime: Runtime, job_id: str, action: str) -> FleetMigration:
+    if action not in ACTIONS:
+        raise service.BadRequest(f"Invalid action: {service.shown(action)}; use pause, resume or cancel.")
+    allowed, new_state = ACTIONS[action]
+    with runtime.sessions.begin() as session:
+        job = session.get(FleetMigration, job_id) if service._looks_like_id(job_id) else None
+        if job is None:
+            raise service.NotFound(f"Migration {service.shown(job_id)} could not be found.")
+        if job.state not in allowed:
+            raise service.Conflict(f"Migration {job.id} is {job.state}; {action} needs it "
+                                   f"{' or '.join(sorted(allowed))}.")
+        job.state = new_state
+        session.flush()
+        session.expunge(job)
+    return job
+
+
+def get(runtime: Runtime, job_id: str) -> FleetMigration:
+    with runtime.sessions() as session:
+        job = session.get(FleetMigration, job_id) if service._looks_like_id(job_id) else None
+        if job is None:
+            raise service.NotFound(f"Migration {service.shown(job_id)} could not be found.")
+        return job
+
+
+def all_jobs(runtime: Runtime) -> list[FleetMigration]:
+    with runtime.sessions() as session:
+        return list(session.scalars(select(FleetMigration).order_by(FleetMigration.created_at)))
+
+
+def view(job: FleetMigration) -> dict[str, Any]:
+    counts = {state: 0 for state in (jobs.WAITING, jobs.MOVING, jobs.MOVED, jobs.FAILED, jobs.REFUSED)}
+    for entry in job.progress.values():
+        counts[entry["state"]] = counts.get(entry["state"], 0) + 1
+    return {"id": job.id, "to": job.target, "project": job.project_id, "state": job.state,
+            "max_in_flight": job.max_in_flight, "counts": counts, "refused_by_plan": job.plan.get("refused", []),
+            "instances": [{"id": iid, **entry} for iid, entry in job.progress.items()],
+            "created": timestamp(job.created_at), "updated": timestamp(job.updated_at),
+            "finished": timestamp(job.finished_at)}
+
+

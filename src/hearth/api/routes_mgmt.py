@@ -8,7 +8,8 @@
 - `GET /mgmt/fleet`: instances by engine and status, how many have drifted, the share on Heat;
 - `POST /mgmt/migrations` `{"migration": {"to": "orchestrator"|"natives", "project", "batch", "max_in_flight",
   "dry_run"}}`: a fleet migration (the dry run answers its plan), `GET /mgmt/migrations[/{id}]` its progress,
-  `POST /mgmt/migrations/{id}/action` `{"pause"|"resume"|"cancel": {}}` (taskmanager.fleet_jobs);
+  `POST /mgmt/migrations/{id}/action` `{"pause"|"resume"|"cancel": {}}` (hearth.fleet; the task manager's
+  taskmanager.fleet_jobs drives it);
 - `GET /mgmt/orphans`: cloud resources named for Hearth's instances that no live instance records, each with its
   age and why; `DELETE /mgmt/orphans` removes those found then.
 
@@ -27,7 +28,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from hearth import fleet, service
 from hearth.api.auth import Scope, project_scope
 from hearth.api.errors import ApiError, responses
-from hearth.taskmanager import fleet_jobs
 from hearth.views import instance_view
 
 router = APIRouter(tags=["management"])
@@ -133,20 +133,20 @@ class MigrationBody(BaseModel):
 def start_migration(body: MigrationBody, scope: Scope = Depends(_admin)) -> Any:
     req = body.migration
     if req.dry_run:
-        return JSONResponse({"plan": fleet_jobs.plan(scope.runtime, req.to, req.project, req.batch)})
-    job = fleet_jobs.start(scope.runtime, req.to, req.project, req.batch, req.max_in_flight)
-    return {"migration": fleet_jobs.view(job)}
+        return JSONResponse({"plan": fleet.plan(scope.runtime, req.to, req.project, req.batch)})
+    job = fleet.start(scope.runtime, req.to, req.project, req.batch, req.max_in_flight)
+    return {"migration": fleet.view(job)}
 
 
 @router.get("/mgmt/migrations", summary="Admin: the fleet migrations", responses=responses(403))
 def list_migrations(scope: Scope = Depends(_admin)) -> dict[str, Any]:
-    return {"migrations": [fleet_jobs.view(job) for job in fleet_jobs.all_jobs(scope.runtime)]}
+    return {"migrations": [fleet.view(job) for job in fleet.all_jobs(scope.runtime)]}
 
 
 @router.get("/mgmt/migrations/{migration_id}", summary="Admin: a fleet migration's progress",
             responses=responses(403, 404))
 def show_migration(migration_id: str, scope: Scope = Depends(_admin)) -> dict[str, Any]:
-    return {"migration": fleet_jobs.view(fleet_jobs.get(scope.runtime, migration_id))}
+    return {"migration": fleet.view(fleet.get(scope.runtime, migration_id))}
 
 
 @router.post("/mgmt/migrations/{migration_id}/action", status_code=202,
@@ -154,5 +154,5 @@ def show_migration(migration_id: str, scope: Scope = Depends(_admin)) -> dict[st
 def migration_action(migration_id: str, body: dict[str, Any], scope: Scope = Depends(_admin)) -> dict[str, Any]:
     if len(body) != 1:
         raise service.BadRequest('Exactly one action is required: {"pause": {}}, {"resume": {}} or {"cancel": {}}.')
-    job = fleet_jobs.act(scope.runtime, migration_id, next(iter(body)))
-    return {"migration": fleet_jobs.view(job)}
+    job = fleet.act(scope.runtime, migration_id, next(iter(body)))
+    return {"migration": fleet.view(job)}

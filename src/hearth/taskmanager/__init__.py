@@ -35,7 +35,7 @@ from hearth.taskmanager.queue_signal import CHANNEL, Listener, NotifyListener, Q
 from hearth.taskmanager.worker import active_count, claim_next, heartbeat, next_retry_at, recover_stale
 
 log = logging.getLogger(__name__)
-FLEET_STEP_SECONDS = 1.0  # how often fleet migrations queue their next moves and settle the finished ones
+FLEET_STEP_SECONDS = 0.2  # how often fleet migrations settle finished moves and queue the next (a few reads)
 
 __all__ = ["TaskManager", "wake"]
 
@@ -326,7 +326,8 @@ class TaskManager:
 
         while not self._stopping.wait(FLEET_STEP_SECONDS):
             try:
-                advance(self.runtime)
+                if advance(self.runtime):
+                    self.notify()  # the moves it queued: this process's workers take them at once
             except Exception:
                 log.exception("fleet migration step failed")
 

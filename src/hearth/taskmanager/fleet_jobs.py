@@ -1,4 +1,5 @@
-"""Fleet migrations: move many instances between natives and Heat stacks, a few at a time, durably.
+"""Fleet migrations, the task manager's side: the driver that moves many instances between natives and Heat
+stacks, a few at a time, durably (the API's side, planning, starting and pausing, is hearth.fleet).
 
 A migration is planned (which instances move; which are refused and why: not idle, or drifted, with the
 differences), recorded (`fleet_migrations`), then driven by `advance`, which the task manager calls every
@@ -14,113 +15,18 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from hearth import service
-from hearth.db.models import FleetMigration, Instance, Operation, OperationState, Task, utcnow
+from hearth.db.models import Event, FleetMigration, Instance, Operation, OperationState, Task, new_id, utcnow
 from hearth.engines.base import EngineError
-from hearth.operations import resources_of, spec_of
+from hearth.operations import KINDS, OperationKind, resources_of, spec_of
 from hearth.runtime import Runtime
-from hearth.views import instance_status, timestamp
 
 log = logging.getLogger(__name__)
 
 RUNNING, PAUSED, CANCELLED, FINISHED = "running", "paused", "cancelled", "finished"
 SOURCE = {"orchestrator": "natives", "natives": "orchestrator"}  # target engine -> the engine instances leave
 WAITING, MOVING, MOVED, FAILED, REFUSED = "waiting", "moving", "moved", "failed", "refused"
-ACTIONS = {"pause": ({RUNNING}, PAUSED), "resume": ({PAUSED}, RUNNING), "cancel": ({RUNNING, PAUSED}, CANCELLED)}
-
-
-def plan(runtime: Runtime, target: str, project_id: str | None, batch: int | None) -> dict[str, Any]:
-    """Which instances a migration to `target` would move, and which it refuses with the reasons (reads the
-    cloud for each candidate's drift; changes nothing)."""
-    if target not in SOURCE:
-        raise service.BadRequest(f"to: '{service.shown(target)}' is not an engine; use orchestrator or natives.")
-    if batch is not None and batch < 1:
-        raise service.BadRequest("batch: at least 1 instance.")
-    try:
-        runtime.relocation()
-    except EngineError as err:
-        raise service.Conflict(service._sentence(str(err))) from None
-    with runtime.sessions() as session:
-        query = select(Instance).where(Instance.deleted_at.is_(None), Instance.engine == SOURCE[target])
-        if project_id is not None:
-            query = query.where(Instance.project_id == project_id)
-        candidates = list(session.scalars(query.order_by(Instance.created_at, Instance.id)))
-    move: list[str] = []
-    refused: list[dict[str, Any]] = []
-    for inst in candidates:
-        if batch is not None and len(move) >= batch:
-            break
-        if inst.task != Task.NONE or instance_status(inst) != "ACTIVE":
-            refused.append({"id": inst.id, "reasons": [f"not idle: status {instance_status(inst)}, task {inst.task}"]})
-            continue
-        rules = list(inst.rules)
-        try:
-            found = runtime.engine(inst.engine).differences(spec_of(inst, rules, runtime.settings.public_network),
-                                                            resources_of(inst, rules))
-        except EngineError as err:
-            found = [f"the cloud could not be read: {err}"]
-        if found:
-            refused.append({"id": inst.id, "reasons": found})
-        else:
-            move.append(inst.id)
-    return {"to": target, "project": project_id, "move": move, "refused": refused}
-
-
-def start(runtime: Runtime, target: str, project_id: str | None, batch: int | None,
-          max_in_flight: int) -> FleetMigration:
-    if not 1 <= max_in_flight <= 100:
-        raise service.BadRequest("max_in_flight: 1 to 100 instances at once.")
-    planned = plan(runtime, target, project_id, batch)
-    with runtime.sessions.begin() as session:
-        job = FleetMigration(target=target, project_id=project_id, max_in_flight=max_in_flight, state=RUNNING,
-                             plan=planned, progress={iid: {"state": WAITING} for iid in planned["move"]})
-        session.add(job)
-        session.flush()
-        session.expunge(job)
-    return job
-
-
-def act(runtime: Runtime, job_id: str, action: str) -> FleetMigration:
-    if action not in ACTIONS:
-        raise service.BadRequest(f"Invalid action: {service.shown(action)}; use pause, resume or cancel.")
-    allowed, new_state = ACTIONS[action]
-    with runtime.sessions.begin() as session:
-        job = session.get(FleetMigration, job_id) if service._looks_like_id(job_id) else None
-        if job is None:
-            raise service.NotFound(f"Migration {service.shown(job_id)} could not be found.")
-        if job.state not in allowed:
-            raise service.Conflict(f"Migration {job.id} is {job.state}; {action} needs it "
-                                   f"{' or '.join(sorted(allowed))}.")
-        job.state = new_state
-        session.flush()
-        session.expunge(job)
-    return job
-
-
-def get(runtime: Runtime, job_id: str) -> FleetMigration:
-    with runtime.sessions() as session:
-        job = session.get(FleetMigration, job_id) if service._looks_like_id(job_id) else None
-        if job is None:
-            raise service.NotFound(f"Migration {service.shown(job_id)} could not be found.")
-        return job
-
-
-def all_jobs(runtime: Runtime) -> list[FleetMigration]:
-    with runtime.sessions() as session:
-        return list(session.scalars(select(FleetMigration).order_by(FleetMigration.created_at)))
-
-
-def view(job: FleetMigration) -> dict[str, Any]:
-    counts = {state: 0 for state in (WAITING, MOVING, MOVED, FAILED, REFUSED)}
-    for entry in job.progress.values():
-        counts[entry["state"]] = counts.get(entry["state"], 0) + 1
-    return {"id": job.id, "to": job.target, "project": job.project_id, "state": job.state,
-            "max_in_flight": job.max_in_flight, "counts": counts, "refused_by_plan": job.plan.get("refused", []),
-            "instances": [{"id": iid, **entry} for iid, entry in job.progress.items()],
-            "created": timestamp(job.created_at), "updated": timestamp(job.updated_at),
-            "finished": timestamp(job.finished_at)}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -135,7 +41,10 @@ def advance(runtime: Runtime) -> int:
 
 
 def _advance_one(runtime: Runtime, job_id: str) -> int:
-    job = get(runtime, job_id)
+    with runtime.sessions() as session:
+        job = session.get(FleetMigration, job_id)
+    if job is None:
+        return 0
     progress = {iid: dict(entry) for iid, entry in job.progress.items()}
     for iid, entry in progress.items():
         if entry["state"] == MOVING:
@@ -162,19 +71,30 @@ def _advance_one(runtime: Runtime, job_id: str) -> int:
 
 
 def _queue(runtime: Runtime, job: FleetMigration, instance_id: str, entry: dict[str, Any]) -> bool:
-    with runtime.sessions() as session:
+    """Queue the instance's adopt or release, as the service layer queues one: its task moves away from NONE
+    in one conditional UPDATE (an instance busy with another operation is left for a later step)."""
+    kind = OperationKind.ADOPT if job.target == "orchestrator" else OperationKind.RELEASE
+    with runtime.sessions.begin() as session:
         inst = session.get(Instance, instance_id)
-    if inst is None or inst.deleted_at is not None:
-        entry.update(state=REFUSED, note="the instance was deleted")
-        return False
-    move = service.adopt_instance if job.target == "orchestrator" else service.release_instance
-    try:
-        op = move(runtime, inst.project_id, inst.id).record(runtime)
-    except service.ServiceError as err:
-        entry.update(state=REFUSED, note=err.message)
-        return False
-    entry.update(state=MOVING, operation_id=op.id,
-                 ids={"server": inst.server_id, "volume": inst.volume_id, "security_group": inst.secgroup_id})
+        if inst is None or inst.deleted_at is not None:
+            entry.update(state=REFUSED, note="the instance was deleted")
+            return False
+        if inst.engine != SOURCE[job.target]:
+            entry.update(state=REFUSED, note=f"it is owned by {inst.engine} now")
+            return False
+        ids = {"server": inst.server_id, "volume": inst.volume_id, "security_group": inst.secgroup_id}
+        claimed = session.execute(
+            update(Instance).where(Instance.id == instance_id, Instance.task == Task.NONE,
+                                   Instance.deleted_at.is_(None))
+            .values(task=KINDS[kind].task, updated_at=utcnow()).execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed != 1:
+            return False  # busy now (another operation): tried again at a later step
+        op = Operation(id=new_id(), instance_id=instance_id, kind=kind.value, params={}, journal={})
+        session.add(op)
+        session.add(Event(instance_id=instance_id, operation_id=op.id,
+                          message=f"{kind.value} requested by fleet migration {job.id} (to {job.target})"))
+    entry.update(state=MOVING, operation_id=op.id, ids=ids)
     return True
 
 
