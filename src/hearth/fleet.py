@@ -5,7 +5,6 @@ routes (api/routes_mgmt.py) and `hearth admin ...` serve it.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from sqlalchemy import select, tuple_
 
 from hearth import service
 from hearth.db.models import FleetMigration, Instance, Operation, OperationState, Task
+from hearth.engines import common
 from hearth.engines import orphans as cloud_orphans
 from hearth.engines.base import EngineError
 from hearth.operations import resources_of, spec_of
@@ -105,27 +105,20 @@ def orphans(runtime: Runtime, remove: bool = False) -> tuple[list[dict[str, Any]
     conn = runtime.connections.get()
     try:
         found = cloud_orphans.find(conn, live, busy)
-        failed = cloud_orphans.delete(conn, found, _waiter()) if remove and found else []
+        failed = cloud_orphans.delete(conn, found, _waiter(runtime)) if remove and found else []
     except EngineError as err:
-        raise _unavailable(err) from None
+        raise service._engine_failure(err) from None
     return [o.view() for o in found], failed
 
 
-def _waiter() -> Callable[[str, Callable[[], bool]], None]:
+def _waiter(runtime: Runtime) -> Callable[[str, Callable[[], bool]], None]:
+    """The engines' own wait (common.wait_for: backoff, transient faults retried), until `still_there` is False."""
+
     def wait(what: str, still_there: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + ORPHAN_WAIT_SECONDS
-        while still_there():
-            if time.monotonic() > deadline:
-                raise EngineError(f"gave up waiting for {what} after {ORPHAN_WAIT_SECONDS:g} s")
-            time.sleep(0.1)
+        common.wait_for(still_there, lambda there: not there, lambda _there: None, what, ORPHAN_WAIT_SECONDS,
+                        runtime.settings, after_change=False)
 
     return wait
-
-
-def _unavailable(err: EngineError) -> Exception:
-    from hearth.service import _engine_failure
-
-    return _engine_failure(err)
 
 
 # --------------------------------------------------------------------------------------------------

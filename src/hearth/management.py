@@ -42,19 +42,21 @@ def is_managed(datastore: str, manage: bool = True) -> bool:
     return manage and datastore in MANAGED_DATASTORES
 
 
-def endpoint_for(inst: Instance, password: str) -> Endpoint:
+def endpoint_for(inst: Instance, password: str, addresses: list[dict[str, Any]] | None = None) -> Endpoint:
+    """Where and as whom Hearth reaches the instance's database (`addresses`: newer than the record's)."""
     if not is_managed(inst.datastore):
         raise NotManaged(f"Hearth does not manage {inst.datastore} databases: databases, users, root and "
                          "configuration groups are available for postgresql instances")
-    host = private_address(inst.addresses)
+    host = private_address(addresses if addresses is not None else inst.addresses)
     if host is None:
         raise NotManaged(f"instance {inst.id} has no address yet")
     return Endpoint(host=host, port=inst.port, password=password)
 
 
-def manager_for(inst: Instance, password: str, connect_timeout: float = 5.0) -> PostgresManager:
+def manager_for(inst: Instance, password: str, connect_timeout: float = 5.0,
+                addresses: list[dict[str, Any]] | None = None) -> PostgresManager:
     """The manager of the instance's database, as its superuser (`password`: the unsealed admin password)."""
-    return PostgresManager(endpoint_for(inst, password), connect_timeout=connect_timeout)
+    return PostgresManager(endpoint_for(inst, password, addresses), connect_timeout=connect_timeout)
 
 
 def seal_bootstrap(box: SecretBox, databases: list[dict[str, Any]], users: list[dict[str, Any]]) -> str | None:

@@ -45,15 +45,15 @@ class Settled:
 
 def manager(runtime: Runtime, inst: Instance, addresses: list[dict[str, Any]] | None = None,
             connect_timeout: float = 5.0) -> PostgresManager | None:
-    """The instance's database manager, or None when Hearth does not manage it (no datastore manager, no
-    password recorded: instances created before Hearth managed databases)."""
-    if not management.is_managed(inst.datastore) or not inst.admin_password:
+    """The instance's database manager, or None when Hearth does not manage it (no password recorded: a
+    datastore version Hearth does not manage, or an instance from before it managed databases) or it has no
+    address yet."""
+    if not inst.admin_password:
         return None
-    host = management.private_address(addresses if addresses is not None else inst.addresses)
-    if host is None:
+    try:
+        return management.manager_for(inst, runtime.secrets.open(inst.admin_password), connect_timeout, addresses)
+    except management.NotManaged:
         return None
-    endpoint = management.Endpoint(host=host, port=inst.port, password=runtime.secrets.open(inst.admin_password))
-    return PostgresManager(endpoint, connect_timeout=connect_timeout)
 
 
 def wait_until_answering(runtime: Runtime, db: PostgresManager, step: Callable[[str], None]) -> int:
@@ -185,7 +185,6 @@ def check_once(runtime: Runtime) -> int:
     with runtime.sessions() as session:
         idle = list(session.scalars(select(Instance).where(
             Instance.deleted_at.is_(None), Instance.task == Task.NONE, Instance.admin_password.is_not(None))))
-    idle = [i for i in idle if management.is_managed(i.datastore)]
     if not idle:
         return 0
     with ThreadPoolExecutor(max_workers=min(HEALTH_THREADS, len(idle)), thread_name_prefix="hearth-health") as pool:

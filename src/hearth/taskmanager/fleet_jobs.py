@@ -72,9 +72,13 @@ def _advance_one(runtime: Runtime, job_id: str) -> int:
 
 def _queue(runtime: Runtime, job: FleetMigration, instance_id: str, entry: dict[str, Any]) -> bool:
     """Queue the instance's adopt or release, as the service layer queues one: its task moves away from NONE
-    in one conditional UPDATE (an instance busy with another operation is left for a later step)."""
+    in one conditional UPDATE (an instance busy with another operation is left for a later step), in the
+    transaction that checks the migration still runs and records the move."""
     kind = OperationKind.ADOPT if job.target == "orchestrator" else OperationKind.RELEASE
     with runtime.sessions.begin() as session:
+        row = session.get(FleetMigration, job.id)
+        if row is None or row.state != RUNNING:  # paused or cancelled since this step began: queue nothing
+            return False
         inst = session.get(Instance, instance_id)
         if inst is None or inst.deleted_at is not None:
             entry.update(state=REFUSED, note="the instance was deleted")
@@ -94,7 +98,9 @@ def _queue(runtime: Runtime, job: FleetMigration, instance_id: str, entry: dict[
         session.add(op)
         session.add(Event(instance_id=instance_id, operation_id=op.id,
                           message=f"{kind.value} requested by fleet migration {job.id} (to {job.target})"))
-    entry.update(state=MOVING, operation_id=op.id, ids=ids)
+        entry.update(state=MOVING, operation_id=op.id, ids=ids)
+        # recorded with the operation, so the migration never shows fewer moving than are queued
+        row.progress = {**row.progress, instance_id: dict(entry)}
     return True
 
 
