@@ -733,12 +733,17 @@ def volume_attached_to(volume: Any, server_id: str) -> bool:
 # Reading what the cloud holds (describe): by recorded id, else by the instance's names.
 
 
+def server_ports(conn: Connection, server_id: str) -> list[Any]:
+    """The Neutron ports a server is plugged into."""
+    return retried(f"listing ports of server {server_id}", lambda: list(conn.network.ports(device_id=server_id)))
+
+
 def read_addresses(conn: Connection, server_id: str | None) -> list[dict[str, Any]]:
     """The server's addresses as Trove shows them: each fixed IP of its ports (`private`, with the network id)
     and each floating IP associated with them (`public`), read from Neutron (not Nova's cached view)."""
     if not server_id:
         return []
-    ports = retried(f"listing ports of server {server_id}", lambda: list(conn.network.ports(device_id=server_id)))
+    ports = server_ports(conn, server_id)
     found: list[dict[str, Any]] = []
     for port in ports:
         for fixed in port.fixed_ips or []:

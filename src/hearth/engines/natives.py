@@ -235,8 +235,7 @@ class NativesEngine(ResourceEngine):
         """The port Nova made for an instance without a network of its own."""
         if not server_id:
             return None
-        port = retried(f"listing ports of server {server_id}",
-                       lambda: next(iter(conn.network.ports(device_id=server_id)), None))
+        port = next(iter(common.server_ports(conn, server_id)), None)
         return port.id if port is not None else None
 
     # restart and rebuild -------------------------------------------------------------------------

@@ -381,15 +381,11 @@ def _group_hot(spec: InstanceSpec) -> dict[str, Any]:
         "rules": [_hot_rule(r) for r in rules]}}
 
 
-def _server_ports(conn: Connection, server_id: str) -> list[Any]:
-    return common.retried(f"listing ports of server {server_id}", lambda: list(conn.network.ports(device_id=server_id)))
-
-
 def _port_drift(seen: Observed) -> list[str]:
     server_id, group_id = seen.ids.get("server"), seen.ids.get("security_group")
     if seen.live.get("server") is None or seen.live.get("security_group") is None or not server_id or not group_id:
         return []
-    ports = _server_ports(seen.conn, server_id)
+    ports = common.server_ports(seen.conn, server_id)
     found = []
     if not any(group_id in (p.security_group_ids or []) for p in ports):
         found.append(f"server {server_id} is not in security group {group_id}")
@@ -413,8 +409,7 @@ def _port_adopt(conn: Connection, _spec: InstanceSpec, ids: dict[str, str]) -> d
     if ids.get("port"):
         return {"resource_id": ids["port"]}
     server_id = ids.get("server")
-    port = common.retried(f"listing ports of server {server_id}",
-                          lambda: next(iter(conn.network.ports(device_id=server_id)), None)) if server_id else None
+    port = next(iter(common.server_ports(conn, server_id)), None) if server_id else None
     if port is None:
         raise EngineError(f"server {server_id} has no port")
     return {"resource_id": port.id}
