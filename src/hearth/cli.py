@@ -1236,6 +1236,36 @@ def admin_drift(instance: Annotated[str, typer.Argument(help="Instance id (any p
     raise typer.Exit(1)
 
 
+@admin_app.command("reconcile")
+def admin_reconcile(
+    instance: Annotated[str, typer.Argument(help="Instance id (any project's).")],
+    wait: WaitOption = False,
+    dry_run: DryRunOption = False,
+    cloud: CloudOption = "fakecloud-admin",
+) -> None:
+    """Repair drift: converge the cloud back to what Hearth records.
+
+    natives applies the difference (the flavor back, missing rules created and extra ones deleted, the volume
+    attached, the group on the ports); the stack engines run a Heat stack check, then a stack update with
+    Heat's converge flag. A volume grown outside Hearth keeps its size (Cinder cannot shrink it): the record
+    takes it. An instance whose server or volume is gone cannot be repaired: the operation fails and says so."""
+    with api_client(cloud) as client:
+        found = client.mgmt_instance(instance)
+        _instance_action(client, found, f"Reconciling {found.get('name')}",
+                         lambda dry: client.reconcile(found["id"], dry_run=dry), wait, dry_run)
+
+
+@admin_app.command("reset-status")
+def admin_reset_status(instance: Annotated[str, typer.Argument(help="Instance id (any project's).")],
+                       cloud: CloudOption = "fakecloud-admin") -> None:
+    """Trove's reset-status: an instance left in ERROR by a failed operation goes back to idle, so it can be
+    reconciled or changed again (refused while an operation runs; other states are left as they are)."""
+    with api_client(cloud) as client:
+        client.reset_status(instance)
+        found = client.mgmt_instance(instance)
+    console.print(f"{found.get('name')} ({found['id']}): {found.get('status')}", highlight=False)
+
+
 def _migration_table(job: dict[str, Any]) -> Table:
     table = Table(Column("Instance", no_wrap=True), "State", "Note", box=None, pad_edge=False,
                   header_style="bold underline")

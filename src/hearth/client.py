@@ -144,6 +144,14 @@ class HearthClient:
     def drift(self, instance_id: str) -> list[str]:
         return self.get(f"/mgmt/instances/{instance_id}/drift")["drift"]
 
+    def reconcile(self, instance_id: str, dry_run: bool = False) -> Any:
+        """Admin: converge the cloud back to what Hearth records (drift repair), any project's instance."""
+        return self.act("POST", f"/mgmt/instances/{instance_id}/action", {"reconcile": {}}, dry_run)
+
+    def reset_status(self, instance_id: str) -> Any:
+        """Admin: an instance left in ERROR goes back to idle (any project's instance)."""
+        return self.act("POST", f"/mgmt/instances/{instance_id}/action", {"reset_status": {}}, False)
+
     def migrate(self, to: str, project: str | None = None, batch: int | None = None, max_in_flight: int = 10,
                 dry_run: bool = False) -> dict[str, Any]:
         body = {"to": to, "project": project, "batch": batch, "max_in_flight": max_in_flight, "dry_run": dry_run}

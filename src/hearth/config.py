@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     health_check_seconds: float = 30.0  # idle instances' databases are checked this often (0: never)
     # Idle instances' cloud resources are compared with the record this often (taskmanager.drift; 0: never).
     drift_check_seconds: float = 300.0
+    # When a drift check finds that only the instance's rules differ (one added or deleted in Neutron), queue a
+    # reconcile at once. Off by default: an operator may want to see who changed a rule before it is undone.
+    drift_repair_rules: bool = False
     datastore_ready_seconds: float = 600.0  # how long an operation waits for the database to answer
     datastores: list[Datastore] = Field(default_factory=_default_datastores)
     # How long a validated Keystone token is trusted without asking Keystone again, so a revoked token (or a

@@ -15,6 +15,7 @@ its worker kept dying, so the same kind ends in the same state however it failed
 - resize flavor / volume: decided by re-reading the cloud; ERROR when the server is not settled or the volume
   not attached, NONE when they are usable (or the cloud could not be read: unknown is not broken, and the
   drift is shown). Until the re-read answered (a given-up resize is failed first, re-read after) it is ERROR;
+- reconcile: as a resize (it may resize the server back, and re-attach the volume);
 - access change, adopt, release: NONE. They never touch the server or the volume: a failed access change is
   re-read into the rule rows, a failed adopt is abandoned by the engine, a release only abandons the stack, so
   the database stays usable and the fault says what failed.
@@ -27,7 +28,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from hearth.db.models import Instance, SecurityGroupRule, Task
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from hearth.db.models import Event, Instance, Operation, SecurityGroupRule, Task, new_id, utcnow
 from hearth.engines.base import InstanceSpec, Resources, RuleSpec
 
 
@@ -43,6 +47,7 @@ class OperationKind(StrEnum):
     RELEASE = "release"
     RESTART = "restart"
     REBUILD = "rebuild"  # a new image (an upgrade is one: the new datastore version's), the data volume kept
+    RECONCILE = "reconcile"  # converge the cloud back to the record (drift repair)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -136,6 +141,8 @@ KINDS: dict[str, KindInfo] = {  # keyed by OperationKind, which a stored str fin
     # rebuild may have left it without a usable image: ERROR, delete or rebuild again.
     OperationKind.RESTART: KindInfo(Task.RESTARTING, "restart", _unchanged, False, Task.NONE),
     OperationKind.REBUILD: KindInfo(Task.REBUILDING, "rebuild", _image, False, Task.ERROR),
+    # A failed reconcile may have changed the cloud half-way (a resize, rules): re-read, as a failed resize does.
+    OperationKind.RECONCILE: KindInfo(Task.RECONCILING, "reconcile", _unchanged, True, None),
 }
 
 #: The operations after which the database is (re)started: they end when it answers (taskmanager.database).
@@ -191,3 +198,24 @@ def task_after_failure(kind: str, usable: bool | None = None) -> str:
     if found.failed_task is not None:
         return found.failed_task
     return Task.NONE if usable else Task.ERROR
+
+
+# --------------------------------------------------------------------------------------------------
+# Queueing.
+
+
+def queue_if_idle(session: Session, instance_id: str, kind: OperationKind, message: str,
+                  params: dict[str, Any] | None = None) -> Operation | None:
+    """In the caller's transaction: move the idle instance's task to the kind's (one conditional UPDATE, so
+    only one concurrent request can) and queue the operation with an event; None when it is not idle. For
+    the task manager's own requests (fleet moves, automatic repairs); the service layer queues users' own."""
+    claimed = session.execute(
+        update(Instance).where(Instance.id == instance_id, Instance.task == Task.NONE, Instance.deleted_at.is_(None))
+        .values(task=KINDS[kind].task, updated_at=utcnow()).execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed != 1:
+        return None
+    op = Operation(id=new_id(), instance_id=instance_id, kind=kind.value, params=dict(params or {}), journal={})
+    session.add(op)
+    session.add(Event(instance_id=instance_id, operation_id=op.id, message=message))
+    return op

@@ -42,11 +42,21 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from hearth.config import Datastore, DatastoreVersion
-from hearth.db.models import Event, Instance, OperatingStatus, Operation, SecurityGroupRule, Task, new_id, utcnow
+from hearth.db.models import (
+    Event,
+    Instance,
+    OperatingStatus,
+    Operation,
+    OperationState,
+    SecurityGroupRule,
+    Task,
+    new_id,
+    utcnow,
+)
 from hearth.engines.base import (
     EngineError,
     InstanceSpec,
@@ -946,6 +956,41 @@ def release_instance(runtime: Runtime, project_id: str, instance_id: str) -> Cha
                        "instances can be released.")
     return Change(inst, OperationKind.RELEASE, {},
                   f"release requested: abandon stack {inst.stack_id}, back to natives")
+
+
+def reconcile_instance(runtime: Runtime, project_id: str, instance_id: str) -> Change:
+    """Converge the cloud back to what Hearth records (drift repair), through the owning engine: natives
+    applies the difference, the stack engines run a Heat check and a converging stack update. Allowed on an
+    idle instance whatever its server's status (a server stopped outside Hearth is one of the things repaired)."""
+    inst = get_instance(runtime, project_id, instance_id)
+    if inst.task != Task.NONE:
+        raise _not_ready(inst)
+    _check_engine(runtime, inst)
+    recorded = f" (recorded drift: {inst.drift})" if inst.drift else ""
+    return Change(inst, OperationKind.RECONCILE, {}, f"reconcile requested{recorded}")
+
+
+def reset_status(runtime: Runtime, project_id: str, instance_id: str) -> Instance:
+    """Trove's reset_status, for an administrator: an instance left in ERROR by a failed operation goes back
+    to idle, so it can be reconciled or changed again (the drift check then compares it with the cloud).
+    Any other state is left as it is (a BUILDING_ERROR instance never worked: delete it). 409 while an
+    operation is queued or running."""
+    inst = get_instance(runtime, project_id, instance_id)
+    with runtime.sessions.begin() as session:
+        busy = session.scalar(select(func.count()).select_from(Operation).where(
+            Operation.instance_id == inst.id, Operation.state.in_(OperationState.ACTIVE)))
+        if busy:
+            raise Conflict(f"Instance {inst.id} has an operation in progress; its status cannot be reset now.")
+        done = session.execute(
+            update(Instance).where(Instance.id == inst.id, Instance.task == Task.ERROR,
+                                   Instance.deleted_at.is_(None))
+            .values(task=Task.NONE, fault=None, fault_at=None, updated_at=utcnow())
+            .execution_options(synchronize_session=False)).rowcount
+        if done:
+            session.add(Event(instance_id=inst.id, level="warning",
+                              message=f"status reset from ERROR by an administrator (the fault was: "
+                                      f"{inst.fault or 'none recorded'}); reconcile repairs what differs"))
+    return get_instance(runtime, project_id, instance_id)
 
 
 def restart_instance(runtime: Runtime, project_id: str, instance_id: str) -> Change:

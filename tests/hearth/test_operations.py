@@ -40,6 +40,7 @@ AFTER_FAILURE = {
     OperationKind.RELEASE: Task.NONE,
     OperationKind.RESTART: Task.NONE,  # the server is as Nova has it; the health check shows the database
     OperationKind.REBUILD: Task.ERROR,  # the server may be left without a usable image
+    OperationKind.RECONCILE: Task.NONE,  # as a resize: decided by the re-read, which could not read the cloud
 }
 
 
@@ -96,7 +97,7 @@ def _outcome(runtime: Runtime, instance_id: str) -> tuple[str, str, str | None]:
 
 def test_every_kind_is_declared_once_with_the_strings_the_database_holds():
     assert {k.value for k in OperationKind} == {"provision", "resize_flavor", "resize_volume", "apply_rules",
-                                                "delete", "adopt", "release", "restart", "rebuild"}
+                                                "delete", "adopt", "release", "restart", "rebuild", "reconcile"}
     assert set(KINDS) == set(OperationKind)
     assert kind_info("adopt") is KINDS[OperationKind.ADOPT]  # a stored str finds its kind
     assert [k for k in OperationKind if KINDS[k].relocates] == [OperationKind.ADOPT, OperationKind.RELEASE]
@@ -105,7 +106,7 @@ def test_every_kind_is_declared_once_with_the_strings_the_database_holds():
 
 def test_the_failure_policy():
     # a resize is decided by the re-read, and counts as broken until the re-read answered
-    for kind in (OperationKind.RESIZE_FLAVOR, OperationKind.RESIZE_VOLUME):
+    for kind in (OperationKind.RESIZE_FLAVOR, OperationKind.RESIZE_VOLUME, OperationKind.RECONCILE):
         assert task_after_failure(kind) == Task.ERROR
         assert task_after_failure(kind, usable=False) == Task.ERROR
         assert task_after_failure(kind, usable=True) == Task.NONE

@@ -77,6 +77,9 @@ class _FailingClose(ResourceEngine):
     def rebuild(self, spec: Any, current: Any, ctx: Any) -> Any:
         raise NotImplementedError
 
+    def reconcile(self, spec: Any, current: Any, ctx: Any) -> Any:
+        raise NotImplementedError
+
     def delete(self, spec: Any, current: Any, ctx: Any) -> None:
         raise NotImplementedError
 

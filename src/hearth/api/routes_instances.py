@@ -34,7 +34,7 @@ router = APIRouter(tags=["instances"])
 PAGE_SIZE = 20  # Trove's instances_page_size: the default page
 MAX_PAGE = 1000
 DryRun = Query(default=False, description="Answer with the plan (200) instead of doing it; nothing changes")
-ACTIONS = ("resize", "restart", "rebuild", "reset_status", "adopt", "release")
+ACTIONS = ("resize", "restart", "rebuild", "reset_status", "adopt", "release", "reconcile")
 DRY_RUN_PLAN: dict[int | str, dict[str, Any]] = {
     200: {"model": PlanBody, "description": "dry_run=true: the plan; nothing was recorded or changed"}}
 
@@ -202,7 +202,8 @@ def delete_instance(instance_id: str, scope: Scope = Depends(project_scope), dry
 @router.post("/instances/{instance_id}/action", status_code=202,
              summary='Actions: {"resize": {"flavorRef": id}}, {"resize": {"volume": {"size": n}}}, '
                      '{"restart": {}}, {"rebuild": {"image_id": id}}; admin only: {"adopt": {}} (into a Heat '
-                     'stack), {"release": {}} (back to natives)',
+                     'stack), {"release": {}} (back to natives), {"reconcile": {}} (repair drift), '
+                     '{"reset_status": {}} (ERROR back to idle)',
              responses={**DRY_RUN_PLAN, **responses(404, 409, 413, 422, 503)})
 def instance_action(instance_id: str, body: ActionBody, scope: Scope = Depends(project_scope),
                     dry_run: bool = DryRun) -> Any:
@@ -217,16 +218,24 @@ def _act(scope: Scope, project_id: str, instance_id: str, body: ActionBody, dry_
         service.get_instance(scope.runtime, project_id, instance_id)
         if unknown:
             raise service.BadRequest(f"Invalid instance action: {', '.join(unknown)}. Hearth supports: resize, "
-                                     "restart, rebuild, reset_status, adopt, release.")
+                                     "restart, rebuild, reset_status, adopt, release, reconcile.")
         raise service.BadRequest("Exactly one action is required, e.g. {\"resize\": {\"flavorRef\": \"2\"}}.")
     if body.reset_status is not None:
-        service.get_instance(scope.runtime, project_id, instance_id)
+        if scope.principal.is_admin and not dry_run:
+            service.reset_status(scope.runtime, project_id, instance_id)
+        else:  # Trove's clients reset before a forced delete: an owner's reset changes nothing
+            service.get_instance(scope.runtime, project_id, instance_id)
         return Response(status_code=202)
     if body.adopt is not None or body.release is not None:
         if not scope.principal.is_admin:
             raise ApiError(403, f"{given[0]} moves an instance between engines and needs the admin role.")
         move = service.adopt_instance if body.adopt is not None else service.release_instance
         command: service.Command[Any] = move(scope.runtime, project_id, instance_id)
+    elif body.reconcile is not None:
+        if not scope.principal.is_admin:
+            raise ApiError(403, "reconcile changes the cloud outside the instance's own requests and needs the "
+                                "admin role.")
+        command = service.reconcile_instance(scope.runtime, project_id, instance_id)
     elif body.restart is not None:
         command = service.restart_instance(scope.runtime, project_id, instance_id)
     elif body.rebuild is not None:

@@ -148,8 +148,9 @@ class RebuildIn(Lenient):
 
 class ActionBody(BaseModel):
     """Exactly one action: `resize` (flavor or volume), `restart` (the database's server), `rebuild` (a new
-    image, the data volume kept), `reset_status` (accepted, a no-op: Hearth lets instances in ERROR be deleted
-    as they are), or Hearth's admin-only `adopt` / `release` (an empty object each). Other keys are unknown
+    image, the data volume kept), `reset_status` (Trove's: from an administrator, an instance in ERROR goes back
+    to idle; from its owner it is accepted and changes nothing, as the instance can be deleted as it is), or
+    Hearth's admin-only `adopt` / `release` / `reconcile` (an empty object each). Other keys are unknown
     actions (400)."""
 
     model_config = ConfigDict(extra="allow")
@@ -160,6 +161,7 @@ class ActionBody(BaseModel):
     reset_status: dict[str, Any] | None = None
     adopt: dict[str, Any] | None = None
     release: dict[str, Any] | None = None
+    reconcile: dict[str, Any] | None = None
 
 
 class RuleCreate(Strict):

@@ -36,6 +36,7 @@ class Task:
     RELEASING = "RELEASING"
     RESTARTING = "RESTARTING"
     REBUILDING = "REBUILDING"
+    RECONCILING = "RECONCILING"  # converging the cloud back to the record after drift
     BUILDING_ERROR = "BUILDING_ERROR"
     ERROR = "ERROR"  # a later operation failed and left the instance needing attention
 

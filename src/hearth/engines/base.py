@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Protocol
 
 #: The operation kinds every engine can plan (dry-run) and carry out.
 PLAN_KINDS: tuple[str, ...] = ("provision", "resize_flavor", "resize_volume", "apply_rules", "delete", "restart",
-                                "rebuild")
+                                "rebuild", "reconcile")
 
 # A delete's journal carries PROVISION_CLEAN = True when the task manager knows the instance's provision
 # succeeded on its first attempt: every cloud resource it made was recorded the moment it existed, so
@@ -126,6 +126,9 @@ class Resources:
     #: The instance's addresses as the cloud gave them ([{"address", "type": private|public, "network"}]),
     #: read after the operations that can change them; None: not read by this operation.
     addresses: list[dict[str, Any]] | None = None
+    #: The data volume's size as the cloud holds it, set by the operations that may find it changed outside
+    #: Hearth (reconcile keeps a volume grown in Cinder: it cannot shrink); None: the recorded size stands.
+    volume_size: int | None = None
 
     def with_rules(self, rules: dict[str, RuleSpec]) -> Resources:
         return dataclasses.replace(self, rules=dict(rules))
@@ -200,6 +203,12 @@ class ResourceEngine(ABC):
     @abstractmethod
     def rebuild(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
         """Give the server `spec.image_id` (keeping its id, data volume, addresses and `spec.admin_password`)."""
+
+    @abstractmethod
+    def reconcile(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
+        """Converge the cloud to `spec` after it changed outside Hearth (drift): the server's flavor, the volume's
+        attachment, the group's rules (missing and extra ones) and its ports. The rules every engine shares
+        (what cannot be repaired, a volume grown outside, the final comparison) are in engines.repair."""
 
     @abstractmethod
     def delete(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> None:

@@ -491,6 +491,8 @@ class WaitKind(StrEnum):
     STACK_SETTLE = "stack settle"
     STACK_DELETE = "stack delete"
     STACK_ADOPT = "stack adopt"
+    STACK_CHECK = "stack check"
+    STACK_CONVERGE = "stack update: converge"
 
 
 # Adaptive polling. A cloud takes about as long for the same transition each time (a boot, an attach, an

@@ -6,9 +6,10 @@ calls silently drop them (checked against fakecloud):
 - `create_stack(preview=True)` returns the stack without the previewed `resources`;
 - `update_stack(stack, preview=True)` passes `preview` positionally as `Stack.commit`'s `prepend_key`,
   so it performs a *real* update instead of a preview (and `resource_changes` is dropped anyway);
-- `create_stack(adopt_stack_data=...)` drops the adopt data and creates new resources instead.
+- `create_stack(adopt_stack_data=...)` drops the adopt data and creates new resources instead;
+- an update cannot send `converge` (Heat's observe-reality flag).
 
-`HeatStack` is the SDK's Stack with those three body fields added; the calls below are the SDK's own
+`HeatStack` is the SDK's Stack with those body fields added; the calls below are the SDK's own
 `Resource.create` / `Stack.commit(preview=True)` on it, so requests, errors and microversions stay the SDK's.
 """
 
@@ -37,6 +38,8 @@ class HeatStack(Stack):
     resource_changes = resource.Body("resource_changes", type=dict)
     #: Stack adopt: the abandon-format description of the existing resources (a JSON string).
     adopt_stack_data = resource.Body("adopt_stack_data")
+    #: Stack update: observe each resource's live state ("observe reality") instead of trusting Heat's record.
+    converge = resource.Body("converge", type=bool)
 
 
 def preview_create(conn: Connection, **attrs: Any) -> HeatStack:
@@ -50,6 +53,15 @@ def preview_update(conn: Connection, stack: Any, **attrs: Any) -> HeatStack:
     for key, value in attrs.items():
         setattr(target, key, value)  # marks them dirty, so they form the request body
     return target.commit(conn.orchestration, preview=True)
+
+
+def converge_stack(conn: Connection, stack: Any, **attrs: Any) -> HeatStack:
+    """PUT /stacks/{name}/{id} with `converge`: an update that applies the template again wherever the live
+    resources differ from it (what changed behind Heat), not only where the template changed."""
+    target = HeatStack.existing(id=stack.id, name=stack.name)
+    for key, value in {**attrs, "converge": True}.items():
+        setattr(target, key, value)
+    return target.commit(conn.orchestration)
 
 
 def adopt_stack(conn: Connection, **attrs: Any) -> HeatStack:

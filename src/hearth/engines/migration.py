@@ -109,6 +109,9 @@ class MigrationEngine(ResourceEngine, Relocation):
     def rebuild(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
         return self.owner(current, ctx.journal).rebuild(spec, current, ctx)
 
+    def reconcile(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
+        return self.owner(current, ctx.journal).reconcile(spec, current, ctx)
+
     def delete(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> None:
         """The owner deletes; with no stack recorded, a stack named for the instance still makes it Heat's."""
         owner = self.owner(current, ctx.journal)

@@ -21,7 +21,7 @@ from openstack.connection import Connection
 
 from hearth.cloud import CloudConnections
 from hearth.config import Settings
-from hearth.engines import common, natives_steps, resources
+from hearth.engines import common, natives_steps, repair, resources
 from hearth.engines.base import (
     PLAN_KINDS,
     CloudView,
@@ -407,6 +407,32 @@ class NativesEngine(ResourceEngine):
             ctx.event(f"re-attaching volume {volume_id} after a failed resize failed: {common.error_text(exc)}",
                       "error")
 
+    # reconcile -----------------------------------------------------------------------------------
+    def reconcile(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
+        """Apply the difference directly, each step a no-op where nothing differs: the flavor back (a Nova
+        resize), the volume attached, the rules exactly the recorded ones (missing created, extra deleted), the
+        group on the server's ports, the floating IP as recorded."""
+        conn = self._conn()
+        spec = repair.prepare(conn, self.settings, spec, resources.ids_of(current), ctx)
+        result = self.resize_flavor(spec, current, ctx)
+        result = self.resize_volume(spec, result, ctx)
+        result = self.apply_rules(spec, result, ctx)
+        if result.server_id and result.secgroup_id:
+            self._group_on_ports(conn, result.server_id, result.secgroup_id, ctx)
+        repair.verify(conn, spec, resources.ids_of(result), ctx)
+        return dataclasses.replace(result, volume_size=spec.volume_size)
+
+    def _group_on_ports(self, conn: Connection, server_id: str, group_id: str, ctx: OperationContext) -> None:
+        """Put the instance's group back on each of the server's ports that lost it (its rules open nothing
+        on a port without it)."""
+        for port in common.server_ports(conn, server_id):
+            groups = list(port.security_group_ids or [])
+            if group_id in groups:
+                continue
+            call(f"adding security group {group_id} to port {port.id}", conn.network.update_port, port,
+                 security_group_ids=[*groups, group_id])
+            ctx.event(f"security group {group_id} put back on port {port.id}")
+
     # delete --------------------------------------------------------------------------------------
     def delete(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> None:
         ctx = _SerialContext(ctx)
@@ -467,6 +493,8 @@ class NativesEngine(ResourceEngine):
             return steps
         if kind == "delete":
             return resources.plan_delete(current)
+        if kind == "reconcile":
+            return repair.planned(self.differences(spec, current))
         raise EngineError(f"unknown operation kind {kind!r} for a plan; expected one of {', '.join(PLAN_KINDS)}")
 
     def _in_use_extend_supported(self) -> bool:

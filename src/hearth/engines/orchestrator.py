@@ -36,7 +36,7 @@ from openstack.connection import Connection
 
 from hearth.cloud import CloudConnections
 from hearth.config import Settings
-from hearth.engines import common, heat, natives_steps, resources, templates
+from hearth.engines import common, heat, natives_steps, repair, resources, templates
 from hearth.engines.base import (
     PLAN_KINDS,
     CloudView,
@@ -307,6 +307,42 @@ class OrchestratorEngine(ResourceEngine):
         return self._update(spec.replace(image_id=image.id), current, ctx, f"rebuilding with image {image.name}",
                             WaitKind.STACK_UPDATE_IMAGE)
 
+    def reconcile(self, spec: InstanceSpec, current: Resources, ctx: OperationContext) -> Resources:
+        """Heat's own repair, through the stack: a stack check (Heat's view of its resources, recorded), then an
+        update with the same template and `converge`, so Heat observes each resource's live state and applies
+        the template again where it differs (a server resized behind Heat is resized back, the group's rules are
+        restored and extra ones removed, what the check found broken is replaced)."""
+        conn = self._conn()
+        stack = self._require_stack(conn, spec, current, ctx)
+        if _status(stack).endswith("_IN_PROGRESS"):  # a resumed attempt: let Heat finish what it was doing
+            stack = self._settle(conn, stack)
+            stack = self._require_stack(conn, spec, Resources(stack_id=stack.id))
+        ids = {**resources.ids_of(current), **resources.ids_from_outputs(_outputs(stack))}
+        spec = repair.prepare(conn, self.settings, spec, ids, ctx)
+        ctx.step(f"Heat check of stack {stack.name}")
+        with cloud_call(f"checking stack {stack.name}", conflict_is_transient=True):
+            conn.orchestration.check_stack(stack)
+        checked = self._wait(conn, heat.stack_ref(stack), lambda s: not _status(s).endswith("_IN_PROGRESS"),
+                             lambda _s: None, f"check of stack {stack.name}", WaitKind.STACK_CHECK)
+        if _status(checked) == "CHECK_COMPLETE":
+            ctx.event(f"Heat's check of stack {stack.name}: every resource is in place")
+        else:
+            found = "; ".join(self._failed_resources(conn, checked)) or common.scrub(checked.status_reason or "")
+            ctx.event(f"Heat's check of stack {stack.name} ended {_status(checked)}: {found}; the converging "
+                      "update replaces what Heat found broken", "warning")
+        what = f"converging stack {stack.name} to the recorded state"
+        ctx.step(what, **{NOTE_STACK_UPDATE: what})
+        with cloud_call(f"updating stack {stack.name}", conflict_is_transient=True):
+            heat.converge_stack(conn, stack, template=templates.build(spec), parameters=templates.parameters(spec),
+                                timeout_mins=self._timeout_mins)
+        final = self._wait(conn, heat.stack_ref(stack), _update_over, lambda _s: None,
+                           f"update of stack {stack.name}: {what}", WaitKind.STACK_CONVERGE)
+        self._check_update_result(conn, stack, final, ids, what, ctx)
+        result = self._realised(conn, spec, self._require_stack(conn, spec, Resources(stack_id=stack.id)),
+                                current.rules, ctx)
+        repair.verify(conn, spec, resources.ids_of(result), ctx)
+        return dataclasses.replace(result, volume_size=spec.volume_size)
+
     def _check_drift(self, conn: Connection, stack: Any, ids: dict[str, str]) -> dict[str, dict[str, Any]]:
         """Refuse to update a stack whose resources were deleted outside Heat (an update would not bring
         them back, and the server references the group through a property Heat can only replace).
@@ -512,6 +548,13 @@ class OrchestratorEngine(ResourceEngine):
                     steps += [PlannedStep("delete", f"{r.name} ({r.resource_type})", r.physical_resource_id or "")
                               for r in conn.orchestration.resources(stack)]
             return steps
+        if kind == "reconcile":
+            if stack is None:
+                raise EngineError(f"the instance has no stack {name} to reconcile")
+            return [PlannedStep("stack check", name, "Heat's view of its resources"),
+                    PlannedStep("stack update (converge)", name, "the same template; Heat observes each resource's "
+                                "live state and applies the template where it differs"),
+                    *repair.planned(self.differences(spec, current))]
         if stack is None:
             return self._plan_create(conn, spec)
         if kind == "provision":  # a resumed provision reuses the stack (retrying it only if it failed)

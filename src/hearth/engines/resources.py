@@ -41,6 +41,18 @@ class Observed:
     live: dict[str, dict[str, Any] | None]
 
 
+class Difference(str):
+    """One drift finding: its text (what users read), and the key of the resource kind it concerns, so callers
+    decide by kind (e.g. only rule drift is repaired automatically), never by the text."""
+
+    kind: str
+
+    def __new__(cls, text: str, kind: str) -> Difference:
+        found = super().__new__(cls, text)
+        found.kind = kind
+        return found
+
+
 @dataclass(frozen=True)
 class Kind:
     """One kind of cloud resource of an instance. Every field but `key` and `label` is optional: a kind
@@ -139,18 +151,18 @@ def read_live(conn: Connection, ids: Mapping[str, str]) -> dict[str, dict[str, A
 
 
 def differences(conn: Connection, spec: InstanceSpec, ids: Mapping[str, str]) -> list[str]:
-    """How the live resources differ from the desired state (empty: they match). Reads only."""
+    """How the live resources differ from the desired state (empty: they match), as `Difference`s. Reads only."""
     missing = missing_required(ids)
     if missing:
-        return [f"Hearth has no recorded {', '.join(k.label for k in missing)} for the instance (it was never "
-                "fully built)"]
+        return [Difference(f"Hearth has no recorded {', '.join(k.label for k in missing)} for the instance (it "
+                           "was never fully built)", missing[0].key)]
     observed = Observed(conn, spec, dict(ids), read_live(conn, ids))
     found: list[str] = []
     for kind in KINDS:
         if kind.key in observed.live and observed.live[kind.key] is None:
-            found.append(f"{kind.label} {ids[kind.key]} no longer exists")
+            found.append(Difference(f"{kind.label} {ids[kind.key]} no longer exists", kind.key))
         elif kind.drift is not None:
-            found += kind.drift(observed)
+            found += [Difference(text, kind.key) for text in kind.drift(observed)]
     return found
 
 

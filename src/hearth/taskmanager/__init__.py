@@ -337,7 +337,8 @@ class TaskManager:
 
         while not self._stopping.wait(self.runtime.settings.drift_check_seconds):
             try:
-                check_once(self.runtime)
+                if check_once(self.runtime).repairs:
+                    self.notify()  # the reconciles it queued: this process's workers take them at once
             except Exception:
                 log.exception("drift check pass failed")
 

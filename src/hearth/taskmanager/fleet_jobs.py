@@ -15,11 +15,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from hearth.db.models import Event, FleetMigration, Instance, Operation, OperationState, Task, new_id, utcnow
+from hearth.db.models import FleetMigration, Instance, Operation, OperationState, utcnow
 from hearth.engines.base import EngineError
-from hearth.operations import KINDS, OperationKind, resources_of, spec_of
+from hearth.operations import OperationKind, queue_if_idle, resources_of, spec_of
 from hearth.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -87,17 +87,10 @@ def _queue(runtime: Runtime, job: FleetMigration, instance_id: str, entry: dict[
             entry.update(state=REFUSED, note=f"it is owned by {inst.engine} now")
             return False
         ids = {"server": inst.server_id, "volume": inst.volume_id, "security_group": inst.secgroup_id}
-        claimed = session.execute(
-            update(Instance).where(Instance.id == instance_id, Instance.task == Task.NONE,
-                                   Instance.deleted_at.is_(None))
-            .values(task=KINDS[kind].task, updated_at=utcnow()).execution_options(synchronize_session=False)
-        ).rowcount
-        if claimed != 1:
+        op = queue_if_idle(session, instance_id, kind,
+                           f"{kind.value} requested by fleet migration {job.id} (to {job.target})")
+        if op is None:
             return False  # busy now (another operation): tried again at a later step
-        op = Operation(id=new_id(), instance_id=instance_id, kind=kind.value, params={}, journal={})
-        session.add(op)
-        session.add(Event(instance_id=instance_id, operation_id=op.id,
-                          message=f"{kind.value} requested by fleet migration {job.id} (to {job.target})"))
         entry.update(state=MOVING, operation_id=op.id, ids=ids)
         # recorded with the operation, so the migration never shows fewer moving than are queued
         row.progress = {**row.progress, instance_id: dict(entry)}

@@ -116,6 +116,10 @@ def _rebuild(job: Job) -> Resources | None:
     return job.engine.rebuild(job.spec, job.current, job.ctx)
 
 
+def _reconcile(job: Job) -> Resources | None:
+    return job.engine.reconcile(job.spec, job.current, job.ctx)
+
+
 def _delete(job: Job) -> Resources | None:
     job.engine.delete(job.spec, job.current, job.ctx)
     return None
@@ -147,6 +151,7 @@ RUNNERS: dict[str, Runner] = {
     OperationKind.RELEASE: _release,
     OperationKind.RESTART: _restart,
     OperationKind.REBUILD: _rebuild,
+    OperationKind.RECONCILE: _reconcile,
 }
 
 
@@ -312,6 +317,8 @@ def _store_resources(inst: Instance, result: Resources, rules: list[SecurityGrou
             inst.extra_resource_ids.pop("floating_ip", None)
     if result.addresses is not None:
         inst.addresses = result.addresses
+    if result.volume_size is not None:
+        inst.volume_size = result.volume_size
     for rule in rules:
         realised = result.rules.get(rule.id)
         if realised is not None:

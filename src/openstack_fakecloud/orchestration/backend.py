@@ -182,8 +182,10 @@ class OrchestrationBackend(Backend):
     # update --------------------------------------------------------------------------------------
     def update_stack(self, stack: Stack, template: Any, parameters: dict[str, Any], environment: Any,
                      files: dict[str, Any] | None, existing: bool, clear_parameters: list[str],
-                     timeout_mins: Any, disable_rollback: bool | None, tags: list[str] | None) -> None:
-        """PUT replaces template and parameters; PATCH (`existing`) keeps what the request leaves out."""
+                     timeout_mins: Any, disable_rollback: bool | None, tags: list[str] | None,
+                     converge: bool = False) -> None:
+        """PUT replaces template and parameters; PATCH (`existing`) keeps what the request leaves out.
+        `converge`: each resource's live state is observed, so what changed behind Heat is applied again."""
         self._not_busy(stack)
         template, parameters, environment, files = self._update_inputs(stack, template, parameters, environment,
                                                                        files, existing, clear_parameters)
@@ -207,7 +209,7 @@ class OrchestrationBackend(Backend):
         stack.updated_time = self.now()
         self._prepared[stack.id] = prepared
         self._stack_state(stack, UPDATE, IN_PROGRESS, "Stack UPDATE started")
-        self._start_update(stack, prepared, UPDATE)
+        self._start_update(stack, prepared, UPDATE, converge)
 
     def _update_inputs(self, stack: Stack, template: Any, parameters: dict[str, Any], environment: Any,
                        files: dict[str, Any] | None, existing: bool,
@@ -235,7 +237,7 @@ class OrchestrationBackend(Backend):
                            self.scope(stack.project_id, stack.is_admin))
         return update_preview(self.engine, stack, prepared)
 
-    def _start_update(self, stack: Stack, prepared: Prepared, action: str) -> None:
+    def _start_update(self, stack: Stack, prepared: Prepared, action: str, converge: bool = False) -> None:
         engine = self.engine
 
         def cleanup() -> dict[str, Any]:
@@ -246,7 +248,7 @@ class OrchestrationBackend(Backend):
             doomed = [r for r in removed if r.action != "INIT"] + list(stack.retired)
             return engine.delete_nodes(doomed)
 
-        engine.start(stack, action, prepared, engine.update_nodes(stack, prepared), cleanup)
+        engine.start(stack, action, prepared, engine.update_nodes(stack, prepared), cleanup, converge=converge)
 
     def _not_busy(self, stack: Stack) -> None:
         if stack.status == IN_PROGRESS:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from openstack_fakecloud.errors import NotFound
 from openstack_fakecloud.orchestration.errors import ResourceFailure, StackValidationFailed, failure_of
 from openstack_fakecloud.orchestration.model import (
     ADOPT,
@@ -30,7 +31,7 @@ from openstack_fakecloud.orchestration.model import (
 )
 from openstack_fakecloud.orchestration.resources.base import PluginContext, Resource
 from openstack_fakecloud.orchestration.stackdefn import Prepared, StackResolver, check_properties, plugin_class
-from openstack_fakecloud.orchestration.update import ADD, REPLACE, UNCHANGED, decide
+from openstack_fakecloud.orchestration.update import ADD, IN_PLACE, REPLACE, UNCHANGED, decide
 
 if TYPE_CHECKING:
     from openstack_fakecloud.state import Cloud
@@ -68,6 +69,7 @@ class Run:
     finished: bool = False
     aggregate: bool = False  # check: one resource failing does not stop the others
     adopt: dict[str, Any] = field(default_factory=dict)  # adopt: the abandon data's resources by name
+    converge: bool = False  # update: observe each resource's live state (Heat's `converge` flag)
 
 
 class Engine:
@@ -104,9 +106,9 @@ class Engine:
 
     # starting runs --------------------------------------------------------------------------------
     def start(self, stack: Stack, action: str, prepared: Prepared | None, nodes: dict[str, Node],
-              cleanup: Callable[[], dict[str, Node]] | None = None) -> Run:
+              cleanup: Callable[[], dict[str, Node]] | None = None, converge: bool = False) -> Run:
         stack.generation += 1
-        run = Run(stack.id, stack.generation, action, prepared, nodes, cleanup)
+        run = Run(stack.id, stack.generation, action, prepared, nodes, cleanup, converge=converge)
         self.runs[stack.id] = run
         self.cloud.after("stack_overhead", self._advance, stack.id, run.generation)
         if stack.timeout_mins:
@@ -305,6 +307,8 @@ class Engine:
         new_type = prepared.template.resources[node.name].type
         plugin = self.plugin(stack, record) if record is not None and record.type == new_type else None
         decision, changed = (ADD, set()) if node.mode == "create" else decide(record, new_type, plugin, props)
+        if run.converge and decision in (UNCHANGED, IN_PLACE) and plugin is not None:
+            decision, changed = self._observed(plugin, decision, changed, props)
         if decision == ADD:
             record = self._fresh(stack, prepared, node.name, record)
             record.data["deletion_policy"] = policy
@@ -323,6 +327,18 @@ class Engine:
         plugin.handle_update(old, props, changed)
         record.properties = props
         return True
+
+    @staticmethod
+    def _observed(plugin: Resource, decision: str, changed: set[str], props: dict[str, Any]) -> tuple[str, set[str]]:
+        """Observe reality (a converging update): properties whose live state differs from the template are
+        applied again in place; a resource that is gone is replaced, as Heat does."""
+        try:
+            drifted = plugin.drifted(props)
+        except NotFound:
+            return REPLACE, set(props)
+        if not drifted:
+            return decision, changed
+        return IN_PLACE, changed | drifted
 
     def _begin_adopt(self, stack: Stack, run: Run, node: Node, record: ResourceRecord, props: dict[str, Any]) -> bool:
         """Take over the physical resource named in the abandon data; nothing is created or changed."""

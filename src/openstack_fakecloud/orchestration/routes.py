@@ -306,7 +306,7 @@ def _update(ctx: RequestContext, existing: bool) -> Reply:
     _backend(ctx).update_stack(
         _stack(ctx), _template(body), _parameters(body), body.get("environment"), body.get("files"), existing,
         list(clear) if isinstance(clear, list) else [str(clear)], _timeout(body.get("timeout_mins")),
-        _flag(body.get("disable_rollback"), None), _tags(body.get("tags")),
+        _flag(body.get("disable_rollback"), None), _tags(body.get("tags")), bool(_flag(body.get("converge"), False)),
     )
     return Reply(202)
 

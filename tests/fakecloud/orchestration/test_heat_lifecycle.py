@@ -141,6 +141,40 @@ def test_check_completes_then_fails_when_a_resource_is_gone(os_conn):
     assert new_id != server_id and os_conn.compute.get_server(new_id).status == "ACTIVE"
 
 
+def test_converging_update_undoes_what_changed_behind_heat(os_conn, heat):
+    """Heat's `converge` flag (observe reality): an update with the same template resizes a server resized in
+    Nova back, deletes a rule added in Neutron and restores one deleted there; without the flag it does not."""
+    stack = create(os_conn, "app", template(cidr="10.1.0.0/16"))
+    ids = physical(os_conn, stack)
+    os_conn.compute.resize_server(ids["server"], os_conn.compute.find_flavor("m1.small", ignore_missing=False).id)
+    os_conn.compute.wait_for_server(os_conn.compute.get_server(ids["server"]), status="VERIFY_RESIZE", **WAIT)
+    os_conn.compute.confirm_server_resize(ids["server"])
+    os_conn.compute.wait_for_server(os_conn.compute.get_server(ids["server"]), status="ACTIVE", **WAIT)
+    ingress = [r for r in os_conn.network.security_group_rules(security_group_id=ids["sg"])
+               if r.direction == "ingress"]
+    os_conn.network.delete_security_group_rule(ingress[0])
+    os_conn.network.create_security_group_rule(security_group_id=ids["sg"], direction="ingress", protocol="tcp",
+                                               port_range_min=5432, port_range_max=5432,
+                                               remote_ip_prefix="0.0.0.0/0")
+
+    def cloud() -> tuple[str, list[tuple[Any, Any]]]:
+        flavor = os_conn.compute.get_server(ids["server"]).flavor["original_name"]
+        rules = sorted((r.port_range_min, r.remote_ip_prefix)
+                       for r in os_conn.network.security_group_rules(security_group_id=ids["sg"])
+                       if r.direction == "ingress")
+        return flavor, rules
+
+    drifted = ("m1.small", [(5432, "0.0.0.0/0")])
+    heat.ok("PUT", f"/stacks/app/{stack.id}", {"template": template(cidr="10.1.0.0/16")}, status=202)
+    wait(os_conn, stack, "UPDATE_COMPLETE")
+    assert cloud() == drifted  # a plain update compares templates only
+    heat.ok("PUT", f"/stacks/app/{stack.id}", {"template": template(cidr="10.1.0.0/16"), "converge": True},
+            status=202)
+    wait(os_conn, stack, "UPDATE_COMPLETE")
+    assert cloud() == ("m1.tiny", [(22, "10.1.0.0/16")])
+    assert physical(os_conn, stack) == ids  # converged in place: nothing replaced
+
+
 def test_check_fails_on_a_server_in_error(fakecloud, os_conn, heat):
     stack = create(os_conn, "app", template())
     server_id = physical(os_conn, stack)["server"]

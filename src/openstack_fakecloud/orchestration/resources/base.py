@@ -107,6 +107,13 @@ class Resource:
     def check_check_complete(self) -> bool:
         return True
 
+    def drifted(self, props: dict[str, Any]) -> set[str]:
+        """Heat's observe-reality for an update sent with `converge`: the names of the properties whose live
+        state differs from `props` (the update then applies them as if the template had changed them).
+        NotFound when the physical resource is gone. Plugins that observe nothing report no drift."""
+        self.live()
+        return set()
+
     def handle_adopt(self, resource_data: dict[str, Any]) -> None:
         """Take over `resource_id` from abandon data: record it and its data, create and change nothing.
 

@@ -119,6 +119,11 @@ class CinderVolume(Resource):
     def handle_check(self) -> None:
         self.verify_checks([("status", ["available", "in-use"], self._volume().status)])
 
+    def drifted(self, props: dict[str, Any]) -> set[str]:
+        """The size is observed (a volume grown behind Heat fails a converging update: Cinder cannot shrink)."""
+        volume = self._volume()
+        return {"size"} if props.get("size") is not None and int(props["size"]) != volume.size else set()
+
     def handle_delete(self) -> None:
         try:
             volume = self._volume()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections import Counter
 from typing import Any
 
 from openstack_fakecloud.errors import NotFound
@@ -85,22 +86,30 @@ class SecurityGroup(Resource):
             body["remote_ip_prefix"] = rule["remote_ip_prefix"]
         return body
 
-    def _reconcile(self, rules: list[dict[str, Any]]) -> None:
-        """Delete the group's rules the template no longer has, create the missing ones, keep the rest."""
-        network, project, group_id = self.cloud.network, self.ctx.project_id, self.record.physical_id
-        assert group_id is not None
+    def _wanted(self, rules: list[dict[str, Any]], group_id: str) -> dict[tuple, dict[str, Any]]:
+        """The rule bodies the template asks for (Heat's default egress when it names none), by what they open."""
         desired = [self._body(rule, group_id) for rule in rules]
         if not any(body["direction"] == "egress" for body in desired):
             desired += [self._body(rule, group_id) for rule in DEFAULT_EGRESS]
-        wanted = {}
+        wanted: dict[tuple, dict[str, Any]] = {}
         for body in desired:
             wanted.setdefault(_key(body["direction"], body["ethertype"], body.get("protocol"),
                                    body.get("port_range_min"), body.get("port_range_max"),
                                    body.get("remote_ip_prefix"), body.get("remote_group_id")), body)
+        return wanted
+
+    def _live_rules(self, group_id: str) -> list[tuple[tuple, Any]]:
+        return [(_key(rule.direction, rule.ethertype, rule.protocol, rule.port_range_min, rule.port_range_max,
+                      rule.remote_ip_prefix, rule.remote_group_id), rule)
+                for rule in self.cloud.network.list_security_group_rules(self.ctx.project_id, False, [group_id])]
+
+    def _reconcile(self, rules: list[dict[str, Any]]) -> None:
+        """Delete the group's rules the template no longer has, create the missing ones, keep the rest."""
+        network, project, group_id = self.cloud.network, self.ctx.project_id, self.record.physical_id
+        assert group_id is not None
+        wanted = self._wanted(rules, group_id)
         present: set[tuple] = set()
-        for rule in network.list_security_group_rules(project, False, [group_id]):
-            key = _key(rule.direction, rule.ethertype, rule.protocol, rule.port_range_min, rule.port_range_max,
-                       rule.remote_ip_prefix, rule.remote_group_id)
+        for key, rule in self._live_rules(group_id):
             if key in wanted and key not in present:
                 present.add(key)
             else:
@@ -142,6 +151,12 @@ class SecurityGroup(Resource):
 
     def live(self) -> Any:
         return self.cloud.network.get_security_group(self.record.physical_id or "", self.ctx.project_id)
+
+    def drifted(self, props: dict[str, Any]) -> set[str]:
+        """The inline rules are observed: a rule added or deleted behind Heat is undone by a converging update."""
+        group = self.live()
+        live = Counter(key for key, _rule in self._live_rules(group.id))
+        return set() if live == Counter(self._wanted(props.get("rules") or [], group.id)) else {"rules"}
 
     def show(self) -> Any:
         from openstack_fakecloud.network.views import security_group

@@ -234,6 +234,13 @@ class NovaServer(Resource):
     def handle_check(self) -> None:
         self.verify_checks([("status", "ACTIVE", self._server().status)])
 
+    def drifted(self, props: dict[str, Any]) -> set[str]:
+        """The flavor is observed: a server resized behind Heat is resized back by a converging update."""
+        server = self._server()
+        if props.get("flavor") and find_flavor(self.cloud, props["flavor"]).id != server.flavor.id:
+            return {"flavor"}
+        return set()
+
     # delete ------------------------------------------------------------------------------------
     def handle_delete(self) -> None:
         try:
