@@ -28,6 +28,7 @@ from rich.table import Column, Table
 
 from hearth.client import ApiError, HearthClient, fault_message
 from hearth.config import Settings, load_settings
+from hearth.logs import json_handler
 from hearth.runtime import Runtime
 
 app = typer.Typer(help="Hearth: Database-as-a-Service for OpenStack.", no_args_is_help=True)
@@ -81,9 +82,10 @@ def _settings(**overrides: Any) -> Settings:
         raise fail(f"cannot read settings: {err}") from None
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(name)s: %(message)s", datefmt="[%X]",
-                        handlers=[RichHandler(console=err_console, show_path=False)])
+def _logging(level: str, log_format: str = "text") -> None:
+    """Server commands' logging: rich text on stderr, or JSON lines (settings.log_format) for log shippers."""
+    handler = json_handler() if log_format == "json" else RichHandler(console=err_console, show_path=False)
+    logging.basicConfig(level=level.upper(), format="%(name)s: %(message)s", datefmt="[%X]", handlers=[handler])
     for noisy in ("keystoneauth", "openstack", "urllib3", "stevedore", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -133,7 +135,7 @@ def up(
 
     settings = _settings(home=home, engine=engine)
     _check_engine(settings)
-    _logging(settings.log_level)
+    _logging(settings.log_level, settings.log_format)
     options = UpOptions(home=settings.home, port=settings.api_port if port is None else port,
                         cloud_port=cloud_port, profile=profile, cloud_config=cloud_config, heat=heat)
     try:
@@ -163,7 +165,7 @@ def serve(
     settings = _settings(cloud=cloud, db_url=db, api_host=host, api_port=port, engine=engine,
                          clouds_yaml=clouds_yaml, run_taskmanager_in_api=taskmanager)
     _check_engine(settings)
-    _logging(settings.log_level)
+    _logging(settings.log_level, settings.log_format)
     try:
         sock = bind(settings.api_host, settings.api_port)
     except OSError as err:
@@ -189,10 +191,17 @@ def taskmanager_command(
     from hearth.up import run_taskmanager, safe_db_url
 
     settings = _settings(cloud=cloud, db_url=db, clouds_yaml=clouds_yaml, workers=workers)
-    _logging(settings.log_level)
+    _logging(settings.log_level, settings.log_format)
     runtime = _runtime(settings)
     console.print(f"Hearth task manager ({settings.workers} workers), cloud {settings.cloud!r}, "
                   f"database {safe_db_url(settings.database_url)}", highlight=False)
+    if settings.metrics and settings.metrics_port:
+        import prometheus_client
+
+        from hearth import metrics
+
+        prometheus_client.start_http_server(settings.metrics_port, addr="127.0.0.1", registry=metrics.REGISTRY)
+        console.print(f"metrics at http://127.0.0.1:{settings.metrics_port}/metrics", highlight=False)
     try:
         run_taskmanager(runtime)
     finally:

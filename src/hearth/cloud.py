@@ -11,10 +11,13 @@ import threading
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import openstack
 import openstack.config
 from openstack.connection import Connection
+
+from hearth.request_ids import current_request_id
 
 
 class CloudConnections:
@@ -24,10 +27,13 @@ class CloudConnections:
     another."""
 
     def __init__(self, cloud: str, clouds_yaml: Path | None = None,
-                 ready: Callable[[Connection], None] | None = None) -> None:
+                 ready: Callable[[Connection], None] | None = None,
+                 response_hooks: tuple[Callable[..., Any], ...] = ()) -> None:
         self.cloud = cloud
         self.clouds_yaml = clouds_yaml
         self.ready = ready
+        #: `requests` response hooks on every Connection's HTTP session (the cloud-request metrics)
+        self.response_hooks = response_hooks
         self._local = threading.local()
         self._lock = threading.Lock()
         self._all: list[Connection] = []
@@ -41,10 +47,19 @@ class CloudConnections:
         region = self._config().get_one(cloud=self.cloud)
         conn = Connection(config=region)
         settle_environment(conn)
+        conn.session.session.hooks["response"].extend(self.response_hooks)
         return conn
 
     def get(self) -> Connection:
-        """This thread's Connection, made on first use."""
+        """This thread's Connection, made on first use, sending the current API request's id (if any) as the
+        global request id (X-OpenStack-Request-ID) of every call it makes until the next `get`."""
+        conn = self._get()
+        # openstacksdk sends `Connection._global_request_id` with each request (what Connection(global_request_id=)
+        # and Connection.global_request() set); set on the thread's own Connection, not a new one per request.
+        conn._global_request_id = current_request_id()
+        return conn
+
+    def _get(self) -> Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self.new()

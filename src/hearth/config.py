@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     drift_repair_rules: bool = False
     datastore_ready_seconds: float = 600.0  # how long an operation waits for the database to answer
     datastores: list[Datastore] = Field(default_factory=_default_datastores)
+    # Prometheus metrics (hearth.metrics): counted, and served at the API's /metrics; off only to measure their
+    # cost. A task manager run alone (`hearth taskmanager`) serves them on 127.0.0.1:metrics_port (0: not served).
+    metrics: bool = True
+    metrics_port: int = Field(default=0, ge=0, le=65535)
     # How long a validated Keystone token is trusted without asking Keystone again, so a revoked token (or a
     # disabled user, a removed role) is refused within it. Like keystonemiddleware's token_cache_time, only
     # shorter; it costs one validation per token per 5 s (~3 ms against fakecloud, measured).
@@ -118,6 +122,8 @@ class Settings(BaseSettings):
     # worker): with 2 s heartbeats, a dead task manager's work moves on within about 10 s.
     stale_after_seconds: float = 8.0
     log_level: str = "INFO"
+    # Log lines (the hearth.access log included) as text for a terminal, or as JSON lines for log shippers.
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("workers")
     @classmethod

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from hearth import engines
+from hearth import engines, metrics, metrics_db
 from hearth.cloud import CloudConnections, default_clouds_yaml
 from hearth.config import Settings
 from hearth.db.session import make_engine, session_factory, upgrade
 from hearth.engines.base import EngineError, NotConfigured, Relocation, ResourceEngine
-from hearth.engines.common import ensure_discovered
+from hearth.engines.common import ensure_discovered, service_of_url
 from hearth.secrets import SecretBox, load_or_create_key
 
 log = logging.getLogger(__name__)
@@ -146,13 +146,18 @@ def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
         upgrade(url)
     db_engine = make_engine(url)
     clouds_yaml = settings.clouds_yaml or default_clouds_yaml(settings.home)
-    return Runtime(
+    metrics.enabled = settings.metrics
+    hooks = (metrics.cloud_request_hook(service_of_url),) if settings.metrics else ()
+    runtime = Runtime(
         settings=settings,
         db_engine=db_engine,
         sessions=session_factory(db_engine),
         connections=CloudConnections(settings.cloud, clouds_yaml,
-                                     ready=functools.partial(ensure_discovered, services=cloud_services(settings))),
+                                     ready=functools.partial(ensure_discovered, services=cloud_services(settings)),
+                                     response_hooks=hooks),
     )
+    metrics_db.watch(runtime)
+    return runtime
 
 
 def cloud_services(settings: Settings) -> tuple[str, ...]:

@@ -69,6 +69,7 @@ from hearth.engines.base import (
 )
 from hearth.management import is_managed, seal_bootstrap
 from hearth.operations import KINDS, OperationKind, operation_spec, relocates, resources_of
+from hearth.request_ids import current_request_id
 from hearth.runtime import EngineNotAllowed, Runtime
 from hearth.views import datastore_id, datastore_version_id, instance_status, security_group_id
 
@@ -1128,9 +1129,12 @@ def _rules_change(runtime: Runtime, inst: Instance, target: list[dict[str, Any]]
 
 
 def _queue(session: Session, inst: Instance, kind: OperationKind, params: dict[str, Any], message: str) -> Operation:
-    op = Operation(id=new_id(), instance_id=inst.id, kind=kind.value, params=params, journal={})
+    """The operation, with the API request it serves (its cloud calls carry that id: hearth.request_ids)."""
+    request_id = current_request_id()
+    op = Operation(id=new_id(), instance_id=inst.id, kind=kind.value, params=params, journal={},
+                   request_id=request_id)
     session.add(op)
-    session.add(Event(instance_id=inst.id, operation_id=op.id, message=message))
+    session.add(Event(instance_id=inst.id, operation_id=op.id, message=message, request_id=request_id))
     return op
 
 

@@ -207,7 +207,7 @@ def security_group_view(inst: Instance, links: Links) -> dict[str, Any]:
 
 def event_view(event: Event) -> dict[str, Any]:
     return {"id": event.id, "at": timestamp(event.at), "level": event.level, "message": event.message,
-            "operation_id": event.operation_id}
+            "operation_id": event.operation_id, "request_id": event.request_id}
 
 
 def operation_view(op: Operation) -> dict[str, Any]:
@@ -218,6 +218,7 @@ def operation_view(op: Operation) -> dict[str, Any]:
         "step": op.step,
         "error": op.error,
         "attempts": op.attempts,
+        "request_id": op.request_id,
         "params": op.params,
         "journal": op.journal,
         "created": timestamp(op.created_at),

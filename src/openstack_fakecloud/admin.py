@@ -148,8 +148,14 @@ def change_microversions(ctx: RequestContext) -> Reply:
 
 @service.route("/requests", "GET", op="requests.show", auth=False)
 def show_requests(ctx: RequestContext) -> Reply:
-    since = int(ctx.query.get("since", "0"))
-    summary = ctx.cloud.accounting.summary(since)
+    """Counts and the request log after `?since=<seq>`; `?request_id=req-...` keeps the requests whose global id
+    (the caller's X-OpenStack-Request-ID) or local id (fakecloud's answer) is that one: the cloud calls one
+    Hearth request caused, each with its status and duration_ms."""
+    try:
+        since = int(ctx.query.get("since", "0"))
+    except ValueError:
+        raise BadRequest("since must be a request sequence number (an integer).") from None
+    summary = ctx.cloud.accounting.summary(since, ctx.query.get("request_id") or None)
     if ctx.query.get("log", "1") in ("0", "false"):
         summary.pop("requests")
     return Reply(200, summary)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 import yaml
 from rich.console import Console
 
 from openstack_fakecloud.config import PROFILES, CloudConfig, Delays, load_config
+from openstack_fakecloud.logs import LOG_FORMATS, LogFormat, configure_logging
 
 app = typer.Typer(help="fakecloud: an embedded OpenStack for tests and local runs.", no_args_is_help=True)
 console = Console()
@@ -58,6 +58,9 @@ def serve(
     ),
     profile: Annotated[str | None, typer.Option(
         help=f"Delay profile: {', '.join(PROFILES)}; fills the delays the --config file does not name.")] = None,
+    log_format: Annotated[str | None, typer.Option(
+        help=f"Log lines as {' or '.join(LOG_FORMATS)} (JSON lines for log shippers); default: the --config "
+             "file's log_format, else text.")] = None,
 ) -> None:
     """Serve Keystone, Nova, Cinder, Neutron and Glance on one port until Ctrl-C.
 
@@ -66,8 +69,10 @@ def serve(
     """
     from openstack_fakecloud.server import CloudServer, write_clouds_yaml
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = load_config(config)
+    if log_format is not None and log_format not in LOG_FORMATS:
+        raise typer.BadParameter(f"choose one of {', '.join(LOG_FORMATS)}", param_hint="--log-format")
+    configure_logging(cast(LogFormat, log_format or cfg.log_format))  # checked just above
     try:
         cfg.delays = delays_in_force(cfg, config, profile)
     except ValueError as err:

@@ -153,6 +153,8 @@ class CloudConfig(Model):
     # When set (e.g. upstream Heat, "http://127.0.0.1:8004/v1/{project_id}"), the catalog's orchestration
     # entry points there and fakecloud's own Heat routes are not served.
     orchestration_url: str | None = None
+    # How `fakecloud serve` writes its log (access log included): text lines, or JSON lines for log shippers.
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("compute_max_microversion", "volume_max_microversion")
     @classmethod

@@ -57,8 +57,12 @@ class CloudControl:
         body = {k: v for k, v in (("compute", compute), ("volume", volume)) if v}
         return self._call("PUT", "/microversions", json=body)
 
-    def requests(self, since: int = 0, log: bool = True) -> dict[str, Any]:
-        return self._call("GET", "/requests", params={"since": since, "log": "1" if log else "0"})
+    def requests(self, since: int = 0, log: bool = True, request_id: str | None = None) -> dict[str, Any]:
+        """The request accounting; `request_id` keeps the requests whose global or local id is that one."""
+        params: dict[str, Any] = {"since": since, "log": "1" if log else "0"}
+        if request_id:
+            params["request_id"] = request_id
+        return self._call("GET", "/requests", params=params)
 
     def reset_requests(self) -> None:
         self._call("DELETE", "/requests")

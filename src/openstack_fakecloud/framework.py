@@ -8,8 +8,10 @@ run on the event loop thread, so the cloud's state is only ever touched from tha
 from __future__ import annotations
 
 import asyncio
+import logging
 import operator
 import re
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from starlette.routing import BaseRoute, Route
 
 from openstack_fakecloud.errors import BadRequest, CloudError, ErrorStyle, Forbidden, NotAcceptable, Unauthorized
 from openstack_fakecloud.faults import FAILING_ACTIONS, LATENCY_ACTIONS, DropConnection, FaultWhen
+from openstack_fakecloud.logs import access_log
 
 if TYPE_CHECKING:
     from openstack_fakecloud.identity.backend import Token
@@ -273,6 +276,18 @@ def global_request_id(request: Request) -> str | None:
     return value if value is not None and _REQUEST_ID.match(value) else None
 
 
+def _log_access(service: str, request: Request, status: int, duration_ms: float, request_id: str,
+                caller_id: str | None) -> None:
+    """One access-log line. The path only: a query may carry secrets (a password filter, a signed URL), and
+    no header but the two request ids, so never a token. Status 0 is a dropped connection (no answer)."""
+    path = request.url.path
+    access_log.info(
+        "%s %s %s %.1fms %s global=%s", request.method, path, status, duration_ms, request_id, caller_id or "-",
+        extra={"service": service, "method": request.method, "path": path, "status": status,
+               "duration_ms": round(duration_ms, 3), "request_id": request_id, "global_request_id": caller_id},
+    )
+
+
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
     content = b"" if body is None else orjson.dumps(body)
     return Response(content, status_code=status, headers=headers, media_type="application/json")
@@ -337,6 +352,7 @@ class Service:
         route_key = f"{self.prefix}{spec.path}"
 
         async def endpoint(request: Request) -> Response:
+            started = time.perf_counter()
             request_id = new_request_id()
             headers = {REQUEST_ID_HEADER: request_id}
             if service.request_id_header:
@@ -360,9 +376,13 @@ class Service:
                 status = 0  # the request log shows "no answer"
                 return _drop_connection(request)
             finally:
+                duration_ms = (time.perf_counter() - started) * 1000.0
+                caller_id = global_request_id(request)
                 if service.accounted:
                     cloud.accounting.record(service.name, request.method, route_key, status, request,
-                                            request_id, global_request_id(request))
+                                            request_id, caller_id, duration_ms)
+                if access_log.isEnabledFor(logging.INFO):
+                    _log_access(service.name, request, status, duration_ms, request_id, caller_id)
 
         return endpoint
 

@@ -8,6 +8,9 @@ The OpenAPI document (/openapi.json) lists, for every route, each status it can 
 body (see `errors.responses`): every route 400 (a path with control characters), 413 (a body over
 limits.MAX_BODY_BYTES) and 500; every project route 401, 403 and 503 (Keystone); and each route its own.
 FastAPI's default 422 "validation error" is removed: Hearth answers those 400.
+
+Every answer carries its request id in `X-OpenStack-Request-ID`, and each request writes one access-log line
+(hearth.api.middleware).
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ from fastapi.openapi.utils import get_openapi
 import hearth
 from hearth.api import (
     errors,
+    middleware,
     routes_catalog,
     routes_configurations,
     routes_datastore,
     routes_health,
     routes_instances,
+    routes_metrics,
     routes_mgmt,
     routes_security_groups,
     routes_unsupported,
@@ -73,8 +78,10 @@ def create_app(runtime: Runtime, taskmanager: TaskManager | None = None) -> Fast
     app.state.tokens = TokenValidator(runtime)
     errors.install(app)
     app.add_middleware(RequestLimits)
+    middleware.install(app)  # outermost: every answer carries X-OpenStack-Request-ID, and hearth.access logs it
     app.include_router(routes_versions.router)
     app.include_router(routes_health.router)
+    app.include_router(routes_metrics.router)
     # routes_unsupported last: its 501s are for Trove paths no other router serves.
     for module in (routes_instances, routes_mgmt, routes_catalog, routes_security_groups, routes_datastore,
                    routes_configurations, routes_unsupported):

@@ -29,6 +29,7 @@ from keystoneauth1 import access
 from keystoneauth1 import exceptions as ks_exceptions
 from openstack import exceptions as os_exceptions
 
+from hearth import metrics
 from hearth.api.errors import ApiError
 from hearth.engines.base import TransientError
 from hearth.runtime import Runtime
@@ -66,9 +67,15 @@ class TokenValidator:
             if cached is not None:
                 if cached[0] > now:
                     self._cache.move_to_end(key)
+                    metrics.count(metrics.TOKEN_VALIDATIONS, result="cached")
                     return cached[1]
                 del self._cache[key]
-        principal, expires_in = self._ask_keystone(token)
+        try:
+            principal, expires_in = self._ask_keystone(token)
+        except ApiError as err:
+            metrics.count(metrics.TOKEN_VALIDATIONS, result="invalid" if err.status == 401 else "unavailable")
+            raise
+        metrics.count(metrics.TOKEN_VALIDATIONS, result="valid")
         ttl = min(self.runtime.settings.token_cache_seconds, expires_in)
         if ttl > 0:
             with self._lock:

@@ -187,6 +187,8 @@ class Operation(Base):
     # is what counts towards giving up on an operation that keeps losing its worker.
     retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     retry_at: Mapped[datetime | None] = mapped_column(DateTime)  # a requeued retry is not claimed before this
+    # The API request that queued it (hearth.request_ids): its cloud calls carry it as the global request id.
+    request_id: Mapped[str | None] = mapped_column(String(64))
     worker: Mapped[str | None] = mapped_column(String(128))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -203,6 +205,7 @@ class Event(Base):
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     level: Mapped[str] = mapped_column(String(16), default="info")
     message: Mapped[str] = mapped_column(Text)
+    request_id: Mapped[str | None] = mapped_column(String(64))  # the API request it was written on behalf of
 
 
 class FleetMigration(Base):

@@ -24,6 +24,7 @@ from keystoneauth1 import exceptions as ks_exceptions
 from openstack import exceptions as os_exceptions
 from openstack.connection import Connection
 
+from hearth import metrics
 from hearth.config import Settings
 from hearth.engines.base import CloudView, EngineError, InstanceSpec, QuotaExceeded, RuleSpec, TransientError
 
@@ -368,6 +369,7 @@ def retry_message(err: TransientError, delay: float, attempt: int) -> str:
 
 def report_retry(err: TransientError, delay: float, attempt: int) -> None:
     """Tell the running operation (its events) about a retry; a log line outside operations."""
+    metrics.count(metrics.RETRIES, service=err.service or "cloud", cause=err.cause)
     reporter = retry_reporter.get()
     if reporter is not None:
         reporter(err, delay, attempt)
@@ -593,43 +595,47 @@ def wait_for(
     polls = 0
     failures = 0  # consecutive looks that failed transiently
     troubled = False  # a look failed: the wait's length says more about the weather than about the transition
-    slept = bool(expected) and after_change
-    if slept:
-        time.sleep(min(EARLY * expected, limit))
-    while True:
-        try:
-            with cloud_call(f"checking {what}"):
-                last = fetch()
-        except TransientError as err:
-            failures += 1
-            troubled = True
-            if on_transient is not None:
-                on_transient(err)
-            delay = backoff_delay(failures, CALL_BACKOFF, CALL_BACKOFF_CAP, err.retry_after)
-            remaining = deadline - time.monotonic()
-            if remaining <= delay:
-                raise
-            if failures == 1 or failures % 5 == 0:  # say so, without an event per failed look
-                report_retry(err, delay, failures + 1)
-            time.sleep(delay)
-            continue
-        failures = 0
-        polls += 1
-        if is_done(last):
-            if (polls > 1 or slept) and not troubled:
-                took = time.monotonic() - started
-                # done at the first look after the sleep: it took at most that, likely much less
-                _learn(key, took / 2 if polls == 1 and slept else took)
-            return last
-        reason = is_failed(last)
-        if reason:
-            detail = reason if isinstance(reason, str) else f"status {status_of(last)}"
-            raise EngineError(f"{what} failed: {detail}")
-        now = time.monotonic()
-        remaining = deadline - now
-        if remaining <= 0:
-            raise EngineError(f"timed out after {limit:g}s waiting for {what} (last status: {status_of(last)})")
-        time.sleep(min(_next_delay(settings, now - started, expected, delays), remaining))
+    try:
+        slept = bool(expected) and after_change
+        if slept:
+            time.sleep(min(EARLY * expected, limit))
+        while True:
+            try:
+                with cloud_call(f"checking {what}"):
+                    last = fetch()
+            except TransientError as err:
+                failures += 1
+                troubled = True
+                if on_transient is not None:
+                    on_transient(err)
+                delay = backoff_delay(failures, CALL_BACKOFF, CALL_BACKOFF_CAP, err.retry_after)
+                remaining = deadline - time.monotonic()
+                if remaining <= delay:
+                    raise
+                if failures == 1 or failures % 5 == 0:  # say so, without an event per failed look
+                    report_retry(err, delay, failures + 1)
+                time.sleep(delay)
+                continue
+            failures = 0
+            polls += 1
+            if is_done(last):
+                if (polls > 1 or slept) and not troubled:
+                    took = time.monotonic() - started
+                    # done at the first look after the sleep: it took at most that, likely much less
+                    _learn(key, took / 2 if polls == 1 and slept else took)
+                return last
+            reason = is_failed(last)
+            if reason:
+                detail = reason if isinstance(reason, str) else f"status {status_of(last)}"
+                raise EngineError(f"{what} failed: {detail}")
+            now = time.monotonic()
+            remaining = deadline - now
+            if remaining <= 0:
+                raise EngineError(f"timed out after {limit:g}s waiting for {what} (last status: {status_of(last)})")
+            time.sleep(min(_next_delay(settings, now - started, expected, delays), remaining))
+    finally:
+        metrics.observe(metrics.CLOUD_WAIT_SECONDS, time.monotonic() - started,
+                        wait_kind=key if isinstance(key, WaitKind) else "other")
 
 
 def wait_for_gone(

@@ -27,6 +27,7 @@ from datetime import datetime
 
 from sqlalchemy import text
 
+from hearth import metrics
 from hearth.db.models import utcnow
 from hearth.runtime import Runtime
 from hearth.taskmanager.context import ClaimedOperation, OperationContext, Superseded
@@ -276,6 +277,7 @@ class TaskManager:
     def _run(self, op: ClaimedOperation) -> None:
         with self._claims_lock:
             self._claims[op.id] = op.claim
+        metrics.busy(+1)
         try:
             execute(self.runtime, op, OperationContext(self.runtime.sessions, op))
         except Superseded as exc:
@@ -284,6 +286,7 @@ class TaskManager:
             # The database failed us mid-way: stop heartbeating so another attempt resumes it later.
             log.exception("operation %s (%s) could not be completed; it will be resumed", op.id, op.kind)
         finally:
+            metrics.busy(-1)
             with self._claims_lock:
                 self._claims.pop(op.id, None)
 

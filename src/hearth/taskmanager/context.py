@@ -40,6 +40,7 @@ class ClaimedOperation:
     step: str | None = None
     started_at: datetime | None = None  # the first claim's time: the operation's timeout counts from it
     retries: int = 0  # transient-fault requeues so far
+    request_id: str | None = None  # the API request that queued it (sent to the cloud as the global request id)
 
 
 def _fenced(op: ClaimedOperation, **values: Any) -> Any:
@@ -81,7 +82,8 @@ class OperationContext(LocalContext):
         `session`, both are part of the caller's transaction (committed with it). `journal` entries are
         recorded in the same transaction."""
         super().event(message, level, **journal)
-        row = {"instance_id": self.op.instance_id, "operation_id": self.op.id, "level": level, "message": message}
+        row = {"instance_id": self.op.instance_id, "operation_id": self.op.id, "level": level, "message": message,
+               "request_id": self.op.request_id}
         values = {"journal": dict(self.journal)} if journal else {}
         if session is not None:
             self._fence(session, **values)

@@ -34,7 +34,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, lazyload
 
-from hearth import management
+from hearth import management, metrics
 from hearth.db.models import (
     Event,
     Instance,
@@ -68,6 +68,7 @@ from hearth.operations import (
     spec_of,
     task_after_failure,
 )
+from hearth.request_ids import reset_request_id, use_request_id
 from hearth.runtime import Runtime
 from hearth.taskmanager import database, reconcile
 from hearth.taskmanager.context import ClaimedOperation, OperationContext, Superseded, fenced_update
@@ -177,6 +178,40 @@ def execute(runtime: Runtime, op: ClaimedOperation, ctx: OperationContext) -> No
     runner = RUNNERS.get(op.kind)
     deadline = _deadline(runtime, op)
     tokens = (common.operation_deadline.set(deadline), common.retry_reporter.set(_reporter(ctx)))
+    counted = _Counted(op.kind, "migration" if relocates(op.kind) else inst.engine)
+    request = use_request_id(op.request_id)  # the cloud calls made for it carry the API request's id
+    try:
+        _run(runtime, op, ctx, inst, rules, runner, deadline, label, counted)
+    finally:
+        common.operation_deadline.reset(tokens[0])
+        common.retry_reporter.reset(tokens[1])
+        reset_request_id(request)
+        counted.done()
+
+
+@dataclass
+class _Counted:
+    """One claim of an operation, as the metrics count it (hearth.metrics): started now, ended by outcome."""
+
+    kind: str
+    engine: str
+    outcome: str | None = None  # succeeded, failed, requeued; None: superseded or crashed the worker
+
+    def __post_init__(self) -> None:
+        self.started = time.monotonic()
+        metrics.count(metrics.OPERATIONS_STARTED, kind=self.kind, engine=self.engine)
+
+    def done(self) -> None:
+        if self.outcome is None:
+            return
+        labels = {"kind": self.kind, "engine": self.engine, "outcome": self.outcome}
+        metrics.count(metrics.OPERATIONS_FINISHED, **labels)
+        metrics.observe(metrics.OPERATION_SECONDS, time.monotonic() - self.started, **labels)
+
+
+def _run(runtime: Runtime, op: ClaimedOperation, ctx: OperationContext, inst: Instance,
+         rules: list[SecurityGroupRule], runner: Runner | None, deadline: float, label: str,
+         counted: _Counted) -> None:
     try:
         if runner is None:
             raise EngineError(f"unknown operation kind {op.kind!r}")
@@ -198,23 +233,25 @@ def execute(runtime: Runtime, op: ClaimedOperation, ctx: OperationContext) -> No
                                      runtime.settings.retry_max_seconds, getattr(err, "retry_after", None))
         if time.monotonic() + delay < deadline:
             _requeue(runtime, op, ctx, err, delay)
+            counted.outcome = "requeued"
             return
         timeout = runtime.settings.operation_timeout_seconds
         _fail(runtime, op, inst, rules, ctx, f"{label} failed: the cloud kept failing for the operation's "
                                             f"{timeout:g} s timeout; last: {err}")
+        counted.outcome = "failed"
         return
     except EngineError as err:
         _fail(runtime, op, inst, rules, ctx, f"{label} failed: {err}")
+        counted.outcome = "failed"
         return
     except Exception as exc:  # a bug or an unexpected client error: still never leave the instance stuck
         log.exception("operation %s (%s) crashed", op.id, op.kind)
         _fail(runtime, op, inst, rules, ctx, f"{label} failed: internal error ({exc.__class__.__name__}: "
                                             f"{common.scrub(str(exc))})")
+        counted.outcome = "failed"
         return
-    finally:
-        common.operation_deadline.reset(tokens[0])
-        common.retry_reporter.reset(tokens[1])
     _finish_succeeded(runtime, op, result, label, settled)
+    counted.outcome = "succeeded"
 
 
 def _settle_database(runtime: Runtime, job: Job, result: Resources | None) -> database.Settled | None:
@@ -272,6 +309,8 @@ def _reporter(ctx: OperationContext) -> common.RetryReporter:
 def _requeue(runtime: Runtime, op: ClaimedOperation, ctx: OperationContext, err: EngineError, delay: float) -> None:
     """Give the operation back to the queue, not to be claimed for `delay` seconds; the next claim resumes it
     from its journal. The instance keeps its task (still being worked on) and the event says why and when."""
+    metrics.count(metrics.RETRIES, service=getattr(err, "service", None) or "hearth",
+                  cause=getattr(err, "cause", None) or "not configured")
     if isinstance(err, TransientError):
         message = common.retry_message(err, delay, op.retries + 2)
     else:
@@ -282,7 +321,8 @@ def _requeue(runtime: Runtime, op: ClaimedOperation, ctx: OperationContext, err:
                              retry_at=now + timedelta(seconds=delay), retries=op.retries + 1,
                              step=f"waiting to retry ({getattr(err, 'cause', 'not ready')})"[:64]):
             raise Superseded(f"operation {op.id} was taken over before it could be requeued")
-        session.add(Event(instance_id=op.instance_id, operation_id=op.id, level="warning", message=message))
+        session.add(Event(instance_id=op.instance_id, operation_id=op.id, level="warning", message=message,
+                          request_id=op.request_id))
     log.info("operation %s (%s) requeued: %s", op.id, op.kind, message)
 
 
@@ -328,7 +368,8 @@ def _store_resources(inst: Instance, result: Resources, rules: list[SecurityGrou
 def _finish_succeeded(runtime: Runtime, op: ClaimedOperation, result: Resources | None, label: str,
                       settled: database.Settled | None = None) -> None:
     now = utcnow()
-    succeeded = {"instance_id": op.instance_id, "operation_id": op.id, "message": f"{label} succeeded"}
+    succeeded = {"instance_id": op.instance_id, "operation_id": op.id, "message": f"{label} succeeded",
+                 "request_id": op.request_id}
     if op.kind == OperationKind.DELETE:  # a fixed set of columns: three statements, no ORM unit of work
         with runtime.db_engine.begin() as conn:
             if not fenced_update(conn, op, state=OperationState.SUCCEEDED, finished_at=now, error=None,
@@ -427,4 +468,5 @@ def fail_instance(session: Session, inst: Instance, op: ClaimedOperation, messag
                 SecurityGroupRule.id.in_(added), SecurityGroupRule.cloud_rule_id.is_(None)))
     inst.fault = message
     inst.fault_at = now
-    session.add(Event(instance_id=inst.id, operation_id=op.id, level="error", message=message))
+    session.add(Event(instance_id=inst.id, operation_id=op.id, level="error", message=message,
+                      request_id=op.request_id))

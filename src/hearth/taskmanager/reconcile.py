@@ -73,7 +73,8 @@ def after_failure(runtime: Runtime, op: ClaimedOperation, inst: Instance, spec: 
 
 
 def _note(session: Session, inst: Instance, op: ClaimedOperation, message: str, level: str = "warning") -> None:
-    session.add(Event(instance_id=inst.id, operation_id=op.id, level=level, message=message))
+    session.add(Event(instance_id=inst.id, operation_id=op.id, level=level, message=message,
+                      request_id=op.request_id))
 
 
 def _mark_drift(session: Session, instance_id: str, operation_id: str, drift: str) -> None:

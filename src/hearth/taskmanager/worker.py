@@ -35,7 +35,7 @@ MAX_ATTEMPTS = 3
 def _snapshot(op: Operation, claim: str) -> ClaimedOperation:
     return ClaimedOperation(id=op.id, instance_id=op.instance_id, kind=op.kind, params=dict(op.params or {}),
                             journal=dict(op.journal or {}), attempts=op.attempts, claim=claim, step=op.step,
-                            started_at=op.started_at, retries=op.retries or 0)
+                            started_at=op.started_at, retries=op.retries or 0, request_id=op.request_id)
 
 
 def _claimable(now: datetime) -> ColumnElement[bool]:
@@ -81,7 +81,8 @@ def _claim_skip_locked(runtime: Runtime, claim: str) -> ClaimedOperation | None:
 
 
 _SNAPSHOT_COLUMNS = (Operation.id, Operation.instance_id, Operation.kind, Operation.params, Operation.journal,
-                     Operation.attempts, Operation.step, Operation.started_at, Operation.retries)
+                     Operation.attempts, Operation.step, Operation.started_at, Operation.retries,
+                     Operation.request_id)
 
 
 def _claim_conditional(runtime: Runtime, claim: str) -> ClaimedOperation | None:
@@ -108,7 +109,7 @@ def _claim_conditional(runtime: Runtime, claim: str) -> ClaimedOperation | None:
         return None
     return ClaimedOperation(id=row.id, instance_id=row.instance_id, kind=row.kind, params=dict(row.params or {}),
                             journal=dict(row.journal or {}), attempts=row.attempts, claim=claim, step=row.step,
-                            started_at=row.started_at, retries=row.retries or 0)
+                            started_at=row.started_at, retries=row.retries or 0, request_id=row.request_id)
 
 
 def heartbeat(runtime: Runtime, claims: dict[str, str]) -> None:
@@ -166,7 +167,8 @@ def recover_stale(runtime: Runtime, own_claims: set[str]) -> int:
                 abandoned.append(_snapshot(op, op.worker or ""))
             else:
                 log.info("operation %s (%s) re-queued after its worker went silent", op.id, op.kind)
-                session.add(Event(instance_id=op.instance_id, operation_id=op.id, level="warning",
+                session.add(Event(instance_id=op.instance_id, operation_id=op.id, request_id=op.request_id,
+                                  level="warning",
                                   message=f"{label_of(op.kind)}: its worker stopped responding "
                                           f"(step: {op.step or 'none'}); resuming from its journal"))
     for op in abandoned:  # after the commit: re-reading the cloud takes time
