@@ -40,6 +40,7 @@ from hearth.api import (
 )
 from hearth.api.auth import TokenValidator
 from hearth.api.limits import RequestLimits
+from hearth.console import routes as console_routes
 from hearth.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -82,6 +83,7 @@ def create_app(runtime: Runtime, taskmanager: TaskManager | None = None) -> Fast
     app.include_router(routes_versions.router)
     app.include_router(routes_health.router)
     app.include_router(routes_metrics.router)
+    app.include_router(console_routes.router)  # the web console's pages, under /console
     # routes_unsupported last: its 501s are for Trove paths no other router serves.
     for module in (routes_instances, routes_mgmt, routes_catalog, routes_security_groups, routes_datastore,
                    routes_configurations, routes_unsupported):

@@ -84,3 +84,24 @@ def test_metrics_and_request_ids_follow_a_create_through_a_fault(hearth_api):
     assert any(service == "volume" and method == "POST" for service, method, _route in calls), calls
     assert all(r["global_request_id"] == request_id for r in followed)
     assert sum(1 for r in followed if r["service"] == "compute" and r["method"] == "POST") == sum(nova_posts.values())
+
+
+def test_the_grafana_dashboard_and_the_readme_name_only_metrics_that_exist(hearth_api):
+    """Every metric the shipped dashboard queries and README's table documents is one /metrics serves, and every
+    metric served is documented."""
+    import json
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    response = requests.get(f"{hearth_api.url}/metrics", timeout=30)
+    served = {family.name for family in text_string_to_metric_families(response.text)
+              if family.name.startswith("hearth_")}
+    dashboard = json.loads((root / "deploy/grafana/hearth.json").read_text())
+    queried = {re.sub(r"_(bucket|count|sum)$", "", name) for panel in dashboard["panels"]
+               for target in panel["targets"] for name in re.findall(r"hearth_[a-z_]+", target["expr"])}
+    # prometheus_client names a counter's family without `_total`
+    assert {re.sub(r"_total$", "", name) for name in queried} <= served, queried
+    readme = (root / "README.md").read_text()
+    documented = {re.sub(r"_total$", "", name) for name in re.findall(r"^\| `(hearth_[a-z_]+)`", readme, re.M)}
+    assert documented == served, (documented ^ served)
