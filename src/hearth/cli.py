@@ -28,7 +28,7 @@ from rich.table import Column, Table
 
 from hearth.client import ApiError, HearthClient, fault_message
 from hearth.config import Settings, load_settings
-from hearth.logs import json_handler
+from hearth.logs import RequestIdFilter, json_handler
 from hearth.runtime import Runtime
 
 app = typer.Typer(help="Hearth: Database-as-a-Service for OpenStack.", no_args_is_help=True)
@@ -84,8 +84,14 @@ def _settings(**overrides: Any) -> Settings:
 
 def _logging(level: str, log_format: str = "text") -> None:
     """Server commands' logging: rich text on stderr, or JSON lines (settings.log_format) for log shippers."""
-    handler = json_handler() if log_format == "json" else RichHandler(console=err_console, show_path=False)
-    logging.basicConfig(level=level.upper(), format="%(name)s: %(message)s", datefmt="[%X]", handlers=[handler])
+    handler: logging.Handler
+    if log_format == "json":
+        handler = json_handler()
+    else:  # every line names the request it serves, "-" outside one
+        handler = RichHandler(console=err_console, show_path=False)
+        handler.addFilter(RequestIdFilter())
+        handler.setFormatter(logging.Formatter("%(name)s [%(request_id)s]: %(message)s", datefmt="[%X]"))
+    logging.basicConfig(level=level.upper(), handlers=[handler])
     for noisy in ("keystoneauth", "openstack", "urllib3", "stevedore", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

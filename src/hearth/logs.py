@@ -12,8 +12,20 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from hearth.request_ids import current_request_id
+
 # what every LogRecord has; anything else on a record came from `extra=` and is a field of the JSON line
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamps each record with the API request it was written for (hearth.request_ids; the task manager sets
+    the operation's), unless the record names one itself, so a line can be followed to the cloud's logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "request_id", None) is None:
+            record.request_id = current_request_id() or "-"
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -39,4 +51,5 @@ def json_handler() -> logging.Handler:
     """A stderr handler writing JSON lines (the text format keeps the CLI's own handler)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(RequestIdFilter())
     return handler

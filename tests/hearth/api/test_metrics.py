@@ -5,12 +5,15 @@ id of every cloud call the operation made (fakecloud's request log, filtered by 
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import Counter
 from typing import Any
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
+
+from hearth.logs import RequestIdFilter
 
 
 def scrape(hearth_api: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -26,7 +29,9 @@ def delta(before: dict, after: dict, name: str, **labels: str) -> float:
     return after.get(key, 0.0) - before.get(key, 0.0)
 
 
-def test_metrics_and_request_ids_follow_a_create_through_a_fault(hearth_api):
+def test_metrics_and_request_ids_follow_a_create_through_a_fault(hearth_api, caplog):
+    caplog.set_level(logging.INFO, logger="hearth.taskmanager")
+    caplog.handler.addFilter(RequestIdFilter())  # as the server commands' handlers have it (hearth.cli)
     api = hearth_api.client()
     control = hearth_api.cloud.control
     before = scrape(hearth_api)
@@ -84,6 +89,9 @@ def test_metrics_and_request_ids_follow_a_create_through_a_fault(hearth_api):
     assert any(service == "volume" and method == "POST" for service, method, _route in calls), calls
     assert all(r["global_request_id"] == request_id for r in followed)
     assert sum(1 for r in followed if r["service"] == "compute" and r["method"] == "POST") == sum(nova_posts.values())
+    # and the task manager's log line about the retry names it too
+    requeued = [r for r in caplog.records if "requeued" in r.getMessage()]
+    assert requeued and {r.request_id for r in requeued} == {request_id}, [vars(r) for r in requeued]
 
 
 def test_the_grafana_dashboard_and_the_readme_name_only_metrics_that_exist(hearth_api):
