@@ -41,7 +41,8 @@ DRY_RUN_PLAN: dict[int | str, dict[str, Any]] = {
 
 def _owner(scope: Scope, instance_id: str) -> str:
     """The project whose instance the route acts on: the caller's; for an admin, as in Trove, the instance's
-    own project when it is another's (show, delete and actions: how operators clean up tenants' instances)."""
+    own project when it is another's (show, delete, actions, events and operations: how operators clean up and
+    follow tenants' instances)."""
     if scope.principal.is_admin:
         try:
             return service.instance_project(scope.runtime, instance_id)
@@ -269,12 +270,12 @@ def mgmt_instance_action(instance_id: str, body: ActionBody, scope: Scope = Depe
 @router.get("/instances/{instance_id}/events", summary="Hearth: the instance's event log",
             responses=responses(404))
 def instance_events(instance_id: str, scope: Scope = Depends(project_scope)) -> dict[str, Any]:
-    events = service.list_events(scope.runtime, scope.project_id, instance_id)
+    events = service.list_events(scope.runtime, _owner(scope, instance_id), instance_id)
     return {"events": [event_view(e) for e in events]}
 
 
 @router.get("/instances/{instance_id}/operations", summary="Hearth: the instance's operations, oldest first",
             responses=responses(404))
 def instance_operations(instance_id: str, scope: Scope = Depends(project_scope)) -> dict[str, Any]:
-    ops = service.list_operations(scope.runtime, scope.project_id, instance_id)
+    ops = service.list_operations(scope.runtime, _owner(scope, instance_id), instance_id)
     return {"operations": [operation_view(o) for o in ops]}

@@ -354,3 +354,62 @@ def test_a_cidr_change_never_leaves_a_gap(hearth_api, os_conn, engine):
         updates = [r for r in hearth_api.cloud.control.requests(since=seq)["requests"]
                    if r["service"] == "orchestration" and r["method"] in ("PUT", "PATCH")]
         assert len(updates) == 2, updates
+
+
+@pytest.mark.parametrize("engine", ["natives"])
+def test_clients_stay_connected_through_a_fleet_migration(hearth_api, restart, os_conn, engine):
+    """Databases built by natives, moved onto Heat stacks by a fleet migration and back while clients use them:
+    a session opened before keeps working, and new connections in a tight loop are never refused (adopt and
+    release hand the resources to Heat and back without touching them)."""
+    import threading
+
+    api = hearth_api.client()
+    network_id = _network_id(os_conn)
+    made = [hearth_api.create(api, f"serving-{i}", settle=False, nics=[{"net-id": network_id}],
+                              databases=[{"name": DATABASE}],
+                              users=[{"name": USER, "password": PASSWORD, "databases": [{"name": DATABASE}]}])
+            for i in range(2)]
+    hearth_api.settle(300)
+    addresses = [_address(api.get(f"/instances/{m['id']}").json()["instance"], "private") for m in made]
+    sessions = [_connect(address) for address in addresses]
+    for number, conn in enumerate(sessions):
+        conn.execute("CREATE TABLE moves (n int)")
+        conn.execute("INSERT INTO moves VALUES (%s)", (number,))
+    failures: list[str] = []
+    connects = [0]
+    done = threading.Event()
+
+    def clients() -> None:
+        while not done.is_set():
+            for address in addresses:
+                try:
+                    with _connect(address) as conn:
+                        conn.execute("SELECT 1")
+                    connects[0] += 1
+                except psycopg.Error as err:
+                    failures.append(f"{address}: {err}")
+
+    hearth = restart("migration")
+    admin = hearth.client("admin")
+    client = threading.Thread(target=clients)
+    client.start()
+    try:
+        for target in ("orchestrator", "natives"):
+            started = admin.post("/mgmt/migrations", json={"migration": {"to": target, "max_in_flight": 2}})
+            assert started.status_code == 202, started.text
+            job_id = started.json()["migration"]["id"]
+            deadline = time.monotonic() + 120
+            while (job := admin.get(f"/mgmt/migrations/{job_id}").json()["migration"])["state"] != "finished":
+                assert time.monotonic() < deadline, job
+                time.sleep(0.1)
+            assert job["counts"]["moved"] == len(made), job
+            engines = {i["id"]: i["engine"] for i in admin.get("/mgmt/instances").json()["instances"]}
+            assert {engines[m["id"]] for m in made} == {target}
+            for number, conn in enumerate(sessions):  # the sessions opened before are still there
+                assert conn.execute("SELECT n FROM moves").fetchall() == [(number,)]
+    finally:
+        done.set()
+        client.join(30)
+        for conn in sessions:
+            conn.close()
+    assert failures == [] and connects[0] > 0, failures[:5]

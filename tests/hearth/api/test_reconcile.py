@@ -16,6 +16,9 @@ from hearth.db.models import Instance, Task
 from hearth.taskmanager import drift
 
 WAIT = {"interval": 0.05, "wait": 30}
+# Repairs are the cloud's business, not the database's: Hearth's records in PostgreSQL (production's) only.
+pytestmark = pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)],
+                                     indirect=True)
 
 
 @pytest.fixture(params=["natives", "orchestrator"])

@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -29,6 +30,11 @@ from hearth.runtime import Runtime
 HEADER = "X-OpenStack-Request-ID"
 ACCESS = "hearth.access"
 
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    """Request ids live in the API's middleware and a context variable, not in the database: SQLite is enough."""
+    return f"sqlite:///{tmp_path / 'hearth.sqlite'}"
 
 def _sent() -> str:
     return "req-" + str(uuid.uuid4())

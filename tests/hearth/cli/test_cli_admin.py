@@ -36,15 +36,16 @@ def test_the_administrator_sees_every_project(hearth_up: HearthUp, api: HearthCl
     conn = connect(hearth_up.clouds_yaml, SERVICE_CLOUD_NAME)  # Hearth's own project, where its resources are
     group = next(g for g in conn.network.security_groups() if g.name == f"hearth-{instance['id']}")
     conn.network.create_security_group_rule(security_group_id=group.id, direction="ingress", protocol="tcp",
-                                            port_range_min=5432, port_range_max=5432, remote_ip_prefix="0.0.0.0/0")
+                                            port_range_min=5432, port_range_max=5432,
+                                            remote_ip_prefix="203.0.113.0/24")
     drifted = hearth_up.hearth("admin", "drift", instance["id"], ok=False)
-    assert drifted.returncode == 1 and "0.0.0.0/0" in drifted.stdout
+    assert drifted.returncode == 1 and "203.0.113.0/24" in drifted.stdout
     planned = hearth_up.hearth("admin", "reconcile", instance["id"], "--dry-run").stdout
-    assert "repair" in planned and "0.0.0.0/0" in planned
+    assert "repair" in planned and "203.0.113.0/24" in planned
     hearth_up.hearth("admin", "reconcile", instance["id"], "--wait")
     assert "no drift" in hearth_up.hearth("admin", "drift", instance["id"]).stdout
     assert not [r for r in conn.network.security_group_rules(security_group_id=group.id)
-                if r.remote_ip_prefix == "0.0.0.0/0"]
+                if r.remote_ip_prefix == "203.0.113.0/24"]
     assert "ACTIVE" in hearth_up.hearth("admin", "reset-status", instance["id"]).stdout  # not in ERROR: unchanged
     hearth_up.hearth("instance", "delete", "fleet-db", "--wait")
 
