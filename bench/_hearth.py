@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -32,6 +33,10 @@ import psutil
 import requests
 import yaml
 
+#: A datastore whose images run no database (fakecloud's plain `postgresql-16`), which Hearth does not manage: the
+#: control plane's own figures, without a real PostgreSQL process per instance (the default boots guests).
+UNMANAGED_DATASTORES = json.dumps([{"name": "postgresql", "default_version": "16", "versions": [
+    {"name": "16", "image": "postgresql-16", "port": 5432, "manage": False}]}])
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 BIN = Path(sys.executable).parent

@@ -27,11 +27,9 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 from _harness import Report  # noqa: E402
-from _hearth import BenchError, HearthClient, Stack  # noqa: E402
+from _hearth import UNMANAGED_DATASTORES, BenchError, HearthClient, Stack, diff_counts  # noqa: E402
 
 BENCH_RUNS = 1  # one run takes a few minutes (hundreds of instances built, then moved)
-UNMANAGED = json.dumps([{"name": "postgresql", "default_version": "16", "versions": [
-    {"name": "16", "image": "postgresql-16", "port": 5432, "manage": False}]}])
 
 
 def _client(stack: Stack, user: str, password: str, project: str) -> HearthClient:
@@ -101,7 +99,8 @@ def _floor(stack: Stack, ids: list[str]) -> float:
 def run(args: argparse.Namespace) -> Report:
     report = Report(name="migration_bench", params={"fleet": args.fleet, "floor": args.floor,
                                                       "in_flight": args.in_flight, "profile": "zero"})
-    with Stack(engine="natives", profile="zero", workers=32, extra_env={"HEARTH_DATASTORES": UNMANAGED}) as stack:
+    with Stack(engine="natives", profile="zero", workers=32,
+               extra_env={"HEARTH_DATASTORES": UNMANAGED_DATASTORES}) as stack:
         demo = stack.client()
         stack.control.add_user("floor", "floor-pw", "floor")
         floor_client = _client(stack, "floor", "floor-pw", "floor")
@@ -114,6 +113,7 @@ def run(args: argparse.Namespace) -> Report:
         stack.engine = "migration"
         stack.start_hearth()
         admin = _client(stack, "admin", "admin", "admin")
+        before = stack.request_counts()
         started = time.perf_counter()
         job = admin.call("POST", "/mgmt/migrations", 202, json={"migration": {
             "to": "orchestrator", "project": project, "max_in_flight": args.in_flight}})["migration"]
@@ -123,10 +123,13 @@ def run(args: argparse.Namespace) -> Report:
             time.sleep(0.05)
             job = admin.call("GET", f"/mgmt/migrations/{job['id']}", 200)["migration"]
         hearth_seconds = time.perf_counter() - started
+        hearth_requests = diff_counts(stack.request_counts(), before)
         counts = job["counts"]
         if counts["moved"] != args.fleet or counts["refused"] or counts["failed"]:
             raise BenchError(f"the migration did not move every instance: {counts}")
+        before = stack.request_counts()
         floor_seconds = _floor(stack, floor_ids)
+        floor_requests = diff_counts(stack.request_counts(), before)
 
     hearth_rate, floor_rate = args.fleet / hearth_seconds, args.floor / floor_seconds
     report.add(f"Hearth: {args.fleet} instances, {args.in_flight} in flight", hearth_seconds, "s")
@@ -135,6 +138,11 @@ def run(args: argparse.Namespace) -> Report:
     report.add("floor: instances adopted per second", floor_rate, "inst/s")
     report.add("Hearth / floor (rate)", hearth_rate / floor_rate, "x", target=">= 0.7")
     report.add("instances refused", counts["refused"], "inst", target="<= 0")
+    report.add("Hearth: cloud requests per instance moved", sum(hearth_requests.values()) / args.fleet, "req")
+    report.add("floor: cloud requests per instance adopted", sum(floor_requests.values()) / args.floor, "req")
+    for who, requests, number in (("Hearth", hearth_requests, args.fleet), ("floor", floor_requests, args.floor)):
+        report.notes.append(f"{who} per instance: " + ", ".join(
+            f"{method} {route} {count / number:.2f}" for (_service, method, route), count in requests.most_common(12)))
     return report
 
 

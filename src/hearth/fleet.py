@@ -21,6 +21,7 @@ from hearth.operations import resources_of, spec_of
 from hearth.runtime import Runtime
 from hearth.service import BadRequest, _looks_like_id, shown
 from hearth.taskmanager import fleet_jobs as jobs
+from hearth.taskmanager import wake
 from hearth.views import instance_status, timestamp
 
 ENGINES = ("natives", "orchestrator")
@@ -176,6 +177,7 @@ def start(runtime: Runtime, target: str, project_id: str | None, batch: int | No
         session.add(job)
         session.flush()
         session.expunge(job)
+    wake(runtime)  # the driver's first step now, not at its next look
     return job
 
 
@@ -193,6 +195,7 @@ def act(runtime: Runtime, job_id: str, action: str) -> FleetMigration:
         job.state = new_state
         session.flush()
         session.expunge(job)
+    wake(runtime)  # resumed: the next moves are queued now
     return job
 
 

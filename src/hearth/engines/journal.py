@@ -25,6 +25,7 @@ NOTE_STACK_UPDATE = "stack_update"  # a stack update was sent: the stack may alr
 NOTE_STACK_RETRIES = "stack_retries"  # stack creates retried after a Heat outage
 NOTE_ADOPT_STACK_ID = "adopt_stack_id"  # the stack an adopt created
 NOTE_RELEASED_STACK_ID = "released_stack_id"  # the stack a release abandoned
+NOTE_VERIFIED = "verified"  # adopt/release: how the cloud differed from the record at the end ([]: not at all)
 
 
 class Journal:

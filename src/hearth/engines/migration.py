@@ -40,7 +40,7 @@ from hearth.engines.base import (
     TransientError,
 )
 from hearth.engines.common import WaitKind, call
-from hearth.engines.journal import Journal
+from hearth.engines.journal import NOTE_ADOPT_STACK_ID, NOTE_VERIFIED, Journal
 from hearth.engines.natives import NativesEngine
 from hearth.engines.orchestrator import OrchestratorEngine
 
@@ -194,29 +194,28 @@ class MigrationEngine(ResourceEngine, Relocation):
         if current.stack_id:
             raise EngineError(f"the instance already belongs to stack {current.stack_id}")
         stack = self._stack(conn, spec, Journal(ctx.journal).adopt_stack_id)
+        checked = stack is None  # this attempt compares the cloud with the record before the adopt
         if stack is None:
-            ctx.step("checking the cloud matches Hearth's record")
+            # one step for the check and the adopt: every progress write waits its turn for the database
+            ctx.step("checking the cloud matches Hearth's record, then adopting the resources into a stack")
             drift = self.differences(spec, current)
             if drift:
                 raise EngineError("the cloud no longer matches what Hearth records, so Heat would not describe it "
                                   "truthfully: " + "; ".join(drift)
                                   + ". Put the resources back as recorded (or change the instance through Hearth) "
                                     "and adopt again")
-            ctx.step("adopting the resources into a stack")
             # heat.adopt_stack, not conn.orchestration.create_stack: openstacksdk's Stack has no adopt_stack_data
             # field, so create_stack drops it and Heat would create new resources instead of adopting.
             stack_id = call(f"adopting the resources into stack {name}", heat.adopt_stack, conn,
                             **self._adopt_attrs(conn, spec, current)).id
             if not stack_id:
                 raise EngineError(f"Heat accepted the adopt of stack {name} but returned no stack id")
-            ctx.record(adopt_stack_id=stack_id)
             ctx.event(f"stack {name} ({stack_id}) adopting server {current.server_id}, volume {current.volume_id}, "
-                      f"security group {current.secgroup_id}")
+                      f"security group {current.secgroup_id}", **{NOTE_ADOPT_STACK_ID: stack_id})
         else:
             stack_id = stack.id
-            ctx.record(adopt_stack_id=stack_id)
-            ctx.event(f"resuming with stack {name} ({stack_id}), {_status(stack)}")
-        ctx.step("waiting for the adopt")
+            ctx.event(f"resuming with stack {name} ({stack_id}), {_status(stack)}", **{NOTE_ADOPT_STACK_ID: stack_id})
+            ctx.step("waiting for the adopt")
         try:
             final = heat.wait_stack(
                 conn, self.settings, f"{name}/{stack_id}", lambda s: _status(s) == "ADOPT_COMPLETE",
@@ -228,7 +227,7 @@ class MigrationEngine(ResourceEngine, Relocation):
         except EngineError as err:
             self._undo_adopt(conn, spec, stack_id, ctx, err)
             raise
-        return self._adopted(conn, spec, current, final, ctx)
+        return self._adopted(conn, spec, current, final, ctx, checked)
 
     def _undo_adopt(self, conn: Connection, spec: InstanceSpec, stack_id: str, ctx: OperationContext,
                     err: EngineError) -> None:
@@ -245,8 +244,10 @@ class MigrationEngine(ResourceEngine, Relocation):
                       "stack (that would delete the instance's resources), abandon it", "error")
 
     def _adopted(self, conn: Connection, spec: InstanceSpec, current: Resources, stack: Any,
-                 ctx: OperationContext) -> Resources:
-        """The stack's outputs must name the very resources Hearth recorded."""
+                 ctx: OperationContext, checked: bool) -> Resources:
+        """The stack's outputs must name the very resources Hearth recorded. With `checked` (this attempt found the
+        cloud equal to the record just before the adopt, which changes no resource), that and the outputs are
+        the verification; a resumed attempt compares the cloud again."""
         full = heat.read_stack(conn, heat.stack_ref(stack), outputs=True) or stack
         adopted = resources.ids_from_outputs(heat.outputs(full))
         wrong = [f"{kind.output} is {adopted.get(kind.key)}, expected {value}"
@@ -254,9 +255,18 @@ class MigrationEngine(ResourceEngine, Relocation):
                  if value and adopted.get(kind.key) != value]
         if wrong:
             raise EngineError(f"stack {stack.name} adopted other resources than Hearth's: {'; '.join(wrong)}")
-        ctx.event(f"stack {stack.name} ({stack.id}) is {_status(full)}: the instance now belongs to the orchestrator")
+        verified = [] if checked else self._differences_now(conn, spec, current)
+        ctx.event(f"stack {stack.name} ({stack.id}) is {_status(full)}: the instance now belongs to the orchestrator",
+                  **{NOTE_VERIFIED: verified})
         return resources.with_ids(Resources(stack_id=stack.id, rules=dict(current.rules), server_status="ACTIVE",
                                             stack_status=_status(full)), resources.ids_of(current))
+
+    @staticmethod
+    def _differences_now(conn: Connection, spec: InstanceSpec, current: Resources,
+                         live: dict[str, dict[str, Any] | None] | None = None) -> list[str]:
+        """A move ends by comparing the cloud with the record (what a fleet migration reports per instance,
+        journalled as NOTE_VERIFIED), here in the move's own worker rather than one by one in the driver."""
+        return [str(difference) for difference in resources.differences(conn, spec, resources.ids_of(current), live)]
 
     def plan_adopt(self, spec: InstanceSpec, current: Resources) -> list[PlannedStep]:
         """The drift check runs for real (it only reads); then the stack adopt Heat would be asked for."""
@@ -297,7 +307,8 @@ class MigrationEngine(ResourceEngine, Relocation):
                 if kind.key in live and live[kind.key] is None]
         if gone:
             raise EngineError(f"after abandoning the stack, {', '.join(gone)} no longer exist(s)")
-        ctx.event("the instance now belongs to natives")
+        ctx.event("the instance now belongs to natives",
+                  **{NOTE_VERIFIED: self._differences_now(conn, spec, current, live)})
         return resources.with_ids(Resources(rules=dict(current.rules),
                                             server_status=(live.get("server") or {}).get("status")), ids)
 

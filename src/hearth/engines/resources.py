@@ -150,13 +150,15 @@ def read_live(conn: Connection, ids: Mapping[str, str]) -> dict[str, dict[str, A
     return {kind.key: kind.read(conn, ids[kind.key]) for kind in KINDS if kind.read and kind.key in ids}
 
 
-def differences(conn: Connection, spec: InstanceSpec, ids: Mapping[str, str]) -> list[str]:
-    """How the live resources differ from the desired state (empty: they match), as `Difference`s. Reads only."""
+def differences(conn: Connection, spec: InstanceSpec, ids: Mapping[str, str],
+                live: dict[str, dict[str, Any] | None] | None = None) -> list[str]:
+    """How the live resources differ from the desired state (empty: they match), as `Difference`s. Reads only;
+    `live`: each kind's state as just read by the caller (read_live), saving the reads."""
     missing = missing_required(ids)
     if missing:
         return [Difference(f"Hearth has no recorded {', '.join(k.label for k in missing)} for the instance (it "
                            "was never fully built)", missing[0].key)]
-    observed = Observed(conn, spec, dict(ids), read_live(conn, ids))
+    observed = Observed(conn, spec, dict(ids), read_live(conn, ids) if live is None else live)
     found: list[str] = []
     for kind in KINDS:
         if kind.key in observed.live and observed.live[kind.key] is None:

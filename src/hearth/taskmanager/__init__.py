@@ -29,6 +29,7 @@ from sqlalchemy import text
 
 from hearth import metrics
 from hearth.db.models import utcnow
+from hearth.operations import relocates
 from hearth.runtime import Runtime
 from hearth.taskmanager.context import ClaimedOperation, OperationContext, Superseded
 from hearth.taskmanager.handlers import execute
@@ -36,7 +37,8 @@ from hearth.taskmanager.queue_signal import CHANNEL, Listener, NotifyListener, Q
 from hearth.taskmanager.worker import active_count, claim_next, heartbeat, next_retry_at, recover_stale
 
 log = logging.getLogger(__name__)
-FLEET_STEP_SECONDS = 0.2  # how often fleet migrations settle finished moves and queue the next (a few reads)
+FLEET_STEP_SECONDS = 0.2  # how often a running fleet migration is looked at besides when a move ends
+FLEET_IDLE_SECONDS = 5.0  # how often the driver looks for a migration when none runs
 
 __all__ = ["TaskManager", "wake"]
 
@@ -81,6 +83,7 @@ def wake(runtime: Runtime) -> None:
         managers = [m for m in _managers if m.runtime is runtime or m.runtime.settings.database_url == url]
     for manager in managers:
         manager.notify()
+        manager.fleet_step()  # the work may be a fleet migration, started or resumed
     if runtime.db_engine.dialect.name == "postgresql":
         try:
             with runtime.db_engine.begin() as conn:
@@ -102,6 +105,7 @@ class TaskManager:
         self._wakeup = threading.Condition()
         self._generation = 0
         self._stopping = threading.Event()
+        self._fleet_wake = threading.Event()  # a move ended, work was queued, or the manager stops
         self._threads: list[threading.Thread] = []
         self._claims: dict[str, str] = {}  # operation id -> claim token, for the operations running here
         self._claims_lock = threading.Lock()
@@ -149,6 +153,7 @@ class TaskManager:
             _managers.discard(self)
         self._stopping.set()
         self.notify(everyone=True)
+        self.fleet_step()
         listener, self._listener = self._listener, None
         if listener is not None:
             listener.interrupt()
@@ -156,6 +161,10 @@ class TaskManager:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._threads = []
+
+    def fleet_step(self) -> None:
+        """Have the fleet driver look at the migrations now (one was started, resumed, or a move ended)."""
+        self._fleet_wake.set()
 
     def notify(self, everyone: bool = False) -> None:
         """Wake one idle worker (it wakes the next when it found work, so a burst spreads over the workers
@@ -289,6 +298,8 @@ class TaskManager:
             metrics.busy(-1)
             with self._claims_lock:
                 self._claims.pop(op.id, None)
+            if relocates(op.kind):
+                self.fleet_step()  # a move ended: its migration can settle it and queue the next
 
     def _keepalive(self) -> None:
         settings = self.runtime.settings
@@ -324,12 +335,21 @@ class TaskManager:
                 log.exception("health check pass failed")
 
     def _drive_fleet(self) -> None:
-        """Advance the fleet migrations every second (see taskmanager.fleet_jobs); failures retried next time."""
+        """Advance the fleet migrations (see taskmanager.fleet_jobs): at once when a move ends (its worker wakes
+        the driver), every FLEET_STEP_SECONDS while one runs, every FLEET_IDLE_SECONDS when none does (a new one
+        is also picked up when work is queued). Failures are retried at the next step."""
         from hearth.taskmanager.fleet_jobs import advance
 
-        while not self._stopping.wait(FLEET_STEP_SECONDS):
+        active = True
+        while not self._stopping.is_set():
+            self._fleet_wake.wait(FLEET_STEP_SECONDS if active else FLEET_IDLE_SECONDS)
+            self._fleet_wake.clear()
+            if self._stopping.is_set():
+                return
             try:
-                if advance(self.runtime):
+                step = advance(self.runtime)
+                active = step.active
+                if step.queued:
                     self.notify()  # the moves it queued: this process's workers take them at once
             except Exception:
                 log.exception("fleet migration step failed")

@@ -6,19 +6,23 @@ differences), recorded (`fleet_migrations`), then driven by `advance`, which the
 second: it queues the adopt (to orchestrator) or release (to natives) operations of waiting instances while
 fewer than `max_in_flight` are moving, and settles the ones whose operation ended. Each moved instance is
 verified: the same server, volume and group ids as before, now owned by the target engine, and nothing differs
-between the record and the cloud. Everything lives in the rows, so a task manager restart loses nothing;
+between the record and the cloud (the move compares the cloud itself at its end, in its own worker, and
+records what it found in its journal: the driver reads the verdict, so verification runs in parallel).
+Everything lives in the rows, so a task manager restart loses nothing;
 paused, a migration lets its moving instances finish and queues no more; cancelled, the waiting ones stay.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 
 from hearth.db.models import FleetMigration, Instance, Operation, OperationState, utcnow
 from hearth.engines.base import EngineError
+from hearth.engines.journal import NOTE_VERIFIED
 from hearth.operations import OperationKind, queue_if_idle, resources_of, spec_of
 from hearth.runtime import Runtime
 
@@ -33,11 +37,19 @@ WAITING, MOVING, MOVED, FAILED, REFUSED = "waiting", "moving", "moved", "failed"
 # The driver.
 
 
-def advance(runtime: Runtime) -> int:
-    """One step of every running or paused migration; returns how many operations it queued."""
+@dataclass
+class Step:
+    """What one step of the driver did."""
+
+    queued: int = 0  # operations queued (the task manager's workers should wake)
+    active: bool = False  # a migration is still running or paused (the driver keeps stepping often)
+
+
+def advance(runtime: Runtime) -> Step:
+    """One step of every running or paused migration."""
     with runtime.sessions() as session:
         ids = list(session.scalars(select(FleetMigration.id).where(FleetMigration.state.in_((RUNNING, PAUSED)))))
-    return sum(_advance_one(runtime, job_id) for job_id in ids)
+    return Step(queued=sum(_advance_one(runtime, job_id) for job_id in ids), active=bool(ids))
 
 
 def _advance_one(runtime: Runtime, job_id: str) -> int:
@@ -59,6 +71,8 @@ def _advance_one(runtime: Runtime, job_id: str) -> int:
                 moving += 1
                 queued += 1
     done = not any(e["state"] in (WAITING, MOVING) for e in progress.values())
+    if not done and not queued and progress == job.progress:
+        return 0  # nothing settled or queued: no write (every write waits its turn for the database)
     with runtime.sessions.begin() as session:
         row = session.get(FleetMigration, job_id)
         if row is None:
@@ -114,11 +128,15 @@ def _settle(runtime: Runtime, job: FleetMigration, instance_id: str, entry: dict
         problems.append(f"its ids changed: {entry.get('ids')} -> {ids}")
     if inst.engine != job.target:
         problems.append(f"it is owned by {inst.engine}, not {job.target}")
-    try:
-        problems += runtime.engine(inst.engine).differences(
-            spec_of(inst, rules, runtime.settings.public_network), resources_of(inst, rules))
-    except EngineError as err:
-        problems.append(f"the cloud could not be read to verify it: {err}")
+    verified = (op.journal or {}).get(NOTE_VERIFIED)
+    if verified is not None:  # the move compared the cloud with the record itself, in its worker
+        problems += [str(difference) for difference in verified]
+    else:  # an operation of an older Hearth: compare here
+        try:
+            problems += runtime.engine(inst.engine).differences(
+                spec_of(inst, rules, runtime.settings.public_network), resources_of(inst, rules))
+        except EngineError as err:
+            problems.append(f"the cloud could not be read to verify it: {err}")
     entry.update(state=MOVED if not problems else FAILED,
                  note="verified: same ids, and the cloud holds what the record says" if not problems
                  else "moved, but " + "; ".join(problems))
