@@ -5,6 +5,7 @@ routes (api/routes_mgmt.py) and `hearth admin ...` serve it.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from hearth import service
 from hearth.db.models import FleetMigration, Instance, Operation, OperationState, Task
 from hearth.engines import common
 from hearth.engines import orphans as cloud_orphans
+from hearth.engines import resources as cloud_resources
 from hearth.engines.base import EngineError
 from hearth.operations import resources_of, spec_of
 from hearth.runtime import Runtime
@@ -147,6 +149,13 @@ def plan(runtime: Runtime, target: str, project_id: str | None, batch: int | Non
         candidates = list(session.scalars(query.order_by(Instance.created_at, Instance.id)))
     move: list[str] = []
     refused: list[dict[str, Any]] = []
+    conn = runtime.connections.get()
+    checked_at = time.time()
+    try:  # every collection read once: the candidates are compared with it, not read one by one
+        seen: cloud_resources.Snapshot | None = cloud_resources.snapshot(conn)
+        unreadable = None
+    except EngineError as err:
+        seen, unreadable = None, f"the cloud could not be read: {err}"
     for inst in candidates:
         if batch is not None and len(move) >= batch:
             break
@@ -154,16 +163,16 @@ def plan(runtime: Runtime, target: str, project_id: str | None, batch: int | Non
             refused.append({"id": inst.id, "reasons": [f"not idle: status {instance_status(inst)}, task {inst.task}"]})
             continue
         rules = list(inst.rules)
-        try:
-            found = runtime.engine(inst.engine).differences(spec_of(inst, rules, runtime.settings.public_network),
-                                                            resources_of(inst, rules))
-        except EngineError as err:
-            found = [f"the cloud could not be read: {err}"]
+        if seen is None:
+            found = [unreadable or "the cloud could not be read"]
+        else:  # the engines' own drift check (every engine's differences), on the snapshot
+            found = cloud_resources.differences(conn, spec_of(inst, rules, runtime.settings.public_network),
+                                                cloud_resources.ids_of(resources_of(inst, rules)), seen=seen)
         if found:
-            refused.append({"id": inst.id, "reasons": found})
+            refused.append({"id": inst.id, "reasons": [str(reason) for reason in found]})
         else:
             move.append(inst.id)
-    return {"to": target, "project": project_id, "move": move, "refused": refused}
+    return {"to": target, "project": project_id, "move": move, "refused": refused, "checked_at": checked_at}
 
 
 def start(runtime: Runtime, target: str, project_id: str | None, batch: int | None,

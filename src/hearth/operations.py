@@ -205,7 +205,7 @@ def task_after_failure(kind: str, usable: bool | None = None) -> str:
 
 
 def queue_if_idle(session: Session, instance_id: str, kind: OperationKind, message: str,
-                  params: dict[str, Any] | None = None) -> Operation | None:
+                  params: dict[str, Any] | None = None, journal: dict[str, Any] | None = None) -> Operation | None:
     """In the caller's transaction: move the idle instance's task to the kind's (one conditional UPDATE, so
     only one concurrent request can) and queue the operation with an event; None when it is not idle. For
     the task manager's own requests (fleet moves, automatic repairs); the service layer queues users' own."""
@@ -215,7 +215,8 @@ def queue_if_idle(session: Session, instance_id: str, kind: OperationKind, messa
     ).rowcount
     if claimed != 1:
         return None
-    op = Operation(id=new_id(), instance_id=instance_id, kind=kind.value, params=dict(params or {}), journal={})
+    op = Operation(id=new_id(), instance_id=instance_id, kind=kind.value, params=dict(params or {}),
+                   journal=dict(journal or {}))
     session.add(op)
     session.add(Event(instance_id=instance_id, operation_id=op.id, message=message))
     return op

@@ -700,6 +700,19 @@ def read_json(proxy: Any, path: str, what: str, missing: tuple[int, ...] = (),
     return retried(what, read)
 
 
+def list_plain(proxy: Any, path: str, key: str, what: str) -> list[dict[str, Any]]:
+    """Every item of a collection as plain JSON (its `key` member), following the `<key>_links` next pages
+    that Nova, Cinder and (with pagination on) Neutron answer with; each page retried like read_json."""
+    items: list[dict[str, Any]] = []
+    page: str | None = path
+    while page is not None:
+        body = read_json(proxy, page, what) or {}
+        items += [dict(item) for item in body.get(key) or []]
+        page = next((link.get("href") for link in body.get(f"{key}_links") or [] if link.get("rel") == "next"),
+                    None)
+    return items
+
+
 def get_plain(proxy: Any, path: str, key: str, what: str) -> dict[str, Any] | None:
     """One resource's plain JSON (its `key` member), None once it is gone (404); retried like get_or_none."""
     return read_json(proxy, path, what, missing=(404,), key=key)

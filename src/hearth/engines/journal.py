@@ -25,6 +25,9 @@ NOTE_STACK_UPDATE = "stack_update"  # a stack update was sent: the stack may alr
 NOTE_STACK_RETRIES = "stack_retries"  # stack creates retried after a Heat outage
 NOTE_ADOPT_STACK_ID = "adopt_stack_id"  # the stack an adopt created
 NOTE_RELEASED_STACK_ID = "released_stack_id"  # the stack a release abandoned
+#: A fleet migration's plan found the cloud equal to the record at this time (epoch seconds): a move queued soon
+#: after trusts that check instead of reading every resource again (migration.CHECK_TRUST_SECONDS).
+NOTE_CHECKED_AT = "cloud_checked_at"
 NOTE_VERIFIED = "verified"  # adopt/release: how the cloud differed from the record at the end ([]: not at all)
 
 

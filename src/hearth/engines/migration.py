@@ -18,6 +18,7 @@ It composes the natives and orchestrator engines and never repeats what they do:
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,7 +41,7 @@ from hearth.engines.base import (
     TransientError,
 )
 from hearth.engines.common import WaitKind, call
-from hearth.engines.journal import NOTE_ADOPT_STACK_ID, NOTE_VERIFIED, Journal
+from hearth.engines.journal import NOTE_ADOPT_STACK_ID, NOTE_CHECKED_AT, NOTE_VERIFIED, Journal
 from hearth.engines.natives import NativesEngine
 from hearth.engines.orchestrator import OrchestratorEngine
 
@@ -52,6 +53,20 @@ PLAN_KINDS = (*ENGINE_PLAN_KINDS, ADOPT, RELEASE)
 
 
 _status = heat.status
+
+
+#: How long a fleet migration's plan (one read of every collection, resources.Snapshot) stands for a move's own
+#: check of the cloud before its adopt: moves queued later read their resources again.
+CHECK_TRUST_SECONDS = 30.0
+
+
+def _recent_check(journal: Mapping[str, Any]) -> float | None:
+    """Seconds since a fleet migration's plan compared this instance with the cloud, if recent enough to trust."""
+    at = journal.get(NOTE_CHECKED_AT)
+    if not isinstance(at, int | float):
+        return None
+    age = time.time() - at
+    return age if 0 <= age <= CHECK_TRUST_SECONDS else None
 
 
 class MigrationEngine(ResourceEngine, Relocation):
@@ -198,7 +213,11 @@ class MigrationEngine(ResourceEngine, Relocation):
         if stack is None:
             # one step for the check and the adopt: every progress write waits its turn for the database
             ctx.step("checking the cloud matches Hearth's record, then adopting the resources into a stack")
-            drift = self.differences(spec, current)
+            planned = _recent_check(ctx.journal)
+            drift = [] if planned is not None else self.differences(spec, current)
+            if planned is not None:
+                ctx.event(f"the fleet migration's plan found the cloud equal to the record {planned:.1f} s ago; "
+                          "the adopt changes no resource")
             if drift:
                 raise EngineError("the cloud no longer matches what Hearth records, so Heat would not describe it "
                                   "truthfully: " + "; ".join(drift)

@@ -33,12 +33,60 @@ PARAM_USER_DATA = "user_data"
 
 @dataclass
 class Observed:
-    """What a drift check sees: the desired spec, the recorded ids and each kind's live state (None: gone)."""
+    """What a drift check sees: the desired spec, the recorded ids and each kind's live state (None: gone);
+    with a `snapshot`, the group's rules and the server's ports come from it instead of a read each."""
 
     conn: Connection
     spec: InstanceSpec
     ids: dict[str, str]
     live: dict[str, dict[str, Any] | None]
+    snapshot: Snapshot | None = None
+
+    def ingress_rules(self, group_id: str) -> list[Any]:
+        if self.snapshot is not None:
+            return self.snapshot.rules.get(group_id, [])
+        return common.ingress_rules(self.conn, group_id)
+
+    def server_ports(self, server_id: str) -> list[Any]:
+        if self.snapshot is not None:
+            return self.snapshot.ports.get(server_id, [])
+        return common.server_ports(self.conn, server_id)
+
+
+@dataclass
+class Snapshot:
+    """Every resource of the kinds an instance is made of, in the project, read with one listing per collection
+    (`Kind.listing`): a fleet's instances compared with the cloud in a few requests, not several each. Plain
+    JSON, as `Kind.read` gives it; rules (ingress only) by group, ports by the server they are plugged into."""
+
+    live: dict[str, dict[str, dict[str, Any]]]  # kind key -> cloud id -> plain JSON
+    rules: dict[str, list[dict[str, Any]]]
+    ports: dict[str, list[dict[str, Any]]]
+
+    def of(self, ids: Mapping[str, str]) -> dict[str, dict[str, Any] | None]:
+        """`read_live`'s answer for one instance's recorded ids (None: not in the cloud)."""
+        return {kind.key: self.live.get(kind.key, {}).get(ids[kind.key])
+                for kind in KINDS if kind.read and kind.key in ids}
+
+
+def snapshot(conn: Connection) -> Snapshot:
+    """Read every collection an instance's kinds live in, once (paginated as the cloud pages them)."""
+    live: dict[str, dict[str, dict[str, Any]]] = {}
+    for kind in KINDS:
+        if kind.listing is not None:
+            service, path, key = kind.listing
+            live[kind.key] = {str(item.get("id")): item for item in common.list_plain(
+                getattr(conn, service), path, key, f"listing every {kind.label}")}
+    rules: dict[str, list[dict[str, Any]]] = {}
+    for rule in common.list_plain(conn.network, "/security-group-rules", "security_group_rules",
+                                  "listing every security group rule"):
+        if rule.get("direction") == "ingress":
+            rules.setdefault(str(rule.get("security_group_id")), []).append(rule)
+    ports: dict[str, list[dict[str, Any]]] = {}
+    for port in live.get("port", {}).values():
+        if port.get("device_id"):
+            ports.setdefault(str(port["device_id"]), []).append(port)
+    return Snapshot(live, rules, ports)
 
 
 class Difference(str):
@@ -67,6 +115,8 @@ class Kind:
     name: Callable[[str], str] | None = None  # instance id -> the resource's cloud name
     find: Callable[[Connection, str], list[Any]] | None = None  # instance id -> its resources found by name
     read: Callable[[Connection, str], dict[str, Any] | None] | None = None  # id -> plain JSON, None if gone
+    #: How to list them all (proxy, path, JSON key), for a Snapshot; None: read one by one only.
+    listing: tuple[str, str, str] | None = None
     view: Callable[[Connection, dict[str, Any]], dict[str, Any]] | None = None  # live -> CloudView entry
     view_field: str | None = None  # the CloudView attribute (else CloudView.extra[key])
     drift: Callable[[Observed], list[str]] | None = None  # live vs desired; [] when they match
@@ -151,14 +201,18 @@ def read_live(conn: Connection, ids: Mapping[str, str]) -> dict[str, dict[str, A
 
 
 def differences(conn: Connection, spec: InstanceSpec, ids: Mapping[str, str],
-                live: dict[str, dict[str, Any] | None] | None = None) -> list[str]:
+                live: dict[str, dict[str, Any] | None] | None = None,
+                seen: Snapshot | None = None) -> list[str]:
     """How the live resources differ from the desired state (empty: they match), as `Difference`s. Reads only;
-    `live`: each kind's state as just read by the caller (read_live), saving the reads."""
+    `live`: each kind's state as just read by the caller (read_live); `seen`: a Snapshot of the whole project
+    (then nothing is read here)."""
     missing = missing_required(ids)
     if missing:
         return [Difference(f"Hearth has no recorded {', '.join(k.label for k in missing)} for the instance (it "
                            "was never fully built)", missing[0].key)]
-    observed = Observed(conn, spec, dict(ids), read_live(conn, ids) if live is None else live)
+    if seen is not None:
+        live = seen.of(ids)
+    observed = Observed(conn, spec, dict(ids), read_live(conn, ids) if live is None else live, seen)
     found: list[str] = []
     for kind in KINDS:
         if kind.key in observed.live and observed.live[kind.key] is None:
@@ -368,7 +422,7 @@ def _rules_drift(seen: Observed) -> list[str]:
     group_id = seen.ids.get("security_group")
     if not group_id or seen.live.get("security_group") is None:
         return []
-    live = [common.neutron_shape(r) for r in common.ingress_rules(seen.conn, group_id)]
+    live = [common.neutron_shape(r) for r in seen.ingress_rules(group_id)]
     wanted = [common.rule_shape(r) for r in seen.spec.rules]
     found = [f"security group {group_id} lacks the rule {common.shape_text(s)}" for s in wanted if s not in live]
     found += [f"security group {group_id} has a rule Hearth does not record: {common.shape_text(s)}"
@@ -399,13 +453,20 @@ def _port_drift(seen: Observed) -> list[str]:
     server_id, group_id = seen.ids.get("server"), seen.ids.get("security_group")
     if seen.live.get("server") is None or seen.live.get("security_group") is None or not server_id or not group_id:
         return []
-    ports = common.server_ports(seen.conn, server_id)
+    ports = seen.server_ports(server_id)
     found = []
-    if not any(group_id in (p.security_group_ids or []) for p in ports):
+    if not any(group_id in _port_groups(p) for p in ports):
         found.append(f"server {server_id} is not in security group {group_id}")
     if seen.spec.network_id and len(ports) != 1:
         found.append(f"server {server_id} has {len(ports)} ports; Hearth's template gives it exactly one")
     return found
+
+
+def _port_groups(port: Any) -> list[str]:
+    """A port's security groups, from plain JSON (a Snapshot's) or an openstacksdk Port."""
+    if hasattr(port, "security_group_ids"):  # an openstacksdk Port (a dict too, keyed by its own names)
+        return list(port.security_group_ids or [])
+    return list(port.get("security_groups") or [])
 
 
 def _port_hot(spec: InstanceSpec) -> dict[str, Any] | None:
@@ -494,6 +555,7 @@ SECURITY_GROUP_KIND = Kind(
     key="security_group", label="security group", id_key="secgroup_id", required=True,
     name=common.secgroup_name, find=common.find_secgroups,
     read=plain_reader("network", "security-groups", "security_group", "security group"),
+    listing=("network", "/security-groups", "security_groups"),
     view=_group_view, view_field="security_group",
     logical=SECURITY_GROUP, hot=_group_hot, output=OUTPUT_SECGROUP, output_description="Neutron security group id",
     create=natives_steps.group_step, delete=natives_steps.delete_group, delete_phase=1,
@@ -511,6 +573,7 @@ VOLUME_KIND = Kind(
     key="volume", label="volume", id_key="volume_id", required=True,
     name=common.volume_name, find=common.find_volumes,
     read=plain_reader("block_storage", "volumes", "volume", "volume"), view=_volume_view, view_field="volume",
+    listing=("block_storage", "/volumes/detail", "volumes"),
     drift=_volume_drift, logical=DATA_VOLUME, hot=_volume_hot, output=OUTPUT_VOLUME,
     output_description="Cinder volume id",
     create=natives_steps.volume_step, delete=natives_steps.delete_volume, delete_phase=1,
@@ -520,7 +583,7 @@ VOLUME_KIND = Kind(
 )
 PORT_KIND = Kind(  # with a network: Hearth's own port; without: Nova makes one with the server ("auto")
     key="port", label="port", name=common.port_name, find=common.find_ports,
-    read=plain_reader("network", "ports", "port", "port"), view=_port_view,
+    read=plain_reader("network", "ports", "port", "port"), view=_port_view, listing=("network", "/ports", "ports"),
     drift=_port_drift, logical=PORT, hot=_port_hot, output=OUTPUT_PORT, output_description="Neutron port id",
     adopt=_port_adopt, after=("security_group",), create=natives_steps.port_step, delete=natives_steps.delete_port,
     delete_phase=1,
@@ -533,6 +596,7 @@ PORT_KIND = Kind(  # with a network: Hearth's own port; without: Nova makes one 
 FLOATING_IP_KIND = Kind(
     key="floating_ip", label="floating IP", find=common.find_floating_ips,
     read=plain_reader("network", "floatingips", "floatingip", "floating IP"), view=_floating_ip_view,
+    listing=("network", "/floatingips", "floatingips"),
     drift=_floating_ip_drift, logical=FLOATING_IP, hot=_floating_ip_hot, output=OUTPUT_FLOATING_IP,
     output_description="Neutron floating IP id", after=("port",), create=natives_steps.floating_ip_step,
     delete=natives_steps.delete_floating_ip, delete_phase=0,
@@ -545,6 +609,7 @@ SERVER_KIND = Kind(
     key="server", label="server", id_key="server_id", required=True,
     name=common.server_name, find=common.find_servers,
     read=plain_reader("compute", "servers", "server", "server"), view=_server_view, view_field="server",
+    listing=("compute", "/servers/detail", "servers"),
     drift=_server_drift, logical=SERVER, hot=_server_hot, output=OUTPUT_SERVER, output_description="Nova server id",
     after=("security_group", "port", "volume"), create=natives_steps.server_step,
     delete=natives_steps.delete_server,

@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from hearth.db.models import FleetMigration, Instance, Operation, OperationState, utcnow
 from hearth.engines.base import EngineError
-from hearth.engines.journal import NOTE_VERIFIED
+from hearth.engines.journal import NOTE_CHECKED_AT, NOTE_VERIFIED
 from hearth.operations import OperationKind, queue_if_idle, resources_of, spec_of
 from hearth.runtime import Runtime
 
@@ -102,7 +102,8 @@ def _queue(runtime: Runtime, job: FleetMigration, instance_id: str, entry: dict[
             return False
         ids = {"server": inst.server_id, "volume": inst.volume_id, "security_group": inst.secgroup_id}
         op = queue_if_idle(session, instance_id, kind,
-                           f"{kind.value} requested by fleet migration {job.id} (to {job.target})")
+                           f"{kind.value} requested by fleet migration {job.id} (to {job.target})",
+                           journal={NOTE_CHECKED_AT: (job.plan or {}).get("checked_at")})
         if op is None:
             return False  # busy now (another operation): tried again at a later step
         entry.update(state=MOVING, operation_id=op.id, ids=ids)
