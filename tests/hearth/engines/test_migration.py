@@ -142,3 +142,19 @@ def test_a_stack_owned_instance_cannot_be_adopted_and_a_natives_one_not_released
     with pytest.raises(EngineError, match="already belongs to stack"):
         migration.adopt(spec, adopted, LocalContext())
     migration.delete(spec, adopted, LocalContext())
+
+
+def test_a_fleet_plans_check_of_the_cloud_stands_for_a_move_only_while_it_is_recent():
+    """A move queued by a fleet migration skips its own read of the cloud only within CHECK_TRUST_SECONDS of the
+    plan's (the journal's NOTE_CHECKED_AT); an older, missing, malformed or future check is not trusted."""
+    import time
+
+    from hearth.engines.journal import NOTE_CHECKED_AT
+    from hearth.engines.migration import CHECK_TRUST_SECONDS, _recent_check
+
+    now = time.time()
+    assert 0.9 < (_recent_check({NOTE_CHECKED_AT: now - 1}) or 0) < 5
+    assert _recent_check({NOTE_CHECKED_AT: now - CHECK_TRUST_SECONDS - 1}) is None
+    assert _recent_check({NOTE_CHECKED_AT: now + 60}) is None
+    assert _recent_check({NOTE_CHECKED_AT: "yesterday"}) is None
+    assert _recent_check({}) is None
