@@ -150,6 +150,10 @@ class Stack:
     split_taskmanager: bool = False  # API and task manager as two processes
     with_hearth: bool = True  # False: fakecloud alone (the floor scripts)
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: HEARTH_DATASTORES: by default a datastore Hearth does not manage, so the figures are the control plane's
+    #: and compare with the bare-SDK floors (which boot the same plain image); None: Hearth's default datastores,
+    #: whose guest image runs a real PostgreSQL per instance (the benches that measure guests).
+    datastores: str | None = UNMANAGED_DATASTORES
     cloud: Service | None = None
     api: Service | None = None
     taskmanager: Service | None = None
@@ -206,6 +210,8 @@ class Stack:
         env.update(HEARTH_HOME=str(self.tmp / "home"), HEARTH_WORKERS=str(self.workers), HEARTH_LOG_LEVEL="WARNING",
                    HEARTH_ENGINE=self.engine, HEARTH_CLOUD="fakecloud", HEARTH_CLOUDS_YAML=str(self.clouds_yaml),
                    HEARTH_DB_URL=self.db_url or f"sqlite:///{self.tmp / 'hearth.sqlite'}")
+        if self.datastores is not None:
+            env["HEARTH_DATASTORES"] = self.datastores
         env.update(self.extra_env)
         return env
 

@@ -34,7 +34,7 @@ import psutil  # noqa: E402
 from _harness import Report  # noqa: E402
 from _hearth import BenchError, Stack, diff_counts, registered_engines  # noqa: E402
 
-IMAGE = "postgresql-16"  # Hearth's default datastore image
+IMAGE = "postgresql-16"  # the benches' datastore image (_hearth.UNMANAGED_DATASTORES): no database process
 FLAVOR = "1"
 PORT = 5432
 

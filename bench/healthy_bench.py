@@ -331,7 +331,7 @@ def run(args: argparse.Namespace) -> Report:
 
     workers = Settings.model_fields["workers"].default  # Hearth's default task manager threads (the Stack's is 8)
     report.params["workers"] = workers
-    with Stack(engine="natives", profile=args.profile, workers=workers,
+    with Stack(engine="natives", profile=args.profile, workers=workers, datastores=None,  # guests: real databases
                extra_env={"HEARTH_HEALTH_CHECK_SECONDS": "0"}) as stack:
         floor = Floor(stack, args.batch)
         network_id = floor.network.id

@@ -23,14 +23,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import Report  # noqa: E402
-from _hearth import UNMANAGED_DATASTORES, Stack  # noqa: E402
+from _hearth import Stack  # noqa: E402
 from hearth_throughput import run_hearth  # noqa: E402
 
 BENCH_RUNS = 1  # one run is `pairs` x 2 throughput runs (a few minutes)
 
 
 def _run(engine: str, instances: int, workers: int, metrics: bool) -> dict[str, float]:
-    env = {"HEARTH_METRICS": "true" if metrics else "false", "HEARTH_DATASTORES": UNMANAGED_DATASTORES}
+    env = {"HEARTH_METRICS": "true" if metrics else "false"}
     with Stack(engine=engine, profile="zero", workers=workers, split_taskmanager=True, extra_env=env) as stack:
         return run_hearth(stack, instances, workers)
 

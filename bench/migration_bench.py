@@ -27,7 +27,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 from _harness import Report  # noqa: E402
-from _hearth import UNMANAGED_DATASTORES, BenchError, HearthClient, Stack, diff_counts  # noqa: E402
+from _hearth import BenchError, HearthClient, Stack, diff_counts  # noqa: E402
 
 BENCH_RUNS = 1  # one run takes a few minutes (hundreds of instances built, then moved)
 
@@ -99,8 +99,7 @@ def _floor(stack: Stack, ids: list[str]) -> float:
 def run(args: argparse.Namespace) -> Report:
     report = Report(name="migration_bench", params={"fleet": args.fleet, "floor": args.floor,
                                                       "in_flight": args.in_flight, "profile": "zero"})
-    with Stack(engine="natives", profile="zero", workers=32,
-               extra_env={"HEARTH_DATASTORES": UNMANAGED_DATASTORES}) as stack:
+    with Stack(engine="natives", profile="zero", workers=32) as stack:
         demo = stack.client()
         stack.control.add_user("floor", "floor-pw", "floor")
         floor_client = _client(stack, "floor", "floor-pw", "floor")
