@@ -81,6 +81,11 @@ def summary(runtime: Runtime) -> dict[str, Any]:
     """How the fleet stands: instances (and projects) in all, by owning engine, by Trove status, drifted."""
     with runtime.sessions() as session:
         rows = list(session.scalars(select(Instance).where(Instance.deleted_at.is_(None))))
+    return summarise(rows)
+
+
+def summarise(rows: list[Instance]) -> dict[str, Any]:
+    """`summary`'s figures for these instances (the whole fleet, or one tenant's in the console)."""
     by_engine = Counter(inst.engine for inst in rows)
     by_status = Counter(instance_status(inst) for inst in rows)
     return {

@@ -335,6 +335,18 @@ def instance_project(runtime: Runtime, instance_id: str) -> str:
         return inst.project_id
 
 
+def owner_project(runtime: Runtime, caller_project: str, is_admin: bool, instance_id: str) -> str:
+    """The project whose instance a request is about: the caller's; for an admin, as in Trove, the instance's own
+    project when it is another's (so an admin acts on and follows any tenant's instance). Another project's
+    instance is then simply not found for anyone else."""
+    if is_admin:
+        try:
+            return instance_project(runtime, instance_id)
+        except NotFound:
+            pass
+    return caller_project
+
+
 def _looks_like_id(value: str) -> bool:
     """Whether `value` could be one of Hearth's ids: anything else is "not found" without asking the database
     (which would choke on a NUL)."""

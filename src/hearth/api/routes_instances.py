@@ -43,12 +43,7 @@ def _owner(scope: Scope, instance_id: str) -> str:
     """The project whose instance the route acts on: the caller's; for an admin, as in Trove, the instance's
     own project when it is another's (show, delete, actions, events and operations: how operators clean up and
     follow tenants' instances)."""
-    if scope.principal.is_admin:
-        try:
-            return service.instance_project(scope.runtime, instance_id)
-        except service.NotFound:
-            pass
-    return scope.project_id
+    return service.owner_project(scope.runtime, scope.project_id, scope.principal.is_admin, instance_id)
 
 
 def plan_response(plan: service.Plan) -> JSONResponse:

@@ -4,7 +4,6 @@ API's routes use), as plain dicts for the templates. Reads only.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -34,33 +33,12 @@ class Principal(Protocol):
     def is_admin(self) -> bool: ...
 
 
-def _owner(runtime: Runtime, principal: Principal, instance_id: str) -> str:
-    """The project whose instance is asked for: any for an admin, the caller's own otherwise (another
-    project's instance is then simply not found, as in the API)."""
-    if principal.is_admin:
-        try:
-            return service.instance_project(runtime, instance_id)
-        except service.NotFound:
-            pass
-    return principal.project_id
-
-
 def instance_row(inst: Instance) -> dict[str, Any]:
     return {"id": inst.id, "name": inst.name, "project_id": inst.project_id, "engine": inst.engine,
             "status": instance_status(inst), "operating_status": operating_status(inst) or "—",
             "datastore": f"{inst.datastore} {inst.datastore_version}", "flavor": inst.flavor_id,
             "volume": inst.volume_size, "task": inst.task, "drifted": bool(inst.drift),
             "created": timestamp(inst.created_at)}
-
-
-def _summary(rows: list[Instance]) -> dict[str, Any]:
-    """fleet.summary's shape for a list of instances (a tenant's own)."""
-    by_engine = Counter(inst.engine for inst in rows)
-    by_status = Counter(instance_status(inst) for inst in rows)
-    return {"instances": len(rows), "projects": len({inst.project_id for inst in rows}),
-            "by_engine": {engine: by_engine.get(engine, 0) for engine in fleet.ENGINES},
-            "by_status": dict(sorted(by_status.items())), "drifted": sum(1 for inst in rows if inst.drift),
-            "on_heat": round(by_engine.get("orchestrator", 0) / len(rows), 3) if rows else None}
 
 
 def _operations(runtime: Runtime, project_id: str | None) -> tuple[dict[str, int], list[dict[str, Any]]]:
@@ -91,7 +69,7 @@ def fleet_page(runtime: Runtime, principal: Principal) -> dict[str, Any]:
         counts, ops = _operations(runtime, None)
     else:
         rows = service.list_all_instances(runtime, principal.project_id)
-        summary = _summary(rows)
+        summary = fleet.summarise(rows)
         more = len(rows) > FLEET_ROWS
         rows = rows[:FLEET_ROWS]
         counts, ops = _operations(runtime, principal.project_id)
@@ -177,7 +155,7 @@ def cloud_resources(inst: Instance) -> list[dict[str, str]]:
 def instance_page(runtime: Runtime, principal: Principal, instance_id: str) -> dict[str, Any]:
     """One instance, its recorded cloud resources, events and operation timelines; NotFound when the caller
     may not see it."""
-    owner = _owner(runtime, principal, instance_id)
+    owner = service.owner_project(runtime, principal.project_id, principal.is_admin, instance_id)
     inst = service.get_instance(runtime, owner, instance_id)
     events = service.list_events(runtime, owner, instance_id)
     operations = service.list_operations(runtime, owner, instance_id)

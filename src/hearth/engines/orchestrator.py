@@ -313,11 +313,7 @@ class OrchestratorEngine(ResourceEngine):
         the template again where it differs (a server resized behind Heat is resized back, the group's rules are
         restored and extra ones removed, what the check found broken is replaced)."""
         conn = self._conn()
-        stack = self._require_stack(conn, spec, current, ctx)
-        if _status(stack).endswith("_IN_PROGRESS"):  # a resumed attempt: let Heat finish what it was doing
-            stack = self._settle(conn, stack)
-            stack = self._require_stack(conn, spec, Resources(stack_id=stack.id))
-        ids = {**resources.ids_of(current), **resources.ids_from_outputs(_outputs(stack))}
+        stack, ids = self._settled(conn, spec, current, ctx)
         spec = repair.prepare(conn, self.settings, spec, ids, ctx)
         ctx.step(f"Heat check of stack {stack.name}")
         with cloud_call(f"checking stack {stack.name}", conflict_is_transient=True):
@@ -343,6 +339,16 @@ class OrchestratorEngine(ResourceEngine):
         repair.verify(conn, spec, resources.ids_of(result), ctx)
         return dataclasses.replace(result, volume_size=spec.volume_size)
 
+    def _settled(self, conn: Connection, spec: InstanceSpec, current: Resources,
+                 ctx: OperationContext) -> tuple[Any, dict[str, str]]:
+        """The instance's stack once no action of Heat's is in progress (a resumed attempt lets Heat finish),
+        and the resource ids: the recorded ones, with what the stack's outputs say as they ended up."""
+        stack = self._require_stack(conn, spec, current, ctx)
+        if _status(stack).endswith("_IN_PROGRESS"):
+            stack = self._settle(conn, stack)
+            stack = self._require_stack(conn, spec, Resources(stack_id=stack.id))
+        return stack, {**resources.ids_of(current), **resources.ids_from_outputs(_outputs(stack))}
+
     def _check_drift(self, conn: Connection, stack: Any, ids: dict[str, str]) -> dict[str, dict[str, Any]]:
         """Refuse to update a stack whose resources were deleted outside Heat (an update would not bring
         them back, and the server references the group through a property Heat can only replace).
@@ -359,11 +365,7 @@ class OrchestratorEngine(ResourceEngine):
     def _update(self, spec: InstanceSpec, current: Resources, ctx: OperationContext, what: str, wait_kind: WaitKind,
                 check: Callable[[InstanceSpec, dict[str, dict[str, Any]]], None] | None = None) -> Resources:
         conn = self._conn()
-        stack = self._require_stack(conn, spec, current, ctx)
-        if _status(stack).endswith("_IN_PROGRESS"):  # settle, then read the outputs as they ended up
-            stack = self._settle(conn, stack)
-            stack = self._require_stack(conn, spec, Resources(stack_id=stack.id))
-        ids = {**resources.ids_of(current), **resources.ids_from_outputs(_outputs(stack))}
+        stack, ids = self._settled(conn, spec, current, ctx)
         missing = resources.missing_required(ids)
         if missing:
             raise EngineError(f"stack {stack.name} is {_status(stack)} and has no "
