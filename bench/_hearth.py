@@ -145,7 +145,7 @@ class Stack:
 
     engine: str = "natives"
     profile: str = "zero"
-    workers: int = 8
+    workers: int | None = 8  # task manager threads; None: Hearth's default (Settings.workers)
     db_url: str | None = None
     split_taskmanager: bool = False  # API and task manager as two processes
     with_hearth: bool = True  # False: fakecloud alone (the floor scripts)
@@ -207,9 +207,11 @@ class Stack:
     def hearth_env(self) -> dict[str, str]:
         assert self.tmp is not None
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HEARTH_", "OS_"))}
-        env.update(HEARTH_HOME=str(self.tmp / "home"), HEARTH_WORKERS=str(self.workers), HEARTH_LOG_LEVEL="WARNING",
+        env.update(HEARTH_HOME=str(self.tmp / "home"), HEARTH_LOG_LEVEL="WARNING",
                    HEARTH_ENGINE=self.engine, HEARTH_CLOUD="fakecloud", HEARTH_CLOUDS_YAML=str(self.clouds_yaml),
                    HEARTH_DB_URL=self.db_url or f"sqlite:///{self.tmp / 'hearth.sqlite'}")
+        if self.workers is not None:
+            env["HEARTH_WORKERS"] = str(self.workers)
         if self.datastores is not None:
             env["HEARTH_DATASTORES"] = self.datastores
         env.update(self.extra_env)

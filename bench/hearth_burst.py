@@ -3,14 +3,14 @@
 Run alone:  .venv/bin/python bench/hearth_burst.py [--instances 100] [--engines natives] [--workers N]
 
 For each registered engine (natives first): `fakecloud serve --profile realistic` (unlimited quotas),
-`hearth serve --no-taskmanager` and `hearth taskmanager` (SQLite, `workers` task manager threads, by default
-one per instance: the same concurrency as the bare client) as separate processes, the production layout.
+`hearth serve --no-taskmanager` and `hearth taskmanager` (SQLite, Hearth's default task manager threads unless
+--workers says otherwise) as separate processes, the production layout.
 1. The floor, alone on that cloud once Hearth is idle (its start-up warm-up settled): bare openstacksdk
    provisions the same `instances` at once, one thread and Connection each (floor_throughput.Floor: the
    engine's calls with Hearth's preflight and polling schedule; the stack engines create the stack from
    Hearth's own template), clocked from the first call until the last instance is complete; its client CPU
    (this process, psutil) over those creates. Then the floor deletes what it made.
-2. Hearth, once its start-up warm-up has settled (the task manager connects every worker first): `instances`
+2. Hearth, once its start-up warm-up has settled (the task manager's first connection): `instances`
    client threads POST one create each at once; the clock runs from the first POST until the instance list
    (polled every 20 ms, hearth_latency.wait_batch) shows the last one ACTIVE. CPU per create is read per
    process (API, task manager; psutil) over the same span, so the API's CPU includes serving the POSTs and the
@@ -131,16 +131,18 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=100)
     parser.add_argument("--engines", help="comma-separated; default: every registered engine")
     parser.add_argument("--workers", type=int, default=None,
-                        help="task manager worker threads (default: --instances, the floor's concurrency)")
+                        help="task manager worker threads (default: Hearth's own default, Settings.workers)")
     parser.add_argument("--json-out")
     args = parser.parse_args()
+    from hearth.config import Settings
     from openstack_fakecloud.config import PROFILES
 
     n = args.instances
-    workers = args.workers or n
+    workers = args.workers
     delays = PROFILES["realistic"].model_dump()
     report = Report("hearth_burst")
-    report.params.update(instances=n, workers=workers, database="SQLite",
+    default_workers = f"{Settings.model_fields['workers'].default} (Hearth's default)"
+    report.params.update(instances=n, database="SQLite", workers=workers or default_workers,
                          profile="realistic: " + ", ".join(f"{k} {v:g}" for k, v in delays.items() if v),
                          processes="fakecloud serve, hearth serve --no-taskmanager, hearth taskmanager")
     for engine in registered_engines(args.engines):

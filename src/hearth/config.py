@@ -78,9 +78,12 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8779
     public_url: str | None = None  # how clients reach the API (links, catalog); default from host/port
-    # Task manager worker threads per process. An operation's thread mostly waits on the cloud (a boot takes
-    # seconds), so 32 lets a burst of creates start together instead of in waves of 8.
-    workers: int = 32
+    # Task manager worker threads per process: how many operations run at once. An operation's thread mostly
+    # waits on the cloud (a boot takes seconds), and an idle one costs nothing (it sleeps on a condition; it
+    # connects on its first operation, sharing the process's token and discovery: a few ms of CPU). 128 lets
+    # a burst of 100 creates start together instead of in waves (bench/hearth_burst.py: with 32, waves made
+    # the last of 100 ACTIVE 2x later than the bare-SDK floor).
+    workers: int = 128
     run_taskmanager_in_api: bool = True
     network: str | None = None  # network name or id for new instances; default: the project's own
     public_network: str = "public"  # the external network floating IPs of public instances come from

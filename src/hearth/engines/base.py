@@ -231,11 +231,6 @@ class ResourceEngine(ABC):
         stack-owned instances can move one between them."""
         return None
 
-    def warm(self, threads: int) -> None:
-        """Get ready for a burst (e.g. start `threads` connected threads); engines with nothing to warm
-        keep this no-op. Best effort: an unreachable cloud is not an error here."""
-        return None
-
     def close(self) -> None:
         """Release what the engine holds (threads, engines it built itself); a no-op for most."""
         return None

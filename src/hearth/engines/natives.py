@@ -8,7 +8,6 @@ each pool thread keeps its own openstacksdk Connection.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import dataclasses
 import threading
@@ -104,28 +103,6 @@ class NativesEngine(ResourceEngine):
     def close(self) -> None:
         """Stop the engine's threads (their Connections are closed with the CloudConnections)."""
         self._pool.shutdown(wait=True)
-
-    def warm(self, threads: int) -> None:
-        """Start `threads` pool threads (at most the pool's size), each with its cloud Connection made, so the
-        first burst of operations after a start does not connect on its critical path. The task manager
-        calls this once as it starts; a cloud that cannot be reached now is not an error here."""
-        count = max(1, min(threads, self._pool._max_workers))
-        barrier = threading.Barrier(count)  # every task holds its thread until all have one: `count` threads
-        gate = threading.BoundedSemaphore(2)
-
-        def connect() -> None:
-            try:
-                with gate:  # a few at a time, so warming never starves the API process of the GIL
-                    conn = self._conn()
-                    for service in ("compute", "block_storage", "network"):
-                        getattr(conn, service).get_endpoint()
-            except Exception:  # noqa: BLE001 - warming is best effort
-                barrier.abort()
-                return
-            with contextlib.suppress(threading.BrokenBarrierError):
-                barrier.wait(timeout=30)
-
-        _gather([self._submit(connect) for _ in range(count)])
 
     def _conn(self) -> Connection:
         return self.connections.get()

@@ -42,7 +42,9 @@ FLEET_IDLE_SECONDS = 5.0  # how often the driver looks for a migration when none
 
 __all__ = ["TaskManager", "wake"]
 
-IDLE_WAIT = 60.0  # seconds an idle worker sleeps unless woken (a safety net: the watcher wakes one when needed)
+# Seconds an idle worker sleeps unless woken: only a safety net, as the watcher wakes one whenever the table
+# should be looked at (rung, a backoff ended, or every FALLBACK); long, because every idle worker pays it.
+IDLE_WAIT = 600.0
 FALLBACK = 5.0  # seconds after which the watcher has the table looked at even without a ring
 
 _managers: weakref.WeakSet[TaskManager] = weakref.WeakSet()
@@ -109,9 +111,7 @@ class TaskManager:
         self._threads: list[threading.Thread] = []
         self._claims: dict[str, str] = {}  # operation id -> claim token, for the operations running here
         self._claims_lock = threading.Lock()
-        self.warm_connections = True  # each worker connects to the cloud as it starts (see _warm)
-        # Two at a time: dozens of threads authenticating at once would starve the API of the GIL for seconds.
-        self._warm_gate = threading.BoundedSemaphore(2)
+        self.warm_connections = True  # the first worker connects to the cloud as it starts (see _warm)
         self._listener: Listener | None = None  # the watcher's, while started
 
     # lifecycle ------------------------------------------------------------------------------------
@@ -197,38 +197,25 @@ class TaskManager:
 
     # threads --------------------------------------------------------------------------------------
     def _warm(self) -> None:
-        """Make this worker thread's cloud Connection now (token, endpoint discovery, the proxies the engines
-        use), so the first operations after a start do not each pay for it on their critical path."""
+        """Connect now (token, the endpoints and versions the engines use), so the first operation after a
+        start does not pay for it on its critical path. One thread is enough: the process's Connections share
+        the token and the discovered versions (hearth.cloud), so every other thread's first Connection costs a
+        few milliseconds of CPU and no round trip."""
         if not self.warm_connections:
             return
         try:
-            with self._warm_gate:
-                self._connect_all()
+            conn = self.runtime.connections.get()
+            services = ["compute", "block_storage", "network", "image"]
+            if self.runtime.engine_mode() != "natives":
+                services.append("orchestration")
+            for service in services:
+                getattr(conn, service).get_endpoint()
         except Exception as exc:  # an unreachable cloud now is not fatal: the operation will say why
-            log.debug("warming a worker's cloud connection failed: %s", exc)
-
-    def _connect_all(self) -> None:
-        """This thread's Connection with its token and the endpoints the engines use."""
-        conn = self.runtime.connections.get()
-        services = ["compute", "block_storage", "network", "image"]
-        if self.runtime.engine_mode() != "natives":
-            services.append("orchestration")
-        for service in services:
-            getattr(conn, service).get_endpoint()
-
-    def _warm_engines(self) -> None:
-        """Engines with threads of their own (natives) start them connected: twice the workers, as a
-        provision runs up to three steps at once beside its worker."""
-        try:
-            for name in sorted(self.runtime.allowed_engines()):
-                self.runtime.engine(name).warm(2 * self.workers)
-        except Exception as exc:  # best effort, like _warm
-            log.debug("warming the engines' threads failed: %s", exc)
+            log.debug("warming the cloud connection failed: %s", exc)
 
     def _work(self, index: int = 0) -> None:
-        self._warm()
-        if index == 0 and self.warm_connections:
-            threading.Thread(target=self._warm_engines, name="hearth-warm", daemon=True).start()
+        if index == 0:
+            self._warm()
         while not self._stopping.is_set():
             with self._wakeup:
                 generation = self._generation
