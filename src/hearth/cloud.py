@@ -42,11 +42,16 @@ class CloudConnections:
         self._all: list[Connection] = []
         self._auth: ks_plugin.BaseAuthPlugin | None = None  # the first Connection's, then everyone's
         self._discovery_cache: dict[str, Any] = {}  # keystoneauth's: version documents by URL
+        self._loaded: openstack.config.OpenStackConfig | None = None
 
     def _config(self) -> openstack.config.OpenStackConfig:
-        files = [str(self.clouds_yaml)] if self.clouds_yaml else None
-        return openstack.config.OpenStackConfig(config_files=files, load_envvars=False,
-                                                session_constructor=self._session)
+        """clouds.yaml, read once until `close` (reading and merging it was a fifth of a new Connection)."""
+        with self._lock:
+            if self._loaded is None:
+                files = [str(self.clouds_yaml)] if self.clouds_yaml else None
+                self._loaded = openstack.config.OpenStackConfig(config_files=files, load_envvars=False,
+                                                                session_constructor=self._session)
+            return self._loaded
 
     def _session(self, auth: ks_plugin.BaseAuthPlugin | None = None, **options: Any) -> ks_session.Session:
         """openstacksdk's session constructor: a keystoneauth Session of its own (its HTTP pool and hooks)
@@ -92,14 +97,15 @@ class CloudConnections:
         return conn
 
     def close(self) -> None:
-        """Close every Connection and forget the shared token and discovered versions: the next `get` of
-        every thread connects afresh."""
+        """Close every Connection and forget clouds.yaml, the shared token and the discovered versions: the
+        next `get` of every thread reads and connects afresh."""
         with self._lock:
             for conn in self._all:
                 conn.close()
             self._all.clear()
             self._auth = None
             self._discovery_cache = {}
+            self._loaded = None
         self._local = threading.local()
 
 
