@@ -105,13 +105,14 @@ def start_taskmanager(runtime: Runtime) -> Any:
 def serve_api(runtime: Runtime, sock: socket.socket, with_taskmanager: bool, access_log: bool = True) -> None:
     """Serve the API on `sock` (and run a task manager beside it) until Ctrl-C/SIGTERM."""
     from hearth.api.app import create_app
+    from openstack_fakecloud.server import QuietServer
 
     manager = start_taskmanager(runtime) if with_taskmanager else None
     try:
         app = create_app(runtime, taskmanager=manager)
         config = uvicorn.Config(app, log_level="warning", access_log=access_log, lifespan="on",
                                 timeout_keep_alive=120)
-        server = uvicorn.Server(config)
+        server = QuietServer(config)
         with stop_on_signals(), contextlib.suppress(KeyboardInterrupt):
             server.run(sockets=[sock])
     finally:
