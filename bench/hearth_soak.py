@@ -68,6 +68,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import Report, percentile  # noqa: E402
 from _hearth import BenchError, Stack, registered_engines  # noqa: E402
+from hearth.engines import common  # noqa: E402
 
 BENCH_RUNS = 1  # run_all.py: one run (35-90 s per engine at the defaults, depending on how Hearth retries)
 SERVICES = ("compute", "volume", "network", "image", "identity", "orchestration")
@@ -377,8 +378,9 @@ class CloudReader:
         conn = self.conn
         differences: list[str] = []
 
-        servers = self.patient(lambda: [s for s in conn.compute.servers(all_projects=True, name=f"^{name}$")
-                                        if s.name == name])
+        server_name = common.server_name(instance_id, view.get("name"))  # hearth-<id>-<the instance's name>
+        servers = self.patient(lambda: [s for s in conn.compute.servers(all_projects=True, name=f"^{name}")
+                                        if s.name == server_name])
         volumes = self.patient(lambda: [v for v in conn.block_storage.volumes(all_projects=True, name=f"{name}-data")
                                         if v.name == f"{name}-data"])
         groups = self.patient(lambda: [g for g in conn.network.security_groups(name=name) if g.name == name])
@@ -685,7 +687,8 @@ def main() -> None:
     parser.add_argument("--fair-ops", type=int, default=None,
                         help="operations in the fair-weather pass (default: min(120, --ops))")
     parser.add_argument("--lanes", type=int, default=16, help="client threads, each driving its own instances")
-    parser.add_argument("--workers", type=int, default=32, help="task manager worker threads (Hearth's default)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="task manager worker threads (default: Hearth's own, Settings.workers)")
     parser.add_argument("--fault-rate", type=float, default=0.10)
     parser.add_argument("--latency-ms", type=int, default=10, help="added to every cloud request")
     parser.add_argument("--spike-ms", type=int, default=300, help="instead, on --spike-rate of them")
@@ -699,7 +702,8 @@ def main() -> None:
     weather = Weather(args.fault_rate, args.latency_ms, args.spike_ms, args.spike_rate)
     report = Report("hearth_soak")
     report.params.update(operations=f"at least {args.ops} in the weather pass, {args.fair_ops} in fair weather",
-                         lanes=args.lanes, workers=args.workers, profile="zero", database="SQLite",
+                         lanes=args.lanes, workers=args.workers or "Hearth's default", profile="zero",
+                         database="SQLite",
                          processes="fakecloud serve, hearth serve --no-taskmanager, hearth taskmanager",
                          operation_timeout_seconds=args.operation_timeout,
                          pass_seconds=args.pass_seconds, weather=weather.describe(),
