@@ -18,8 +18,8 @@ has its cloud connection and Hearth's adaptive polling has seen each kind of wai
 Lower bounds come from the delay profile and the steps' dependencies (delays in seconds, D):
 - natives: provision volume_create + server_boot + volume_attach (the data volume is mapped at boot, as Trove
   does, so the server waits for it; bare openstacksdk's batch floor below still boots in parallel with the
-  volume and attaches after, the faster path a client not caring about first boot could take); resize flavor server_resize +
-  server_confirm_resize; resize volume volume_extend (Cinder >= 3.42 extends in use); CIDR change has no
+  volume and attaches after, the faster path a client not caring about first boot could take); resize flavor
+  server_resize + server_confirm_resize; resize volume volume_extend (Cinder >= 3.42 extends in use); CIDR change has no
   delay at all, so its bound is the floor: the same two Neutron calls (create rule, delete rule) made with
   bare openstacksdk, measured against the same cloud in the same run (one per thread for the batch).
 - orchestrator: Heat starts a stack action after `stack_overhead` (h) and checks a resource that is in
