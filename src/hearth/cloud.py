@@ -6,6 +6,7 @@ reused across operations (a new Connection costs four round trips: auth plus two
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import urllib.request
@@ -125,20 +126,17 @@ class _ServiceTypes(os_service_types.ServiceTypes):
         return list(known)
 
 
-_SERVICE_TYPES: _ServiceTypes | None = None
-_SERVICE_TYPES_LOCK = threading.Lock()
+@functools.cache
+def _service_types() -> _ServiceTypes:
+    """The process's one memoised service-type table."""
+    return _ServiceTypes()
 
 
 def _memoise_service_types(region: openstack.config.cloud_region.CloudRegion) -> None:
     """Give a CloudRegion the process's memoised service-type table in place of the one it made (a
     private attribute of openstacksdk's: left alone if a release renames it)."""
-    global _SERVICE_TYPES
-    if not isinstance(getattr(region, "_service_type_manager", None), os_service_types.ServiceTypes):
-        return
-    with _SERVICE_TYPES_LOCK:
-        if _SERVICE_TYPES is None:
-            _SERVICE_TYPES = _ServiceTypes()
-    region._service_type_manager = _SERVICE_TYPES
+    if isinstance(getattr(region, "_service_type_manager", None), os_service_types.ServiceTypes):
+        region._service_type_manager = _service_types()
 
 
 def ca_bundle_from_environment() -> str | None:

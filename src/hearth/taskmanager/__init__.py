@@ -111,7 +111,6 @@ class TaskManager:
         self._threads: list[threading.Thread] = []
         self._claims: dict[str, str] = {}  # operation id -> claim token, for the operations running here
         self._claims_lock = threading.Lock()
-        self.warm_connections = True  # the first worker connects to the cloud as it starts (see _warm)
         self._listener: Listener | None = None  # the watcher's, while started
 
     # lifecycle ------------------------------------------------------------------------------------
@@ -197,19 +196,12 @@ class TaskManager:
 
     # threads --------------------------------------------------------------------------------------
     def _warm(self) -> None:
-        """Connect now (token, the endpoints and versions the engines use), so the first operation after a
-        start does not pay for it on its critical path. One thread is enough: the process's Connections share
-        the token and the discovered versions (hearth.cloud), so every other thread's first Connection costs a
-        few milliseconds of CPU and no round trip."""
-        if not self.warm_connections:
-            return
+        """Connect now, so the first operation after a start does not pay for it on its critical path: the
+        Connections' `ready` check discovers every service the engines use (runtime.cloud_services). One thread
+        is enough: the process's Connections share the token and the discovered versions (hearth.cloud), so
+        every other thread's first Connection costs a few milliseconds of CPU and no round trip."""
         try:
-            conn = self.runtime.connections.get()
-            services = ["compute", "block_storage", "network", "image"]
-            if self.runtime.engine_mode() != "natives":
-                services.append("orchestration")
-            for service in services:
-                getattr(conn, service).get_endpoint()
+            self.runtime.connections.get()
         except Exception as exc:  # an unreachable cloud now is not fatal: the operation will say why
             log.debug("warming the cloud connection failed: %s", exc)
 
